@@ -1,0 +1,233 @@
+//! Runs a plan. Knows no op names: it moves values between slots, checks
+//! the caller's inputs, and wraps op failures with the node's context.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::ops::Index;
+
+use ndarray::{Dimension, IxDyn};
+
+use crate::error::{Error, RunError};
+use crate::model::{Dim, InputSpec, Model};
+use crate::ops::{ExecCtx, Inputs};
+use crate::tensor::{DType, Tensor};
+
+/// The outputs of a run, in the graph's output order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outputs {
+    entries: Vec<(String, Tensor)>,
+}
+
+impl Outputs {
+    /// The output called `name`, if the graph has one.
+    pub fn get(&self, name: &str) -> Option<&Tensor> {
+        self.entries.iter().find(|(entry, _)| entry == name).map(|(_, tensor)| tensor)
+    }
+
+    /// (name, tensor) pairs in graph order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor)> {
+        self.entries.iter().map(|(name, tensor)| (name.as_str(), tensor))
+    }
+
+    /// Number of outputs.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when there are no outputs.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Takes the (name, tensor) pairs.
+    pub fn into_vec(self) -> Vec<(String, Tensor)> {
+        self.entries
+    }
+}
+
+impl Index<&str> for Outputs {
+    type Output = Tensor;
+
+    /// # Panics
+    /// When the graph has no output called `name` (use [`Outputs::get`] to
+    /// ask without panicking).
+    fn index(&self, name: &str) -> &Tensor {
+        match self.get(name) {
+            Some(tensor) => tensor,
+            None => panic!("the model has no output named {name:?}"),
+        }
+    }
+}
+
+/// Shapes and dtypes of a node's first inputs, kept for the error message
+/// without allocating (an `IxDyn` of rank ≤ 4 lives inline).
+type InputSummary = [Option<(DType, IxDyn)>; 4];
+
+fn describe(summary: &InputSummary, n_inputs: usize) -> String {
+    let mut parts: Vec<String> = summary
+        .iter()
+        .take(n_inputs)
+        .map(|entry| match entry {
+            Some((dtype, shape)) => format!("{dtype} {:?}", shape.slice()),
+            None => "none".to_string(),
+        })
+        .collect();
+    if n_inputs > summary.len() {
+        parts.push("…".to_string());
+    }
+    parts.join(", ")
+}
+
+impl Model {
+    /// Runs the model on named inputs.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), onnxi::Error> {
+    /// let model = onnxi::Model::load("fixtures/seed/test_seed_sigmoid/model.onnx")?;
+    /// let x = ndarray::array![-1.0f32, 2.0, -3.0, 4.0, 0.0].into_dyn();
+    /// let out = model.run([("input", onnxi::Tensor::from(x))])?;
+    /// let y = out["output"].as_f32()?;
+    /// assert_eq!(y[[4]], 0.5);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Run`]: a missing, unknown, mistyped or misshapen input, or a
+    /// node that failed (named with its op, opset and input shapes).
+    pub fn run<I, S>(&self, inputs: I) -> Result<Outputs, Error>
+    where
+        I: IntoIterator<Item = (S, Tensor)>,
+        S: AsRef<str>,
+    {
+        let plan = &self.plan;
+        let mut values: Vec<Option<Cow<'_, Tensor>>> = (0..plan.n_slots).map(|_| None).collect();
+        for (slot, tensor) in &plan.constants {
+            values[*slot] = Some(Cow::Borrowed(tensor));
+        }
+        let mut bound: HashMap<&str, (usize, &str)> = HashMap::new();
+        for (name, tensor) in inputs {
+            let name = name.as_ref();
+            let Some(idx) = plan.inputs.iter().position(|spec| spec.name == name) else {
+                return Err(RunError::UnknownInput { name: name.into(), expected: self.expected_inputs() }.into());
+            };
+            let spec = &plan.inputs[idx];
+            self.check_input(spec, &tensor, &mut bound)?;
+            values[plan.input_slots[idx]] = Some(Cow::Owned(tensor));
+        }
+        for (idx, spec) in plan.inputs.iter().enumerate() {
+            let slot = plan.input_slots[idx];
+            if values[slot].is_some() {
+                continue;
+            }
+            match &plan.input_defaults[idx] {
+                Some(default) => values[slot] = Some(Cow::Borrowed(default)),
+                None => return Err(RunError::MissingInput { name: spec.name.clone(), expected: self.expected_inputs() }.into()),
+            }
+        }
+
+        let ctx = ExecCtx { par: &self.par };
+        for node in &plan.nodes {
+            let mut summary: InputSummary = Default::default();
+            // Values read for the last time move into the op (which may then
+            // reuse their buffers); the rest are lent.
+            let mut node_inputs: Inputs<'_> = node
+                .inputs
+                .iter()
+                .zip(&node.consumes)
+                .map(|(input, &consume)| match *input {
+                    Some(slot) if consume => values[slot].take(),
+                    _ => None,
+                })
+                .collect();
+            for (pos, (input, &consume)) in node.inputs.iter().zip(&node.consumes).enumerate() {
+                if let (Some(slot), false) = (*input, consume) {
+                    node_inputs[pos] = values[slot].as_ref().map(|value| Cow::Borrowed(&**value));
+                }
+                if let (Some(entry), Some(value)) = (summary.get_mut(pos), node_inputs[pos].as_ref()) {
+                    *entry = Some((value.dtype(), IxDyn(value.shape())));
+                }
+            }
+            let produced = node.op.run(node_inputs, &ctx).map_err(|source| RunError::Op {
+                node: node.name.clone(),
+                op_type: node.op_type.clone(),
+                opset: node.version,
+                inputs: describe(&summary, node.inputs.len()),
+                source,
+            })?;
+            for (slot, tensor) in node.outputs.iter().zip(produced) {
+                if let Some(slot) = slot {
+                    values[*slot] = Some(Cow::Owned(tensor));
+                }
+            }
+        }
+
+        let mut entries = Vec::with_capacity(plan.outputs.len());
+        for (name, slot) in &plan.outputs {
+            let tensor = values[*slot].take().map(Cow::into_owned).ok_or_else(|| RunError::Op {
+                node: String::new(),
+                op_type: String::new(),
+                opset: 0,
+                inputs: String::new(),
+                source: crate::error::OpError::Invalid { op: "graph", reason: format!("output {name:?} was not computed") },
+            })?;
+            entries.push((name.clone(), tensor));
+        }
+        Ok(Outputs { entries })
+    }
+
+    fn expected_inputs(&self) -> String {
+        let names: Vec<String> =
+            self.plan.inputs.iter().map(|spec| format!("{} {} {}", spec.name, spec.dtype, spec.shape_text())).collect();
+        names.join(", ")
+    }
+
+    fn check_input<'a>(&'a self, spec: &'a InputSpec, tensor: &Tensor, bound: &mut HashMap<&'a str, (usize, &'a str)>) -> Result<(), RunError> {
+        if tensor.dtype() != spec.dtype {
+            return Err(RunError::InputDtype { name: spec.name.clone(), expected: spec.dtype, actual: tensor.dtype() });
+        }
+        let bytes = tensor.n_bytes() as u64;
+        if bytes > self.limits.max_tensor_bytes {
+            return Err(RunError::TooLarge { what: format!("input {:?}", spec.name), limit: self.limits.max_tensor_bytes, actual: bytes });
+        }
+        let Some(dims) = &spec.dims else { return Ok(()) };
+        let shape = tensor.shape();
+        let mismatch = |detail: String| RunError::InputShape {
+            name: spec.name.clone(),
+            expected: format!("{}{detail}", spec.shape_text()),
+            actual: shape.to_vec(),
+        };
+        if dims.len() != shape.len() {
+            return Err(mismatch(format!(" (rank {})", dims.len())));
+        }
+        for (axis, (dim, &size)) in dims.iter().zip(shape).enumerate() {
+            match dim {
+                Dim::Fixed(expected) if *expected != size => {
+                    return Err(mismatch(format!(" (dimension {axis} must be {expected})")));
+                }
+                Dim::Symbolic(param) => match bound.get(param.as_str()) {
+                    Some(&(value, first)) if value != size => {
+                        return Err(mismatch(format!(" ({param} = {value} from input {first:?})")));
+                    }
+                    Some(_) => {}
+                    None => {
+                        bound.insert(param, (size, &spec.name));
+                    }
+                },
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Model>();
+    }
+}

@@ -1,0 +1,10 @@
+//! Pure numeric code on slices: no ONNX types, no op names.
+//!
+//! Each kernel works on contiguous slices and takes a [`Parallel`] handle
+//! that decides whether the work is big enough to split across threads.
+
+pub mod par;
+pub mod softmax;
+pub mod unary;
+
+pub use par::Parallel;

@@ -1,0 +1,120 @@
+//! The execution plan: nodes in topological order over numbered value
+//! slots, with the last reader of each value marked so it may reuse the
+//! buffer. Built once at load; running never looks up a name.
+
+use std::collections::VecDeque;
+
+use crate::error::LoadError;
+use crate::model::InputSpec;
+use crate::ops::Op;
+use crate::tensor::Tensor;
+
+/// One node, ready to run.
+#[derive(Debug)]
+pub(crate) struct PlanNode {
+    /// Node name, or `#index op_type` when the file gave none.
+    pub name: String,
+    /// ONNX op_type.
+    pub op_type: String,
+    /// The op's schema version in use.
+    pub version: i64,
+    /// The configured op.
+    pub op: Box<dyn Op>,
+    /// Input slots (`None`: an omitted optional input).
+    pub inputs: Vec<Option<usize>>,
+    /// Output slots (`None`: an unused optional output).
+    pub outputs: Vec<Option<usize>>,
+    /// Per input: true when this node is the value's last reader, so the
+    /// value may be moved into the op.
+    pub consumes: Vec<bool>,
+}
+
+/// A validated graph in execution order.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub nodes: Vec<PlanNode>,
+    pub n_slots: usize,
+    pub inputs: Vec<InputSpec>,
+    pub input_slots: Vec<usize>,
+    pub input_defaults: Vec<Option<Tensor>>,
+    pub constants: Vec<(usize, Tensor)>,
+    pub outputs: Vec<(String, usize)>,
+}
+
+impl Plan {
+    /// Orders `nodes` topologically (Kahn's algorithm: iterative, linear)
+    /// and marks last uses.
+    pub fn new(
+        nodes: Vec<PlanNode>,
+        n_slots: usize,
+        inputs: Vec<InputSpec>,
+        input_slots: Vec<usize>,
+        input_defaults: Vec<Option<Tensor>>,
+        constants: Vec<(usize, Tensor)>,
+        outputs: Vec<(String, usize)>,
+    ) -> Result<Plan, LoadError> {
+        let mut producer: Vec<Option<usize>> = vec![None; n_slots];
+        for (node_idx, node) in nodes.iter().enumerate() {
+            for &slot in node.outputs.iter().flatten() {
+                producer[slot] = Some(node_idx);
+            }
+        }
+        let mut n_waiting = vec![0usize; nodes.len()];
+        let mut readers: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+        for (node_idx, node) in nodes.iter().enumerate() {
+            for &slot in node.inputs.iter().flatten() {
+                if let Some(source) = producer[slot] {
+                    n_waiting[node_idx] += 1;
+                    readers[source].push(node_idx);
+                }
+            }
+        }
+        let mut ready: VecDeque<usize> = (0..nodes.len()).filter(|&idx| n_waiting[idx] == 0).collect();
+        let mut order = Vec::with_capacity(nodes.len());
+        while let Some(idx) = ready.pop_front() {
+            order.push(idx);
+            for &reader in &readers[idx] {
+                n_waiting[reader] -= 1;
+                if n_waiting[reader] == 0 {
+                    ready.push_back(reader);
+                }
+            }
+        }
+        if order.len() != nodes.len() {
+            let stuck = (0..nodes.len()).find(|&idx| n_waiting[idx] > 0).unwrap_or(0);
+            return Err(LoadError::Cycle { node: nodes[stuck].name.clone(), op_type: nodes[stuck].op_type.clone() });
+        }
+        let mut slots: Vec<Option<PlanNode>> = nodes.into_iter().map(Some).collect();
+        let mut ordered: Vec<PlanNode> = order.into_iter().filter_map(|idx| slots[idx].take()).collect();
+
+        // A value may be moved into its last reader unless the caller will
+        // see it (graph output) or it is bound for the model's lifetime
+        // (constant), or that reader reads it twice.
+        let mut pinned = vec![false; n_slots];
+        for &(_, slot) in &outputs {
+            pinned[slot] = true;
+        }
+        for &(slot, _) in &constants {
+            pinned[slot] = true;
+        }
+        let mut last_reader: Vec<Option<usize>> = vec![None; n_slots];
+        for (pos, node) in ordered.iter().enumerate() {
+            for &slot in node.inputs.iter().flatten() {
+                last_reader[slot] = Some(pos);
+            }
+        }
+        for (pos, node) in ordered.iter_mut().enumerate() {
+            node.consumes = node
+                .inputs
+                .iter()
+                .map(|input| match *input {
+                    Some(slot) => {
+                        !pinned[slot] && last_reader[slot] == Some(pos) && node.inputs.iter().filter(|other| **other == Some(slot)).count() == 1
+                    }
+                    None => false,
+                })
+                .collect();
+        }
+        Ok(Plan { nodes: ordered, n_slots, inputs, input_slots, input_defaults, constants, outputs })
+    }
+}

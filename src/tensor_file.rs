@@ -1,0 +1,180 @@
+//! Tensor files: numpy `.npy` (format 1.0–3.0, little-endian, C order) and
+//! serialized `TensorProto` (`.pb`). Sizes are checked against the file
+//! length before anything is allocated.
+
+use std::path::Path;
+
+use prost::Message;
+
+use crate::error::{Error, TensorFileError};
+use crate::onnx::TensorProto;
+use crate::tensor::{self, DType, Tensor, checked_elems};
+use crate::tensor_proto::{DecodeCtx, tensor_from_proto, tensor_to_proto};
+
+const NPY_MAGIC: &[u8] = b"\x93NUMPY";
+
+fn fail(reason: impl Into<String>) -> TensorFileError {
+    TensorFileError { reason: reason.into() }
+}
+
+/// Reads a `.npy` or TensorProto `.pb` file (chosen by extension; other
+/// extensions are sniffed by the npy magic). Returns the tensor and, for
+/// `.pb`, the name stored in it.
+///
+/// # Errors
+/// [`Error::TensorFile`] naming the file and what is wrong with it.
+pub fn read(path: &Path, max_bytes: u64) -> Result<(Tensor, Option<String>), Error> {
+    let with_file = |source| Error::TensorFile { file: path.to_path_buf(), source };
+    let bytes = std::fs::read(path).map_err(|err| with_file(fail(format!("cannot read: {err}"))))?;
+    let is_npy = bytes.starts_with(NPY_MAGIC) || path.extension().is_some_and(|ext| ext == "npy");
+    if is_npy {
+        parse_npy(&bytes, max_bytes).map(|tensor| (tensor, None)).map_err(with_file)
+    } else {
+        parse_pb(&bytes, max_bytes).map_err(with_file)
+    }
+}
+
+/// Parses a serialized TensorProto.
+///
+/// # Errors
+/// A message when the bytes are not a valid TensorProto onnxi can hold.
+pub fn parse_pb(bytes: &[u8], max_bytes: u64) -> Result<(Tensor, Option<String>), TensorFileError> {
+    let proto = TensorProto::decode(bytes).map_err(|err| fail(format!("not a valid TensorProto: {err}")))?;
+    if proto.data_type.is_none() {
+        return Err(fail("not a TensorProto: it has no data_type"));
+    }
+    let mut ctx = DecodeCtx::standalone(max_bytes);
+    let tensor = tensor_from_proto(&proto, &mut ctx).map_err(|err| fail(err.to_string()))?;
+    Ok((tensor, proto.name.filter(|name| !name.is_empty())))
+}
+
+/// Serializes a tensor as a TensorProto with `raw_data`.
+pub fn encode_pb(name: &str, tensor: &Tensor) -> Vec<u8> {
+    tensor_to_proto(name, tensor).encode_to_vec()
+}
+
+fn npy_descr(dtype: DType) -> &'static str {
+    match dtype {
+        DType::F32 => "<f4",
+        DType::F64 => "<f8",
+        DType::F16 => "<f2",
+        // numpy has no bfloat16; ml_dtypes writes it as 2-byte void.
+        DType::BF16 => "<V2",
+        DType::I8 => "|i1",
+        DType::I16 => "<i2",
+        DType::I32 => "<i4",
+        DType::I64 => "<i8",
+    }
+}
+
+/// Parses `.npy` bytes.
+///
+/// # Errors
+/// A message for a bad header, an unsupported dtype, Fortran order, or a
+/// data length that does not match the shape.
+pub fn parse_npy(bytes: &[u8], max_bytes: u64) -> Result<Tensor, TensorFileError> {
+    if !bytes.starts_with(NPY_MAGIC) || bytes.len() < 10 {
+        return Err(fail("not a .npy file (bad magic)"));
+    }
+    let major = bytes[6];
+    let (header_len, header_start) = match major {
+        1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10usize),
+        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        _ => return Err(fail(format!("unsupported .npy version {major}"))),
+    };
+    let header_end = header_start.checked_add(header_len).filter(|&end| end <= bytes.len()).ok_or_else(|| fail("truncated .npy header"))?;
+    let header = std::str::from_utf8(&bytes[header_start..header_end]).map_err(|_| fail(".npy header is not text"))?;
+    let descr = header_field(header, "descr").ok_or_else(|| fail(".npy header has no descr"))?;
+    let descr = descr.trim().trim_matches(|c| c == '\'' || c == '"');
+    let dtype = DType::ALL
+        .into_iter()
+        .find(|&dtype| npy_descr(dtype) == descr || (npy_descr(dtype).ends_with("1") && &npy_descr(dtype)[1..] == descr.trim_start_matches(['<', '|'])))
+        .ok_or_else(|| fail(format!("unsupported .npy dtype {descr:?}")))?;
+    let fortran = header_field(header, "fortran_order").ok_or_else(|| fail(".npy header has no fortran_order"))?;
+    if fortran.trim() != "False" {
+        return Err(fail("Fortran-order .npy files are not supported"));
+    }
+    let shape_text = header_field(header, "shape").ok_or_else(|| fail(".npy header has no shape"))?;
+    let shape = shape_text
+        .trim()
+        .trim_start_matches('(')
+        .trim_end_matches(')')
+        .split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| part.parse::<usize>().map_err(|_| fail(format!("bad .npy shape {shape_text:?}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let n_elems = checked_elems(&shape).ok_or_else(|| fail(format!(".npy shape {shape:?} overflows")))?;
+    let n_bytes = n_elems.checked_mul(dtype.size()).ok_or_else(|| fail(format!(".npy shape {shape:?} overflows")))?;
+    if n_bytes as u64 > max_bytes {
+        return Err(fail(format!(".npy data of {n_bytes} bytes exceeds the limit of {max_bytes}")));
+    }
+    let data = &bytes[header_end..];
+    if data.len() != n_bytes {
+        return Err(fail(format!(".npy holds {} data bytes, but shape {shape:?} of {dtype} needs {n_bytes}", data.len())));
+    }
+    tensor::from_le_bytes(dtype, &shape, data).map_err(fail)
+}
+
+/// Finds `'key': value` in a numpy header dict and returns the value text.
+fn header_field<'a>(header: &'a str, key: &str) -> Option<&'a str> {
+    let quoted = [format!("'{key}'"), format!("\"{key}\"")];
+    let start = quoted.iter().find_map(|pattern| header.find(pattern.as_str()).map(|pos| pos + pattern.len()))?;
+    let rest = header[start..].trim_start().strip_prefix(':')?;
+    let end = if rest.trim_start().starts_with('(') {
+        rest.find(')')? + 1
+    } else {
+        rest.find([',', '}']).unwrap_or(rest.len())
+    };
+    Some(&rest[..end])
+}
+
+/// Encodes a tensor as `.npy` (version 1.0).
+pub fn encode_npy(tensor: &Tensor) -> Vec<u8> {
+    let shape = tensor.shape();
+    let shape_text = match shape.len() {
+        1 => format!("({},)", shape[0]),
+        _ => format!("({})", shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")),
+    };
+    let mut header = format!("{{'descr': '{}', 'fortran_order': False, 'shape': {shape_text}, }}", npy_descr(tensor.dtype()));
+    // Pad so that the data starts on a 64-byte boundary, ending in '\n'.
+    let unpadded = NPY_MAGIC.len() + 4 + header.len() + 1;
+    header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + tensor.n_bytes());
+    out.extend_from_slice(NPY_MAGIC);
+    out.extend_from_slice(&[1, 0]);
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(&tensor.to_le_bytes());
+    out
+}
+
+/// Writes a tensor to a `.npy` file.
+///
+/// # Errors
+/// [`Error::TensorFile`] when the file cannot be written.
+pub fn write_npy(path: &Path, tensor: &Tensor) -> Result<(), Error> {
+    std::fs::write(path, encode_npy(tensor)).map_err(|err| Error::TensorFile { file: path.to_path_buf(), source: fail(format!("cannot write: {err}")) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_round_trip_keeps_dtype_shape_and_values() {
+        let tensor = Tensor::from(ndarray::array![[1.5f32, -0.0], [f32::INFINITY, 3.0]].into_dyn());
+        let parsed = parse_npy(&encode_npy(&tensor), u64::MAX).unwrap();
+        assert_eq!(parsed, tensor);
+        let scalar = Tensor::from(ndarray::arr0(7i64).into_dyn());
+        assert_eq!(parse_npy(&encode_npy(&scalar), u64::MAX).unwrap(), scalar);
+    }
+
+    #[test]
+    fn truncated_npy_is_refused() {
+        let bytes = encode_npy(&Tensor::from(ndarray::Array1::<f32>::zeros(8).into_dyn()));
+        let err = parse_npy(&bytes[..bytes.len() - 3], u64::MAX).unwrap_err();
+        assert!(err.reason.contains("needs 32"), "{err}");
+    }
+}
