@@ -24,7 +24,10 @@
 //!   what was expected.
 
 pub mod attrs;
+pub mod conformance;
 pub mod error;
+pub mod format;
+pub mod inspect;
 pub mod interp;
 pub mod kernels;
 pub mod model;

@@ -7,7 +7,8 @@
 //! | 1     | `to` is a string (`"FLOAT"`, `"FLOAT16"`, …)                 |
 //! | 6–13  | `to` is an int `TensorProto.DataType`                        |
 //! | 19+   | adds `saturate` (float8 targets only, which onnxi lacks)     |
-//! | 25    | adds `round_mode` (float8 targets only, which onnxi lacks)   |
+//! | 24+   | adds `round_mode` (float8 targets only, which onnxi lacks)   |
+//! | 21–28 | more element types (float8, int4, …) that onnxi does not hold |
 //!
 //! Float to int truncates toward zero and saturates (NaN becomes 0), as
 //! Rust's `as`; ONNX leaves out-of-range values undefined. Int to int wraps.
@@ -22,7 +23,7 @@ use crate::tensor::{DType, Tensor, onnx_type_name};
 
 /// Registers Cast.
 pub fn register(reg: &mut Registry) {
-    reg.add("", "Cast", &[1, 6, 9, 13, 19, 21, 23, 24, 25], |_| &DType::ALL, Cast::from_node);
+    reg.add("", "Cast", &[1, 6, 9, 13, 19, 21, 23, 24, 25, 28], |_| &DType::ALL, Cast::from_node);
 }
 
 /// Cast to `to`.
@@ -65,7 +66,7 @@ impl Cast {
         if version >= 19 {
             attrs.i64("saturate")?;
         }
-        if version >= 25 {
+        if version >= 24 {
             attrs.string("round_mode")?;
         }
         Ok(Cast { to })

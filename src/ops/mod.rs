@@ -5,6 +5,7 @@
 pub mod activation;
 pub mod cast;
 pub mod identity;
+pub mod shape;
 pub mod softmax;
 pub mod transpose;
 
@@ -78,9 +79,9 @@ pub struct Registry {
     entries: Vec<Entry>,
 }
 
-/// The newest default-domain opset version onnxi knows (ONNX 1.23). Models
+/// The newest default-domain opset version onnxi knows (ONNX 1.23.2). Models
 /// importing a newer one are refused: an op may have changed meaning.
-pub const MAX_OPSET: i64 = 25;
+pub const MAX_OPSET: i64 = 28;
 
 impl Registry {
     /// Registers an op at the given schema versions.
@@ -106,6 +107,7 @@ impl Registry {
             identity::register(&mut reg);
             cast::register(&mut reg);
             transpose::register(&mut reg);
+            shape::register(&mut reg);
             reg
         })
     }
@@ -174,3 +176,35 @@ pub(crate) fn normalize_axis(op: &'static str, axis: i64, rank: usize) -> Result
 pub(crate) const FLOATS: &[DType] = &[DType::F32, DType::F64, DType::F16];
 /// Float types with bfloat16.
 pub(crate) const FLOATS_BF16: &[DType] = &[DType::F32, DType::F64, DType::F16, DType::BF16];
+
+/// The support table printed by `onnxi ops` and kept in the README:
+/// op, versions, dtypes per version. Generated from the registry.
+pub fn support_table() -> String {
+    let mut out = String::from("| op | domain | opset versions | dtypes |\n|---|---|---|---|\n");
+    let registry = Registry::builtin();
+    let mut entries: Vec<&Entry> = registry.entries().iter().collect();
+    entries.sort_by_key(|entry| entry.op_type);
+    for entry in entries {
+        // Versions with the same dtypes share one line: `1, 6: float32, …`.
+        let mut groups: Vec<(Vec<i64>, &[DType])> = Vec::new();
+        for &version in entry.versions {
+            let dtypes = (entry.dtypes)(version);
+            match groups.last_mut() {
+                Some((versions, last)) if *last == dtypes => versions.push(version),
+                _ => groups.push((vec![version], dtypes)),
+            }
+        }
+        let groups: Vec<String> = groups
+            .iter()
+            .map(|(versions, dtypes)| {
+                let versions: Vec<String> = versions.iter().map(i64::to_string).collect();
+                let dtypes: Vec<&str> = dtypes.iter().map(|dtype| dtype.name()).collect();
+                format!("{}: {}", versions.join(", "), dtypes.join(", "))
+            })
+            .collect();
+        let domain = if entry.domain.is_empty() { "ai.onnx" } else { entry.domain };
+        out.push_str(&format!("| {} | {domain} | {} | {} |\n", entry.op_type, entry.versions_text(), groups.join("; ")));
+    }
+    out.push_str("| Constant | ai.onnx | 1, 9, 11, 12, 13, 19, 21, 23, 24, 25 | evaluated at load: `value`, `value_float(s)`, `value_int(s)` |\n");
+    out
+}

@@ -1,0 +1,619 @@
+//! The conformance runner: discovers case folders in the ONNX backend
+//! test-data layout, runs them, compares against the stored outputs, and
+//! reports per case. Used by `onnxi test`, by `tests/`, and by anyone
+//! embedding onnxi.
+//!
+//! A case is a folder with `model.onnx` and `test_data_set_N/` folders of
+//! `input_K.pb` / `output_K.pb` (serialized TensorProto). A `manifest.txt`
+//! in a folder above the cases can pin the expected case count (a tripwire
+//! against a generator that silently produces nothing), mark cases as
+//! expected-unsupported with a reason, and name a tolerance per case:
+//!
+//! ```text
+//! cases 57                          # fail unless exactly 57 cases are found here
+//! test_*_expanded*  unsupported     # needs ReduceMax, Exp, … (not implemented)
+//! test_softmax_large_number  tol:approximate   # measured: 3e-6 abs at 1e4
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::model::Model;
+use crate::onnx::ModelProto;
+use crate::tensor::Tensor;
+use crate::tensor_file;
+
+/// How close an output must be.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Tolerance {
+    /// Equal values (NaN matches NaN, -0.0 matches 0.0).
+    Exact,
+    /// `|actual - expected| <= atol + rtol * |expected|`.
+    Close {
+        /// Relative tolerance.
+        rtol: f64,
+        /// Absolute tolerance.
+        atol: f64,
+    },
+    /// Within `n` units in the last place of the output's dtype.
+    Ulp(u64),
+}
+
+impl Tolerance {
+    /// The ONNX backend runner's default: rtol 1e-3, atol 1e-7.
+    pub const DEFAULT: Tolerance = Tolerance::Close { rtol: 1e-3, atol: 1e-7 };
+    /// For cases whose reference itself is computed loosely (rtol 1e-2, atol 1e-5).
+    pub const APPROXIMATE: Tolerance = Tolerance::Close { rtol: 1e-2, atol: 1e-5 };
+
+    fn parse(text: &str) -> Option<Tolerance> {
+        match text {
+            "exact" => Some(Tolerance::Exact),
+            "close" => Some(Tolerance::DEFAULT),
+            "approximate" => Some(Tolerance::APPROXIMATE),
+            _ => text.strip_prefix("ulp:").and_then(|n| n.parse().ok()).map(Tolerance::Ulp),
+        }
+    }
+}
+
+/// How a case ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    /// Every output of every data set matched.
+    Pass,
+    /// An output differed; the worst element is described.
+    Fail(String),
+    /// The case could not run (load or run error, bad test data).
+    Error(String),
+    /// Listed in a manifest as unsupported, and it indeed fails to load.
+    ExpectedUnsupported(String),
+}
+
+impl Status {
+    /// `pass`, `fail`, `error` or `unsupported`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail(_) => "fail",
+            Status::Error(_) => "error",
+            Status::ExpectedUnsupported(_) => "unsupported",
+        }
+    }
+}
+
+/// What running one case found.
+#[derive(Debug, Clone)]
+pub struct CaseReport {
+    /// The case folder.
+    pub path: PathBuf,
+    /// The folder's name.
+    pub name: String,
+    /// Distinct op types in the graph (file order).
+    pub ops: Vec<String>,
+    /// Default-domain opset.
+    pub opset: Option<i64>,
+    /// Input dtypes and shapes of the first data set, e.g. `float32[2, 3]`.
+    pub inputs: Vec<String>,
+    /// Number of data sets compared.
+    pub n_data_sets: usize,
+    /// Outcome.
+    pub status: Status,
+    /// Largest absolute error over all outputs and data sets.
+    pub max_abs_error: f64,
+    /// Largest error in units in the last place.
+    pub max_ulp_error: u64,
+    /// Time spent loading and running.
+    pub elapsed: Duration,
+}
+
+/// The outcome of a whole run.
+#[derive(Debug, Clone, Default)]
+pub struct SuiteReport {
+    /// One report per case, in discovery order.
+    pub cases: Vec<CaseReport>,
+    /// Manifest tripwires that did not hold (e.g. fewer cases than pinned).
+    pub tripwires: Vec<String>,
+}
+
+impl SuiteReport {
+    /// Cases that passed.
+    pub fn n_passed(&self) -> usize {
+        self.cases.iter().filter(|case| case.status == Status::Pass).count()
+    }
+
+    /// Cases that failed or errored, plus broken tripwires.
+    pub fn n_failed(&self) -> usize {
+        self.cases.iter().filter(|case| matches!(case.status, Status::Fail(_) | Status::Error(_))).count() + self.tripwires.len()
+    }
+
+    /// Cases expected to be unsupported (neither passed nor failed).
+    pub fn n_unsupported(&self) -> usize {
+        self.cases.iter().filter(|case| matches!(case.status, Status::ExpectedUnsupported(_))).count()
+    }
+
+    /// The closing line: `N passed, N failed`.
+    pub fn summary_line(&self) -> String {
+        format!("{} passed, {} failed", self.n_passed(), self.n_failed())
+    }
+
+    /// The machine-readable report.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "passed": self.n_passed(),
+            "failed": self.n_failed(),
+            "expected_unsupported": self.n_unsupported(),
+            "tripwires": self.tripwires,
+            "cases": self.cases.iter().map(CaseReport::to_json).collect::<Vec<_>>(),
+        })
+    }
+}
+
+impl CaseReport {
+    /// One line: status, name, and the reason or the largest error.
+    pub fn line(&self) -> String {
+        let errors = format!("max abs err {:.3e}, max {} ULP", self.max_abs_error, self.max_ulp_error);
+        match &self.status {
+            Status::Pass => format!("pass  {} ({} data sets, {errors})", self.name, self.n_data_sets),
+            Status::Fail(reason) => format!("FAIL  {}: {reason} ({errors})", self.name),
+            Status::Error(reason) => format!("ERROR {}: {reason}", self.name),
+            Status::ExpectedUnsupported(reason) => format!("unsupported {} (expected: {reason})", self.name),
+        }
+    }
+
+    /// This case as JSON.
+    pub fn to_json(&self) -> Value {
+        let detail = match &self.status {
+            Status::Pass => None,
+            Status::Fail(text) | Status::Error(text) | Status::ExpectedUnsupported(text) => Some(text.clone()),
+        };
+        json!({
+            "name": self.name,
+            "path": self.path.display().to_string(),
+            "ops": self.ops,
+            "opset": self.opset,
+            "inputs": self.inputs,
+            "data_sets": self.n_data_sets,
+            "status": self.status.label(),
+            "detail": detail,
+            "max_abs_error": if self.max_abs_error.is_finite() { json!(self.max_abs_error) } else { json!(self.max_abs_error.to_string()) },
+            "max_ulp_error": self.max_ulp_error,
+            "time_ms": self.elapsed.as_secs_f64() * 1e3,
+        })
+    }
+}
+
+/// One manifest line.
+#[derive(Debug, Clone)]
+struct Rule {
+    pattern: String,
+    unsupported: Option<String>,
+    tolerance: Option<Tolerance>,
+}
+
+/// A `manifest.txt`: the case-count tripwire and per-case rules.
+#[derive(Debug, Clone)]
+struct Manifest {
+    dir: PathBuf,
+    expected_cases: Option<usize>,
+    rules: Vec<Rule>,
+}
+
+impl Manifest {
+    fn read(dir: &Path) -> Result<Option<Manifest>, String> {
+        let path = dir.join("manifest.txt");
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path).map_err(|err| format!("{}: {err}", path.display()))?;
+        let mut manifest = Manifest { dir: dir.to_path_buf(), expected_cases: None, rules: Vec::new() };
+        for (line_idx, line) in text.lines().enumerate() {
+            let (body, comment) = line.split_once('#').unwrap_or((line, ""));
+            let mut words = body.split_whitespace();
+            let Some(first) = words.next() else { continue };
+            let bad = |what: &str| format!("{}:{}: {what}", path.display(), line_idx + 1);
+            if first == "cases" {
+                let count = words.next().and_then(|n| n.parse().ok()).ok_or_else(|| bad("`cases` needs a number"))?;
+                manifest.expected_cases = Some(count);
+                continue;
+            }
+            let mut rule = Rule { pattern: first.to_string(), unsupported: None, tolerance: None };
+            for word in words {
+                if word == "unsupported" {
+                    let reason = comment.trim();
+                    if reason.is_empty() {
+                        return Err(bad("an `unsupported` entry needs a reason in its # comment"));
+                    }
+                    rule.unsupported = Some(reason.to_string());
+                } else if let Some(tolerance) = word.strip_prefix("tol:") {
+                    if comment.trim().is_empty() {
+                        return Err(bad("a tolerance entry needs the measurement in its # comment"));
+                    }
+                    rule.tolerance = Some(Tolerance::parse(tolerance).ok_or_else(|| bad(&format!("unknown tolerance {tolerance:?}")))?);
+                } else {
+                    return Err(bad(&format!("unknown directive {word:?}")));
+                }
+            }
+            manifest.rules.push(rule);
+        }
+        Ok(Some(manifest))
+    }
+
+    fn rule_for(&self, name: &str) -> Option<&Rule> {
+        self.rules.iter().rev().find(|rule| glob_match(&rule.pattern, name))
+    }
+}
+
+/// `*` matches any run of characters, `?` one character, `[a-c]` a range.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let text: Vec<char> = text.chars().collect();
+    // Iterative matcher with backtracking to the last `*`.
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        let (matched, width) = match pattern.get(p) {
+            Some('?') => (true, 1),
+            Some('[') => match pattern[p..].iter().position(|&c| c == ']') {
+                Some(close) => {
+                    let class = &pattern[p + 1..p + close];
+                    let hit = class.chunks(1).enumerate().any(|(idx, _)| {
+                        if idx + 2 < class.len() && class[idx + 1] == '-' {
+                            (class[idx]..=class[idx + 2]).contains(&text[t])
+                        } else {
+                            class[idx] == text[t]
+                        }
+                    });
+                    (hit, close + 1)
+                }
+                None => (pattern[p] == text[t], 1),
+            },
+            Some('*') => {
+                star = Some((p, t));
+                p += 1;
+                continue;
+            }
+            Some(&c) => (c == text[t], 1),
+            None => (false, 0),
+        };
+        if matched {
+            p += width;
+            t += 1;
+        } else if let Some((star_p, star_t)) = star {
+            p = star_p + 1;
+            t = star_t + 1;
+            star = Some((star_p, star_t + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
+/// Every case folder at or below `root`, sorted, without following
+/// symlinked folders (so a link loop cannot hang the walk).
+pub fn discover(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        if dir.join("model.onnx").is_file() {
+            found.push(dir);
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                stack.push(entry.path());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Options for a run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Tolerance for cases the manifest says nothing about.
+    pub tolerance: Tolerance,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { tolerance: Tolerance::DEFAULT }
+    }
+}
+
+/// Discovers and runs every case under `paths`, calling `on_case` after
+/// each (for progress output).
+pub fn run_paths(paths: &[PathBuf], options: &Options, mut on_case: impl FnMut(&CaseReport, usize, usize)) -> SuiteReport {
+    let mut report = SuiteReport::default();
+    let mut work: Vec<(PathBuf, Option<usize>)> = Vec::new();
+    let mut manifests: Vec<Manifest> = Vec::new();
+    for root in paths {
+        let cases = discover(root);
+        if cases.is_empty() {
+            report.tripwires.push(format!("{}: no test cases found", root.display()));
+        }
+        // Manifests at the root, in the folders between, and in each group folder.
+        let mut dirs: Vec<PathBuf> = cases.iter().filter_map(|case| case.parent().map(Path::to_path_buf)).collect();
+        dirs.push(root.clone());
+        dirs.sort();
+        dirs.dedup();
+        for dir in dirs {
+            if manifests.iter().any(|manifest| manifest.dir == dir) {
+                continue;
+            }
+            match Manifest::read(&dir) {
+                Ok(Some(manifest)) => manifests.push(manifest),
+                Ok(None) => {}
+                Err(err) => report.tripwires.push(err),
+            }
+        }
+        for case in cases {
+            let manifest_idx = manifests.iter().rposition(|manifest| case.parent() == Some(manifest.dir.as_path()));
+            if !work.iter().any(|(existing, _)| *existing == case) {
+                work.push((case, manifest_idx));
+            }
+        }
+    }
+    for manifest in &manifests {
+        if let Some(expected) = manifest.expected_cases {
+            let found = work.iter().filter(|(case, _)| case.parent() == Some(manifest.dir.as_path())).count();
+            if found != expected {
+                report.tripwires.push(format!("{}: manifest pins {expected} cases, found {found}", manifest.dir.display()));
+            }
+        }
+    }
+    let total = work.len();
+    for (idx, (case, manifest_idx)) in work.into_iter().enumerate() {
+        let name = case.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+        let rule = manifest_idx.and_then(|idx| manifests[idx].rule_for(&name));
+        let tolerance = rule.and_then(|rule| rule.tolerance).unwrap_or(options.tolerance);
+        let mut case_report = run_case(&case, tolerance);
+        if let Some(reason) = rule.and_then(|rule| rule.unsupported.clone()) {
+            case_report.status = match case_report.status {
+                Status::Error(_) => Status::ExpectedUnsupported(reason),
+                Status::Pass => Status::Fail(format!("listed as unsupported ({reason}) but passes: update the manifest")),
+                other => other,
+            };
+        }
+        on_case(&case_report, idx + 1, total);
+        report.cases.push(case_report);
+    }
+    report
+}
+
+/// Runs one case folder.
+pub fn run_case(dir: &Path, tolerance: Tolerance) -> CaseReport {
+    let started = Instant::now();
+    let name = dir.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut report = CaseReport {
+        path: dir.to_path_buf(),
+        name,
+        ops: Vec::new(),
+        opset: None,
+        inputs: Vec::new(),
+        n_data_sets: 0,
+        status: Status::Pass,
+        max_abs_error: 0.0,
+        max_ulp_error: 0,
+        elapsed: Duration::ZERO,
+    };
+    report.status = match run_case_inner(dir, tolerance, &mut report) {
+        Ok(status) => status,
+        Err(reason) => Status::Error(reason),
+    };
+    report.elapsed = started.elapsed();
+    report
+}
+
+fn describe_model(path: &Path, report: &mut CaseReport) {
+    use prost::Message;
+    let Ok(bytes) = std::fs::read(path) else { return };
+    let Ok(proto) = ModelProto::decode(bytes.as_slice()) else { return };
+    report.opset = proto.opset_import.iter().find(|opset| matches!(opset.domain(), "" | "ai.onnx")).map(|opset| opset.version());
+    if let Some(graph) = &proto.graph {
+        for node in &graph.node {
+            let op = node.op_type().to_string();
+            if !report.ops.contains(&op) {
+                report.ops.push(op);
+            }
+        }
+    }
+}
+
+fn numbered_files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut files: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let idx = name.strip_prefix(prefix)?.strip_suffix(".pb")?.parse().ok()?;
+            Some((idx, entry.path()))
+        })
+        .collect();
+    files.sort();
+    files.into_iter().map(|(_, path)| path).collect()
+}
+
+fn run_case_inner(dir: &Path, tolerance: Tolerance, report: &mut CaseReport) -> Result<Status, String> {
+    let model_path = dir.join("model.onnx");
+    describe_model(&model_path, report);
+    let model = Model::load(&model_path).map_err(|err| err.to_string())?;
+    let mut data_sets: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)
+        .map_err(|err| format!("cannot list {}: {err}", dir.display()))?
+        .flatten()
+        .filter_map(|entry| {
+            let idx = entry.file_name().to_string_lossy().strip_prefix("test_data_set_")?.parse().ok()?;
+            Some((idx, entry.path()))
+        })
+        .collect();
+    data_sets.sort();
+    if data_sets.is_empty() {
+        return Err("no test_data_set_* folders".into());
+    }
+    let feedable: Vec<String> = model.inputs().iter().filter(|spec| !spec.has_default).map(|spec| spec.name.clone()).collect();
+    let all_inputs: Vec<String> = model.inputs().iter().map(|spec| spec.name.clone()).collect();
+    let output_names: Vec<String> = model.output_names().iter().map(|name| name.to_string()).collect();
+    for (set_idx, set_dir) in &data_sets {
+        let mut feeds = Vec::new();
+        for (pos, file) in numbered_files(set_dir, "input_").into_iter().enumerate() {
+            let (tensor, stored_name) = tensor_file::read(&file, u64::MAX).map_err(|err| err.to_string())?;
+            // Inputs match by stored name when it names a graph input, else by position.
+            let name = match stored_name {
+                Some(name) if all_inputs.contains(&name) => name,
+                _ => feedable.get(pos).cloned().ok_or_else(|| format!("{} has no matching graph input", file.display()))?,
+            };
+            if report.n_data_sets == 0 {
+                report.inputs.push(format!("{}{:?}", tensor.dtype(), tensor.shape()));
+            }
+            feeds.push((name, tensor));
+        }
+        let outputs = model.run(feeds).map_err(|err| format!("data set {set_idx}: {err}"))?;
+        let expected_files = numbered_files(set_dir, "output_");
+        if expected_files.len() != output_names.len() {
+            return Ok(Status::Fail(format!(
+                "data set {set_idx}: {} expected outputs stored, the model has {}",
+                expected_files.len(),
+                output_names.len()
+            )));
+        }
+        for (out_idx, (file, name)) in expected_files.iter().zip(&output_names).enumerate() {
+            let (expected, _) = tensor_file::read(file, u64::MAX).map_err(|err| err.to_string())?;
+            let actual = outputs.get(name).ok_or_else(|| format!("output {name:?} missing"))?;
+            let comparison = compare(&expected, actual, tolerance);
+            report.max_abs_error = report.max_abs_error.max(comparison.max_abs);
+            report.max_ulp_error = report.max_ulp_error.max(comparison.max_ulp);
+            if let Some(reason) = comparison.failure {
+                return Ok(Status::Fail(format!("data set {set_idx}, output {out_idx} {name:?}: {reason}")));
+            }
+        }
+        report.n_data_sets += 1;
+    }
+    Ok(Status::Pass)
+}
+
+/// The result of comparing one output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    /// Largest absolute difference (NaN-vs-NaN and equal infinities count 0).
+    pub max_abs: f64,
+    /// Largest difference in units in the last place of the dtype.
+    pub max_ulp: u64,
+    /// Why it fails, naming the worst element, or `None`.
+    pub failure: Option<String>,
+}
+
+/// Compares `actual` to `expected`: dtype and shape exactly, values within
+/// `tolerance` (NaN matches NaN, -0.0 matches 0.0).
+pub fn compare(expected: &Tensor, actual: &Tensor, tolerance: Tolerance) -> Comparison {
+    let mut result = Comparison { max_abs: 0.0, max_ulp: 0, failure: None };
+    if expected.dtype() != actual.dtype() {
+        result.failure = Some(format!("dtype {} expected, got {}", expected.dtype(), actual.dtype()));
+        return result;
+    }
+    if expected.shape() != actual.shape() {
+        result.failure = Some(format!("shape {:?} expected, got {:?}", expected.shape(), actual.shape()));
+        return result;
+    }
+    let expected_values = expected.to_f64_vec();
+    let actual_values = actual.to_f64_vec();
+    let expected_ordered = ordered_bits(expected);
+    let actual_ordered = ordered_bits(actual);
+    let mut worst: Option<(usize, f64)> = None;
+    for idx in 0..expected_values.len() {
+        let (want, got) = (expected_values[idx], actual_values[idx]);
+        let same = want == got || (want.is_nan() && got.is_nan());
+        let abs = if same { 0.0 } else { (want - got).abs() };
+        let ulp = if same { 0 } else { expected_ordered[idx].abs_diff(actual_ordered[idx]) };
+        let abs_for_stats = if abs.is_nan() { f64::INFINITY } else { abs };
+        result.max_abs = result.max_abs.max(abs_for_stats);
+        result.max_ulp = result.max_ulp.max(ulp);
+        let ok = same
+            || match tolerance {
+                Tolerance::Exact => false,
+                Tolerance::Close { rtol, atol } => abs <= atol + rtol * want.abs(),
+                Tolerance::Ulp(n) => ulp <= n && !want.is_nan() && !got.is_nan(),
+            };
+        // Rank failures by how far past the tolerance they are.
+        let excess = if ok { 0.0 } else { abs_for_stats };
+        if !ok && worst.is_none_or(|(_, worst_excess)| excess > worst_excess) {
+            worst = Some((idx, excess));
+        }
+    }
+    if let Some((idx, _)) = worst {
+        let index = unravel(idx, expected.shape());
+        result.failure = Some(format!(
+            "worst element at index {index:?}: expected {}, got {} (abs err {:.3e}, {} ULP)",
+            expected_values[idx],
+            actual_values[idx],
+            (expected_values[idx] - actual_values[idx]).abs(),
+            expected_ordered[idx].abs_diff(actual_ordered[idx])
+        ));
+    }
+    result
+}
+
+fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    for (axis, &dim) in shape.iter().enumerate().rev() {
+        if dim > 0 {
+            index[axis] = flat % dim;
+            flat /= dim;
+        }
+    }
+    index
+}
+
+/// Maps each element to an integer whose difference counts representable
+/// values between two floats (the ULP distance). Integers map to themselves.
+fn ordered_bits(tensor: &Tensor) -> Vec<i64> {
+    fn order(bits: u64, sign_bit: u64) -> i64 {
+        if bits & sign_bit != 0 { -((bits & !sign_bit) as i64) } else { bits as i64 }
+    }
+    match tensor {
+        Tensor::F32(array) => array.iter().map(|v| order(u64::from(v.to_bits()), 1 << 31)).collect(),
+        Tensor::F64(array) => array.iter().map(|v| order(v.to_bits(), 1 << 63)).collect(),
+        Tensor::F16(array) => array.iter().map(|v| order(u64::from(v.to_bits()), 1 << 15)).collect(),
+        Tensor::BF16(array) => array.iter().map(|v| order(u64::from(v.to_bits()), 1 << 15)).collect(),
+        Tensor::I8(array) => array.iter().map(|&v| i64::from(v)).collect(),
+        Tensor::I16(array) => array.iter().map(|&v| i64::from(v)).collect(),
+        Tensor::I32(array) => array.iter().map(|&v| i64::from(v)).collect(),
+        Tensor::I64(array) => array.iter().copied().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_like_the_manifest_needs() {
+        assert!(glob_match("test_softmax_axis_[0-2]", "test_softmax_axis_1"));
+        assert!(!glob_match("test_softmax_axis_[0-2]", "test_softmax_axis_3"));
+        assert!(glob_match("test_*_expanded*", "test_softmax_axis_0_expanded_ver18"));
+        assert!(!glob_match("test_*_expanded", "test_relu"));
+        assert!(glob_match("test_leakyrelu.*", "test_leakyrelu.x") && glob_match("*", ""));
+    }
+
+    #[test]
+    fn comparison_treats_nan_and_signed_zero_as_equal_and_counts_ulp() {
+        let expected = Tensor::from(ndarray::array![f32::NAN, 0.0, 1.0].into_dyn());
+        let actual = Tensor::from(ndarray::array![f32::NAN, -0.0, f32::from_bits(1.0f32.to_bits() + 3)].into_dyn());
+        let result = compare(&expected, &actual, Tolerance::Ulp(3));
+        assert_eq!((result.max_ulp, result.failure.is_none()), (3, true));
+        let result = compare(&expected, &actual, Tolerance::Ulp(2));
+        assert!(result.failure.unwrap().contains("index [2]"));
+    }
+
+    #[test]
+    fn dtype_and_shape_must_match_exactly() {
+        let f32s = Tensor::from(ndarray::array![1.0f32].into_dyn());
+        let f64s = Tensor::from(ndarray::array![1.0f64].into_dyn());
+        assert!(compare(&f32s, &f64s, Tolerance::DEFAULT).failure.unwrap().contains("dtype"));
+        let reshaped = Tensor::from(ndarray::array![[1.0f32]].into_dyn());
+        assert!(compare(&f32s, &reshaped, Tolerance::DEFAULT).failure.unwrap().contains("shape"));
+    }
+}
