@@ -21,8 +21,18 @@ pub struct Attrs<'a> {
 
 impl<'a> Attrs<'a> {
     /// Wraps a node's attributes.
-    pub(crate) fn new(node: &'a str, op_type: &'a str, attributes: &'a [AttributeProto], max_tensor_bytes: u64) -> Self {
-        Attrs { node, op_type, attributes: attributes.iter().map(|attr| (attr, false)).collect(), max_tensor_bytes }
+    pub(crate) fn new(
+        node: &'a str,
+        op_type: &'a str,
+        attributes: &'a [AttributeProto],
+        max_tensor_bytes: u64,
+    ) -> Self {
+        Attrs {
+            node,
+            op_type,
+            attributes: attributes.iter().map(|attr| (attr, false)).collect(),
+            max_tensor_bytes,
+        }
     }
 
     /// An attribute error naming this node.
@@ -36,7 +46,11 @@ impl<'a> Attrs<'a> {
     }
 
     /// Marks `name` read and returns it, checking its declared type.
-    fn take(&mut self, name: &str, expected: AttributeType) -> Result<Option<&'a AttributeProto>, LoadError> {
+    fn take(
+        &mut self,
+        name: &str,
+        expected: AttributeType,
+    ) -> Result<Option<&'a AttributeProto>, LoadError> {
         let mut found = None;
         for (attr, read) in &mut self.attributes {
             if attr.name() == name {
@@ -49,10 +63,20 @@ impl<'a> Attrs<'a> {
         }
         let Some(attr) = found else { return Ok(None) };
         let declared = attr.r#type.unwrap_or(0);
-        let actual = if declared == 0 { infer_type(attr) } else { AttributeType::try_from(declared).ok() };
+        let actual = if declared == 0 {
+            infer_type(attr)
+        } else {
+            AttributeType::try_from(declared).ok()
+        };
         if actual != Some(expected) {
-            let actual = actual.map_or_else(|| format!("type code {declared}"), |t| t.as_str_name().to_string());
-            return Err(self.error(name, format!("expected {}, got {actual}", expected.as_str_name())));
+            let actual = actual.map_or_else(
+                || format!("type code {declared}"),
+                |t| t.as_str_name().to_string(),
+            );
+            return Err(self.error(
+                name,
+                format!("expected {}, got {actual}", expected.as_str_name()),
+            ));
         }
         Ok(Some(attr))
     }
@@ -78,7 +102,9 @@ impl<'a> Attrs<'a> {
     /// # Errors
     /// [`LoadError::Attribute`] when it has another type.
     pub fn ints(&mut self, name: &str) -> Result<Option<Vec<i64>>, LoadError> {
-        Ok(self.take(name, AttributeType::Ints)?.map(|attr| attr.ints.clone()))
+        Ok(self
+            .take(name, AttributeType::Ints)?
+            .map(|attr| attr.ints.clone()))
     }
 
     /// A string attribute (UTF-8).
@@ -86,8 +112,12 @@ impl<'a> Attrs<'a> {
     /// # Errors
     /// [`LoadError::Attribute`] when it has another type or is not UTF-8.
     pub fn string(&mut self, name: &str) -> Result<Option<String>, LoadError> {
-        let Some(attr) = self.take(name, AttributeType::String)? else { return Ok(None) };
-        String::from_utf8(attr.s().to_vec()).map(Some).map_err(|_| self.error(name, "string is not valid UTF-8"))
+        let Some(attr) = self.take(name, AttributeType::String)? else {
+            return Ok(None);
+        };
+        String::from_utf8(attr.s().to_vec())
+            .map(Some)
+            .map_err(|_| self.error(name, "string is not valid UTF-8"))
     }
 
     /// A list-of-floats attribute.
@@ -95,7 +125,9 @@ impl<'a> Attrs<'a> {
     /// # Errors
     /// [`LoadError::Attribute`] when it has another type.
     pub fn floats(&mut self, name: &str) -> Result<Option<Vec<f32>>, LoadError> {
-        Ok(self.take(name, AttributeType::Floats)?.map(|attr| attr.floats.clone()))
+        Ok(self
+            .take(name, AttributeType::Floats)?
+            .map(|attr| attr.floats.clone()))
     }
 
     /// A tensor attribute, decoded.
@@ -104,15 +136,23 @@ impl<'a> Attrs<'a> {
     /// [`LoadError::Attribute`] for another type; [`LoadError::Tensor`] or
     /// [`LoadError::LimitExceeded`] when the tensor is invalid.
     pub fn tensor(&mut self, name: &str) -> Result<Option<Tensor>, LoadError> {
-        let Some(attr) = self.take(name, AttributeType::Tensor)? else { return Ok(None) };
-        let proto = attr.t.as_ref().ok_or_else(|| self.error(name, "tensor attribute holds no tensor"))?;
+        let Some(attr) = self.take(name, AttributeType::Tensor)? else {
+            return Ok(None);
+        };
+        let proto = attr
+            .t
+            .as_ref()
+            .ok_or_else(|| self.error(name, "tensor attribute holds no tensor"))?;
         let mut ctx = DecodeCtx::standalone(self.max_tensor_bytes);
         tensor_from_proto(proto, &mut ctx).map(Some)
     }
 
     /// Names of attributes present on the node (read or not).
     pub fn names(&self) -> Vec<&'a str> {
-        self.attributes.iter().map(|(attr, _)| attr.name()).collect()
+        self.attributes
+            .iter()
+            .map(|(attr, _)| attr.name())
+            .collect()
     }
 
     /// Refuses any attribute that was not read.

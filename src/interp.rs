@@ -21,12 +21,17 @@ pub struct Outputs {
 impl Outputs {
     /// The output called `name`, if the graph has one.
     pub fn get(&self, name: &str) -> Option<&Tensor> {
-        self.entries.iter().find(|(entry, _)| entry == name).map(|(_, tensor)| tensor)
+        self.entries
+            .iter()
+            .find(|(entry, _)| entry == name)
+            .map(|(_, tensor)| tensor)
     }
 
     /// (name, tensor) pairs in graph order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor)> {
-        self.entries.iter().map(|(name, tensor)| (name.as_str(), tensor))
+        self.entries
+            .iter()
+            .map(|(name, tensor)| (name.as_str(), tensor))
     }
 
     /// Number of outputs.
@@ -109,7 +114,11 @@ impl Model {
         for (name, tensor) in inputs {
             let name = name.as_ref();
             let Some(idx) = plan.inputs.iter().position(|spec| spec.name == name) else {
-                return Err(RunError::UnknownInput { name: name.into(), expected: self.expected_inputs() }.into());
+                return Err(RunError::UnknownInput {
+                    name: name.into(),
+                    expected: self.expected_inputs(),
+                }
+                .into());
             };
             let spec = &plan.inputs[idx];
             self.check_input(spec, &tensor, &mut bound)?;
@@ -122,7 +131,13 @@ impl Model {
             }
             match &plan.input_defaults[idx] {
                 Some(default) => values[slot] = Some(Cow::Borrowed(default)),
-                None => return Err(RunError::MissingInput { name: spec.name.clone(), expected: self.expected_inputs() }.into()),
+                None => {
+                    return Err(RunError::MissingInput {
+                        name: spec.name.clone(),
+                        expected: self.expected_inputs(),
+                    }
+                    .into());
+                }
             }
         }
 
@@ -144,17 +159,22 @@ impl Model {
                 if let (Some(slot), false) = (*input, consume) {
                     node_inputs[pos] = values[slot].as_ref().map(|value| Cow::Borrowed(&**value));
                 }
-                if let (Some(entry), Some(value)) = (summary.get_mut(pos), node_inputs[pos].as_ref()) {
+                if let (Some(entry), Some(value)) =
+                    (summary.get_mut(pos), node_inputs[pos].as_ref())
+                {
                     *entry = Some((value.dtype(), IxDyn(value.shape())));
                 }
             }
-            let produced = node.op.run(node_inputs, &ctx).map_err(|source| RunError::Op {
-                node: node.name.clone(),
-                op_type: node.op_type.clone(),
-                opset: node.version,
-                inputs: describe(&summary, node.inputs.len()),
-                source,
-            })?;
+            let produced = node
+                .op
+                .run(node_inputs, &ctx)
+                .map_err(|source| RunError::Op {
+                    node: node.name.clone(),
+                    op_type: node.op_type.clone(),
+                    opset: node.version,
+                    inputs: describe(&summary, node.inputs.len()),
+                    source,
+                })?;
             for (slot, tensor) in node.outputs.iter().zip(produced) {
                 if let Some(slot) = slot {
                     values[*slot] = Some(Cow::Owned(tensor));
@@ -164,33 +184,58 @@ impl Model {
 
         let mut entries = Vec::with_capacity(plan.outputs.len());
         for (name, slot) in &plan.outputs {
-            let tensor = values[*slot].take().map(Cow::into_owned).ok_or_else(|| RunError::Op {
-                node: String::new(),
-                op_type: String::new(),
-                opset: 0,
-                inputs: String::new(),
-                source: crate::error::OpError::Invalid { op: "graph", reason: format!("output {name:?} was not computed") },
-            })?;
+            let tensor = values[*slot]
+                .take()
+                .map(Cow::into_owned)
+                .ok_or_else(|| RunError::Op {
+                    node: String::new(),
+                    op_type: String::new(),
+                    opset: 0,
+                    inputs: String::new(),
+                    source: crate::error::OpError::Invalid {
+                        op: "graph",
+                        reason: format!("output {name:?} was not computed"),
+                    },
+                })?;
             entries.push((name.clone(), tensor));
         }
         Ok(Outputs { entries })
     }
 
     fn expected_inputs(&self) -> String {
-        let names: Vec<String> =
-            self.plan.inputs.iter().map(|spec| format!("{} {} {}", spec.name, spec.dtype, spec.shape_text())).collect();
+        let names: Vec<String> = self
+            .plan
+            .inputs
+            .iter()
+            .map(|spec| format!("{} {} {}", spec.name, spec.dtype, spec.shape_text()))
+            .collect();
         names.join(", ")
     }
 
-    fn check_input<'a>(&'a self, spec: &'a InputSpec, tensor: &Tensor, bound: &mut HashMap<&'a str, (usize, &'a str)>) -> Result<(), RunError> {
+    fn check_input<'a>(
+        &'a self,
+        spec: &'a InputSpec,
+        tensor: &Tensor,
+        bound: &mut HashMap<&'a str, (usize, &'a str)>,
+    ) -> Result<(), RunError> {
         if tensor.dtype() != spec.dtype {
-            return Err(RunError::InputDtype { name: spec.name.clone(), expected: spec.dtype, actual: tensor.dtype() });
+            return Err(RunError::InputDtype {
+                name: spec.name.clone(),
+                expected: spec.dtype,
+                actual: tensor.dtype(),
+            });
         }
         let bytes = tensor.n_bytes() as u64;
         if bytes > self.limits.max_tensor_bytes {
-            return Err(RunError::TooLarge { what: format!("input {:?}", spec.name), limit: self.limits.max_tensor_bytes, actual: bytes });
+            return Err(RunError::TooLarge {
+                what: format!("input {:?}", spec.name),
+                limit: self.limits.max_tensor_bytes,
+                actual: bytes,
+            });
         }
-        let Some(dims) = &spec.dims else { return Ok(()) };
+        let Some(dims) = &spec.dims else {
+            return Ok(());
+        };
         let shape = tensor.shape();
         let mismatch = |detail: String| RunError::InputShape {
             name: spec.name.clone(),
@@ -207,7 +252,9 @@ impl Model {
                 }
                 Dim::Symbolic(param) => match bound.get(param.as_str()) {
                     Some(&(value, first)) if value != size => {
-                        return Err(mismatch(format!(" ({param} = {value} from input {first:?})")));
+                        return Err(mismatch(format!(
+                            " ({param} = {value} from input {first:?})"
+                        )));
                     }
                     Some(_) => {}
                     None => {

@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use onnxi::{Model, Tensor};
 
 #[derive(Parser)]
-#[command(name = "onnxi", version, about = "Run ONNX models exported from PyTorch, and prove the results right")]
+#[command(
+    name = "onnxi",
+    version,
+    about = "Run ONNX models exported from PyTorch, and prove the results right"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,7 +66,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            return if err.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if err.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match dispatch(cli.command) {
@@ -76,7 +84,11 @@ fn main() -> ExitCode {
 
 fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Run { model, inputs, output_dir } => run(&model, &inputs, output_dir.as_deref()),
+        Command::Run {
+            model,
+            inputs,
+            output_dir,
+        } => run(&model, &inputs, output_dir.as_deref()),
         Command::Inspect { model, json } => {
             let report = onnxi::inspect::inspect_file(&model)?;
             if json {
@@ -86,7 +98,12 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Test { paths, rtol, atol, json } => test(&paths, rtol, atol, json.as_deref()),
+        Command::Test {
+            paths,
+            rtol,
+            atol,
+            json,
+        } => test(&paths, rtol, atol, json.as_deref()),
         Command::Ops => {
             print!("{}", onnxi::ops::support_table());
             Ok(ExitCode::SUCCESS)
@@ -101,9 +118,16 @@ fn run(model_path: &Path, input_args: &[String], output_dir: Option<&Path>) -> R
         let (name, file) = match arg.split_once('=') {
             Some((name, file)) => (name.to_string(), file),
             None => {
-                let needed: Vec<&onnxi::InputSpec> = model.inputs().iter().filter(|spec| !spec.has_default).collect();
+                let needed: Vec<&onnxi::InputSpec> = model
+                    .inputs()
+                    .iter()
+                    .filter(|spec| !spec.has_default)
+                    .collect();
                 if needed.len() != 1 {
-                    bail!("input {arg:?}: give it as NAME=FILE (the model has {} inputs)", needed.len());
+                    bail!(
+                        "input {arg:?}: give it as NAME=FILE (the model has {} inputs)",
+                        needed.len()
+                    );
                 }
                 (needed[0].name.clone(), arg.as_str())
             }
@@ -131,11 +155,16 @@ fn test(paths: &[PathBuf], rtol: f64, atol: f64, json: Option<&Path>) -> Result<
     if !(rtol >= 0.0 && atol >= 0.0) {
         bail!("--rtol and --atol must be non-negative numbers");
     }
-    let options = onnxi::conformance::Options { tolerance: onnxi::conformance::Tolerance::Close { rtol, atol } };
+    let options = onnxi::conformance::Options {
+        tolerance: onnxi::conformance::Tolerance::Close { rtol, atol },
+    };
     // A progress bar only on a terminal; piped output stays plain lines.
     let bar = std::io::stdout().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
         bar
     });
     let report = onnxi::conformance::run_paths(paths, &options, |case, done, total| match &bar {
@@ -153,11 +182,19 @@ fn test(paths: &[PathBuf], rtol: f64, atol: f64, json: Option<&Path>) -> Result<
         println!("TRIPWIRE {tripwire}");
     }
     if report.n_unsupported() > 0 {
-        println!("{} expected unsupported (listed in a manifest)", report.n_unsupported());
+        println!(
+            "{} expected unsupported (listed in a manifest)",
+            report.n_unsupported()
+        );
     }
     if let Some(path) = json {
-        std::fs::write(path, serde_json::to_string_pretty(&report.to_json())?).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, serde_json::to_string_pretty(&report.to_json())?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     println!("{}", report.summary_line());
-    Ok(if report.n_failed() == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.n_failed() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

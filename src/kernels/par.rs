@@ -26,12 +26,18 @@ pub struct Parallel {
 impl Parallel {
     /// Kernels use rayon's global pool for large tensors.
     pub fn global() -> Self {
-        Parallel { pool: None, serial: false }
+        Parallel {
+            pool: None,
+            serial: false,
+        }
     }
 
     /// Everything runs on the calling thread.
     pub fn serial() -> Self {
-        Parallel { pool: None, serial: true }
+        Parallel {
+            pool: None,
+            serial: true,
+        }
     }
 
     /// A dedicated pool of `n_threads` threads (1 means serial).
@@ -47,7 +53,10 @@ impl Parallel {
             .thread_name(|idx| format!("onnxi-{idx}"))
             .build()
             .map_err(|err| err.to_string())?;
-        Ok(Parallel { pool: Some(Arc::new(pool)), serial: false })
+        Ok(Parallel {
+            pool: Some(Arc::new(pool)),
+            serial: false,
+        })
     }
 
     /// Number of threads the work may use.
@@ -71,7 +80,12 @@ impl Parallel {
     }
 
     /// Runs `kernel` over matching chunks of `src` and `dst` (same length).
-    pub fn map<T: Sync, U: Send>(&self, src: &[T], dst: &mut [U], kernel: impl Fn(&[T], &mut [U]) + Sync + Send) {
+    pub fn map<T: Sync, U: Send>(
+        &self,
+        src: &[T],
+        dst: &mut [U],
+        kernel: impl Fn(&[T], &mut [U]) + Sync + Send,
+    ) {
         debug_assert_eq!(src.len(), dst.len());
         if !self.worth_splitting(dst.len()) {
             kernel(src, dst);
@@ -94,7 +108,12 @@ impl Parallel {
     }
 
     /// Runs `kernel` on groups of whole rows of `row_len` elements each.
-    pub fn rows<T: Send>(&self, data: &mut [T], row_len: usize, kernel: impl Fn(&mut [T]) + Sync + Send) {
+    pub fn rows<T: Send>(
+        &self,
+        data: &mut [T],
+        row_len: usize,
+        kernel: impl Fn(&mut [T]) + Sync + Send,
+    ) {
         if row_len == 0 || data.is_empty() {
             return;
         }
@@ -110,7 +129,12 @@ impl Parallel {
     }
 
     /// Maps fixed-size blocks of `data` to values in parallel, in block order.
-    pub fn map_blocks<T: Sync, R: Send>(&self, data: &[T], block: usize, kernel: impl Fn(&[T]) -> R + Sync + Send) -> Vec<R> {
+    pub fn map_blocks<T: Sync, R: Send>(
+        &self,
+        data: &[T],
+        block: usize,
+        kernel: impl Fn(&[T]) -> R + Sync + Send,
+    ) -> Vec<R> {
         if !self.worth_splitting(data.len()) {
             return data.chunks(block.max(1)).map(kernel).collect();
         }
@@ -119,13 +143,22 @@ impl Parallel {
 
     /// Runs `kernel` on fixed-size blocks of `data` in place, in parallel,
     /// passing each block's index.
-    pub fn for_blocks<T: Send>(&self, data: &mut [T], block: usize, kernel: impl Fn(usize, &mut [T]) + Sync + Send) {
+    pub fn for_blocks<T: Send>(
+        &self,
+        data: &mut [T],
+        block: usize,
+        kernel: impl Fn(usize, &mut [T]) + Sync + Send,
+    ) {
         if !self.worth_splitting(data.len()) {
-            data.chunks_mut(block.max(1)).enumerate().for_each(|(idx, chunk)| kernel(idx, chunk));
+            data.chunks_mut(block.max(1))
+                .enumerate()
+                .for_each(|(idx, chunk)| kernel(idx, chunk));
             return;
         }
         self.install(|| {
-            data.par_chunks_mut(block.max(1)).enumerate().for_each(|(idx, chunk)| kernel(idx, chunk));
+            data.par_chunks_mut(block.max(1))
+                .enumerate()
+                .for_each(|(idx, chunk)| kernel(idx, chunk));
         });
     }
 }

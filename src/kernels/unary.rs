@@ -29,7 +29,11 @@ pub fn relu<T: PartialOrd + Default + Copy>(x: T) -> T {
     // `x > 0 || x != x` keeps NaN (for which every comparison is false).
     #[allow(clippy::eq_op)]
     let is_nan = x != x;
-    if x > T::default() || is_nan { x } else { T::default() }
+    if x > T::default() || is_nan {
+        x
+    } else {
+        T::default()
+    }
 }
 
 /// LeakyRelu of one value.

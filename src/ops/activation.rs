@@ -24,18 +24,45 @@ use ndarray::ArrayD;
 use super::{ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, Registry, check_dtype, required};
 use crate::attrs::Attrs;
 use crate::error::{LoadError, OpError};
-use crate::kernels::unary::{self, Unary};
 use crate::kernels::Parallel;
+use crate::kernels::unary::{self, Unary};
 use crate::tensor::{DType, Tensor};
 
-const RELU_14: &[DType] = &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I8, DType::I16, DType::I32, DType::I64];
+const RELU_14: &[DType] = &[
+    DType::F32,
+    DType::F64,
+    DType::F16,
+    DType::BF16,
+    DType::I8,
+    DType::I16,
+    DType::I32,
+    DType::I64,
+];
 
 /// Registers the four activations.
 pub fn register(reg: &mut Registry) {
     reg.add("", "Relu", &[1, 6, 13, 14], relu_dtypes, Relu::from_node);
-    reg.add("", "LeakyRelu", &[1, 6, 16], |version| if version >= 16 { FLOATS_BF16 } else { FLOATS }, LeakyRelu::from_node);
-    reg.add("", "Sigmoid", &[1, 6, 13], floats_bf16_from_13, Sigmoid::from_node);
-    reg.add("", "Tanh", &[1, 6, 13], floats_bf16_from_13, Tanh::from_node);
+    reg.add(
+        "",
+        "LeakyRelu",
+        &[1, 6, 16],
+        |version| if version >= 16 { FLOATS_BF16 } else { FLOATS },
+        LeakyRelu::from_node,
+    );
+    reg.add(
+        "",
+        "Sigmoid",
+        &[1, 6, 13],
+        floats_bf16_from_13,
+        Sigmoid::from_node,
+    );
+    reg.add(
+        "",
+        "Tanh",
+        &[1, 6, 13],
+        floats_bf16_from_13,
+        Tanh::from_node,
+    );
 }
 
 fn relu_dtypes(version: i64) -> &'static [DType] {
@@ -73,7 +100,9 @@ impl Relu {
     /// A wrongly typed `consumed_inputs` (opset 1).
     pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
         legacy_consumed_inputs(attrs, version)?;
-        Ok(Relu { dtypes: relu_dtypes(version) })
+        Ok(Relu {
+            dtypes: relu_dtypes(version),
+        })
     }
 }
 
@@ -90,7 +119,10 @@ impl Op for Relu {
 }
 
 fn relu_int(tensor: Tensor, par: &Parallel) -> Tensor {
-    fn apply<T: PartialOrd + Default + Copy + Send>(mut array: ArrayD<T>, par: &Parallel) -> ArrayD<T> {
+    fn apply<T: PartialOrd + Default + Copy + Send>(
+        mut array: ArrayD<T>,
+        par: &Parallel,
+    ) -> ArrayD<T> {
         match array.as_slice_mut() {
             Some(data) => unary::relu_int_inplace(data, par),
             None => array.mapv_inplace(unary::relu),
@@ -132,7 +164,11 @@ impl Op for LeakyRelu {
     fn run(&self, mut inputs: Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Vec<Tensor>, OpError> {
         let x = required(&mut inputs, 0, "LeakyRelu")?;
         check_dtype("LeakyRelu", x.dtype(), self.dtypes)?;
-        Ok(vec![map_float(x, Unary::LeakyRelu { alpha: self.alpha }, ctx.par)?])
+        Ok(vec![map_float(
+            x,
+            Unary::LeakyRelu { alpha: self.alpha },
+            ctx.par,
+        )?])
     }
 }
 
@@ -150,7 +186,9 @@ impl Sigmoid {
     /// A wrongly typed `consumed_inputs` (opset 1).
     pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
         legacy_consumed_inputs(attrs, version)?;
-        Ok(Sigmoid { dtypes: floats_bf16_from_13(version) })
+        Ok(Sigmoid {
+            dtypes: floats_bf16_from_13(version),
+        })
     }
 }
 
@@ -176,7 +214,9 @@ impl Tanh {
     /// A wrongly typed `consumed_inputs` (opset 1).
     pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
         legacy_consumed_inputs(attrs, version)?;
-        Ok(Tanh { dtypes: floats_bf16_from_13(version) })
+        Ok(Tanh {
+            dtypes: floats_bf16_from_13(version),
+        })
     }
 }
 
@@ -193,22 +233,39 @@ impl Op for Tanh {
 /// f32 and round once.
 pub(crate) fn map_float(x: Cow<'_, Tensor>, op: Unary, par: &Parallel) -> Result<Tensor, OpError> {
     Ok(match x {
-        Cow::Owned(Tensor::F32(array)) => Tensor::F32(inplace(array, par, |data, par| unary::apply_f32_inplace(op, data, par))),
-        Cow::Owned(Tensor::F64(array)) => Tensor::F64(inplace(array, par, |data, par| unary::apply_f64_inplace(op, data, par))),
-        Cow::Borrowed(Tensor::F32(array)) => Tensor::F32(mapped(array, par, |src, dst, par| unary::apply_f32(op, src, dst, par))),
-        Cow::Borrowed(Tensor::F64(array)) => Tensor::F64(mapped(array, par, |src, dst, par| unary::apply_f64(op, src, dst, par))),
+        Cow::Owned(Tensor::F32(array)) => Tensor::F32(inplace(array, par, |data, par| {
+            unary::apply_f32_inplace(op, data, par)
+        })),
+        Cow::Owned(Tensor::F64(array)) => Tensor::F64(inplace(array, par, |data, par| {
+            unary::apply_f64_inplace(op, data, par)
+        })),
+        Cow::Borrowed(Tensor::F32(array)) => Tensor::F32(mapped(array, par, |src, dst, par| {
+            unary::apply_f32(op, src, dst, par)
+        })),
+        Cow::Borrowed(Tensor::F64(array)) => Tensor::F64(mapped(array, par, |src, dst, par| {
+            unary::apply_f64(op, src, dst, par)
+        })),
         other => match other.as_ref() {
             Tensor::F16(array) => {
                 let wide = array.mapv(f16::to_f32);
-                let wide = inplace(wide, par, |data, par| unary::apply_f32_inplace(op, data, par));
+                let wide = inplace(wide, par, |data, par| {
+                    unary::apply_f32_inplace(op, data, par)
+                });
                 Tensor::F16(wide.mapv(f16::from_f32))
             }
             Tensor::BF16(array) => {
                 let wide = array.mapv(bf16::to_f32);
-                let wide = inplace(wide, par, |data, par| unary::apply_f32_inplace(op, data, par));
+                let wide = inplace(wide, par, |data, par| {
+                    unary::apply_f32_inplace(op, data, par)
+                });
                 Tensor::BF16(wide.mapv(bf16::from_f32))
             }
-            unsupported => return Err(OpError::UnsupportedDtype { op: op_name(op), dtype: unsupported.dtype() }),
+            unsupported => {
+                return Err(OpError::UnsupportedDtype {
+                    op: op_name(op),
+                    dtype: unsupported.dtype(),
+                });
+            }
         },
     })
 }
@@ -223,8 +280,16 @@ fn op_name(op: Unary) -> &'static str {
 }
 
 /// Runs `kernel` on the array's data in place, making it contiguous first.
-pub(crate) fn inplace<T: Clone>(array: ArrayD<T>, par: &Parallel, kernel: impl Fn(&mut [T], &Parallel)) -> ArrayD<T> {
-    let mut array = if array.is_standard_layout() { array } else { array.as_standard_layout().into_owned() };
+pub(crate) fn inplace<T: Clone>(
+    array: ArrayD<T>,
+    par: &Parallel,
+    kernel: impl Fn(&mut [T], &Parallel),
+) -> ArrayD<T> {
+    let mut array = if array.is_standard_layout() {
+        array
+    } else {
+        array.as_standard_layout().into_owned()
+    };
     if let Some(data) = array.as_slice_mut() {
         kernel(data, par);
     }
@@ -232,7 +297,11 @@ pub(crate) fn inplace<T: Clone>(array: ArrayD<T>, par: &Parallel, kernel: impl F
 }
 
 /// Runs `kernel` from the array's data into a new array of the same shape.
-pub(crate) fn mapped<T: Clone + Default>(array: &ArrayD<T>, par: &Parallel, kernel: impl Fn(&[T], &mut [T], &Parallel)) -> ArrayD<T> {
+pub(crate) fn mapped<T: Clone + Default>(
+    array: &ArrayD<T>,
+    par: &Parallel,
+    kernel: impl Fn(&[T], &mut [T], &Parallel),
+) -> ArrayD<T> {
     let source = array.as_standard_layout();
     let mut out = ArrayD::from_elem(array.raw_dim(), T::default());
     if let (Some(src), Some(dst)) = (source.as_slice(), out.as_slice_mut()) {

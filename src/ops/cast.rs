@@ -23,7 +23,13 @@ use crate::tensor::{DType, Tensor, onnx_type_name};
 
 /// Registers Cast.
 pub fn register(reg: &mut Registry) {
-    reg.add("", "Cast", &[1, 6, 9, 13, 19, 21, 23, 24, 25, 28], |_| &DType::ALL, Cast::from_node);
+    reg.add(
+        "",
+        "Cast",
+        &[1, 6, 9, 13, 19, 21, 23, 24, 25, 28],
+        |_| &DType::ALL,
+        Cast::from_node,
+    );
 }
 
 /// Cast to `to`.
@@ -52,16 +58,30 @@ impl Cast {
     /// A missing `to`, or a target type onnxi does not hold.
     pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
         let to = if version < 6 {
-            let name = attrs.string("to")?.ok_or_else(|| attrs.error("to", "is required"))?;
+            let name = attrs
+                .string("to")?
+                .ok_or_else(|| attrs.error("to", "is required"))?;
             LEGACY_NAMES
                 .iter()
                 .find(|(legacy, _)| *legacy == name)
                 .map(|(_, dtype)| *dtype)
-                .ok_or_else(|| attrs.error("to", format!("type {name:?} is not supported by onnxi")))?
+                .ok_or_else(|| {
+                    attrs.error("to", format!("type {name:?} is not supported by onnxi"))
+                })?
         } else {
-            let code = attrs.i64("to")?.ok_or_else(|| attrs.error("to", "is required"))?;
+            let code = attrs
+                .i64("to")?
+                .ok_or_else(|| attrs.error("to", "is required"))?;
             let code32 = i32::try_from(code).unwrap_or(0);
-            DType::from_onnx_code(code32).ok_or_else(|| attrs.error("to", format!("target type {} is not supported by onnxi", onnx_type_name(code32))))?
+            DType::from_onnx_code(code32).ok_or_else(|| {
+                attrs.error(
+                    "to",
+                    format!(
+                        "target type {} is not supported by onnxi",
+                        onnx_type_name(code32)
+                    ),
+                )
+            })?
         };
         if version >= 19 {
             attrs.i64("saturate")?;
@@ -88,8 +108,12 @@ pub fn cast(x: &Tensor, to: DType) -> Tensor {
     if to.is_float() {
         let wide: ArrayD<f64> = match x {
             // f32 → f16/bf16 must round once, straight from f32.
-            Tensor::F32(array) if to == DType::F16 => return Tensor::F16(array.mapv(f16::from_f32)),
-            Tensor::F32(array) if to == DType::BF16 => return Tensor::BF16(array.mapv(bf16::from_f32)),
+            Tensor::F32(array) if to == DType::F16 => {
+                return Tensor::F16(array.mapv(f16::from_f32));
+            }
+            Tensor::F32(array) if to == DType::BF16 => {
+                return Tensor::BF16(array.mapv(bf16::from_f32));
+            }
             Tensor::I64(array) if to == DType::F32 => return Tensor::F32(array.mapv(|v| v as f32)),
             Tensor::I64(array) => array.mapv(|v| v as f64),
             other => ArrayD::from_shape_vec(other.shape(), other.to_f64_vec()).unwrap_or_default(),
@@ -107,7 +131,11 @@ pub fn cast(x: &Tensor, to: DType) -> Tensor {
         Tensor::I32(array) => array.mapv(i64::from),
         Tensor::I64(array) => array.clone(),
         // Truncation toward zero, saturating; NaN becomes 0.
-        other => ArrayD::from_shape_vec(other.shape(), other.to_f64_vec().into_iter().map(|v| v as i64).collect()).unwrap_or_default(),
+        other => ArrayD::from_shape_vec(
+            other.shape(),
+            other.to_f64_vec().into_iter().map(|v| v as i64).collect(),
+        )
+        .unwrap_or_default(),
     };
     match to {
         DType::I8 => Tensor::I8(ints.mapv(|v| v as i8)),

@@ -22,8 +22,20 @@ use crate::tensor::{DType, Tensor};
 
 /// Registers Unsqueeze and Squeeze.
 pub fn register(reg: &mut Registry) {
-    reg.add("", "Unsqueeze", &[1, 11, 13, 21, 23, 24, 25], |_| &DType::ALL, Unsqueeze::from_node);
-    reg.add("", "Squeeze", &[1, 11, 13, 21, 23, 24, 25], |_| &DType::ALL, Squeeze::from_node);
+    reg.add(
+        "",
+        "Unsqueeze",
+        &[1, 11, 13, 21, 23, 24, 25],
+        |_| &DType::ALL,
+        Unsqueeze::from_node,
+    );
+    reg.add(
+        "",
+        "Squeeze",
+        &[1, 11, 13, 21, 23, 24, 25],
+        |_| &DType::ALL,
+        Squeeze::from_node,
+    );
 }
 
 /// Where the axes come from.
@@ -35,7 +47,11 @@ pub enum Axes {
     Input,
 }
 
-fn read_axes(attrs: &mut Attrs<'_>, version: i64, required_attr: bool) -> Result<Option<Axes>, LoadError> {
+fn read_axes(
+    attrs: &mut Attrs<'_>,
+    version: i64,
+    required_attr: bool,
+) -> Result<Option<Axes>, LoadError> {
     if version >= 13 {
         return Ok(Some(Axes::Input));
     }
@@ -51,15 +67,28 @@ fn read_axes(attrs: &mut Attrs<'_>, version: i64, required_attr: bool) -> Result
     }
 }
 
-fn axes_values(op: &'static str, axes: &Option<Axes>, inputs: &mut Inputs<'_>) -> Result<Option<Vec<i64>>, OpError> {
+fn axes_values(
+    op: &'static str,
+    axes: &Option<Axes>,
+    inputs: &mut Inputs<'_>,
+) -> Result<Option<Vec<i64>>, OpError> {
     match axes {
         Some(Axes::Attribute(values)) => Ok(Some(values.clone())),
         None => Ok(None),
         Some(Axes::Input) => match inputs.get_mut(1).and_then(Option::take) {
             None => Ok(None),
             Some(tensor) => match tensor.as_ref() {
-                Tensor::I64(array) if array.ndim() <= 1 => Ok(Some(array.iter().copied().collect())),
-                other => Err(OpError::Invalid { op, reason: format!("axes must be a 1-D int64 tensor, got {} {:?}", other.dtype(), other.shape()) }),
+                Tensor::I64(array) if array.ndim() <= 1 => {
+                    Ok(Some(array.iter().copied().collect()))
+                }
+                other => Err(OpError::Invalid {
+                    op,
+                    reason: format!(
+                        "axes must be a 1-D int64 tensor, got {} {:?}",
+                        other.dtype(),
+                        other.shape()
+                    ),
+                }),
             },
         },
     }
@@ -76,10 +105,16 @@ fn reshaped(x: Tensor, shape: &[usize]) -> Result<Tensor, OpError> {
 }
 
 fn sorted_unique(op: &'static str, axes: &[i64], rank: usize) -> Result<Vec<usize>, OpError> {
-    let mut resolved = axes.iter().map(|&axis| normalize_axis(op, axis, rank)).collect::<Result<Vec<_>, _>>()?;
+    let mut resolved = axes
+        .iter()
+        .map(|&axis| normalize_axis(op, axis, rank))
+        .collect::<Result<Vec<_>, _>>()?;
     resolved.sort_unstable();
     if resolved.windows(2).any(|pair| pair[0] == pair[1]) {
-        return Err(OpError::Invalid { op, reason: format!("axes {axes:?} repeat an axis") });
+        return Err(OpError::Invalid {
+            op,
+            reason: format!("axes {axes:?} repeat an axis"),
+        });
     }
     Ok(resolved)
 }
@@ -104,16 +139,33 @@ impl Unsqueeze {
 
 impl Op for Unsqueeze {
     fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
-        if self.axes == Axes::Input { 2..=2 } else { 1..=1 }
+        if self.axes == Axes::Input {
+            2..=2
+        } else {
+            1..=1
+        }
     }
 
     fn run(&self, mut inputs: Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Vec<Tensor>, OpError> {
         let x = required(&mut inputs, 0, "Unsqueeze")?.into_owned();
-        let axes = axes_values("Unsqueeze", &Some(self.axes.clone()), &mut inputs)?.ok_or(OpError::MissingInput { op: "Unsqueeze", index: 1 })?;
+        let axes = axes_values("Unsqueeze", &Some(self.axes.clone()), &mut inputs)?.ok_or(
+            OpError::MissingInput {
+                op: "Unsqueeze",
+                index: 1,
+            },
+        )?;
         let out_rank = x.shape().len() + axes.len();
         let axes = sorted_unique("Unsqueeze", &axes, out_rank)?;
         let mut dims = x.shape().iter().copied();
-        let shape: Vec<usize> = (0..out_rank).map(|axis| if axes.contains(&axis) { 1 } else { dims.next().unwrap_or(1) }).collect();
+        let shape: Vec<usize> = (0..out_rank)
+            .map(|axis| {
+                if axes.contains(&axis) {
+                    1
+                } else {
+                    dims.next().unwrap_or(1)
+                }
+            })
+            .collect();
         Ok(vec![reshaped(x, &shape)?])
     }
 }
@@ -131,13 +183,19 @@ impl Squeeze {
     /// # Errors
     /// A wrongly typed `axes` attribute.
     pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
-        Ok(Squeeze { axes: read_axes(attrs, version, false)? })
+        Ok(Squeeze {
+            axes: read_axes(attrs, version, false)?,
+        })
     }
 }
 
 impl Op for Squeeze {
     fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
-        if self.axes == Some(Axes::Input) { 1..=2 } else { 1..=1 }
+        if self.axes == Some(Axes::Input) {
+            1..=2
+        } else {
+            1..=1
+        }
     }
 
     fn run(&self, mut inputs: Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Vec<Tensor>, OpError> {
@@ -148,9 +206,17 @@ impl Op for Squeeze {
             None => (0..shape.len()).filter(|&axis| shape[axis] == 1).collect(),
         };
         if let Some(&axis) = axes.iter().find(|&&axis| shape[axis] != 1) {
-            return Err(OpError::Invalid { op: "Squeeze", reason: format!("axis {axis} has size {}, not 1", shape[axis]) });
+            return Err(OpError::Invalid {
+                op: "Squeeze",
+                reason: format!("axis {axis} has size {}, not 1", shape[axis]),
+            });
         }
-        let kept: Vec<usize> = shape.iter().enumerate().filter(|(axis, _)| !axes.contains(axis)).map(|(_, &dim)| dim).collect();
+        let kept: Vec<usize> = shape
+            .iter()
+            .enumerate()
+            .filter(|(axis, _)| !axes.contains(axis))
+            .map(|(_, &dim)| dim)
+            .collect();
         Ok(vec![reshaped(x, &kept)?])
     }
 }

@@ -19,7 +19,9 @@ use std::borrow::Cow;
 use half::{bf16, f16};
 
 use super::activation::inplace;
-use super::{ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, Registry, check_dtype, normalize_axis, required};
+use super::{
+    ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, Registry, check_dtype, normalize_axis, required,
+};
 use crate::attrs::Attrs;
 use crate::error::{LoadError, OpError};
 use crate::kernels::softmax::softmax;
@@ -27,7 +29,13 @@ use crate::tensor::{DType, Tensor};
 
 /// Registers Softmax.
 pub fn register(reg: &mut Registry) {
-    reg.add("", "Softmax", &[1, 11, 13], |version| if version >= 13 { FLOATS_BF16 } else { FLOATS }, Softmax::from_node);
+    reg.add(
+        "",
+        "Softmax",
+        &[1, 11, 13],
+        |version| if version >= 13 { FLOATS_BF16 } else { FLOATS },
+        Softmax::from_node,
+    );
 }
 
 /// Softmax over one axis, or over the flattened tail from `axis` (opset < 13).
@@ -49,7 +57,11 @@ impl Softmax {
     pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
         let legacy = version < 13;
         let axis = attrs.i64("axis")?.unwrap_or(if legacy { 1 } else { -1 });
-        Ok(Softmax { axis, coerce_to_2d: legacy, dtypes: if legacy { FLOATS } else { FLOATS_BF16 } })
+        Ok(Softmax {
+            axis,
+            coerce_to_2d: legacy,
+            dtypes: if legacy { FLOATS } else { FLOATS_BF16 },
+        })
     }
 
     /// The `[outer, n, inner]` view of `shape` this softmax normalises over.
@@ -60,7 +72,11 @@ impl Softmax {
         if shape.is_empty() {
             return match self.axis {
                 -1 | 0 => Ok((1, 1)),
-                axis => Err(OpError::AxisOutOfRange { op: "Softmax", axis, rank: 0 }),
+                axis => Err(OpError::AxisOutOfRange {
+                    op: "Softmax",
+                    axis,
+                    rank: 0,
+                }),
             };
         }
         let axis = normalize_axis("Softmax", self.axis, shape.len())?;
@@ -79,20 +95,37 @@ impl Op for Softmax {
         let (n, inner) = self.lanes(x.shape())?;
         let par = ctx.par;
         let out = match x {
-            Cow::Owned(Tensor::F32(array)) => Tensor::F32(inplace(array, par, |data, par| softmax(data, n, inner, par))),
-            Cow::Owned(Tensor::F64(array)) => Tensor::F64(inplace(array, par, |data, par| softmax(data, n, inner, par))),
+            Cow::Owned(Tensor::F32(array)) => Tensor::F32(inplace(array, par, |data, par| {
+                softmax(data, n, inner, par)
+            })),
+            Cow::Owned(Tensor::F64(array)) => Tensor::F64(inplace(array, par, |data, par| {
+                softmax(data, n, inner, par)
+            })),
             other => match other.as_ref() {
-                Tensor::F32(array) => Tensor::F32(inplace(array.clone(), par, |data, par| softmax(data, n, inner, par))),
-                Tensor::F64(array) => Tensor::F64(inplace(array.clone(), par, |data, par| softmax(data, n, inner, par))),
+                Tensor::F32(array) => Tensor::F32(inplace(array.clone(), par, |data, par| {
+                    softmax(data, n, inner, par)
+                })),
+                Tensor::F64(array) => Tensor::F64(inplace(array.clone(), par, |data, par| {
+                    softmax(data, n, inner, par)
+                })),
                 Tensor::F16(array) => {
-                    let wide = inplace(array.mapv(f16::to_f32), par, |data, par| softmax(data, n, inner, par));
+                    let wide = inplace(array.mapv(f16::to_f32), par, |data, par| {
+                        softmax(data, n, inner, par)
+                    });
                     Tensor::F16(wide.mapv(f16::from_f32))
                 }
                 Tensor::BF16(array) => {
-                    let wide = inplace(array.mapv(bf16::to_f32), par, |data, par| softmax(data, n, inner, par));
+                    let wide = inplace(array.mapv(bf16::to_f32), par, |data, par| {
+                        softmax(data, n, inner, par)
+                    });
                     Tensor::BF16(wide.mapv(bf16::from_f32))
                 }
-                unsupported => return Err(OpError::UnsupportedDtype { op: "Softmax", dtype: unsupported.dtype() }),
+                unsupported => {
+                    return Err(OpError::UnsupportedDtype {
+                        op: "Softmax",
+                        dtype: unsupported.dtype(),
+                    });
+                }
             },
         };
         Ok(vec![out])

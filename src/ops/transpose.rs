@@ -16,7 +16,13 @@ use crate::tensor::{DType, Tensor};
 
 /// Registers Transpose.
 pub fn register(reg: &mut Registry) {
-    reg.add("", "Transpose", &[1, 13, 21, 23, 24, 25], |_| &DType::ALL, Transpose::from_node);
+    reg.add(
+        "",
+        "Transpose",
+        &[1, 13, 21, 23, 24, 25],
+        |_| &DType::ALL,
+        Transpose::from_node,
+    );
 }
 
 /// Transpose with an optional explicit permutation.
@@ -32,19 +38,29 @@ impl Transpose {
     /// # Errors
     /// `perm` of the wrong type.
     pub fn from_node(attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
-        Ok(Transpose { perm: attrs.ints("perm")? })
+        Ok(Transpose {
+            perm: attrs.ints("perm")?,
+        })
     }
 
     fn axes(&self, rank: usize) -> Result<Vec<usize>, OpError> {
-        let Some(perm) = &self.perm else { return Ok((0..rank).rev().collect()) };
+        let Some(perm) = &self.perm else {
+            return Ok((0..rank).rev().collect());
+        };
         let mut seen = vec![false; rank];
-        let invalid = || OpError::Invalid { op: "Transpose", reason: format!("perm {perm:?} is not a permutation of the {rank} axes") };
+        let invalid = || OpError::Invalid {
+            op: "Transpose",
+            reason: format!("perm {perm:?} is not a permutation of the {rank} axes"),
+        };
         if perm.len() != rank {
             return Err(invalid());
         }
         perm.iter()
             .map(|&axis| {
-                let idx = usize::try_from(axis).ok().filter(|&idx| idx < rank && !seen[idx]).ok_or_else(invalid)?;
+                let idx = usize::try_from(axis)
+                    .ok()
+                    .filter(|&idx| idx < rank && !seen[idx])
+                    .ok_or_else(invalid)?;
                 seen[idx] = true;
                 Ok(idx)
             })
@@ -56,6 +72,8 @@ impl Op for Transpose {
     fn run(&self, mut inputs: Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Vec<Tensor>, OpError> {
         let x = required(&mut inputs, 0, "Transpose")?.into_owned();
         let axes = self.axes(x.shape().len())?;
-        Ok(vec![dispatch!(x, array => array.permuted_axes(axes.as_slice()).as_standard_layout().into_owned().into())])
+        Ok(vec![
+            dispatch!(x, array => array.permuted_axes(axes.as_slice()).as_standard_layout().into_owned().into()),
+        ])
     }
 }
