@@ -309,3 +309,373 @@ pub(crate) fn mapped<T: Clone + Default>(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use half::{bf16, f16};
+    use ndarray::{ArrayD, IxDyn, array};
+
+    use super::*;
+    use crate::kernels::par::PAR_MIN_ELEMS;
+
+    /// float64 references, written independently of the kernels.
+    fn reference(op: Unary, x: f64) -> f64 {
+        match op {
+            Unary::Relu => {
+                if x.is_nan() || x > 0.0 {
+                    x
+                } else {
+                    0.0
+                }
+            }
+            Unary::LeakyRelu { alpha } => {
+                if x > 0.0 {
+                    x
+                } else {
+                    x * f64::from(alpha)
+                }
+            }
+            Unary::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Unary::Tanh => x.tanh(),
+        }
+    }
+
+    fn op_for(op: Unary, version: i64) -> Box<dyn Op> {
+        match op {
+            Unary::Relu => Box::new(Relu {
+                dtypes: relu_dtypes(version),
+            }),
+            Unary::LeakyRelu { alpha } => Box::new(LeakyRelu {
+                alpha,
+                dtypes: if version >= 16 { FLOATS_BF16 } else { FLOATS },
+            }),
+            Unary::Sigmoid => Box::new(Sigmoid {
+                dtypes: floats_bf16_from_13(version),
+            }),
+            Unary::Tanh => Box::new(Tanh {
+                dtypes: floats_bf16_from_13(version),
+            }),
+        }
+    }
+
+    /// Runs `op` on `x`, once lending the input and once handing it over
+    /// (the in-place path), and checks both give the same bits.
+    fn run(op: &dyn Op, x: &Tensor) -> Result<Tensor, OpError> {
+        let par = Parallel::global();
+        let ctx = ExecCtx { par: &par };
+        let lent = op
+            .run(vec![Some(Cow::Borrowed(x))], &ctx)
+            .map(|mut out| out.remove(0));
+        let owned = op
+            .run(vec![Some(Cow::Owned(x.clone()))], &ctx)
+            .map(|mut out| out.remove(0));
+        match (&lent, &owned) {
+            (Ok(a), Ok(b)) => assert_eq!(
+                a.to_le_bytes(),
+                b.to_le_bytes(),
+                "lent and owned paths differ"
+            ),
+            (Err(a), Err(b)) => assert_eq!(a, b),
+            _ => panic!("lent {lent:?} vs owned {owned:?}"),
+        }
+        lent
+    }
+
+    /// Distance in representable f32 values.
+    fn ulp_f32(a: f32, b: f32) -> u64 {
+        if a == b || (a.is_nan() && b.is_nan()) {
+            return 0;
+        }
+        let order = |v: f32| {
+            let bits = v.to_bits() as i64;
+            if bits < 0 || v.is_sign_negative() {
+                -(bits & 0x7fff_ffff)
+            } else {
+                bits
+            }
+        };
+        order(a).abs_diff(order(b))
+    }
+
+    const OPS: [Unary; 4] = [
+        Unary::Relu,
+        Unary::LeakyRelu { alpha: 0.01 },
+        Unary::Sigmoid,
+        Unary::Tanh,
+    ];
+
+    /// Inputs covering signs, zeros, NaN, infinities, denormals, tiny and huge magnitudes.
+    fn edge_inputs() -> Vec<f32> {
+        vec![
+            -1.0,
+            2.0,
+            -3.0,
+            4.0,
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1e-3,
+            -1e-3,
+            1e-8,
+            -1e-8,
+            1e-40,
+            -1e-40,
+            10.0,
+            -10.0,
+            20.0,
+            -20.0,
+            88.0,
+            -88.0,
+            100.0,
+            -100.0,
+            1e4,
+            -1e4,
+            3.4e38,
+            -3.4e38,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            f32::MIN_POSITIVE,
+            -f32::MIN_POSITIVE,
+        ]
+    }
+
+    #[test]
+    fn float32_matches_float64_reference_within_4_ulp_and_exactly_for_relus() {
+        for op in OPS {
+            let x = Tensor::from(ArrayD::from_shape_vec(IxDyn(&[31]), edge_inputs()).unwrap());
+            let y = run(op_for(op, 13).as_ref(), &x).unwrap();
+            let y = y.as_f32().unwrap();
+            for (&input, &got) in edge_inputs().iter().zip(y.iter()) {
+                let want = reference(op, f64::from(input)) as f32;
+                let allowed = if matches!(op, Unary::Relu | Unary::LeakyRelu { .. }) {
+                    0
+                } else {
+                    4
+                };
+                assert!(
+                    ulp_f32(got, want) <= allowed,
+                    "{op:?}({input:e}) = {got:e}, want {want:e}"
+                );
+                if !want.is_nan() && want != 0.0 {
+                    assert_eq!(
+                        got.is_sign_negative(),
+                        want.is_sign_negative(),
+                        "{op:?}({input:e}) sign"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn float64_matches_float64_reference_closely() {
+        for op in OPS {
+            let inputs: Vec<f64> = edge_inputs()
+                .into_iter()
+                .map(f64::from)
+                .chain([1e-300, -700.0, 700.0])
+                .collect();
+            let x = Tensor::from(
+                ArrayD::from_shape_vec(IxDyn(&[inputs.len()]), inputs.clone()).unwrap(),
+            );
+            let y = run(op_for(op, 6).as_ref(), &x).unwrap();
+            for (&input, got) in inputs.iter().zip(y.as_f64().unwrap().iter()) {
+                let want = reference(op, input);
+                assert!(
+                    got == &want
+                        || (got.is_nan() && want.is_nan())
+                        || (got - want).abs() <= 4.0 * f64::EPSILON * want.abs(),
+                    "{op:?}({input}) = {got}, want {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn half_types_compute_in_f32_and_round_once() {
+        for op in OPS {
+            let inputs = [-3.0f32, -0.5, 0.0, 0.25, 2.0, 9.5, -60000.0, 60000.0];
+            let halves = Tensor::from(
+                ArrayD::from_shape_vec(
+                    IxDyn(&[8]),
+                    inputs.iter().map(|&v| f16::from_f32(v)).collect(),
+                )
+                .unwrap(),
+            );
+            let y = run(op_for(op, 13).as_ref(), &halves).unwrap();
+            let Tensor::F16(y) = y else {
+                panic!("float16 in, float16 out")
+            };
+            for (&input, got) in inputs.iter().zip(y.iter()) {
+                let want = f16::from_f64(reference(op, f64::from(f16::from_f32(input).to_f32())));
+                assert!(
+                    (got.to_f64() - want.to_f64()).abs()
+                        <= f64::from(f16::EPSILON) * want.to_f64().abs().max(1e-4),
+                    "{op:?}({input}) = {got}, want {want}"
+                );
+            }
+            let brains = Tensor::from(
+                ArrayD::from_shape_vec(
+                    IxDyn(&[8]),
+                    inputs.iter().map(|&v| bf16::from_f32(v)).collect(),
+                )
+                .unwrap(),
+            );
+            let version = if matches!(op, Unary::LeakyRelu { .. }) {
+                16
+            } else {
+                13
+            };
+            let Tensor::BF16(y) = run(op_for(op, version).as_ref(), &brains).unwrap() else {
+                panic!("bfloat16 in, bfloat16 out")
+            };
+            for (&input, got) in inputs.iter().zip(y.iter()) {
+                let want = bf16::from_f64(reference(op, f64::from(bf16::from_f32(input).to_f32())));
+                assert!(
+                    (got.to_f64() - want.to_f64()).abs()
+                        <= f64::from(bf16::EPSILON) * want.to_f64().abs().max(1e-4),
+                    "{op:?}({input}) = {got}, want {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn dtypes_follow_the_schema_of_each_version() {
+        let brain = Tensor::from(array![bf16::ONE].into_dyn());
+        let ints = Tensor::from(array![-3i32, 0, 5].into_dyn());
+        struct Case {
+            op: Unary,
+            version: i64,
+            input: Tensor,
+            expected: Result<Vec<f64>, OpError>,
+        }
+        let unsupported = |op: &'static str, dtype| Err(OpError::UnsupportedDtype { op, dtype });
+        let cases = [
+            Case {
+                op: Unary::Relu,
+                version: 6,
+                input: brain.clone(),
+                expected: unsupported("Relu", DType::BF16),
+            },
+            Case {
+                op: Unary::Relu,
+                version: 13,
+                input: brain.clone(),
+                expected: Ok(vec![1.0]),
+            },
+            Case {
+                op: Unary::Relu,
+                version: 13,
+                input: ints.clone(),
+                expected: unsupported("Relu", DType::I32),
+            },
+            Case {
+                op: Unary::Relu,
+                version: 14,
+                input: ints.clone(),
+                expected: Ok(vec![0.0, 0.0, 5.0]),
+            },
+            Case {
+                op: Unary::Relu,
+                version: 14,
+                input: Tensor::from(array![i8::MIN, i8::MAX].into_dyn()),
+                expected: Ok(vec![0.0, 127.0]),
+            },
+            Case {
+                op: Unary::Relu,
+                version: 14,
+                input: Tensor::from(array![i64::MIN, 7].into_dyn()),
+                expected: Ok(vec![0.0, 7.0]),
+            },
+            Case {
+                op: Unary::Relu,
+                version: 14,
+                input: Tensor::from(array![-1i16, 300].into_dyn()),
+                expected: Ok(vec![0.0, 300.0]),
+            },
+            Case {
+                op: Unary::LeakyRelu { alpha: 0.01 },
+                version: 6,
+                input: brain.clone(),
+                expected: unsupported("LeakyRelu", DType::BF16),
+            },
+            Case {
+                op: Unary::LeakyRelu { alpha: 0.01 },
+                version: 16,
+                input: brain.clone(),
+                expected: Ok(vec![1.0]),
+            },
+            Case {
+                op: Unary::Sigmoid,
+                version: 6,
+                input: brain.clone(),
+                expected: unsupported("Sigmoid", DType::BF16),
+            },
+            Case {
+                op: Unary::Tanh,
+                version: 13,
+                input: ints.clone(),
+                expected: unsupported("Tanh", DType::I32),
+            },
+            Case {
+                op: Unary::Sigmoid,
+                version: 1,
+                input: Tensor::from(array![0.0f64].into_dyn()),
+                expected: Ok(vec![0.5]),
+            },
+        ];
+        for case in cases {
+            let result =
+                run(op_for(case.op, case.version).as_ref(), &case.input).map(|t| t.to_f64_vec());
+            assert_eq!(result, case.expected, "{:?} v{}", case.op, case.version);
+        }
+    }
+
+    #[test]
+    fn shapes_survive_empty_scalar_transposed_and_large_inputs() {
+        for op in OPS {
+            let boxed = op_for(op, 13);
+            let empty = Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[0, 5])));
+            assert_eq!(run(boxed.as_ref(), &empty).unwrap().shape(), [0, 5]);
+            let scalar = Tensor::from(ndarray::arr0(-2.0f32).into_dyn());
+            let y = run(boxed.as_ref(), &scalar).unwrap();
+            assert_eq!(
+                (y.shape(), y.to_f64_vec()[0] as f32),
+                (&[][..], reference(op, -2.0) as f32)
+            );
+            // A transposed (non-contiguous) input keeps its logical order.
+            let matrix = array![[1.0f32, -2.0, 3.0], [-4.0, 5.0, -6.0]];
+            let transposed = Tensor::from(matrix.t().to_owned().into_dyn());
+            let view_input = Tensor::from(matrix.clone().reversed_axes().into_dyn());
+            let (a, b) = (
+                run(boxed.as_ref(), &transposed).unwrap(),
+                run(boxed.as_ref(), &view_input).unwrap(),
+            );
+            assert_eq!(a.to_f64_vec(), b.to_f64_vec());
+            assert_eq!(b.shape(), [3, 2]);
+            assert_eq!(b.to_f64_vec()[1] as f32, reference(op, -4.0) as f32);
+            // Above the parallel threshold, every element is still computed.
+            let n = PAR_MIN_ELEMS * 3 + 17;
+            let big: Vec<f32> = (0..n).map(|i| (i as f32 - n as f32 / 2.0) * 1e-3).collect();
+            let y = run(
+                boxed.as_ref(),
+                &Tensor::from(ArrayD::from_shape_vec(IxDyn(&[n]), big.clone()).unwrap()),
+            )
+            .unwrap();
+            for (idx, (&input, got)) in big
+                .iter()
+                .zip(y.as_f32().unwrap().iter())
+                .enumerate()
+                .step_by(997)
+            {
+                assert!(
+                    ulp_f32(*got, reference(op, f64::from(input)) as f32) <= 4,
+                    "{op:?} at {idx}"
+                );
+            }
+        }
+    }
+}
