@@ -2,11 +2,11 @@
 //! the caller's inputs, and wraps op failures with the node's context.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::ops::Index;
 
 use ndarray::{Dimension, IxDyn};
 
+use crate::buffers::BufferPool;
 use crate::error::{Error, RunError};
 use crate::model::{Dim, InputSpec, Model};
 use crate::ops::{ExecCtx, Inputs};
@@ -84,14 +84,15 @@ fn describe(summary: &InputSummary, n_inputs: usize) -> String {
 }
 
 impl Model {
-    /// Runs the model on named inputs.
+    /// Runs the model on named inputs, which it takes over (so the first
+    /// node may work in their buffers).
     ///
     /// ```
     /// # fn main() -> Result<(), onnxi::Error> {
     /// let model = onnxi::Model::load("fixtures/seed/test_seed_sigmoid/model.onnx")?;
-    /// let x = ndarray::array![-1.0f32, 2.0, -3.0, 4.0, 0.0].into_dyn();
+    /// let x = ndarray::array![-1.0f64, 2.0, -3.0, 4.0, 0.0].into_dyn();
     /// let out = model.run([("input", onnxi::Tensor::from(x))])?;
-    /// let y = out["output"].as_f32()?;
+    /// let y = out["output"].as_f64()?;
     /// assert_eq!(y[[4]], 0.5);
     /// # Ok(())
     /// # }
@@ -105,13 +106,57 @@ impl Model {
         I: IntoIterator<Item = (S, Tensor)>,
         S: AsRef<str>,
     {
+        let feeds = inputs
+            .into_iter()
+            .map(|(name, tensor)| (name, Cow::Owned(tensor)));
+        let mut values = self.bind(feeds)?;
+        let ctx = ExecCtx {
+            par: &self.par,
+            pool: None,
+        };
+        self.execute(&mut values, &ctx)?;
+        let mut entries = Vec::with_capacity(self.plan.outputs.len());
+        for (name, slot) in &self.plan.outputs {
+            entries.push((name.clone(), take_output(&mut values, *slot, name)?));
+        }
+        Ok(Outputs { entries })
+    }
+
+    /// A reusable runner for one thread: it keeps its output buffers between
+    /// runs and lends the outputs out, so repeated runs allocate nothing.
+    pub fn session(&self) -> Session<'_> {
+        let entries = self
+            .plan
+            .outputs
+            .iter()
+            .map(|(name, _)| {
+                (
+                    name.clone(),
+                    Tensor::F32(ndarray::ArrayD::zeros(IxDyn(&[0]))),
+                )
+            })
+            .collect();
+        Session {
+            model: self,
+            last: Outputs { entries },
+            pool: BufferPool::default(),
+        }
+    }
+
+    /// Fills the value slots: constants lent, inputs checked and bound,
+    /// defaults for inputs not given.
+    fn bind<'a, I, S>(&'a self, feeds: I) -> Result<Vec<Option<Cow<'a, Tensor>>>, Error>
+    where
+        I: Iterator<Item = (S, Cow<'a, Tensor>)>,
+        S: AsRef<str>,
+    {
         let plan = &self.plan;
-        let mut values: Vec<Option<Cow<'_, Tensor>>> = (0..plan.n_slots).map(|_| None).collect();
+        let mut values: Vec<Option<Cow<'a, Tensor>>> = (0..plan.n_slots).map(|_| None).collect();
         for (slot, tensor) in &plan.constants {
             values[*slot] = Some(Cow::Borrowed(tensor));
         }
-        let mut bound: HashMap<&str, (usize, &str)> = HashMap::new();
-        for (name, tensor) in inputs {
+        let mut bound: Vec<(&str, usize, &str)> = Vec::new();
+        for (name, tensor) in feeds {
             let name = name.as_ref();
             let Some(idx) = plan.inputs.iter().position(|spec| spec.name == name) else {
                 return Err(RunError::UnknownInput {
@@ -120,9 +165,8 @@ impl Model {
                 }
                 .into());
             };
-            let spec = &plan.inputs[idx];
-            self.check_input(spec, &tensor, &mut bound)?;
-            values[plan.input_slots[idx]] = Some(Cow::Owned(tensor));
+            self.check_input(&plan.inputs[idx], &tensor, &mut bound)?;
+            values[plan.input_slots[idx]] = Some(tensor);
         }
         for (idx, spec) in plan.inputs.iter().enumerate() {
             let slot = plan.input_slots[idx];
@@ -140,21 +184,30 @@ impl Model {
                 }
             }
         }
+        Ok(values)
+    }
 
-        let ctx = ExecCtx { par: &self.par };
-        for node in &plan.nodes {
+    /// Runs every node in plan order over the value slots.
+    fn execute<'a>(
+        &'a self,
+        values: &mut Vec<Option<Cow<'a, Tensor>>>,
+        ctx: &ExecCtx<'_>,
+    ) -> Result<(), Error> {
+        // One input vector for all nodes: emptied after each node and turned
+        // back into a vector of the next lifetime in place (same layout, so
+        // the allocation is kept).
+        let mut spare: Vec<Option<Cow<'static, Tensor>>> = Vec::with_capacity(4);
+        for node in &self.plan.nodes {
             let mut summary: InputSummary = Default::default();
+            let mut node_inputs: Inputs<'_> = spare.into_iter().map(|_| None).collect();
             // Values read for the last time move into the op (which may then
             // reuse their buffers); the rest are lent.
-            let mut node_inputs: Inputs<'_> = node
-                .inputs
-                .iter()
-                .zip(&node.consumes)
-                .map(|(input, &consume)| match *input {
+            for (input, &consume) in node.inputs.iter().zip(&node.consumes) {
+                node_inputs.push(match *input {
                     Some(slot) if consume => values[slot].take(),
                     _ => None,
-                })
-                .collect();
+                });
+            }
             for (pos, (input, &consume)) in node.inputs.iter().zip(&node.consumes).enumerate() {
                 if let (Some(slot), false) = (*input, consume) {
                     node_inputs[pos] = values[slot].as_ref().map(|value| Cow::Borrowed(&**value));
@@ -165,41 +218,21 @@ impl Model {
                     *entry = Some((value.dtype(), IxDyn(value.shape())));
                 }
             }
-            let produced = node
-                .op
-                .run(node_inputs, &ctx)
-                .map_err(|source| RunError::Op {
-                    node: node.name.clone(),
-                    op_type: node.op_type.clone(),
-                    opset: node.version,
-                    inputs: describe(&summary, node.inputs.len()),
-                    source,
-                })?;
-            for (slot, tensor) in node.outputs.iter().zip(produced) {
-                if let Some(slot) = slot {
-                    values[*slot] = Some(Cow::Owned(tensor));
-                }
+            let produced = node.op.run(&mut node_inputs, ctx);
+            node_inputs.clear();
+            spare = node_inputs.into_iter().map(|_| None).collect();
+            let produced = produced.map_err(|source| RunError::Op {
+                node: node.name.clone(),
+                op_type: node.op_type.clone(),
+                opset: node.version,
+                inputs: describe(&summary, node.inputs.len()),
+                source,
+            })?;
+            if let Some(Some(slot)) = node.outputs.first() {
+                values[*slot] = Some(Cow::Owned(produced));
             }
         }
-
-        let mut entries = Vec::with_capacity(plan.outputs.len());
-        for (name, slot) in &plan.outputs {
-            let tensor = values[*slot]
-                .take()
-                .map(Cow::into_owned)
-                .ok_or_else(|| RunError::Op {
-                    node: String::new(),
-                    op_type: String::new(),
-                    opset: 0,
-                    inputs: String::new(),
-                    source: crate::error::OpError::Invalid {
-                        op: "graph",
-                        reason: format!("output {name:?} was not computed"),
-                    },
-                })?;
-            entries.push((name.clone(), tensor));
-        }
-        Ok(Outputs { entries })
+        Ok(())
     }
 
     fn expected_inputs(&self) -> String {
@@ -216,7 +249,7 @@ impl Model {
         &'a self,
         spec: &'a InputSpec,
         tensor: &Tensor,
-        bound: &mut HashMap<&'a str, (usize, &'a str)>,
+        bound: &mut Vec<(&'a str, usize, &'a str)>,
     ) -> Result<(), RunError> {
         if tensor.dtype() != spec.dtype {
             return Err(RunError::InputDtype {
@@ -250,21 +283,99 @@ impl Model {
                 Dim::Fixed(expected) if *expected != size => {
                     return Err(mismatch(format!(" (dimension {axis} must be {expected})")));
                 }
-                Dim::Symbolic(param) => match bound.get(param.as_str()) {
-                    Some(&(value, first)) if value != size => {
+                Dim::Symbolic(param) => match bound.iter().find(|(name, _, _)| name == param) {
+                    Some(&(_, value, first)) if value != size => {
                         return Err(mismatch(format!(
                             " ({param} = {value} from input {first:?})"
                         )));
                     }
                     Some(_) => {}
-                    None => {
-                        bound.insert(param, (size, &spec.name));
-                    }
+                    None => bound.push((param, size, &spec.name)),
                 },
                 _ => {}
             }
         }
         Ok(())
+    }
+}
+
+fn take_output(
+    values: &mut [Option<Cow<'_, Tensor>>],
+    slot: usize,
+    name: &str,
+) -> Result<Tensor, Error> {
+    values[slot].take().map(Cow::into_owned).ok_or_else(|| {
+        RunError::Op {
+            node: String::new(),
+            op_type: String::new(),
+            opset: 0,
+            inputs: String::new(),
+            source: crate::error::OpError::Invalid {
+                op: "graph",
+                reason: format!("output {name:?} was not computed"),
+            },
+        }
+        .into()
+    })
+}
+
+/// A per-thread runner that reuses its buffers: outputs of one run become
+/// the output buffers of the next, and inputs are borrowed, not moved.
+///
+/// ```
+/// # fn main() -> Result<(), onnxi::Error> {
+/// let model = onnxi::Model::load("fixtures/seed/test_seed_relu/model.onnx")?;
+/// let mut session = model.session();
+/// let x = onnxi::Tensor::from(ndarray::array![-1.0f64, 2.0, -3.0, 4.0, 0.0].into_dyn());
+/// for _ in 0..3 {
+///     let out = session.run([("input", &x)])?;
+///     assert_eq!(out["output"].as_f64()?[[1]], 2.0);
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Session<'m> {
+    model: &'m Model,
+    last: Outputs,
+    pool: BufferPool,
+}
+
+impl Session<'_> {
+    /// Runs the model on borrowed inputs; the outputs are lent until the
+    /// next run.
+    ///
+    /// # Errors
+    /// As [`Model::run`].
+    pub fn run<'t, I, S>(&mut self, inputs: I) -> Result<&Outputs, Error>
+    where
+        I: IntoIterator<Item = (S, &'t Tensor)>,
+        S: AsRef<str>,
+    {
+        let model = self.model;
+        for (_, tensor) in &mut self.last.entries {
+            let done = std::mem::replace(tensor, Tensor::F32(ndarray::ArrayD::zeros(IxDyn(&[0]))));
+            self.pool.recycle(done);
+        }
+        let feeds = inputs
+            .into_iter()
+            .map(|(name, tensor)| (name, Cow::Borrowed(tensor)));
+        let mut values = model.bind(feeds)?;
+        let ctx = ExecCtx {
+            par: &model.par,
+            pool: Some(&self.pool),
+        };
+        model.execute(&mut values, &ctx)?;
+        for ((name, slot), (_, out)) in model.plan.outputs.iter().zip(&mut self.last.entries) {
+            *out = take_output(&mut values, *slot, name)?;
+        }
+        // Intermediate values that were not consumed go back to the pool.
+        for value in values.into_iter().flatten() {
+            if let Cow::Owned(tensor) = value {
+                self.pool.recycle(tensor);
+            }
+        }
+        Ok(&self.last)
     }
 }
 
@@ -276,5 +387,7 @@ mod tests {
     fn model_is_send_and_sync() {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<Model>();
+        fn assert_send<T: Send>() {}
+        assert_send::<Session<'static>>();
     }
 }

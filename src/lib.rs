@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 pub mod attrs;
+pub mod buffers;
 pub mod conformance;
 pub mod error;
 pub mod format;
@@ -50,6 +51,6 @@ pub mod onnx {
 }
 
 pub use error::{Error, LoadError, OpError, RunError};
-pub use interp::Outputs;
+pub use interp::{Outputs, Session};
 pub use model::{Dim, InputSpec, Limits, Model, ModelBuilder, ModelInfo};
 pub use tensor::{DType, Element, Tensor};

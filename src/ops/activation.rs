@@ -26,7 +26,7 @@ use crate::attrs::Attrs;
 use crate::error::{LoadError, OpError};
 use crate::kernels::Parallel;
 use crate::kernels::unary::{self, Unary};
-use crate::tensor::{DType, Tensor};
+use crate::tensor::{DType, Element, Tensor};
 
 const RELU_14: &[DType] = &[
     DType::F32,
@@ -107,14 +107,14 @@ impl Relu {
 }
 
 impl Op for Relu {
-    fn run(&self, mut inputs: Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Vec<Tensor>, OpError> {
-        let x = required(&mut inputs, 0, "Relu")?;
+    fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        let x = required(inputs, 0, "Relu")?;
         check_dtype("Relu", x.dtype(), self.dtypes)?;
         let out = match x.dtype() {
             DType::I8 | DType::I16 | DType::I32 | DType::I64 => relu_int(x.into_owned(), ctx.par),
-            _ => map_float(x, Unary::Relu, ctx.par)?,
+            _ => map_float(x, Unary::Relu, ctx)?,
         };
-        Ok(vec![out])
+        Ok(out)
     }
 }
 
@@ -161,14 +161,10 @@ impl LeakyRelu {
 }
 
 impl Op for LeakyRelu {
-    fn run(&self, mut inputs: Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Vec<Tensor>, OpError> {
-        let x = required(&mut inputs, 0, "LeakyRelu")?;
+    fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        let x = required(inputs, 0, "LeakyRelu")?;
         check_dtype("LeakyRelu", x.dtype(), self.dtypes)?;
-        Ok(vec![map_float(
-            x,
-            Unary::LeakyRelu { alpha: self.alpha },
-            ctx.par,
-        )?])
+        map_float(x, Unary::LeakyRelu { alpha: self.alpha }, ctx)
     }
 }
 
@@ -193,10 +189,10 @@ impl Sigmoid {
 }
 
 impl Op for Sigmoid {
-    fn run(&self, mut inputs: Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Vec<Tensor>, OpError> {
-        let x = required(&mut inputs, 0, "Sigmoid")?;
+    fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        let x = required(inputs, 0, "Sigmoid")?;
         check_dtype("Sigmoid", x.dtype(), self.dtypes)?;
-        Ok(vec![map_float(x, Unary::Sigmoid, ctx.par)?])
+        map_float(x, Unary::Sigmoid, ctx)
     }
 }
 
@@ -221,17 +217,23 @@ impl Tanh {
 }
 
 impl Op for Tanh {
-    fn run(&self, mut inputs: Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Vec<Tensor>, OpError> {
-        let x = required(&mut inputs, 0, "Tanh")?;
+    fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        let x = required(inputs, 0, "Tanh")?;
         check_dtype("Tanh", x.dtype(), self.dtypes)?;
-        Ok(vec![map_float(x, Unary::Tanh, ctx.par)?])
+        map_float(x, Unary::Tanh, ctx)
     }
 }
 
 /// Applies an elementwise float function: in place when the input is owned
-/// and contiguous, else into a new buffer. float16 and bfloat16 go through
-/// f32 and round once.
-pub(crate) fn map_float(x: Cow<'_, Tensor>, op: Unary, par: &Parallel) -> Result<Tensor, OpError> {
+/// and contiguous, else into an output buffer (reused from the session's
+/// pool when there is one). float16 and bfloat16 go through f32 and round
+/// once.
+pub(crate) fn map_float(
+    x: Cow<'_, Tensor>,
+    op: Unary,
+    ctx: &ExecCtx<'_>,
+) -> Result<Tensor, OpError> {
+    let par = ctx.par;
     Ok(match x {
         Cow::Owned(Tensor::F32(array)) => Tensor::F32(inplace(array, par, |data, par| {
             unary::apply_f32_inplace(op, data, par)
@@ -239,10 +241,10 @@ pub(crate) fn map_float(x: Cow<'_, Tensor>, op: Unary, par: &Parallel) -> Result
         Cow::Owned(Tensor::F64(array)) => Tensor::F64(inplace(array, par, |data, par| {
             unary::apply_f64_inplace(op, data, par)
         })),
-        Cow::Borrowed(Tensor::F32(array)) => Tensor::F32(mapped(array, par, |src, dst, par| {
+        Cow::Borrowed(Tensor::F32(array)) => Tensor::F32(mapped(array, ctx, |src, dst, par| {
             unary::apply_f32(op, src, dst, par)
         })),
-        Cow::Borrowed(Tensor::F64(array)) => Tensor::F64(mapped(array, par, |src, dst, par| {
+        Cow::Borrowed(Tensor::F64(array)) => Tensor::F64(mapped(array, ctx, |src, dst, par| {
             unary::apply_f64(op, src, dst, par)
         })),
         other => match other.as_ref() {
@@ -296,16 +298,16 @@ pub(crate) fn inplace<T: Clone>(
     array
 }
 
-/// Runs `kernel` from the array's data into a new array of the same shape.
-pub(crate) fn mapped<T: Clone + Default>(
+/// Runs `kernel` from the array's data into an output buffer of the same shape.
+pub(crate) fn mapped<T: Element + Default>(
     array: &ArrayD<T>,
-    par: &Parallel,
+    ctx: &ExecCtx<'_>,
     kernel: impl Fn(&[T], &mut [T], &Parallel),
 ) -> ArrayD<T> {
     let source = array.as_standard_layout();
-    let mut out = ArrayD::from_elem(array.raw_dim(), T::default());
+    let mut out = ctx.output::<T>(array.shape());
     if let (Some(src), Some(dst)) = (source.as_slice(), out.as_slice_mut()) {
-        kernel(src, dst, par);
+        kernel(src, dst, ctx.par);
     }
     out
 }
@@ -362,13 +364,12 @@ mod tests {
     /// (the in-place path), and checks both give the same bits.
     fn run(op: &dyn Op, x: &Tensor) -> Result<Tensor, OpError> {
         let par = Parallel::global();
-        let ctx = ExecCtx { par: &par };
-        let lent = op
-            .run(vec![Some(Cow::Borrowed(x))], &ctx)
-            .map(|mut out| out.remove(0));
-        let owned = op
-            .run(vec![Some(Cow::Owned(x.clone()))], &ctx)
-            .map(|mut out| out.remove(0));
+        let ctx = ExecCtx {
+            par: &par,
+            pool: None,
+        };
+        let lent = op.run(&mut vec![Some(Cow::Borrowed(x))], &ctx);
+        let owned = op.run(&mut vec![Some(Cow::Owned(x.clone()))], &ctx);
         match (&lent, &owned) {
             (Ok(a), Ok(b)) => assert_eq!(
                 a.to_le_bytes(),

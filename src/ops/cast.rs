@@ -94,12 +94,12 @@ impl Cast {
 }
 
 impl Op for Cast {
-    fn run(&self, mut inputs: Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Vec<Tensor>, OpError> {
-        let x = required(&mut inputs, 0, "Cast")?;
+    fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        let x = required(inputs, 0, "Cast")?;
         if x.dtype() == self.to {
-            return Ok(vec![x.into_owned()]);
+            return Ok(x.into_owned());
         }
-        Ok(vec![cast(&x, self.to)])
+        Ok(cast(&x, self.to))
     }
 }
 

@@ -42,7 +42,7 @@ impl Identity {
 }
 
 impl Op for Identity {
-    fn run(&self, mut inputs: Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Vec<Tensor>, OpError> {
-        Ok(vec![required(&mut inputs, 0, "Identity")?.into_owned()])
+    fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        Ok(required(inputs, 0, "Identity")?.into_owned())
     }
 }

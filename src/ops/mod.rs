@@ -14,14 +14,18 @@ use std::fmt;
 use std::ops::RangeInclusive;
 use std::sync::OnceLock;
 
+use ndarray::{ArrayD, IxDyn};
+
 use crate::attrs::Attrs;
+use crate::buffers::BufferPool;
 use crate::error::{LoadError, OpError};
 use crate::kernels::Parallel;
-use crate::tensor::{DType, Tensor};
+use crate::tensor::{DType, Element, Tensor};
 
 /// A node's inputs as the interpreter hands them over: borrowed when the
 /// value lives on, owned when this node is its last reader (so the op may
-/// reuse its buffer). `None` is an omitted optional input.
+/// reuse its buffer). `None` is an omitted optional input. Ops take what
+/// they need out of the vector.
 pub type Inputs<'a> = Vec<Option<Cow<'a, Tensor>>>;
 
 /// What an op sees of the run besides its inputs.
@@ -29,6 +33,18 @@ pub type Inputs<'a> = Vec<Option<Cow<'a, Tensor>>>;
 pub struct ExecCtx<'a> {
     /// The parallelism policy for kernels.
     pub par: &'a Parallel,
+    /// Buffers to reuse for outputs (a [`Session`](crate::Session) keeps one).
+    pub pool: Option<&'a BufferPool>,
+}
+
+impl ExecCtx<'_> {
+    /// An output buffer of `shape`: reused from the pool when one fits,
+    /// else freshly allocated (zeroed). Callers overwrite every element.
+    pub fn output<T: Element + Default>(&self, shape: &[usize]) -> ArrayD<T> {
+        self.pool
+            .and_then(|pool| pool.take(shape))
+            .unwrap_or_else(|| ArrayD::from_elem(IxDyn(shape), T::default()))
+    }
 }
 
 /// A configured operator, built once at load time.
@@ -38,16 +54,12 @@ pub trait Op: Send + Sync + fmt::Debug {
         1..=1
     }
 
-    /// How many outputs the op produces.
-    fn n_outputs(&self) -> RangeInclusive<usize> {
-        1..=1
-    }
-
-    /// Computes the outputs.
+    /// Computes the op's one output. (Every op onnxi implements has a single
+    /// output; returning it directly spares an allocation per node.)
     ///
     /// # Errors
     /// An [`OpError`] when the inputs are unacceptable.
-    fn run(&self, inputs: Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Vec<Tensor>, OpError>;
+    fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError>;
 }
 
 /// Builds an op from a node's attributes at a resolved opset version.

@@ -146,9 +146,9 @@ impl Op for Unsqueeze {
         }
     }
 
-    fn run(&self, mut inputs: Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Vec<Tensor>, OpError> {
-        let x = required(&mut inputs, 0, "Unsqueeze")?.into_owned();
-        let axes = axes_values("Unsqueeze", &Some(self.axes.clone()), &mut inputs)?.ok_or(
+    fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        let x = required(inputs, 0, "Unsqueeze")?.into_owned();
+        let axes = axes_values("Unsqueeze", &Some(self.axes.clone()), inputs)?.ok_or(
             OpError::MissingInput {
                 op: "Unsqueeze",
                 index: 1,
@@ -166,7 +166,7 @@ impl Op for Unsqueeze {
                 }
             })
             .collect();
-        Ok(vec![reshaped(x, &shape)?])
+        reshaped(x, &shape)
     }
 }
 
@@ -198,10 +198,10 @@ impl Op for Squeeze {
         }
     }
 
-    fn run(&self, mut inputs: Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Vec<Tensor>, OpError> {
-        let x = required(&mut inputs, 0, "Squeeze")?.into_owned();
+    fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        let x = required(inputs, 0, "Squeeze")?.into_owned();
         let shape = x.shape().to_vec();
-        let axes = match axes_values("Squeeze", &self.axes, &mut inputs)? {
+        let axes = match axes_values("Squeeze", &self.axes, inputs)? {
             Some(axes) => sorted_unique("Squeeze", &axes, shape.len())?,
             None => (0..shape.len()).filter(|&axis| shape[axis] == 1).collect(),
         };
@@ -217,6 +217,6 @@ impl Op for Squeeze {
             .filter(|(axis, _)| !axes.contains(axis))
             .map(|(_, &dim)| dim)
             .collect();
-        Ok(vec![reshaped(x, &kept)?])
+        reshaped(x, &kept)
     }
 }

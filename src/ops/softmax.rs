@@ -18,7 +18,7 @@ use std::borrow::Cow;
 
 use half::{bf16, f16};
 
-use super::activation::inplace;
+use super::activation::{inplace, mapped};
 use super::{
     ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, Registry, check_dtype, normalize_axis, required,
 };
@@ -89,8 +89,8 @@ impl Softmax {
 }
 
 impl Op for Softmax {
-    fn run(&self, mut inputs: Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Vec<Tensor>, OpError> {
-        let x = required(&mut inputs, 0, "Softmax")?;
+    fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        let x = required(inputs, 0, "Softmax")?;
         check_dtype("Softmax", x.dtype(), self.dtypes)?;
         let (n, inner) = self.lanes(x.shape())?;
         let par = ctx.par;
@@ -102,11 +102,15 @@ impl Op for Softmax {
                 softmax(data, n, inner, par)
             })),
             other => match other.as_ref() {
-                Tensor::F32(array) => Tensor::F32(inplace(array.clone(), par, |data, par| {
-                    softmax(data, n, inner, par)
+                // A lent input is copied into the output buffer, then
+                // normalised there.
+                Tensor::F32(array) => Tensor::F32(mapped(array, ctx, |src, dst, par| {
+                    dst.copy_from_slice(src);
+                    softmax(dst, n, inner, par)
                 })),
-                Tensor::F64(array) => Tensor::F64(inplace(array.clone(), par, |data, par| {
-                    softmax(data, n, inner, par)
+                Tensor::F64(array) => Tensor::F64(mapped(array, ctx, |src, dst, par| {
+                    dst.copy_from_slice(src);
+                    softmax(dst, n, inner, par)
                 })),
                 Tensor::F16(array) => {
                     let wide = inplace(array.mapv(f16::to_f32), par, |data, par| {
@@ -128,7 +132,7 @@ impl Op for Softmax {
                 }
             },
         };
-        Ok(vec![out])
+        Ok(out)
     }
 }
 
@@ -181,13 +185,12 @@ mod tests {
 
     fn run(op: &Softmax, x: &Tensor) -> Result<Tensor, OpError> {
         let par = Parallel::global();
-        let ctx = ExecCtx { par: &par };
-        let lent = op
-            .run(vec![Some(Cow::Borrowed(x))], &ctx)
-            .map(|mut out| out.remove(0));
-        let owned = op
-            .run(vec![Some(Cow::Owned(x.clone()))], &ctx)
-            .map(|mut out| out.remove(0));
+        let ctx = ExecCtx {
+            par: &par,
+            pool: None,
+        };
+        let lent = op.run(&mut vec![Some(Cow::Borrowed(x))], &ctx);
+        let owned = op.run(&mut vec![Some(Cow::Owned(x.clone()))], &ctx);
         assert_eq!(
             lent.as_ref().map(Tensor::to_le_bytes),
             owned.as_ref().map(Tensor::to_le_bytes),

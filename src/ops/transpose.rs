@@ -69,11 +69,11 @@ impl Transpose {
 }
 
 impl Op for Transpose {
-    fn run(&self, mut inputs: Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Vec<Tensor>, OpError> {
-        let x = required(&mut inputs, 0, "Transpose")?.into_owned();
+    fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        let x = required(inputs, 0, "Transpose")?.into_owned();
         let axes = self.axes(x.shape().len())?;
-        Ok(vec![
+        Ok(
             dispatch!(x, array => array.permuted_axes(axes.as_slice()).as_standard_layout().into_owned().into()),
-        ])
+        )
     }
 }

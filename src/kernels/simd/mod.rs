@@ -1,0 +1,183 @@
+//! Run-time choice of the SIMD instruction set for the f32 kernels.
+//!
+//! A plain `cargo build --release` targets baseline x86-64 (SSE2), so the
+//! fast paths cannot be chosen at compile time. Instead each kernel is
+//! compiled three times from one generic body: for AVX-512F, for AVX2+FMA
+//! and for a portable one-lane fallback. [`active`] picks the best one the
+//! CPU offers, once per process, and every kernel call dispatches on it.
+//!
+//! # Forcing a path
+//!
+//! The environment variable `ONNXI_SIMD` overrides the choice, for tests
+//! and for comparing paths:
+//!
+//! | value    | path                                      |
+//! |----------|-------------------------------------------|
+//! | `scalar` | portable fallback, one lane at a time     |
+//! | `avx2`   | 8 lanes, AVX2 and FMA                     |
+//! | `avx512` | 16 lanes, AVX-512F                        |
+//!
+//! A request for a path the CPU lacks is lowered to the best path it has;
+//! an unknown value is ignored. The variable is read once, on first use.
+//!
+//! # How the generic code stays safe
+//!
+//! Vector values can only be made through a *token* (`Scalar`, `Avx2`,
+//! `Avx512`), and a token can only be made after the CPU feature was
+//! detected. So every intrinsic call inside a vector method is justified by
+//! the token that had to exist for the vector to exist. The per-ISA entry
+//! points carry `#[target_feature]`, and the generic bodies are
+//! `#[inline(always)]`, so the intrinsics are inlined into code compiled for
+//! that instruction set.
+
+use std::ops::{Add, Div, Mul, Sub};
+use std::sync::OnceLock;
+
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
+pub mod scalar;
+
+/// An instruction set the f32 kernels can run on, from slowest to fastest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Isa {
+    /// Portable code, one lane at a time (what non-x86 targets get).
+    Scalar,
+    /// 8 lanes with AVX2 and FMA.
+    Avx2,
+    /// 16 lanes with AVX-512F.
+    Avx512,
+}
+
+impl Isa {
+    /// Every path, slowest first.
+    pub const ALL: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
+
+    /// The name used by `ONNXI_SIMD`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    /// Parses an `ONNXI_SIMD` value (case-insensitive).
+    pub fn parse(name: &str) -> Option<Isa> {
+        Isa::ALL
+            .into_iter()
+            .find(|isa| isa.name().eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn is_supported(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => avx2::Avx2::new().is_some(),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => avx512::Avx512::new().is_some(),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The paths this CPU can run, slowest first.
+    pub fn supported() -> Vec<Isa> {
+        Isa::ALL
+            .into_iter()
+            .filter(|isa| isa.is_supported())
+            .collect()
+    }
+
+    /// The fastest path this CPU can run.
+    pub fn best() -> Isa {
+        Isa::supported().into_iter().max().unwrap_or(Isa::Scalar)
+    }
+
+    /// `self`, or the best supported path below it.
+    pub fn lowered(self) -> Isa {
+        Isa::supported()
+            .into_iter()
+            .filter(|isa| *isa <= self)
+            .max()
+            .unwrap_or(Isa::Scalar)
+    }
+}
+
+/// The path every f32 kernel uses: the best the CPU has, unless
+/// `ONNXI_SIMD` asks for another (see the module docs).
+pub fn active() -> Isa {
+    static ACTIVE: OnceLock<Isa> = OnceLock::new();
+    *ACTIVE.get_or_init(|| {
+        let requested = std::env::var("ONNXI_SIMD")
+            .ok()
+            .and_then(|name| Isa::parse(&name));
+        match requested {
+            Some(isa) => isa.lowered(),
+            None => Isa::best(),
+        }
+    })
+}
+
+/// A vector of f32 lanes with the operations the kernels need.
+///
+/// Comparisons are IEEE: ordered ones are false when a lane is NaN.
+pub trait VecF32:
+    Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self>
+{
+    /// Proof that the instruction set is available.
+    type Token: Copy;
+    /// One boolean per lane.
+    type Mask: Copy;
+    /// Per-lane f64 running sums.
+    type Acc: Copy;
+    /// Number of f32 lanes.
+    const LANES: usize;
+
+    /// Every lane set to `value`.
+    fn splat(token: Self::Token, value: f32) -> Self;
+    /// The first `LANES` elements of `src` (which must hold that many).
+    fn load(token: Self::Token, src: &[f32]) -> Self;
+    /// Writes the lanes to the first `LANES` elements of `dst`.
+    fn store(self, dst: &mut [f32]);
+    /// `self * mul + add`, fused (one rounding) where the ISA has FMA.
+    fn mul_add(self, mul: Self, add: Self) -> Self;
+    /// Absolute value (clears the sign bit; NaN stays NaN).
+    fn abs(self) -> Self;
+    /// `self` with the sign bit of `sign`.
+    fn copysign(self, sign: Self) -> Self;
+    /// Clamps to `[lo, hi]`; a NaN lane stays NaN.
+    fn clamp(self, lo: Self, hi: Self) -> Self;
+    /// Rounds to the nearest integer, ties to even (|self| < 2^22).
+    fn round(self) -> Self;
+    /// `self * 2^k` for integral `k` in [-151, 128], rounded once, so that
+    /// overflow gives inf and underflow gives the correctly rounded
+    /// subnormal or zero.
+    fn ldexp(self, k: Self) -> Self;
+    /// `self * 2^k` for integral `k` in [-125, 126] (the result is normal).
+    fn ldexp_normal(self, k: Self) -> Self;
+    /// Lanes where `self < other`.
+    fn lt(self, other: Self) -> Self::Mask;
+    /// Lanes where `self > other`.
+    fn gt(self, other: Self) -> Self::Mask;
+    /// Lanes where `self >= other`.
+    fn ge(self, other: Self) -> Self::Mask;
+    /// Lanes where `!(self <= other)`: greater, or either is NaN.
+    fn gt_or_nan(self, other: Self) -> Self::Mask;
+    /// Lanes equal to `other`.
+    fn eq(self, other: Self) -> Self::Mask;
+    /// `mask ? if_true : if_false`, lane by lane.
+    fn select(mask: Self::Mask, if_true: Self, if_false: Self) -> Self;
+    /// Lane-wise maximum; which operand a NaN lane gives is unspecified.
+    fn max(self, other: Self) -> Self;
+    /// The largest lane; NaN lanes may or may not win.
+    fn reduce_max(self) -> f32;
+    /// An all-zero accumulator.
+    fn acc_zero(token: Self::Token) -> Self::Acc;
+    /// Adds the lanes, widened to f64, to `acc`.
+    fn acc_add(acc: Self::Acc, value: Self) -> Self::Acc;
+    /// The sum of an accumulator's lanes, in a fixed order.
+    fn acc_total(acc: Self::Acc) -> f64;
+}
