@@ -109,12 +109,13 @@ impl Model {
         let feeds = inputs
             .into_iter()
             .map(|(name, tensor)| (name, Cow::Owned(tensor)));
-        let mut values = self.bind(feeds)?;
+        let mut scratch = Scratch::default();
+        let mut values = self.bind(feeds, &mut scratch)?;
         let ctx = ExecCtx {
             par: &self.par,
             pool: None,
         };
-        self.execute(&mut values, &ctx)?;
+        self.execute(&mut values, &ctx, &mut scratch)?;
         let mut entries = Vec::with_capacity(self.plan.outputs.len());
         for (name, slot) in &self.plan.outputs {
             entries.push((name.clone(), take_output(&mut values, *slot, name)?));
@@ -140,18 +141,27 @@ impl Model {
             model: self,
             last: Outputs { entries },
             pool: BufferPool::default(),
+            scratch: Scratch::default(),
         }
     }
 
     /// Fills the value slots: constants lent, inputs checked and bound,
     /// defaults for inputs not given.
-    fn bind<'a, I, S>(&'a self, feeds: I) -> Result<Vec<Option<Cow<'a, Tensor>>>, Error>
+    fn bind<'a, I, S>(
+        &'a self,
+        feeds: I,
+        scratch: &mut Scratch,
+    ) -> Result<Vec<Option<Cow<'a, Tensor>>>, Error>
     where
         I: Iterator<Item = (S, Cow<'a, Tensor>)>,
         S: AsRef<str>,
     {
         let plan = &self.plan;
-        let mut values: Vec<Option<Cow<'a, Tensor>>> = (0..plan.n_slots).map(|_| None).collect();
+        let mut values: Vec<Option<Cow<'a, Tensor>>> = std::mem::take(&mut scratch.values)
+            .into_iter()
+            .map(|_| None)
+            .collect();
+        values.resize_with(plan.n_slots, || None);
         for (slot, tensor) in &plan.constants {
             values[*slot] = Some(Cow::Borrowed(tensor));
         }
@@ -190,13 +200,14 @@ impl Model {
     /// Runs every node in plan order over the value slots.
     fn execute<'a>(
         &'a self,
-        values: &mut Vec<Option<Cow<'a, Tensor>>>,
+        values: &mut [Option<Cow<'a, Tensor>>],
         ctx: &ExecCtx<'_>,
+        scratch: &mut Scratch,
     ) -> Result<(), Error> {
         // One input vector for all nodes: emptied after each node and turned
         // back into a vector of the next lifetime in place (same layout, so
         // the allocation is kept).
-        let mut spare: Vec<Option<Cow<'static, Tensor>>> = Vec::with_capacity(4);
+        let mut spare = std::mem::take(&mut scratch.node_inputs);
         for node in &self.plan.nodes {
             let mut summary: InputSummary = Default::default();
             let mut node_inputs: Inputs<'_> = spare.into_iter().map(|_| None).collect();
@@ -227,11 +238,19 @@ impl Model {
                 opset: node.version,
                 inputs: describe(&summary, node.inputs.len()),
                 source,
-            })?;
+            });
+            let produced = match produced {
+                Ok(tensor) => tensor,
+                Err(err) => {
+                    scratch.node_inputs = spare;
+                    return Err(err.into());
+                }
+            };
             if let Some(Some(slot)) = node.outputs.first() {
                 values[*slot] = Some(Cow::Owned(produced));
             }
         }
+        scratch.node_inputs = spare;
         Ok(())
     }
 
@@ -339,6 +358,16 @@ pub struct Session<'m> {
     model: &'m Model,
     last: Outputs,
     pool: BufferPool,
+    scratch: Scratch,
+}
+
+/// Vectors kept between runs so that a run allocates nothing. They are
+/// always empty between uses and change lifetime by an in-place `collect`
+/// (same layout, so the allocation is kept).
+#[derive(Debug, Default)]
+struct Scratch {
+    values: Vec<Option<Cow<'static, Tensor>>>,
+    node_inputs: Vec<Option<Cow<'static, Tensor>>>,
 }
 
 impl Session<'_> {
@@ -360,21 +389,30 @@ impl Session<'_> {
         let feeds = inputs
             .into_iter()
             .map(|(name, tensor)| (name, Cow::Borrowed(tensor)));
-        let mut values = model.bind(feeds)?;
+        let mut values = model.bind(feeds, &mut self.scratch)?;
         let ctx = ExecCtx {
             par: &model.par,
             pool: Some(&self.pool),
         };
-        model.execute(&mut values, &ctx)?;
-        for ((name, slot), (_, out)) in model.plan.outputs.iter().zip(&mut self.last.entries) {
-            *out = take_output(&mut values, *slot, name)?;
+        let mut result = model.execute(&mut values, &ctx, &mut self.scratch);
+        if result.is_ok() {
+            for ((name, slot), (_, out)) in model.plan.outputs.iter().zip(&mut self.last.entries) {
+                match take_output(&mut values, *slot, name) {
+                    Ok(tensor) => *out = tensor,
+                    Err(err) => result = Err(err),
+                }
+            }
         }
-        // Intermediate values that were not consumed go back to the pool.
-        for value in values.into_iter().flatten() {
+        // Intermediate values that were not consumed go back to the pool,
+        // and the emptied slot vector is kept for the next run.
+        for value in values.iter_mut().filter_map(Option::take) {
             if let Cow::Owned(tensor) = value {
                 self.pool.recycle(tensor);
             }
         }
+        values.clear();
+        self.scratch.values = values.into_iter().map(|_| None).collect();
+        result?;
         Ok(&self.last)
     }
 }

@@ -57,6 +57,29 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// Time a model: warm-up, then per-run wall time (median, min, p90) and elements/ns.
+    Bench {
+        /// The .onnx model.
+        model: PathBuf,
+        /// Shape of a random input as NAME=D1,D2,... (needed for symbolic dims).
+        #[arg(long = "shape", value_name = "NAME=D1,D2,...")]
+        shapes: Vec<String>,
+        /// A given input as NAME=FILE instead of random values.
+        #[arg(short = 'i', long = "input", value_name = "NAME=FILE")]
+        inputs: Vec<String>,
+        /// Threads for the model's kernels (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Timed runs.
+        #[arg(long, default_value_t = 100)]
+        iters: usize,
+        /// Untimed runs first.
+        #[arg(long, default_value_t = 10)]
+        warmup: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the operators onnxi supports, with opset versions and dtypes.
     Ops,
 }
@@ -104,6 +127,15 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             atol,
             json,
         } => test(&paths, rtol, atol, json.as_deref()),
+        Command::Bench {
+            model,
+            shapes,
+            inputs,
+            threads,
+            iters,
+            warmup,
+            json,
+        } => bench(&model, &shapes, &inputs, threads, iters, warmup, json),
         Command::Ops => {
             print!("{}", onnxi::ops::support_table());
             Ok(ExitCode::SUCCESS)
@@ -197,4 +229,147 @@ fn test(paths: &[PathBuf], rtol: f64, atol: f64, json: Option<&Path>) -> Result<
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Random inputs: a small xorshift generator, so runs are repeatable.
+fn random_tensor(dtype: onnxi::DType, shape: &[usize], seed: &mut u64) -> Tensor {
+    let n_elems: usize = shape.iter().product();
+    let mut next = || {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        (*seed >> 11) as f64 / (1u64 << 53) as f64 * 8.0 - 4.0
+    };
+    let values: Vec<f64> = (0..n_elems).map(|_| next()).collect();
+    let wide = Tensor::from(
+        ndarray::ArrayD::from_shape_vec(shape, values)
+            .unwrap_or_else(|_| ndarray::ArrayD::zeros(shape)),
+    );
+    onnxi::ops::cast::cast(&wide, dtype)
+}
+
+fn parse_shape(text: &str) -> Result<(String, Vec<usize>)> {
+    let (name, dims) = text
+        .split_once('=')
+        .with_context(|| format!("--shape {text:?}: expected NAME=D1,D2,..."))?;
+    let dims = if dims.trim().is_empty() {
+        Vec::new()
+    } else {
+        dims.split(',')
+            .map(|dim| {
+                dim.trim()
+                    .parse::<usize>()
+                    .with_context(|| format!("--shape {text:?}: {dim:?} is not a size"))
+            })
+            .collect::<Result<_>>()?
+    };
+    Ok((name.to_string(), dims))
+}
+
+fn bench(
+    model_path: &Path,
+    shapes: &[String],
+    input_args: &[String],
+    threads: Option<usize>,
+    iters: usize,
+    warmup: usize,
+    json: bool,
+) -> Result<ExitCode> {
+    if iters == 0 {
+        bail!("--iters must be at least 1");
+    }
+    let builder = match threads {
+        Some(0) => bail!("--threads must be at least 1"),
+        Some(n) => Model::builder().threads(n),
+        None => Model::builder(),
+    };
+    let model = builder.load(model_path)?;
+    let shapes: Vec<(String, Vec<usize>)> = shapes
+        .iter()
+        .map(|text| parse_shape(text))
+        .collect::<Result<_>>()?;
+    let mut given: Vec<(String, Tensor)> = Vec::new();
+    for arg in input_args {
+        let (name, file) = arg
+            .split_once('=')
+            .with_context(|| format!("-i {arg:?}: expected NAME=FILE"))?;
+        given.push((
+            name.to_string(),
+            onnxi::tensor_file::read(Path::new(file), u64::MAX)?.0,
+        ));
+    }
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut feeds: Vec<(String, Tensor)> = Vec::new();
+    for spec in model.inputs().iter().filter(|spec| !spec.has_default) {
+        if let Some((_, tensor)) = given.iter().find(|(name, _)| *name == spec.name) {
+            feeds.push((spec.name.clone(), tensor.clone()));
+            continue;
+        }
+        let shape = match shapes.iter().find(|(name, _)| *name == spec.name) {
+            Some((_, dims)) => dims.clone(),
+            None => {
+                let dims = spec.dims.as_ref().with_context(|| {
+                    format!(
+                        "input {:?} has no declared shape: give --shape {}=D1,D2,...",
+                        spec.name, spec.name
+                    )
+                })?;
+                dims.iter()
+                    .map(|dim| match dim {
+                        onnxi::Dim::Fixed(size) => Ok(*size),
+                        _ => bail!(
+                            "input {:?} has shape {}: give --shape {}=D1,D2,...",
+                            spec.name,
+                            spec.shape_text(),
+                            spec.name
+                        ),
+                    })
+                    .collect::<Result<_>>()?
+            }
+        };
+        feeds.push((
+            spec.name.clone(),
+            random_tensor(spec.dtype, &shape, &mut seed),
+        ));
+    }
+    let n_elems: usize = feeds.iter().map(|(_, tensor)| tensor.len()).sum();
+    let mut session = model.session();
+    for _ in 0..warmup {
+        session.run(feeds.iter().map(|(name, tensor)| (name.as_str(), tensor)))?;
+    }
+    let mut times = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let started = std::time::Instant::now();
+        session.run(feeds.iter().map(|(name, tensor)| (name.as_str(), tensor)))?;
+        times.push(started.elapsed().as_secs_f64() * 1e6);
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    let p90 = times[(times.len() * 9 / 10).min(times.len() - 1)];
+    let min = times[0];
+    let per_ns = n_elems as f64 / (median * 1e3);
+    let shapes_text: Vec<String> = feeds
+        .iter()
+        .map(|(name, tensor)| format!("{name}: {}{:?}", tensor.dtype(), tensor.shape()))
+        .collect();
+    if json {
+        let report = serde_json::json!({
+            "model": model_path.display().to_string(),
+            "inputs": shapes_text,
+            "threads": threads,
+            "iters": iters,
+            "warmup": warmup,
+            "median_us": median,
+            "min_us": min,
+            "p90_us": p90,
+            "elements_per_ns": per_ns,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{} ({})", model_path.display(), shapes_text.join(", "));
+        println!(
+            "{iters} runs after {warmup} warm-up: median {median:.2} µs, min {min:.2} µs, p90 {p90:.2} µs, {per_ns:.3} elements/ns"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
