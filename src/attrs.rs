@@ -27,12 +27,7 @@ impl<'a> Attrs<'a> {
         attributes: &'a [AttributeProto],
         max_tensor_bytes: u64,
     ) -> Self {
-        Attrs {
-            node,
-            op_type,
-            attributes: attributes.iter().map(|attr| (attr, false)).collect(),
-            max_tensor_bytes,
-        }
+        Attrs { node, op_type, attributes: attributes.iter().map(|attr| (attr, false)).collect(), max_tensor_bytes }
     }
 
     /// An attribute error naming this node.
@@ -46,11 +41,7 @@ impl<'a> Attrs<'a> {
     }
 
     /// Marks `name` read and returns it, checking its declared type.
-    fn take(
-        &mut self,
-        name: &str,
-        expected: AttributeType,
-    ) -> Result<Option<&'a AttributeProto>, LoadError> {
+    fn take(&mut self, name: &str, expected: AttributeType) -> Result<Option<&'a AttributeProto>, LoadError> {
         let mut found = None;
         for (attr, read) in &mut self.attributes {
             if attr.name() == name {
@@ -63,20 +54,10 @@ impl<'a> Attrs<'a> {
         }
         let Some(attr) = found else { return Ok(None) };
         let declared = attr.r#type.unwrap_or(0);
-        let actual = if declared == 0 {
-            infer_type(attr)
-        } else {
-            AttributeType::try_from(declared).ok()
-        };
+        let actual = if declared == 0 { infer_type(attr) } else { AttributeType::try_from(declared).ok() };
         if actual != Some(expected) {
-            let actual = actual.map_or_else(
-                || format!("type code {declared}"),
-                |t| t.as_str_name().to_string(),
-            );
-            return Err(self.error(
-                name,
-                format!("expected {}, got {actual}", expected.as_str_name()),
-            ));
+            let actual = actual.map_or_else(|| format!("type code {declared}"), |t| t.as_str_name().to_string());
+            return Err(self.error(name, format!("expected {}, got {actual}", expected.as_str_name())));
         }
         Ok(Some(attr))
     }
@@ -102,9 +83,7 @@ impl<'a> Attrs<'a> {
     /// # Errors
     /// [`LoadError::Attribute`] when it has another type.
     pub fn ints(&mut self, name: &str) -> Result<Option<Vec<i64>>, LoadError> {
-        Ok(self
-            .take(name, AttributeType::Ints)?
-            .map(|attr| attr.ints.clone()))
+        Ok(self.take(name, AttributeType::Ints)?.map(|attr| attr.ints.clone()))
     }
 
     /// A string attribute (UTF-8).
@@ -115,9 +94,7 @@ impl<'a> Attrs<'a> {
         let Some(attr) = self.take(name, AttributeType::String)? else {
             return Ok(None);
         };
-        String::from_utf8(attr.s().to_vec())
-            .map(Some)
-            .map_err(|_| self.error(name, "string is not valid UTF-8"))
+        String::from_utf8(attr.s().to_vec()).map(Some).map_err(|_| self.error(name, "string is not valid UTF-8"))
     }
 
     /// A list-of-floats attribute.
@@ -125,9 +102,7 @@ impl<'a> Attrs<'a> {
     /// # Errors
     /// [`LoadError::Attribute`] when it has another type.
     pub fn floats(&mut self, name: &str) -> Result<Option<Vec<f32>>, LoadError> {
-        Ok(self
-            .take(name, AttributeType::Floats)?
-            .map(|attr| attr.floats.clone()))
+        Ok(self.take(name, AttributeType::Floats)?.map(|attr| attr.floats.clone()))
     }
 
     /// A tensor attribute, decoded.
@@ -139,20 +114,14 @@ impl<'a> Attrs<'a> {
         let Some(attr) = self.take(name, AttributeType::Tensor)? else {
             return Ok(None);
         };
-        let proto = attr
-            .t
-            .as_ref()
-            .ok_or_else(|| self.error(name, "tensor attribute holds no tensor"))?;
+        let proto = attr.t.as_ref().ok_or_else(|| self.error(name, "tensor attribute holds no tensor"))?;
         let mut ctx = DecodeCtx::standalone(self.max_tensor_bytes);
         tensor_from_proto(proto, &mut ctx).map(Some)
     }
 
     /// Names of attributes present on the node (read or not).
     pub fn names(&self) -> Vec<&'a str> {
-        self.attributes
-            .iter()
-            .map(|(attr, _)| attr.name())
-            .collect()
+        self.attributes.iter().map(|(attr, _)| attr.name()).collect()
     }
 
     /// Refuses any attribute that was not read.

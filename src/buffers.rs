@@ -27,9 +27,7 @@ impl BufferPool {
     pub fn take<T: Element>(&self, shape: &[usize]) -> Option<ArrayD<T>> {
         let n_elems: usize = shape.iter().product();
         let mut free = self.free.borrow_mut();
-        let idx = free
-            .iter()
-            .position(|tensor| tensor.dtype() == T::DTYPE && tensor.len() == n_elems)?;
+        let idx = free.iter().position(|tensor| tensor.dtype() == T::DTYPE && tensor.len() == n_elems)?;
         let array = T::unwrap(free.swap_remove(idx)).ok()?;
         let array = if array.is_standard_layout() {
             array

@@ -34,71 +34,32 @@ pub enum LoadError {
     InvalidOpsetVersion { domain: String, version: i64 },
     /// A node's domain has no `opset_import` entry and is not a local function.
     #[error("node {node:?} (op {op_type}): domain {domain:?} is not imported by the model")]
-    UnknownDomain {
-        node: String,
-        op_type: String,
-        domain: String,
-    },
+    UnknownDomain { node: String, op_type: String, domain: String },
     /// No implementation of the op in any version.
     #[error(
         "node {node:?}: unsupported op {op_type:?} in domain {domain:?} (opset {opset}); onnxi supports: {supported}"
     )]
-    UnsupportedOp {
-        node: String,
-        op_type: String,
-        domain: String,
-        opset: i64,
-        supported: String,
-    },
+    UnsupportedOp { node: String, op_type: String, domain: String, opset: i64, supported: String },
     /// The op exists, but not for this opset.
     #[error(
         "node {node:?}: op {op_type} has no version for opset {opset} in domain {domain:?}; onnxi implements versions {versions}"
     )]
-    UnsupportedOpset {
-        node: String,
-        op_type: String,
-        domain: String,
-        opset: i64,
-        versions: String,
-    },
+    UnsupportedOpset { node: String, op_type: String, domain: String, opset: i64, versions: String },
     /// An attribute is missing, has the wrong type or an invalid value.
     #[error("node {node:?} (op {op_type}): attribute {attr:?}: {reason}")]
-    Attribute {
-        node: String,
-        op_type: String,
-        attr: String,
-        reason: String,
-    },
+    Attribute { node: String, op_type: String, attr: String, reason: String },
     /// An attribute onnxi does not implement (partial support fails loudly).
     #[error("node {node:?} (op {op_type}): unexpected attribute {attr:?}")]
-    UnexpectedAttribute {
-        node: String,
-        op_type: String,
-        attr: String,
-    },
+    UnexpectedAttribute { node: String, op_type: String, attr: String },
     /// Wrong number of inputs or outputs for the op.
     #[error("node {node:?} (op {op_type}): {reason}")]
-    Arity {
-        node: String,
-        op_type: String,
-        reason: String,
-    },
+    Arity { node: String, op_type: String, reason: String },
     /// A node input that no node, initializer or graph input produces.
-    #[error(
-        "node {node:?} (op {op_type}): input {input:?} is not produced by any node, initializer or graph input"
-    )]
-    UndefinedInput {
-        node: String,
-        op_type: String,
-        input: String,
-    },
+    #[error("node {node:?} (op {op_type}): input {input:?} is not produced by any node, initializer or graph input")]
+    UndefinedInput { node: String, op_type: String, input: String },
     /// Two producers of one value.
     #[error("value {value:?} is produced twice: by {first} and by {second}")]
-    DuplicateProducer {
-        value: String,
-        first: String,
-        second: String,
-    },
+    DuplicateProducer { value: String, first: String, second: String },
     /// The graph has a cycle.
     #[error("graph has a cycle through node {node:?} (op {op_type})")]
     Cycle { node: String, op_type: String },
@@ -113,11 +74,7 @@ pub enum LoadError {
     Tensor { name: String, reason: String },
     /// A configured limit was exceeded.
     #[error("{what}: {actual} exceeds the limit of {limit} (see ModelBuilder)")]
-    LimitExceeded {
-        what: String,
-        limit: u64,
-        actual: u64,
-    },
+    LimitExceeded { what: String, limit: u64, actual: u64 },
     /// A model-local function could not be expanded.
     #[error("function {function:?}: {reason}")]
     Function { function: String, reason: String },
@@ -133,11 +90,7 @@ pub enum OpError {
     UnsupportedDtype { op: &'static str, dtype: DType },
     /// An axis outside `[-rank, rank)`.
     #[error("{op}: axis {axis} out of range for rank {rank}")]
-    AxisOutOfRange {
-        op: &'static str,
-        axis: i64,
-        rank: usize,
-    },
+    AxisOutOfRange { op: &'static str, axis: i64, rank: usize },
     /// A required input is absent.
     #[error("{op}: required input {index} is missing")]
     MissingInput { op: &'static str, index: usize },
@@ -152,13 +105,7 @@ pub enum OpError {
 pub enum RunError {
     /// A node failed.
     #[error("node {node:?} (op {op_type}, opset {opset}) failed: {source}. Inputs were ({inputs})")]
-    Op {
-        node: String,
-        op_type: String,
-        opset: i64,
-        inputs: String,
-        source: OpError,
-    },
+    Op { node: String, op_type: String, opset: i64, inputs: String, source: OpError },
     /// A graph input was not supplied.
     #[error("missing input {name:?} (the model expects: {expected})")]
     MissingInput { name: String, expected: String },
@@ -167,25 +114,13 @@ pub enum RunError {
     UnknownInput { name: String, expected: String },
     /// An input with the wrong element type.
     #[error("input {name:?}: expected dtype {expected}, got {actual}")]
-    InputDtype {
-        name: String,
-        expected: DType,
-        actual: DType,
-    },
+    InputDtype { name: String, expected: DType, actual: DType },
     /// An input with the wrong shape.
     #[error("input {name:?}: expected shape {expected}, got {actual:?}")]
-    InputShape {
-        name: String,
-        expected: String,
-        actual: Vec<usize>,
-    },
+    InputShape { name: String, expected: String, actual: Vec<usize> },
     /// A tensor larger than the configured limit.
     #[error("{what}: {actual} bytes exceeds the limit of {limit} bytes")]
-    TooLarge {
-        what: String,
-        limit: u64,
-        actual: u64,
-    },
+    TooLarge { what: String, limit: u64, actual: u64 },
 }
 
 /// A tensor file (`.npy` or TensorProto `.pb`) that could not be read or written.
@@ -203,19 +138,13 @@ pub struct TensorFileError {
 pub enum Error {
     /// Loading failed.
     #[error("{}{source}", file_prefix(file))]
-    Load {
-        file: Option<PathBuf>,
-        source: LoadError,
-    },
+    Load { file: Option<PathBuf>, source: LoadError },
     /// Running failed.
     #[error("{source}")]
     Run { source: RunError },
     /// A tensor file could not be read or written.
     #[error("{}: {source}", file.display())]
-    TensorFile {
-        file: PathBuf,
-        source: TensorFileError,
-    },
+    TensorFile { file: PathBuf, source: TensorFileError },
     /// A tensor was asked for as the wrong element type.
     #[error("tensor is {actual}, not {expected}")]
     WrongDtype { expected: DType, actual: DType },

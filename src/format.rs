@@ -20,43 +20,25 @@ pub fn format_float(value: f64, shortest: &str, scientific: bool) -> String {
         return "nan".into();
     }
     if value.is_infinite() {
-        return if value > 0.0 {
-            "inf".into()
-        } else {
-            "-inf".into()
-        };
+        return if value > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if scientific {
         let text = format!("{value:.PRECISION$e}");
         let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
         let mantissa = mantissa.trim_end_matches('0');
         let exponent: i32 = exponent.parse().unwrap_or(0);
-        return format!(
-            "{mantissa}e{}{:02}",
-            if exponent < 0 { '-' } else { '+' },
-            exponent.abs()
-        );
+        return format!("{mantissa}e{}{:02}", if exponent < 0 { '-' } else { '+' }, exponent.abs());
     }
     // The shortest text that round-trips in the tensor's own precision,
     // unless it needs more than PRECISION fractional digits.
-    let decimals = shortest
-        .split_once('.')
-        .map_or(0, |(_, fraction)| fraction.len());
+    let decimals = shortest.split_once('.').map_or(0, |(_, fraction)| fraction.len());
     let text = if decimals <= PRECISION && !shortest.contains('e') {
         shortest.to_string()
     } else {
         format!("{value:.PRECISION$}")
     };
-    let text = if text.contains('.') {
-        text.trim_end_matches('0').to_string()
-    } else {
-        format!("{text}.")
-    };
-    if text == "-0." && value == 0.0 {
-        "-0.".into()
-    } else {
-        text
-    }
+    let text = if text.contains('.') { text.trim_end_matches('0').to_string() } else { format!("{text}.") };
+    if text == "-0." && value == 0.0 { "-0.".into() } else { text }
 }
 
 /// The whole tensor, numpy-style, with commas: `[0.5, 1., nan]`.
@@ -64,21 +46,10 @@ pub fn format_tensor(tensor: &Tensor) -> String {
     let values = tensor.to_f64_vec();
     let texts: Vec<String> = if tensor.dtype().is_float() {
         let shortest = shortest_texts(tensor);
-        let finite: Vec<f64> = values
-            .iter()
-            .copied()
-            .filter(|v| v.is_finite() && *v != 0.0)
-            .map(f64::abs)
-            .collect();
+        let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite() && *v != 0.0).map(f64::abs).collect();
         let scientific = finite.iter().any(|&v| !(1e-4..1e8).contains(&v))
-            || finite.iter().copied().fold(0.0, f64::max)
-                / finite.iter().copied().fold(f64::INFINITY, f64::min)
-                > 1e3;
-        values
-            .iter()
-            .zip(&shortest)
-            .map(|(&value, short)| format_float(value, short, scientific))
-            .collect()
+            || finite.iter().copied().fold(0.0, f64::max) / finite.iter().copied().fold(f64::INFINITY, f64::min) > 1e3;
+        values.iter().zip(&shortest).map(|(&value, short)| format_float(value, short, scientific)).collect()
     } else {
         values.iter().map(|value| format!("{value}")).collect()
     };
@@ -87,11 +58,7 @@ pub fn format_tensor(tensor: &Tensor) -> String {
         return texts.first().cloned().unwrap_or_default();
     }
     let array = ArrayViewD::from_shape(
-        if shape.len() > MAX_NESTED_RANK {
-            vec![texts.len()]
-        } else {
-            shape.to_vec()
-        },
+        if shape.len() > MAX_NESTED_RANK { vec![texts.len()] } else { shape.to_vec() },
         &texts[..],
     );
     match array {
@@ -115,17 +82,9 @@ fn nest(array: ArrayViewD<'_, String>, summarize: bool, depth: usize) -> String 
         return array.iter().next().cloned().unwrap_or_default();
     }
     let len = array.len_of(Axis(0));
-    let separator = if array.ndim() == 1 {
-        ", ".to_string()
-    } else {
-        format!(",\n{}", " ".repeat(depth))
-    };
+    let separator = if array.ndim() == 1 { ", ".to_string() } else { format!(",\n{}", " ".repeat(depth)) };
     let indices: Vec<Option<usize>> = if summarize && len > 2 * EDGE_ITEMS {
-        (0..EDGE_ITEMS)
-            .map(Some)
-            .chain([None])
-            .chain((len - EDGE_ITEMS..len).map(Some))
-            .collect()
+        (0..EDGE_ITEMS).map(Some).chain([None]).chain((len - EDGE_ITEMS..len).map(Some)).collect()
     } else {
         (0..len).map(Some).collect()
     };
@@ -146,23 +105,12 @@ mod tests {
     #[test]
     fn floats_print_like_numpy() {
         let tensor = Tensor::from(
-            ndarray::array![
-                0.2689414213699951f64,
-                0.5,
-                2.0,
-                -0.30000000000000004,
-                0.999329299739067
-            ]
-            .into_dyn(),
+            ndarray::array![0.2689414213699951f64, 0.5, 2.0, -0.30000000000000004, 0.999329299739067].into_dyn(),
         );
-        assert_eq!(
-            format_tensor(&tensor),
-            "[0.26894142, 0.5, 2., -0.3, 0.9993293]"
-        );
+        assert_eq!(format_tensor(&tensor), "[0.26894142, 0.5, 2., -0.3, 0.9993293]");
         let small = Tensor::from(ndarray::array![1e-5f64, 1.0].into_dyn());
         assert_eq!(format_tensor(&small), "[1.e-05, 1.e+00]");
-        let f32s =
-            Tensor::from(ndarray::array![0.8807971f32, f32::NAN, f32::NEG_INFINITY].into_dyn());
+        let f32s = Tensor::from(ndarray::array![0.8807971f32, f32::NAN, f32::NEG_INFINITY].into_dyn());
         assert_eq!(format_tensor(&f32s), "[0.8807971, nan, -inf]");
     }
 

@@ -63,21 +63,10 @@ pub struct Report {
 /// [`Error::Load`] only when the file cannot be read or decoded at all;
 /// other problems are reported inside the [`Report`].
 pub fn inspect_file(path: &Path) -> Result<Report, Error> {
-    let with_file = |source| Error::Load {
-        file: Some(path.to_path_buf()),
-        source,
-    };
-    let bytes = std::fs::read(path).map_err(|err| {
-        with_file(LoadError::Io {
-            reason: err.to_string(),
-        })
-    })?;
+    let with_file = |source| Error::Load { file: Some(path.to_path_buf()), source };
+    let bytes = std::fs::read(path).map_err(|err| with_file(LoadError::Io { reason: err.to_string() }))?;
     let proto = decode_model(&bytes).map_err(with_file)?;
-    let load_error = ModelBuilder::default()
-        .threads(1)
-        .load(path)
-        .err()
-        .map(|err| err.to_string());
+    let load_error = ModelBuilder::default().threads(1).load(path).err().map(|err| err.to_string());
     Ok(report(&proto, load_error))
 }
 
@@ -85,25 +74,20 @@ fn report(proto: &ModelProto, load_error: Option<String>) -> Report {
     let graph = proto.graph.clone().unwrap_or_default();
     let opsets = model_opsets(proto);
     let initializer_names: Vec<&str> = graph.initializer.iter().map(|init| init.name()).collect();
-    let functions: Vec<String> = proto
-        .functions
-        .iter()
-        .map(|function| format!("{}::{}", function.domain(), function.name()))
-        .collect();
+    let functions: Vec<String> =
+        proto.functions.iter().map(|function| format!("{}::{}", function.domain(), function.name())).collect();
     let limits = crate::model::Limits::default();
     let nodes = graph
         .node
         .iter()
         .enumerate()
         .map(|(idx, node)| {
-            let label = if node.name().is_empty() {
-                format!("#{idx} {}", node.op_type())
-            } else {
-                node.name().to_string()
-            };
-            let is_function = proto.functions.iter().any(|function| {
-                function.domain() == node.domain() && function.name() == node.op_type()
-            });
+            let label =
+                if node.name().is_empty() { format!("#{idx} {}", node.op_type()) } else { node.name().to_string() };
+            let is_function = proto
+                .functions
+                .iter()
+                .any(|function| function.domain() == node.domain() && function.name() == node.op_type());
             let support = if is_function {
                 Ok("local function (expanded at load)".to_string())
             } else if node.op_type() == "Constant" && node.domain().is_empty() {
@@ -118,11 +102,7 @@ fn report(proto: &ModelProto, load_error: Option<String>) -> Report {
                 name: node.name().to_string(),
                 op_type: node.op_type().to_string(),
                 domain: node.domain().to_string(),
-                attributes: node
-                    .attribute
-                    .iter()
-                    .map(|attr| (attr.name().to_string(), attribute_text(attr)))
-                    .collect(),
+                attributes: node.attribute.iter().map(|attr| (attr.name().to_string(), attribute_text(attr))).collect(),
                 support,
             }
         })
@@ -130,14 +110,8 @@ fn report(proto: &ModelProto, load_error: Option<String>) -> Report {
     Report {
         info: ModelInfo {
             ir_version: proto.ir_version(),
-            producer: format!("{} {}", proto.producer_name(), proto.producer_version())
-                .trim()
-                .to_string(),
-            opsets: proto
-                .opset_import
-                .iter()
-                .map(|opset| (opset.domain().to_string(), opset.version()))
-                .collect(),
+            producer: format!("{} {}", proto.producer_name(), proto.producer_version()).trim().to_string(),
+            opsets: proto.opset_import.iter().map(|opset| (opset.domain().to_string(), opset.version())).collect(),
         },
         inputs: graph
             .input
@@ -172,12 +146,8 @@ fn value_report(info: &ValueInfoProto) -> ValueReport {
                     .dim
                     .iter()
                     .map(|dim| match &dim.value {
-                        Some(crate::onnx::tensor_shape_proto::dimension::Value::DimValue(size)) => {
-                            size.to_string()
-                        }
-                        Some(crate::onnx::tensor_shape_proto::dimension::Value::DimParam(
-                            param,
-                        )) => param.clone(),
+                        Some(crate::onnx::tensor_shape_proto::dimension::Value::DimValue(size)) => size.to_string(),
+                        Some(crate::onnx::tensor_shape_proto::dimension::Value::DimParam(param)) => param.clone(),
                         None => "?".to_string(),
                     })
                     .collect()
@@ -187,17 +157,11 @@ fn value_report(info: &ValueInfoProto) -> ValueReport {
         Some(_) => ("non-tensor".to_string(), None),
         None => ("untyped".to_string(), None),
     };
-    ValueReport {
-        name: info.name().to_string(),
-        dtype,
-        dims,
-    }
+    ValueReport { name: info.name().to_string(), dtype, dims }
 }
 
 fn attribute_text(attr: &AttributeProto) -> String {
-    let kind = attr
-        .r#type
-        .and_then(|code| AttributeType::try_from(code).ok());
+    let kind = attr.r#type.and_then(|code| AttributeType::try_from(code).ok());
     let text = match kind {
         Some(AttributeType::Float) => format!("{}", attr.f()),
         Some(AttributeType::Int) => attr.i().to_string(),
@@ -205,70 +169,43 @@ fn attribute_text(attr: &AttributeProto) -> String {
         Some(AttributeType::Floats) => format!("{:?}", attr.floats),
         Some(AttributeType::Ints) => format!("{:?}", attr.ints),
         Some(AttributeType::Tensor) => match &attr.t {
-            Some(tensor) => format!(
-                "tensor {} {:?}",
-                onnx_type_name(tensor.data_type()),
-                tensor.dims
-            ),
+            Some(tensor) => format!("tensor {} {:?}", onnx_type_name(tensor.data_type()), tensor.dims),
             None => "tensor (empty)".to_string(),
         },
         Some(AttributeType::Graph) => "graph".to_string(),
         Some(other) => other.as_str_name().to_lowercase(),
         None => "?".to_string(),
     };
-    if let Some(reference) = &attr.ref_attr_name {
-        format!("@{reference}")
-    } else {
-        text
-    }
+    if let Some(reference) = &attr.ref_attr_name { format!("@{reference}") } else { text }
 }
 
 impl Report {
     /// The report as text, one fact per line.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        out.push_str(&format!(
-            "ir_version: {}\nproducer: {}\n",
-            self.info.ir_version, self.info.producer
-        ));
+        out.push_str(&format!("ir_version: {}\nproducer: {}\n", self.info.ir_version, self.info.producer));
         let opsets: Vec<String> = self
             .info
             .opsets
             .iter()
-            .map(|(domain, version)| {
-                format!(
-                    "{}={version}",
-                    if domain.is_empty() { "ai.onnx" } else { domain }
-                )
-            })
+            .map(|(domain, version)| format!("{}={version}", if domain.is_empty() { "ai.onnx" } else { domain }))
             .collect();
         out.push_str(&format!("opsets: {}\n", opsets.join(", ")));
         let value_line = |value: &ValueReport| {
-            let dims = value
-                .dims
-                .as_ref()
-                .map_or("any".to_string(), |dims| format!("[{}]", dims.join(", ")));
+            let dims = value.dims.as_ref().map_or("any".to_string(), |dims| format!("[{}]", dims.join(", ")));
             format!("  {}: {} {dims}\n", value.name, value.dtype)
         };
         out.push_str("inputs:\n");
-        self.inputs
-            .iter()
-            .for_each(|value| out.push_str(&value_line(value)));
+        self.inputs.iter().for_each(|value| out.push_str(&value_line(value)));
         out.push_str("outputs:\n");
-        self.outputs
-            .iter()
-            .for_each(|value| out.push_str(&value_line(value)));
+        self.outputs.iter().for_each(|value| out.push_str(&value_line(value)));
         out.push_str(&format!("initializers: {}\n", self.n_initializers));
         if !self.functions.is_empty() {
             out.push_str(&format!("functions: {}\n", self.functions.join(", ")));
         }
         out.push_str(&format!("nodes: {}\n", self.nodes.len()));
         for node in &self.nodes {
-            let attrs: Vec<String> = node
-                .attributes
-                .iter()
-                .map(|(name, value)| format!("{name}={value}"))
-                .collect();
+            let attrs: Vec<String> = node.attributes.iter().map(|(name, value)| format!("{name}={value}")).collect();
             let op = if node.domain.is_empty() {
                 node.op_type.clone()
             } else {
@@ -281,11 +218,7 @@ impl Report {
             out.push_str(&format!(
                 "  {op} {:?} {} -- {status}\n",
                 node.name,
-                if attrs.is_empty() {
-                    String::new()
-                } else {
-                    format!("({})", attrs.join(", "))
-                }
+                if attrs.is_empty() { String::new() } else { format!("({})", attrs.join(", ")) }
             ));
         }
         match &self.load_error {

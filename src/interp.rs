@@ -21,17 +21,12 @@ pub struct Outputs {
 impl Outputs {
     /// The output called `name`, if the graph has one.
     pub fn get(&self, name: &str) -> Option<&Tensor> {
-        self.entries
-            .iter()
-            .find(|(entry, _)| entry == name)
-            .map(|(_, tensor)| tensor)
+        self.entries.iter().find(|(entry, _)| entry == name).map(|(_, tensor)| tensor)
     }
 
     /// (name, tensor) pairs in graph order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor)> {
-        self.entries
-            .iter()
-            .map(|(name, tensor)| (name.as_str(), tensor))
+        self.entries.iter().map(|(name, tensor)| (name.as_str(), tensor))
     }
 
     /// Number of outputs.
@@ -106,15 +101,10 @@ impl Model {
         I: IntoIterator<Item = (S, Tensor)>,
         S: AsRef<str>,
     {
-        let feeds = inputs
-            .into_iter()
-            .map(|(name, tensor)| (name, Cow::Owned(tensor)));
+        let feeds = inputs.into_iter().map(|(name, tensor)| (name, Cow::Owned(tensor)));
         let mut scratch = Scratch::default();
         let mut values = self.bind(feeds, &mut scratch)?;
-        let ctx = ExecCtx {
-            par: &self.par,
-            pool: None,
-        };
+        let ctx = ExecCtx { par: &self.par, pool: None };
         self.execute(&mut values, &ctx, &mut scratch)?;
         let mut entries = Vec::with_capacity(self.plan.outputs.len());
         for (name, slot) in &self.plan.outputs {
@@ -130,37 +120,21 @@ impl Model {
             .plan
             .outputs
             .iter()
-            .map(|(name, _)| {
-                (
-                    name.clone(),
-                    Tensor::F32(ndarray::ArrayD::zeros(IxDyn(&[0]))),
-                )
-            })
+            .map(|(name, _)| (name.clone(), Tensor::F32(ndarray::ArrayD::zeros(IxDyn(&[0])))))
             .collect();
-        Session {
-            model: self,
-            last: Outputs { entries },
-            pool: BufferPool::default(),
-            scratch: Scratch::default(),
-        }
+        Session { model: self, last: Outputs { entries }, pool: BufferPool::default(), scratch: Scratch::default() }
     }
 
     /// Fills the value slots: constants lent, inputs checked and bound,
     /// defaults for inputs not given.
-    fn bind<'a, I, S>(
-        &'a self,
-        feeds: I,
-        scratch: &mut Scratch,
-    ) -> Result<Vec<Option<Cow<'a, Tensor>>>, Error>
+    fn bind<'a, I, S>(&'a self, feeds: I, scratch: &mut Scratch) -> Result<Vec<Option<Cow<'a, Tensor>>>, Error>
     where
         I: Iterator<Item = (S, Cow<'a, Tensor>)>,
         S: AsRef<str>,
     {
         let plan = &self.plan;
-        let mut values: Vec<Option<Cow<'a, Tensor>>> = std::mem::take(&mut scratch.values)
-            .into_iter()
-            .map(|_| None)
-            .collect();
+        let mut values: Vec<Option<Cow<'a, Tensor>>> =
+            std::mem::take(&mut scratch.values).into_iter().map(|_| None).collect();
         values.resize_with(plan.n_slots, || None);
         for (slot, tensor) in &plan.constants {
             values[*slot] = Some(Cow::Borrowed(tensor));
@@ -169,11 +143,7 @@ impl Model {
         for (name, tensor) in feeds {
             let name = name.as_ref();
             let Some(idx) = plan.inputs.iter().position(|spec| spec.name == name) else {
-                return Err(RunError::UnknownInput {
-                    name: name.into(),
-                    expected: self.expected_inputs(),
-                }
-                .into());
+                return Err(RunError::UnknownInput { name: name.into(), expected: self.expected_inputs() }.into());
             };
             self.check_input(&plan.inputs[idx], &tensor, &mut bound)?;
             values[plan.input_slots[idx]] = Some(tensor);
@@ -186,11 +156,9 @@ impl Model {
             match &plan.input_defaults[idx] {
                 Some(default) => values[slot] = Some(Cow::Borrowed(default)),
                 None => {
-                    return Err(RunError::MissingInput {
-                        name: spec.name.clone(),
-                        expected: self.expected_inputs(),
-                    }
-                    .into());
+                    return Err(
+                        RunError::MissingInput { name: spec.name.clone(), expected: self.expected_inputs() }.into()
+                    );
                 }
             }
         }
@@ -223,9 +191,7 @@ impl Model {
                 if let (Some(slot), false) = (*input, consume) {
                     node_inputs[pos] = values[slot].as_ref().map(|value| Cow::Borrowed(&**value));
                 }
-                if let (Some(entry), Some(value)) =
-                    (summary.get_mut(pos), node_inputs[pos].as_ref())
-                {
+                if let (Some(entry), Some(value)) = (summary.get_mut(pos), node_inputs[pos].as_ref()) {
                     *entry = Some((value.dtype(), IxDyn(value.shape())));
                 }
             }
@@ -255,12 +221,8 @@ impl Model {
     }
 
     fn expected_inputs(&self) -> String {
-        let names: Vec<String> = self
-            .plan
-            .inputs
-            .iter()
-            .map(|spec| format!("{} {} {}", spec.name, spec.dtype, spec.shape_text()))
-            .collect();
+        let names: Vec<String> =
+            self.plan.inputs.iter().map(|spec| format!("{} {} {}", spec.name, spec.dtype, spec.shape_text())).collect();
         names.join(", ")
     }
 
@@ -271,11 +233,7 @@ impl Model {
         bound: &mut Vec<(&'a str, usize, &'a str)>,
     ) -> Result<(), RunError> {
         if tensor.dtype() != spec.dtype {
-            return Err(RunError::InputDtype {
-                name: spec.name.clone(),
-                expected: spec.dtype,
-                actual: tensor.dtype(),
-            });
+            return Err(RunError::InputDtype { name: spec.name.clone(), expected: spec.dtype, actual: tensor.dtype() });
         }
         let bytes = tensor.n_bytes() as u64;
         if bytes > self.limits.max_tensor_bytes {
@@ -304,9 +262,7 @@ impl Model {
                 }
                 Dim::Symbolic(param) => match bound.iter().find(|(name, _, _)| name == param) {
                     Some(&(_, value, first)) if value != size => {
-                        return Err(mismatch(format!(
-                            " ({param} = {value} from input {first:?})"
-                        )));
+                        return Err(mismatch(format!(" ({param} = {value} from input {first:?})")));
                     }
                     Some(_) => {}
                     None => bound.push((param, size, &spec.name)),
@@ -318,21 +274,14 @@ impl Model {
     }
 }
 
-fn take_output(
-    values: &mut [Option<Cow<'_, Tensor>>],
-    slot: usize,
-    name: &str,
-) -> Result<Tensor, Error> {
+fn take_output(values: &mut [Option<Cow<'_, Tensor>>], slot: usize, name: &str) -> Result<Tensor, Error> {
     values[slot].take().map(Cow::into_owned).ok_or_else(|| {
         RunError::Op {
             node: String::new(),
             op_type: String::new(),
             opset: 0,
             inputs: String::new(),
-            source: crate::error::OpError::Invalid {
-                op: "graph",
-                reason: format!("output {name:?} was not computed"),
-            },
+            source: crate::error::OpError::Invalid { op: "graph", reason: format!("output {name:?} was not computed") },
         }
         .into()
     })
@@ -386,14 +335,9 @@ impl Session<'_> {
             let done = std::mem::replace(tensor, Tensor::F32(ndarray::ArrayD::zeros(IxDyn(&[0]))));
             self.pool.recycle(done);
         }
-        let feeds = inputs
-            .into_iter()
-            .map(|(name, tensor)| (name, Cow::Borrowed(tensor)));
+        let feeds = inputs.into_iter().map(|(name, tensor)| (name, Cow::Borrowed(tensor)));
         let mut values = model.bind(feeds, &mut self.scratch)?;
-        let ctx = ExecCtx {
-            par: &model.par,
-            pool: Some(&self.pool),
-        };
+        let ctx = ExecCtx { par: &model.par, pool: Some(&self.pool) };
         let mut result = model.execute(&mut values, &ctx, &mut self.scratch);
         if result.is_ok() {
             for ((name, slot), (_, out)) in model.plan.outputs.iter().zip(&mut self.last.entries) {

@@ -11,11 +11,7 @@ use clap::{Parser, Subcommand};
 use onnxi::{Model, Tensor};
 
 #[derive(Parser)]
-#[command(
-    name = "onnxi",
-    version,
-    about = "Run ONNX models exported from PyTorch, and prove the results right"
-)]
+#[command(name = "onnxi", version, about = "Run ONNX models exported from PyTorch, and prove the results right")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -89,11 +85,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            return if err.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
+            return if err.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
     match dispatch(cli.command) {
@@ -107,11 +99,7 @@ fn main() -> ExitCode {
 
 fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Run {
-            model,
-            inputs,
-            output_dir,
-        } => run(&model, &inputs, output_dir.as_deref()),
+        Command::Run { model, inputs, output_dir } => run(&model, &inputs, output_dir.as_deref()),
         Command::Inspect { model, json } => {
             let report = onnxi::inspect::inspect_file(&model)?;
             if json {
@@ -121,21 +109,10 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Test {
-            paths,
-            rtol,
-            atol,
-            json,
-        } => test(&paths, rtol, atol, json.as_deref()),
-        Command::Bench {
-            model,
-            shapes,
-            inputs,
-            threads,
-            iters,
-            warmup,
-            json,
-        } => bench(&model, &shapes, &inputs, threads, iters, warmup, json),
+        Command::Test { paths, rtol, atol, json } => test(&paths, rtol, atol, json.as_deref()),
+        Command::Bench { model, shapes, inputs, threads, iters, warmup, json } => {
+            bench(&model, &shapes, &inputs, threads, iters, warmup, json)
+        }
         Command::Ops => {
             print!("{}", onnxi::ops::support_table());
             Ok(ExitCode::SUCCESS)
@@ -150,16 +127,9 @@ fn run(model_path: &Path, input_args: &[String], output_dir: Option<&Path>) -> R
         let (name, file) = match arg.split_once('=') {
             Some((name, file)) => (name.to_string(), file),
             None => {
-                let needed: Vec<&onnxi::InputSpec> = model
-                    .inputs()
-                    .iter()
-                    .filter(|spec| !spec.has_default)
-                    .collect();
+                let needed: Vec<&onnxi::InputSpec> = model.inputs().iter().filter(|spec| !spec.has_default).collect();
                 if needed.len() != 1 {
-                    bail!(
-                        "input {arg:?}: give it as NAME=FILE (the model has {} inputs)",
-                        needed.len()
-                    );
+                    bail!("input {arg:?}: give it as NAME=FILE (the model has {} inputs)", needed.len());
                 }
                 (needed[0].name.clone(), arg.as_str())
             }
@@ -187,9 +157,7 @@ fn test(paths: &[PathBuf], rtol: f64, atol: f64, json: Option<&Path>) -> Result<
     if !(rtol >= 0.0 && atol >= 0.0) {
         bail!("--rtol and --atol must be non-negative numbers");
     }
-    let options = onnxi::conformance::Options {
-        tolerance: onnxi::conformance::Tolerance::Close { rtol, atol },
-    };
+    let options = onnxi::conformance::Options { tolerance: onnxi::conformance::Tolerance::Close { rtol, atol } };
     // A progress bar only on a terminal; piped output stays plain lines.
     let bar = std::io::stdout().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);
@@ -214,21 +182,14 @@ fn test(paths: &[PathBuf], rtol: f64, atol: f64, json: Option<&Path>) -> Result<
         println!("TRIPWIRE {tripwire}");
     }
     if report.n_unsupported() > 0 {
-        println!(
-            "{} expected unsupported (listed in a manifest)",
-            report.n_unsupported()
-        );
+        println!("{} expected unsupported (listed in a manifest)", report.n_unsupported());
     }
     if let Some(path) = json {
         std::fs::write(path, serde_json::to_string_pretty(&report.to_json())?)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     println!("{}", report.summary_line());
-    Ok(if report.n_failed() == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if report.n_failed() == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// Random inputs: a small xorshift generator, so runs are repeatable.
@@ -241,26 +202,18 @@ fn random_tensor(dtype: onnxi::DType, shape: &[usize], seed: &mut u64) -> Tensor
         (*seed >> 11) as f64 / (1u64 << 53) as f64 * 8.0 - 4.0
     };
     let values: Vec<f64> = (0..n_elems).map(|_| next()).collect();
-    let wide = Tensor::from(
-        ndarray::ArrayD::from_shape_vec(shape, values)
-            .unwrap_or_else(|_| ndarray::ArrayD::zeros(shape)),
-    );
+    let wide =
+        Tensor::from(ndarray::ArrayD::from_shape_vec(shape, values).unwrap_or_else(|_| ndarray::ArrayD::zeros(shape)));
     onnxi::ops::cast::cast(&wide, dtype)
 }
 
 fn parse_shape(text: &str) -> Result<(String, Vec<usize>)> {
-    let (name, dims) = text
-        .split_once('=')
-        .with_context(|| format!("--shape {text:?}: expected NAME=D1,D2,..."))?;
+    let (name, dims) = text.split_once('=').with_context(|| format!("--shape {text:?}: expected NAME=D1,D2,..."))?;
     let dims = if dims.trim().is_empty() {
         Vec::new()
     } else {
         dims.split(',')
-            .map(|dim| {
-                dim.trim()
-                    .parse::<usize>()
-                    .with_context(|| format!("--shape {text:?}: {dim:?} is not a size"))
-            })
+            .map(|dim| dim.trim().parse::<usize>().with_context(|| format!("--shape {text:?}: {dim:?} is not a size")))
             .collect::<Result<_>>()?
     };
     Ok((name.to_string(), dims))
@@ -284,19 +237,11 @@ fn bench(
         None => Model::builder(),
     };
     let model = builder.load(model_path)?;
-    let shapes: Vec<(String, Vec<usize>)> = shapes
-        .iter()
-        .map(|text| parse_shape(text))
-        .collect::<Result<_>>()?;
+    let shapes: Vec<(String, Vec<usize>)> = shapes.iter().map(|text| parse_shape(text)).collect::<Result<_>>()?;
     let mut given: Vec<(String, Tensor)> = Vec::new();
     for arg in input_args {
-        let (name, file) = arg
-            .split_once('=')
-            .with_context(|| format!("-i {arg:?}: expected NAME=FILE"))?;
-        given.push((
-            name.to_string(),
-            onnxi::tensor_file::read(Path::new(file), u64::MAX)?.0,
-        ));
+        let (name, file) = arg.split_once('=').with_context(|| format!("-i {arg:?}: expected NAME=FILE"))?;
+        given.push((name.to_string(), onnxi::tensor_file::read(Path::new(file), u64::MAX)?.0));
     }
     let mut seed = 0x9E37_79B9_7F4A_7C15u64;
     let mut feeds: Vec<(String, Tensor)> = Vec::new();
@@ -309,10 +254,7 @@ fn bench(
             Some((_, dims)) => dims.clone(),
             None => {
                 let dims = spec.dims.as_ref().with_context(|| {
-                    format!(
-                        "input {:?} has no declared shape: give --shape {}=D1,D2,...",
-                        spec.name, spec.name
-                    )
+                    format!("input {:?} has no declared shape: give --shape {}=D1,D2,...", spec.name, spec.name)
                 })?;
                 dims.iter()
                     .map(|dim| match dim {
@@ -327,10 +269,7 @@ fn bench(
                     .collect::<Result<_>>()?
             }
         };
-        feeds.push((
-            spec.name.clone(),
-            random_tensor(spec.dtype, &shape, &mut seed),
-        ));
+        feeds.push((spec.name.clone(), random_tensor(spec.dtype, &shape, &mut seed)));
     }
     let n_elems: usize = feeds.iter().map(|(_, tensor)| tensor.len()).sum();
     let mut session = model.session();
@@ -348,10 +287,8 @@ fn bench(
     let p90 = times[(times.len() * 9 / 10).min(times.len() - 1)];
     let min = times[0];
     let per_ns = n_elems as f64 / (median * 1e3);
-    let shapes_text: Vec<String> = feeds
-        .iter()
-        .map(|(name, tensor)| format!("{name}: {}{:?}", tensor.dtype(), tensor.shape()))
-        .collect();
+    let shapes_text: Vec<String> =
+        feeds.iter().map(|(name, tensor)| format!("{name}: {}{:?}", tensor.dtype(), tensor.shape())).collect();
     if json {
         let report = serde_json::json!({
             "model": model_path.display().to_string(),

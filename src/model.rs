@@ -9,9 +9,7 @@ use prost::Message;
 use crate::attrs::Attrs;
 use crate::error::{Error, LoadError};
 use crate::kernels::Parallel;
-use crate::onnx::{
-    AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, ValueInfoProto, type_proto,
-};
+use crate::onnx::{AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, ValueInfoProto, type_proto};
 use crate::ops::{MAX_OPSET, Op, Registry};
 use crate::plan::{Plan, PlanNode};
 use crate::tensor::{DType, Tensor, onnx_type_name};
@@ -102,22 +100,9 @@ impl ModelBuilder {
     /// [`Error::Load`] naming the file and what is wrong with it.
     pub fn load(&self, path: impl AsRef<Path>) -> Result<Model, Error> {
         let path = path.as_ref();
-        let with_file = |source| Error::Load {
-            file: Some(path.to_path_buf()),
-            source,
-        };
-        let bytes = std::fs::read(path).map_err(|err| {
-            with_file(LoadError::Io {
-                reason: err.to_string(),
-            })
-        })?;
-        let base_dir = path.parent().map(|dir| {
-            if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir
-            }
-        });
+        let with_file = |source| Error::Load { file: Some(path.to_path_buf()), source };
+        let bytes = std::fs::read(path).map_err(|err| with_file(LoadError::Io { reason: err.to_string() }))?;
+        let base_dir = path.parent().map(|dir| if dir.as_os_str().is_empty() { Path::new(".") } else { dir });
         self.build(&bytes, base_dir).map_err(with_file)
     }
 
@@ -133,31 +118,21 @@ impl ModelBuilder {
     fn build(&self, bytes: &[u8], base_dir: Option<&Path>) -> Result<Model, LoadError> {
         let proto = decode_model(bytes)?;
         let par = match self.threads {
-            Some(n) => Parallel::with_threads(n).map_err(|reason| LoadError::Io {
-                reason: format!("cannot start threads: {reason}"),
-            })?,
+            Some(n) => Parallel::with_threads(n)
+                .map_err(|reason| LoadError::Io { reason: format!("cannot start threads: {reason}") })?,
             None => Parallel::global(),
         };
         let graph = build_graph(&proto, base_dir, &self.limits)?;
-        Ok(Model {
-            info: ModelInfo::from_proto(&proto),
-            plan: graph,
-            par,
-            limits: self.limits.clone(),
-        })
+        Ok(Model { info: ModelInfo::from_proto(&proto), plan: graph, par, limits: self.limits.clone() })
     }
 }
 
 /// Decodes ModelProto bytes.
 pub(crate) fn decode_model(bytes: &[u8]) -> Result<ModelProto, LoadError> {
     if bytes.is_empty() {
-        return Err(LoadError::Decode {
-            reason: "the file is empty".into(),
-        });
+        return Err(LoadError::Decode { reason: "the file is empty".into() });
     }
-    ModelProto::decode(bytes).map_err(|err| LoadError::Decode {
-        reason: err.to_string(),
-    })
+    ModelProto::decode(bytes).map_err(|err| LoadError::Decode { reason: err.to_string() })
 }
 
 /// Facts about a model file, for `inspect` and messages.
@@ -173,17 +148,11 @@ pub struct ModelInfo {
 
 impl ModelInfo {
     fn from_proto(proto: &ModelProto) -> Self {
-        let producer = format!("{} {}", proto.producer_name(), proto.producer_version())
-            .trim()
-            .to_string();
+        let producer = format!("{} {}", proto.producer_name(), proto.producer_version()).trim().to_string();
         ModelInfo {
             ir_version: proto.ir_version(),
             producer,
-            opsets: proto
-                .opset_import
-                .iter()
-                .map(|opset| (opset.domain().to_string(), opset.version()))
-                .collect(),
+            opsets: proto.opset_import.iter().map(|opset| (opset.domain().to_string(), opset.version())).collect(),
         }
     }
 }
@@ -232,19 +201,12 @@ impl Model {
 
     /// The graph output names, in order.
     pub fn output_names(&self) -> Vec<&str> {
-        self.plan
-            .outputs
-            .iter()
-            .map(|(name, _)| name.as_str())
-            .collect()
+        self.plan.outputs.iter().map(|(name, _)| name.as_str()).collect()
     }
 
     /// The nodes in execution order, as (name, op_type, opset version).
     pub fn nodes(&self) -> impl Iterator<Item = (&str, &str, i64)> {
-        self.plan
-            .nodes
-            .iter()
-            .map(|node| (node.name.as_str(), node.op_type.as_str(), node.version))
+        self.plan.nodes.iter().map(|node| (node.name.as_str(), node.op_type.as_str(), node.version))
     }
 }
 
@@ -302,10 +264,7 @@ impl Opsets {
         for (domain, version) in imports {
             let domain = canonical_domain(domain);
             if !(1..=i64::from(u16::MAX)).contains(&version) {
-                return Err(LoadError::InvalidOpsetVersion {
-                    domain: domain.to_string(),
-                    version,
-                });
+                return Err(LoadError::InvalidOpsetVersion { domain: domain.to_string(), version });
             }
             map.insert(domain.to_string(), version);
         }
@@ -323,12 +282,7 @@ fn canonical_domain(domain: &str) -> &str {
 
 /// Reads the model's default-domain opsets.
 pub(crate) fn model_opsets(proto: &ModelProto) -> Result<Opsets, LoadError> {
-    let opsets = Opsets::from_imports(
-        proto
-            .opset_import
-            .iter()
-            .map(|opset| (opset.domain(), opset.version())),
-    )?;
+    let opsets = Opsets::from_imports(proto.opset_import.iter().map(|opset| (opset.domain(), opset.version())))?;
     if opsets.get("").is_none() {
         return Err(LoadError::NoDefaultOpset);
     }
@@ -364,15 +318,13 @@ pub(crate) fn resolve_op(
         domain: domain.to_string(),
     })?;
     let registry = Registry::builtin();
-    let entry = registry
-        .find(domain, op_type)
-        .ok_or_else(|| LoadError::UnsupportedOp {
-            node: label.to_string(),
-            op_type: op_type.to_string(),
-            domain: domain.to_string(),
-            opset,
-            supported: registry.op_names(),
-        })?;
+    let entry = registry.find(domain, op_type).ok_or_else(|| LoadError::UnsupportedOp {
+        node: label.to_string(),
+        op_type: op_type.to_string(),
+        domain: domain.to_string(),
+        opset,
+        supported: registry.op_names(),
+    })?;
     let unsupported = || LoadError::UnsupportedOpset {
         node: label.to_string(),
         op_type: op_type.to_string(),
@@ -387,10 +339,7 @@ pub(crate) fn resolve_op(
     let mut attrs = Attrs::new(label, op_type, &proto.attribute, limits.max_tensor_bytes);
     let op = entry.build(&mut attrs, version)?;
     attrs.finish()?;
-    let arity = |what: &str,
-                 range: std::ops::RangeInclusive<usize>,
-                 actual: usize|
-     -> Result<(), LoadError> {
+    let arity = |what: &str, range: std::ops::RangeInclusive<usize>, actual: usize| -> Result<(), LoadError> {
         if range.contains(&actual) {
             return Ok(());
         }
@@ -418,19 +367,11 @@ fn flatten_nodes(
     opsets: Opsets,
     limits: &Limits,
 ) -> Result<(Vec<FlatNode>, Vec<Opsets>), LoadError> {
-    let functions: HashMap<(&str, &str), &FunctionProto> = proto
-        .functions
-        .iter()
-        .map(|function| ((function.domain(), function.name()), function))
-        .collect();
+    let functions: HashMap<(&str, &str), &FunctionProto> =
+        proto.functions.iter().map(|function| ((function.domain(), function.name()), function)).collect();
     let mut opset_tables = vec![opsets];
     let mut function_opsets: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut stack: Vec<(NodeProto, usize, usize)> = graph
-        .node
-        .iter()
-        .rev()
-        .map(|node| (node.clone(), 0, 0))
-        .collect();
+    let mut stack: Vec<(NodeProto, usize, usize)> = graph.node.iter().rev().map(|node| (node.clone(), 0, 0)).collect();
     let mut flat = Vec::with_capacity(graph.node.len());
     let mut n_calls = 0usize;
     while let Some((node, opsets_idx, depth)) = stack.pop() {
@@ -442,38 +383,24 @@ fn flatten_nodes(
                     actual: flat.len() as u64 + 1,
                 });
             }
-            flat.push(FlatNode {
-                proto: node,
-                opsets: opsets_idx,
-            });
+            flat.push(FlatNode { proto: node, opsets: opsets_idx });
             continue;
         };
         let name = function.name().to_string();
         if depth >= limits.max_function_depth {
             return Err(LoadError::Function {
                 function: name,
-                reason: format!(
-                    "calls nest deeper than {} (recursive function?)",
-                    limits.max_function_depth
-                ),
+                reason: format!("calls nest deeper than {} (recursive function?)", limits.max_function_depth),
             });
         }
         let key = (function.domain(), function.name());
         let fn_opsets = match function_opsets.get(&key) {
             Some(&idx) => idx,
             None => {
-                let table = Opsets::from_imports(
-                    function
-                        .opset_import
-                        .iter()
-                        .map(|opset| (opset.domain(), opset.version())),
-                )?;
+                let table =
+                    Opsets::from_imports(function.opset_import.iter().map(|opset| (opset.domain(), opset.version())))?;
                 // A function without its own imports uses the model's.
-                let table = if table.0.is_empty() {
-                    opset_tables[0].clone()
-                } else {
-                    table
-                };
+                let table = if table.0.is_empty() { opset_tables[0].clone() } else { table };
                 opset_tables.push(table);
                 function_opsets.insert(key, opset_tables.len() - 1);
                 opset_tables.len() - 1
@@ -481,26 +408,15 @@ fn flatten_nodes(
         };
         n_calls += 1;
         let body = expand_call(function, &node, n_calls)?;
-        stack.extend(
-            body.into_iter()
-                .rev()
-                .map(|inner| (inner, fn_opsets, depth + 1)),
-        );
+        stack.extend(body.into_iter().rev().map(|inner| (inner, fn_opsets, depth + 1)));
     }
     Ok((flat, opset_tables))
 }
 
 /// The body of `function` as called by `call`: formal names bound to actual
 /// ones, internal names made unique, attribute references resolved.
-fn expand_call(
-    function: &FunctionProto,
-    call: &NodeProto,
-    call_idx: usize,
-) -> Result<Vec<NodeProto>, LoadError> {
-    let error = |reason: String| LoadError::Function {
-        function: function.name().to_string(),
-        reason,
-    };
+fn expand_call(function: &FunctionProto, call: &NodeProto, call_idx: usize) -> Result<Vec<NodeProto>, LoadError> {
+    let error = |reason: String| LoadError::Function { function: function.name().to_string(), reason };
     if call.input.len() > function.input.len() || call.output.len() > function.output.len() {
         return Err(error(format!(
             "called by node {:?} with {} inputs and {} outputs, but declares {} and {}",
@@ -520,21 +436,14 @@ fn expand_call(
     }
     let prefix = format!(
         "{}::{}#{call_idx}",
-        if call.name().is_empty() {
-            function.name()
-        } else {
-            call.name()
-        },
+        if call.name().is_empty() { function.name() } else { call.name() },
         function.name()
     );
     let bind = |name: &str| -> String {
         if name.is_empty() {
             return String::new();
         }
-        rename
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| format!("{prefix}/{name}"))
+        rename.get(name).cloned().unwrap_or_else(|| format!("{prefix}/{name}"))
     };
     let mut body = Vec::with_capacity(function.node.len());
     for inner in &function.node {
@@ -565,12 +474,7 @@ fn resolve_attribute_refs(
                 .attribute
                 .iter()
                 .find(|given| given.name() == reference)
-                .or_else(|| {
-                    function
-                        .attribute_proto
-                        .iter()
-                        .find(|default| default.name() == reference)
-                })?;
+                .or_else(|| function.attribute_proto.iter().find(|default| default.name() == reference))?;
             let mut resolved = source.clone();
             resolved.name = attr.name.clone();
             Some(resolved)
@@ -603,10 +507,7 @@ fn constant_value(proto: &NodeProto, label: &str, limits: &Limits) -> Result<Ten
             node: label.to_string(),
             op_type: "Constant".into(),
             attr: "value".into(),
-            reason: format!(
-                "exactly one value attribute must be set, found {}",
-                values.len()
-            ),
+            reason: format!("exactly one value attribute must be set, found {}", values.len()),
         });
     }
     Ok(values.remove(0))
@@ -615,57 +516,38 @@ fn constant_value(proto: &NodeProto, label: &str, limits: &Limits) -> Result<Ten
 /// Reads a graph input's declared type.
 fn input_spec(info: &ValueInfoProto, has_default: bool) -> Result<InputSpec, LoadError> {
     let name = info.name().to_string();
-    let bad = |reason: String| LoadError::BadInput {
-        input: name.clone(),
-        reason,
-    };
+    let bad = |reason: String| LoadError::BadInput { input: name.clone(), reason };
     let tensor_type = match info.r#type.as_ref().and_then(|t| t.value.as_ref()) {
         Some(type_proto::Value::TensorType(tensor)) => tensor,
         Some(_) => return Err(bad("only tensor inputs are supported".into())),
         None => return Err(bad("has no type".into())),
     };
     let code = tensor_type.elem_type();
-    let dtype = DType::from_onnx_code(code).ok_or_else(|| {
-        bad(format!(
-            "element type {} is not supported by onnxi",
-            onnx_type_name(code)
-        ))
-    })?;
-    let dims =
-        match &tensor_type.shape {
-            None => None,
-            Some(shape) => Some(
-                shape
-                    .dim
-                    .iter()
-                    .map(|dim| match &dim.value {
-                        Some(crate::onnx::tensor_shape_proto::dimension::Value::DimValue(size)) => {
-                            usize::try_from(*size)
-                                .map(Dim::Fixed)
-                                .map_err(|_| bad(format!("negative dimension {size}")))
-                        }
-                        Some(crate::onnx::tensor_shape_proto::dimension::Value::DimParam(
-                            param,
-                        )) if !param.is_empty() => Ok(Dim::Symbolic(param.clone())),
-                        _ => Ok(Dim::Any),
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-        };
-    Ok(InputSpec {
-        name,
-        dtype,
-        dims,
-        has_default,
-    })
+    let dtype = DType::from_onnx_code(code)
+        .ok_or_else(|| bad(format!("element type {} is not supported by onnxi", onnx_type_name(code))))?;
+    let dims = match &tensor_type.shape {
+        None => None,
+        Some(shape) => Some(
+            shape
+                .dim
+                .iter()
+                .map(|dim| match &dim.value {
+                    Some(crate::onnx::tensor_shape_proto::dimension::Value::DimValue(size)) => {
+                        usize::try_from(*size).map(Dim::Fixed).map_err(|_| bad(format!("negative dimension {size}")))
+                    }
+                    Some(crate::onnx::tensor_shape_proto::dimension::Value::DimParam(param)) if !param.is_empty() => {
+                        Ok(Dim::Symbolic(param.clone()))
+                    }
+                    _ => Ok(Dim::Any),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    Ok(InputSpec { name, dtype, dims, has_default })
 }
 
 /// Builds the execution plan of the model's main graph.
-fn build_graph(
-    proto: &ModelProto,
-    base_dir: Option<&Path>,
-    limits: &Limits,
-) -> Result<Plan, LoadError> {
+fn build_graph(proto: &ModelProto, base_dir: Option<&Path>, limits: &Limits) -> Result<Plan, LoadError> {
     let opsets = model_opsets(proto)?;
     let graph = proto.graph.as_ref().ok_or(LoadError::MissingGraph)?;
     if graph.node.len() > limits.max_nodes {
@@ -676,11 +558,8 @@ fn build_graph(
         });
     }
     let mut builder = PlanBuilder::default();
-    let mut ctx = DecodeCtx {
-        base_dir,
-        max_tensor_bytes: limits.max_tensor_bytes,
-        external_budget: limits.max_external_bytes,
-    };
+    let mut ctx =
+        DecodeCtx { base_dir, max_tensor_bytes: limits.max_tensor_bytes, external_budget: limits.max_external_bytes };
     let mut initializer_bytes = 0u64;
     let mut count_bytes = |tensor: &Tensor, name: &str| -> Result<(), LoadError> {
         initializer_bytes = initializer_bytes.saturating_add(tensor.n_bytes() as u64);
@@ -698,10 +577,7 @@ fn build_graph(
     for init in &graph.initializer {
         let tensor = tensor_from_proto(init, &mut ctx)?;
         count_bytes(&tensor, init.name())?;
-        if initializers
-            .insert(init.name().to_string(), tensor)
-            .is_some()
-        {
+        if initializers.insert(init.name().to_string(), tensor).is_some() {
             return Err(LoadError::DuplicateProducer {
                 value: init.name().into(),
                 first: "an initializer".into(),
@@ -737,8 +613,7 @@ fn build_graph(
     let mut pending: Vec<(FlatNode, String)> = Vec::with_capacity(flat.len());
     for (idx, node) in flat.into_iter().enumerate() {
         let label = node_label(&node.proto, idx);
-        let is_constant =
-            node.proto.op_type() == "Constant" && canonical_domain(node.proto.domain()).is_empty();
+        let is_constant = node.proto.op_type() == "Constant" && canonical_domain(node.proto.domain()).is_empty();
         if is_constant {
             let value = constant_value(&node.proto, &label, limits)?;
             count_bytes(&value, &label)?;
@@ -779,12 +654,7 @@ fn build_graph(
             }
             inputs.push(Some(builder.slot(input)));
         }
-        let outputs = node
-            .proto
-            .output
-            .iter()
-            .map(|name| (!name.is_empty()).then(|| builder.slot(name)))
-            .collect();
+        let outputs = node.proto.output.iter().map(|name| (!name.is_empty()).then(|| builder.slot(name))).collect();
         nodes.push(PlanNode {
             name: label,
             op_type: node.proto.op_type().to_string(),
@@ -805,10 +675,7 @@ fn build_graph(
                 reason: "no node, initializer or input produces it".into(),
             });
         }
-        if outputs
-            .iter()
-            .any(|(existing, _): &(String, usize)| existing == name)
-        {
+        if outputs.iter().any(|(existing, _): &(String, usize)| existing == name) {
             return Err(LoadError::BadOutput {
                 output: name.into(),
                 reason: "is listed twice among the graph outputs".into(),
@@ -817,10 +684,7 @@ fn build_graph(
         outputs.push((name.to_string(), builder.slot(name)));
     }
     if outputs.is_empty() {
-        return Err(LoadError::BadOutput {
-            output: String::new(),
-            reason: "the graph declares no outputs".into(),
-        });
+        return Err(LoadError::BadOutput { output: String::new(), reason: "the graph declares no outputs".into() });
     }
     Plan::new(
         nodes,

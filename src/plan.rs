@@ -69,9 +69,7 @@ impl Plan {
                 }
             }
         }
-        let mut ready: VecDeque<usize> = (0..nodes.len())
-            .filter(|&idx| n_waiting[idx] == 0)
-            .collect();
+        let mut ready: VecDeque<usize> = (0..nodes.len()).filter(|&idx| n_waiting[idx] == 0).collect();
         let mut order = Vec::with_capacity(nodes.len());
         while let Some(idx) = ready.pop_front() {
             order.push(idx);
@@ -83,19 +81,11 @@ impl Plan {
             }
         }
         if order.len() != nodes.len() {
-            let stuck = (0..nodes.len())
-                .find(|&idx| n_waiting[idx] > 0)
-                .unwrap_or(0);
-            return Err(LoadError::Cycle {
-                node: nodes[stuck].name.clone(),
-                op_type: nodes[stuck].op_type.clone(),
-            });
+            let stuck = (0..nodes.len()).find(|&idx| n_waiting[idx] > 0).unwrap_or(0);
+            return Err(LoadError::Cycle { node: nodes[stuck].name.clone(), op_type: nodes[stuck].op_type.clone() });
         }
         let mut slots: Vec<Option<PlanNode>> = nodes.into_iter().map(Some).collect();
-        let mut ordered: Vec<PlanNode> = order
-            .into_iter()
-            .filter_map(|idx| slots[idx].take())
-            .collect();
+        let mut ordered: Vec<PlanNode> = order.into_iter().filter_map(|idx| slots[idx].take()).collect();
 
         // A value may be moved into its last reader unless the caller will
         // see it (graph output) or it is bound for the model's lifetime
@@ -121,25 +111,12 @@ impl Plan {
                     Some(slot) => {
                         !pinned[slot]
                             && last_reader[slot] == Some(pos)
-                            && node
-                                .inputs
-                                .iter()
-                                .filter(|other| **other == Some(slot))
-                                .count()
-                                == 1
+                            && node.inputs.iter().filter(|other| **other == Some(slot)).count() == 1
                     }
                     None => false,
                 })
                 .collect();
         }
-        Ok(Plan {
-            nodes: ordered,
-            n_slots,
-            inputs,
-            input_slots,
-            input_defaults,
-            constants,
-            outputs,
-        })
+        Ok(Plan { nodes: ordered, n_slots, inputs, input_slots, input_defaults, constants, outputs })
     }
 }

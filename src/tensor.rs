@@ -30,16 +30,8 @@ pub enum DType {
 
 impl DType {
     /// Every dtype, in ONNX code order of appearance in the README table.
-    pub const ALL: [DType; 8] = [
-        DType::F32,
-        DType::F64,
-        DType::F16,
-        DType::BF16,
-        DType::I8,
-        DType::I16,
-        DType::I32,
-        DType::I64,
-    ];
+    pub const ALL: [DType; 8] =
+        [DType::F32, DType::F64, DType::F16, DType::BF16, DType::I8, DType::I16, DType::I32, DType::I64];
 
     /// The `TensorProto.DataType` code.
     pub fn onnx_code(self) -> i32 {
@@ -57,9 +49,7 @@ impl DType {
 
     /// The dtype for a `TensorProto.DataType` code, if onnxi supports it.
     pub fn from_onnx_code(code: i32) -> Option<DType> {
-        DType::ALL
-            .into_iter()
-            .find(|dtype| dtype.onnx_code() == code)
+        DType::ALL.into_iter().find(|dtype| dtype.onnx_code() == code)
     }
 
     /// Bytes per element.
@@ -262,10 +252,7 @@ impl Tensor {
     /// # Errors
     /// [`Error::WrongDtype`] when the tensor holds another type.
     pub fn view<T: Element>(&self) -> Result<ArrayViewD<'_, T>, Error> {
-        T::view(self).ok_or(Error::WrongDtype {
-            expected: T::DTYPE,
-            actual: self.dtype(),
-        })
+        T::view(self).ok_or(Error::WrongDtype { expected: T::DTYPE, actual: self.dtype() })
     }
 
     /// Borrows float32 data.
@@ -289,10 +276,7 @@ impl Tensor {
     /// # Errors
     /// [`Error::WrongDtype`] when the tensor holds another type.
     pub fn into_array<T: Element>(self) -> Result<ArrayD<T>, Error> {
-        T::unwrap(self).map_err(|other| Error::WrongDtype {
-            expected: T::DTYPE,
-            actual: other.dtype(),
-        })
+        T::unwrap(self).map_err(|other| Error::WrongDtype { expected: T::DTYPE, actual: other.dtype() })
     }
 
     /// The elements in logical (row-major) order as little-endian bytes.
@@ -346,13 +330,8 @@ pub(crate) fn from_le_bytes(dtype: DType, shape: &[usize], bytes: &[u8]) -> Resu
                 n_elems.saturating_mul(T::DTYPE.size())
             ));
         }
-        let values: Vec<T> = bytes
-            .chunks_exact(T::DTYPE.size())
-            .map(T::from_le)
-            .collect();
-        ArrayD::from_shape_vec(IxDyn(shape), values)
-            .map(T::wrap)
-            .map_err(|err| err.to_string())
+        let values: Vec<T> = bytes.chunks_exact(T::DTYPE.size()).map(T::from_le).collect();
+        ArrayD::from_shape_vec(IxDyn(shape), values).map(T::wrap).map_err(|err| err.to_string())
     }
     match dtype {
         DType::F32 => build::<f32>(shape, bytes),
@@ -368,7 +347,5 @@ pub(crate) fn from_le_bytes(dtype: DType, shape: &[usize], bytes: &[u8]) -> Resu
 
 /// Multiplies dims with overflow checks; `None` on overflow.
 pub fn checked_elems(shape: &[usize]) -> Option<usize> {
-    shape
-        .iter()
-        .try_fold(1usize, |acc, &dim| acc.checked_mul(dim))
+    shape.iter().try_fold(1usize, |acc, &dim| acc.checked_mul(dim))
 }

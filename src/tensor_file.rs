@@ -14,9 +14,7 @@ use crate::tensor_proto::{DecodeCtx, tensor_from_proto, tensor_to_proto};
 const NPY_MAGIC: &[u8] = b"\x93NUMPY";
 
 fn fail(reason: impl Into<String>) -> TensorFileError {
-    TensorFileError {
-        reason: reason.into(),
-    }
+    TensorFileError { reason: reason.into() }
 }
 
 /// Reads a `.npy` or TensorProto `.pb` file (chosen by extension; other
@@ -26,17 +24,11 @@ fn fail(reason: impl Into<String>) -> TensorFileError {
 /// # Errors
 /// [`Error::TensorFile`] naming the file and what is wrong with it.
 pub fn read(path: &Path, max_bytes: u64) -> Result<(Tensor, Option<String>), Error> {
-    let with_file = |source| Error::TensorFile {
-        file: path.to_path_buf(),
-        source,
-    };
-    let bytes =
-        std::fs::read(path).map_err(|err| with_file(fail(format!("cannot read: {err}"))))?;
+    let with_file = |source| Error::TensorFile { file: path.to_path_buf(), source };
+    let bytes = std::fs::read(path).map_err(|err| with_file(fail(format!("cannot read: {err}"))))?;
     let is_npy = bytes.starts_with(NPY_MAGIC) || path.extension().is_some_and(|ext| ext == "npy");
     if is_npy {
-        parse_npy(&bytes, max_bytes)
-            .map(|tensor| (tensor, None))
-            .map_err(with_file)
+        parse_npy(&bytes, max_bytes).map(|tensor| (tensor, None)).map_err(with_file)
     } else {
         parse_pb(&bytes, max_bytes).map_err(with_file)
     }
@@ -47,8 +39,7 @@ pub fn read(path: &Path, max_bytes: u64) -> Result<(Tensor, Option<String>), Err
 /// # Errors
 /// A message when the bytes are not a valid TensorProto onnxi can hold.
 pub fn parse_pb(bytes: &[u8], max_bytes: u64) -> Result<(Tensor, Option<String>), TensorFileError> {
-    let proto = TensorProto::decode(bytes)
-        .map_err(|err| fail(format!("not a valid TensorProto: {err}")))?;
+    let proto = TensorProto::decode(bytes).map_err(|err| fail(format!("not a valid TensorProto: {err}")))?;
     if proto.data_type.is_none() {
         return Err(fail("not a TensorProto: it has no data_type"));
     }
@@ -87,39 +78,29 @@ pub fn parse_npy(bytes: &[u8], max_bytes: u64) -> Result<Tensor, TensorFileError
     }
     let major = bytes[6];
     let (header_len, header_start) = match major {
-        1 => (
-            usize::from(u16::from_le_bytes([bytes[8], bytes[9]])),
-            10usize,
-        ),
-        2 | 3 if bytes.len() >= 12 => (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        ),
+        1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10usize),
+        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
         _ => return Err(fail(format!("unsupported .npy version {major}"))),
     };
     let header_end = header_start
         .checked_add(header_len)
         .filter(|&end| end <= bytes.len())
         .ok_or_else(|| fail("truncated .npy header"))?;
-    let header = std::str::from_utf8(&bytes[header_start..header_end])
-        .map_err(|_| fail(".npy header is not text"))?;
+    let header = std::str::from_utf8(&bytes[header_start..header_end]).map_err(|_| fail(".npy header is not text"))?;
     let descr = header_field(header, "descr").ok_or_else(|| fail(".npy header has no descr"))?;
     let descr = descr.trim().trim_matches(|c| c == '\'' || c == '"');
     let dtype = DType::ALL
         .into_iter()
         .find(|&dtype| {
             npy_descr(dtype) == descr
-                || (npy_descr(dtype).ends_with("1")
-                    && &npy_descr(dtype)[1..] == descr.trim_start_matches(['<', '|']))
+                || (npy_descr(dtype).ends_with("1") && &npy_descr(dtype)[1..] == descr.trim_start_matches(['<', '|']))
         })
         .ok_or_else(|| fail(format!("unsupported .npy dtype {descr:?}")))?;
-    let fortran = header_field(header, "fortran_order")
-        .ok_or_else(|| fail(".npy header has no fortran_order"))?;
+    let fortran = header_field(header, "fortran_order").ok_or_else(|| fail(".npy header has no fortran_order"))?;
     if fortran.trim() != "False" {
         return Err(fail("Fortran-order .npy files are not supported"));
     }
-    let shape_text =
-        header_field(header, "shape").ok_or_else(|| fail(".npy header has no shape"))?;
+    let shape_text = header_field(header, "shape").ok_or_else(|| fail(".npy header has no shape"))?;
     let shape = shape_text
         .trim()
         .trim_start_matches('(')
@@ -127,20 +108,12 @@ pub fn parse_npy(bytes: &[u8], max_bytes: u64) -> Result<Tensor, TensorFileError
         .split(',')
         .map(str::trim)
         .filter(|part| !part.is_empty())
-        .map(|part| {
-            part.parse::<usize>()
-                .map_err(|_| fail(format!("bad .npy shape {shape_text:?}")))
-        })
+        .map(|part| part.parse::<usize>().map_err(|_| fail(format!("bad .npy shape {shape_text:?}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let n_elems =
-        checked_elems(&shape).ok_or_else(|| fail(format!(".npy shape {shape:?} overflows")))?;
-    let n_bytes = n_elems
-        .checked_mul(dtype.size())
-        .ok_or_else(|| fail(format!(".npy shape {shape:?} overflows")))?;
+    let n_elems = checked_elems(&shape).ok_or_else(|| fail(format!(".npy shape {shape:?} overflows")))?;
+    let n_bytes = n_elems.checked_mul(dtype.size()).ok_or_else(|| fail(format!(".npy shape {shape:?} overflows")))?;
     if n_bytes as u64 > max_bytes {
-        return Err(fail(format!(
-            ".npy data of {n_bytes} bytes exceeds the limit of {max_bytes}"
-        )));
+        return Err(fail(format!(".npy data of {n_bytes} bytes exceeds the limit of {max_bytes}")));
     }
     let data = &bytes[header_end..];
     if data.len() != n_bytes {
@@ -155,9 +128,7 @@ pub fn parse_npy(bytes: &[u8], max_bytes: u64) -> Result<Tensor, TensorFileError
 /// Finds `'key': value` in a numpy header dict and returns the value text.
 fn header_field<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     let quoted = [format!("'{key}'"), format!("\"{key}\"")];
-    let start = quoted
-        .iter()
-        .find_map(|pattern| header.find(pattern.as_str()).map(|pos| pos + pattern.len()))?;
+    let start = quoted.iter().find_map(|pattern| header.find(pattern.as_str()).map(|pos| pos + pattern.len()))?;
     let rest = header[start..].trim_start().strip_prefix(':')?;
     let end = if rest.trim_start().starts_with('(') {
         rest.find(')')? + 1
@@ -172,19 +143,10 @@ pub fn encode_npy(tensor: &Tensor) -> Vec<u8> {
     let shape = tensor.shape();
     let shape_text = match shape.len() {
         1 => format!("({},)", shape[0]),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        _ => format!("({})", shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")),
     };
-    let mut header = format!(
-        "{{'descr': '{}', 'fortran_order': False, 'shape': {shape_text}, }}",
-        npy_descr(tensor.dtype())
-    );
+    let mut header =
+        format!("{{'descr': '{}', 'fortran_order': False, 'shape': {shape_text}, }}", npy_descr(tensor.dtype()));
     // Pad so that the data starts on a 64-byte boundary, ending in '\n'.
     let unpadded = NPY_MAGIC.len() + 4 + header.len() + 1;
     header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
@@ -203,10 +165,8 @@ pub fn encode_npy(tensor: &Tensor) -> Vec<u8> {
 /// # Errors
 /// [`Error::TensorFile`] when the file cannot be written.
 pub fn write_npy(path: &Path, tensor: &Tensor) -> Result<(), Error> {
-    std::fs::write(path, encode_npy(tensor)).map_err(|err| Error::TensorFile {
-        file: path.to_path_buf(),
-        source: fail(format!("cannot write: {err}")),
-    })
+    std::fs::write(path, encode_npy(tensor))
+        .map_err(|err| Error::TensorFile { file: path.to_path_buf(), source: fail(format!("cannot write: {err}")) })
 }
 
 #[cfg(test)]

@@ -26,19 +26,12 @@ pub(crate) struct DecodeCtx<'a> {
 impl DecodeCtx<'_> {
     /// A context with no folder (external data refused) and the given size cap.
     pub fn standalone(max_tensor_bytes: u64) -> DecodeCtx<'static> {
-        DecodeCtx {
-            base_dir: None,
-            max_tensor_bytes,
-            external_budget: 0,
-        }
+        DecodeCtx { base_dir: None, max_tensor_bytes, external_budget: 0 }
     }
 }
 
 fn bad(name: &str, reason: impl Into<String>) -> LoadError {
-    LoadError::Tensor {
-        name: name.to_string(),
-        reason: reason.into(),
-    }
+    LoadError::Tensor { name: name.to_string(), reason: reason.into() }
 }
 
 /// The dims of a TensorProto as `usize`, refusing negative values and
@@ -47,20 +40,12 @@ pub(crate) fn proto_shape(proto: &TensorProto) -> Result<(Vec<usize>, usize), Lo
     let name = proto.name();
     let mut shape = Vec::with_capacity(proto.dims.len().min(64));
     for &dim in &proto.dims {
-        let dim = usize::try_from(dim).map_err(|_| {
-            bad(
-                name,
-                format!("negative dimension {dim} in dims {:?}", proto.dims),
-            )
-        })?;
+        let dim = usize::try_from(dim)
+            .map_err(|_| bad(name, format!("negative dimension {dim} in dims {:?}", proto.dims)))?;
         shape.push(dim);
     }
-    let n_elems = checked_elems(&shape).ok_or_else(|| {
-        bad(
-            name,
-            format!("dims {:?} overflow the element count", proto.dims),
-        )
-    })?;
+    let n_elems =
+        checked_elems(&shape).ok_or_else(|| bad(name, format!("dims {:?} overflow the element count", proto.dims)))?;
     Ok((shape, n_elems))
 }
 
@@ -70,34 +55,18 @@ pub(crate) fn proto_shape(proto: &TensorProto) -> Result<(Vec<usize>, usize), Lo
 /// [`LoadError::Tensor`] naming the tensor and what is wrong (unsupported
 /// type, length mismatch, several storage fields, escaping external path);
 /// [`LoadError::LimitExceeded`] before any allocation larger than allowed.
-pub(crate) fn tensor_from_proto(
-    proto: &TensorProto,
-    ctx: &mut DecodeCtx<'_>,
-) -> Result<Tensor, LoadError> {
+pub(crate) fn tensor_from_proto(proto: &TensorProto, ctx: &mut DecodeCtx<'_>) -> Result<Tensor, LoadError> {
     let name = proto.name();
     let code = proto.data_type.unwrap_or(0);
-    let dtype = DType::from_onnx_code(code).ok_or_else(|| {
-        bad(
-            name,
-            format!(
-                "data type {} is not supported by onnxi",
-                onnx_type_name(code)
-            ),
-        )
-    })?;
+    let dtype = DType::from_onnx_code(code)
+        .ok_or_else(|| bad(name, format!("data type {} is not supported by onnxi", onnx_type_name(code))))?;
     let (shape, n_elems) = proto_shape(proto)?;
-    let n_bytes = n_elems.checked_mul(dtype.size()).ok_or_else(|| {
-        bad(
-            name,
-            format!("dims {:?} overflow the byte count", proto.dims),
-        )
-    })?;
+    let n_bytes = n_elems
+        .checked_mul(dtype.size())
+        .ok_or_else(|| bad(name, format!("dims {:?} overflow the byte count", proto.dims)))?;
     if n_bytes as u64 > ctx.max_tensor_bytes {
         return Err(LoadError::LimitExceeded {
-            what: format!(
-                "tensor {name:?} ({dtype}, dims {:?}) size in bytes",
-                proto.dims
-            ),
+            what: format!("tensor {name:?} ({dtype}, dims {:?}) size in bytes", proto.dims),
             limit: ctx.max_tensor_bytes,
             actual: n_bytes as u64,
         });
@@ -106,10 +75,7 @@ pub(crate) fn tensor_from_proto(
         return Err(bad(name, "segmented tensors are not supported"));
     }
     let external = proto.data_location == Some(1);
-    let raw = proto
-        .raw_data
-        .as_ref()
-        .filter(|raw| !raw.is_empty() || n_elems == 0 && proto.raw_data.is_some());
+    let raw = proto.raw_data.as_ref().filter(|raw| !raw.is_empty() || n_elems == 0 && proto.raw_data.is_some());
     let typed_fields = [
         ("float_data", !proto.float_data.is_empty()),
         ("double_data", !proto.double_data.is_empty()),
@@ -118,11 +84,7 @@ pub(crate) fn tensor_from_proto(
         ("uint64_data", !proto.uint64_data.is_empty()),
         ("string_data", !proto.string_data.is_empty()),
     ];
-    let mut sources: Vec<&str> = typed_fields
-        .iter()
-        .filter(|(_, set)| *set)
-        .map(|(field, _)| *field)
-        .collect();
+    let mut sources: Vec<&str> = typed_fields.iter().filter(|(_, set)| *set).map(|(field, _)| *field).collect();
     if proto.raw_data.as_ref().is_some_and(|raw| !raw.is_empty()) {
         sources.push("raw_data");
     }
@@ -130,13 +92,7 @@ pub(crate) fn tensor_from_proto(
         sources.push("external_data");
     }
     if sources.len() > 1 {
-        return Err(bad(
-            name,
-            format!(
-                "data is stored in several fields at once ({})",
-                sources.join(", ")
-            ),
-        ));
+        return Err(bad(name, format!("data is stored in several fields at once ({})", sources.join(", "))));
     }
     if external {
         let bytes = read_external(proto, n_bytes, ctx)?;
@@ -149,10 +105,7 @@ pub(crate) fn tensor_from_proto(
         if n_elems == 0 {
             return Ok(Tensor::zeros(dtype, &shape));
         }
-        return Err(bad(
-            name,
-            format!("no data for dims {:?} ({n_elems} elements)", proto.dims),
-        ));
+        return Err(bad(name, format!("no data for dims {:?} ({n_elems} elements)", proto.dims)));
     };
     let count = match *field {
         "float_data" => proto.float_data.len(),
@@ -163,13 +116,7 @@ pub(crate) fn tensor_from_proto(
         _ => proto.string_data.len(),
     };
     if count != n_elems {
-        return Err(bad(
-            name,
-            format!(
-                "{field} holds {count} values, but dims {:?} need {n_elems}",
-                proto.dims
-            ),
-        ));
+        return Err(bad(name, format!("{field} holds {count} values, but dims {:?} need {n_elems}", proto.dims)));
     }
     let wrong_field = || bad(name, format!("{field} cannot hold {dtype} data"));
     let tensor = match (dtype, *field) {
@@ -177,63 +124,36 @@ pub(crate) fn tensor_from_proto(
         (DType::F64, "double_data") => array(&shape, proto.double_data.clone()),
         (DType::I64, "int64_data") => array(&shape, proto.int64_data.clone()),
         (DType::I32, "int32_data") => array(&shape, proto.int32_data.clone()),
-        (DType::I16, "int32_data") => array(
-            &shape,
-            narrow(name, &proto.int32_data, |v| i16::try_from(v).ok())?,
-        ),
-        (DType::I8, "int32_data") => array(
-            &shape,
-            narrow(name, &proto.int32_data, |v| i8::try_from(v).ok())?,
-        ),
+        (DType::I16, "int32_data") => array(&shape, narrow(name, &proto.int32_data, |v| i16::try_from(v).ok())?),
+        (DType::I8, "int32_data") => array(&shape, narrow(name, &proto.int32_data, |v| i8::try_from(v).ok())?),
         // float16 and bfloat16 travel as their 16-bit patterns in int32_data.
-        (DType::F16, "int32_data") => array(
-            &shape,
-            narrow(name, &proto.int32_data, |v| {
-                u16::try_from(v).ok().map(f16::from_bits)
-            })?,
-        ),
-        (DType::BF16, "int32_data") => array(
-            &shape,
-            narrow(name, &proto.int32_data, |v| {
-                u16::try_from(v).ok().map(bf16::from_bits)
-            })?,
-        ),
+        (DType::F16, "int32_data") => {
+            array(&shape, narrow(name, &proto.int32_data, |v| u16::try_from(v).ok().map(f16::from_bits))?)
+        }
+        (DType::BF16, "int32_data") => {
+            array(&shape, narrow(name, &proto.int32_data, |v| u16::try_from(v).ok().map(bf16::from_bits))?)
+        }
         _ => return Err(wrong_field()),
     };
     tensor.map_err(|reason| bad(name, reason))
 }
 
 fn array<T: Element>(shape: &[usize], values: Vec<T>) -> Result<Tensor, String> {
-    ArrayD::from_shape_vec(IxDyn(shape), values)
-        .map(T::wrap)
-        .map_err(|err| err.to_string())
+    ArrayD::from_shape_vec(IxDyn(shape), values).map(T::wrap).map_err(|err| err.to_string())
 }
 
-fn narrow<T>(
-    name: &str,
-    values: &[i32],
-    convert: impl Fn(i32) -> Option<T>,
-) -> Result<Vec<T>, LoadError> {
+fn narrow<T>(name: &str, values: &[i32], convert: impl Fn(i32) -> Option<T>) -> Result<Vec<T>, LoadError> {
     values
         .iter()
         .map(|&value| {
-            convert(value).ok_or_else(|| {
-                bad(
-                    name,
-                    format!("int32_data value {value} does not fit the tensor's type"),
-                )
-            })
+            convert(value).ok_or_else(|| bad(name, format!("int32_data value {value} does not fit the tensor's type")))
         })
         .collect()
 }
 
 /// Reads external data, refusing locations outside the model's folder and
 /// ranges outside the file.
-fn read_external(
-    proto: &TensorProto,
-    n_bytes: usize,
-    ctx: &mut DecodeCtx<'_>,
-) -> Result<Vec<u8>, LoadError> {
+fn read_external(proto: &TensorProto, n_bytes: usize, ctx: &mut DecodeCtx<'_>) -> Result<Vec<u8>, LoadError> {
     let name = proto.name();
     let mut location = None;
     let mut offset = 0u64;
@@ -241,12 +161,9 @@ fn read_external(
     for entry in &proto.external_data {
         let value = entry.value();
         let parse = |what: &str| {
-            value.parse::<u64>().map_err(|_| {
-                bad(
-                    name,
-                    format!("external data {what} {value:?} is not a non-negative integer"),
-                )
-            })
+            value
+                .parse::<u64>()
+                .map_err(|_| bad(name, format!("external data {what} {value:?} is not a non-negative integer")))
         };
         match entry.key() {
             "location" => location = Some(value),
@@ -256,12 +173,8 @@ fn read_external(
         }
     }
     let location = location.ok_or_else(|| bad(name, "external data has no location"))?;
-    let base_dir = ctx.base_dir.ok_or_else(|| {
-        bad(
-            name,
-            "external data needs the model's folder: load the model from a path",
-        )
-    })?;
+    let base_dir =
+        ctx.base_dir.ok_or_else(|| bad(name, "external data needs the model's folder: load the model from a path"))?;
     let path = confined_path(base_dir, location).map_err(|reason| bad(name, reason))?;
     let expected = n_bytes as u64;
     if let Some(length) = length
@@ -269,9 +182,7 @@ fn read_external(
     {
         return Err(bad(
             name,
-            format!(
-                "external data length {length} does not match the {expected} bytes its dims need"
-            ),
+            format!("external data length {length} does not match the {expected} bytes its dims need"),
         ));
     }
     if expected > ctx.external_budget {
@@ -281,19 +192,10 @@ fn read_external(
             actual: expected,
         });
     }
-    let mut file = File::open(&path).map_err(|err| {
-        bad(
-            name,
-            format!("cannot open external data {location:?}: {err}"),
-        )
-    })?;
-    let file_len = file
-        .metadata()
-        .map_err(|err| bad(name, format!("cannot stat {location:?}: {err}")))?
-        .len();
-    let end = offset
-        .checked_add(expected)
-        .ok_or_else(|| bad(name, "external data offset overflows"))?;
+    let mut file =
+        File::open(&path).map_err(|err| bad(name, format!("cannot open external data {location:?}: {err}")))?;
+    let file_len = file.metadata().map_err(|err| bad(name, format!("cannot stat {location:?}: {err}")))?.len();
+    let end = offset.checked_add(expected).ok_or_else(|| bad(name, "external data offset overflows"))?;
     if end > file_len {
         return Err(bad(
             name,
@@ -302,11 +204,9 @@ fn read_external(
             ),
         ));
     }
-    file.seek(SeekFrom::Start(offset))
-        .map_err(|err| bad(name, format!("cannot seek in {location:?}: {err}")))?;
+    file.seek(SeekFrom::Start(offset)).map_err(|err| bad(name, format!("cannot seek in {location:?}: {err}")))?;
     let mut bytes = vec![0u8; n_bytes];
-    file.read_exact(&mut bytes)
-        .map_err(|err| bad(name, format!("cannot read {location:?}: {err}")))?;
+    file.read_exact(&mut bytes).map_err(|err| bad(name, format!("cannot read {location:?}: {err}")))?;
     ctx.external_budget -= expected;
     Ok(bytes)
 }
@@ -317,25 +217,15 @@ fn confined_path(base_dir: &Path, location: &str) -> Result<PathBuf, String> {
     let relative = Path::new(location);
     if location.is_empty()
         || relative.is_absolute()
-        || relative
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        || relative.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
     {
-        return Err(format!(
-            "external data location {location:?} must be a relative path inside the model's folder"
-        ));
+        return Err(format!("external data location {location:?} must be a relative path inside the model's folder"));
     }
-    let base = base_dir
-        .canonicalize()
-        .map_err(|err| format!("cannot resolve the model's folder: {err}"))?;
-    let resolved = base
-        .join(relative)
-        .canonicalize()
-        .map_err(|err| format!("cannot open external data {location:?}: {err}"))?;
+    let base = base_dir.canonicalize().map_err(|err| format!("cannot resolve the model's folder: {err}"))?;
+    let resolved =
+        base.join(relative).canonicalize().map_err(|err| format!("cannot open external data {location:?}: {err}"))?;
     if !resolved.starts_with(&base) {
-        return Err(format!(
-            "external data location {location:?} leads outside the model's folder"
-        ));
+        return Err(format!("external data location {location:?} leads outside the model's folder"));
     }
     Ok(resolved)
 }

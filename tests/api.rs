@@ -23,38 +23,20 @@ fn f32s(values: &[f32]) -> Tensor {
     Tensor::from(ArrayD::from_shape_vec(IxDyn(&[values.len()]), values.to_vec()).unwrap())
 }
 
-fn graph(
-    nodes: Vec<onnxi::onnx::NodeProto>,
-    inputs: Vec<onnxi::onnx::ValueInfoProto>,
-    outputs: &[&str],
-) -> GraphProto {
+fn graph(nodes: Vec<onnxi::onnx::NodeProto>, inputs: Vec<onnxi::onnx::ValueInfoProto>, outputs: &[&str]) -> GraphProto {
     GraphProto {
         name: Some("g".into()),
         node: nodes,
         input: inputs,
-        output: outputs
-            .iter()
-            .map(|name| value_info(name, FLOAT, None))
-            .collect(),
+        output: outputs.iter().map(|name| value_info(name, FLOAT, None)).collect(),
         ..Default::default()
     }
 }
 
 #[test]
 fn nodes_listed_out_of_order_run_in_dependency_order() {
-    let nodes = vec![
-        node("Sigmoid", "second", &["a"], &["y"], vec![]),
-        node("Relu", "first", &["x"], &["a"], vec![]),
-    ];
-    let model = load(&model(
-        graph(
-            nodes,
-            vec![value_info("x", FLOAT, Some(&[D::N(3)]))],
-            &["y"],
-        ),
-        13,
-    ))
-    .unwrap();
+    let nodes = vec![node("Sigmoid", "second", &["a"], &["y"], vec![]), node("Relu", "first", &["x"], &["a"], vec![])];
+    let model = load(&model(graph(nodes, vec![value_info("x", FLOAT, Some(&[D::N(3)]))], &["y"]), 13)).unwrap();
     let out = model.run([("x", f32s(&[-1.0, 0.0, 2.0]))]).unwrap();
     let y = out["y"].as_f32().unwrap();
     let expected = [0.5f64, 0.5, 1.0 / (1.0 + (-2.0f64).exp())];
@@ -67,35 +49,15 @@ fn nodes_listed_out_of_order_run_in_dependency_order() {
 
 #[test]
 fn a_cycle_is_refused_naming_a_node_in_it() {
-    let nodes = vec![
-        node("Relu", "left", &["c"], &["b"], vec![]),
-        node("Relu", "right", &["b"], &["c"], vec![]),
-    ];
-    let err = load_err(&model(
-        graph(
-            nodes,
-            vec![value_info("x", FLOAT, Some(&[D::N(1)]))],
-            &["c"],
-        ),
-        13,
-    ));
-    assert!(
-        matches!(&err, LoadError::Cycle { node, .. } if node == "left" || node == "right"),
-        "{err}"
-    );
+    let nodes = vec![node("Relu", "left", &["c"], &["b"], vec![]), node("Relu", "right", &["b"], &["c"], vec![])];
+    let err = load_err(&model(graph(nodes, vec![value_info("x", FLOAT, Some(&[D::N(1)]))], &["c"]), 13));
+    assert!(matches!(&err, LoadError::Cycle { node, .. } if node == "left" || node == "right"), "{err}");
 }
 
 #[test]
 fn an_input_nobody_produces_is_named() {
     let nodes = vec![node("Relu", "lonely", &["ghost"], &["y"], vec![])];
-    let err = load_err(&model(
-        graph(
-            nodes,
-            vec![value_info("x", FLOAT, Some(&[D::N(1)]))],
-            &["y"],
-        ),
-        13,
-    ));
+    let err = load_err(&model(graph(nodes, vec![value_info("x", FLOAT, Some(&[D::N(1)]))], &["y"]), 13));
     assert_eq!(
         err.to_string(),
         "node \"lonely\" (op Relu): input \"ghost\" is not produced by any node, initializer or graph input"
@@ -104,26 +66,10 @@ fn an_input_nobody_produces_is_named() {
 
 #[test]
 fn two_producers_of_one_value_are_refused() {
-    let nodes = vec![
-        node("Relu", "one", &["x"], &["y"], vec![]),
-        node("Tanh", "two", &["x"], &["y"], vec![]),
-    ];
-    let err = load_err(&model(
-        graph(
-            nodes,
-            vec![value_info("x", FLOAT, Some(&[D::N(1)]))],
-            &["y"],
-        ),
-        13,
-    ));
-    assert!(
-        matches!(&err, LoadError::DuplicateProducer { value, .. } if value == "y"),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains("\"one\"") && err.to_string().contains("\"two\""),
-        "{err}"
-    );
+    let nodes = vec![node("Relu", "one", &["x"], &["y"], vec![]), node("Tanh", "two", &["x"], &["y"], vec![])];
+    let err = load_err(&model(graph(nodes, vec![value_info("x", FLOAT, Some(&[D::N(1)]))], &["y"]), 13));
+    assert!(matches!(&err, LoadError::DuplicateProducer { value, .. } if value == "y"), "{err}");
+    assert!(err.to_string().contains("\"one\"") && err.to_string().contains("\"two\""), "{err}");
 }
 
 #[test]
@@ -138,38 +84,23 @@ fn unknown_op_names_op_domain_opset_and_what_onnxi_has() {
 #[test]
 fn opset_older_than_the_first_version_and_newer_than_known_are_refused() {
     let err = load_err(&single_op("Unsqueeze", vec![], &[D::N(2)], 0));
-    assert!(
-        matches!(err, LoadError::InvalidOpsetVersion { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, LoadError::InvalidOpsetVersion { .. }), "{err}");
     let err = load_err(&single_op("Relu", vec![], &[D::N(2)], 999));
-    assert!(
-        matches!(&err, LoadError::UnsupportedOpset { versions, .. } if versions == "1, 6, 13, 14"),
-        "{err}"
-    );
+    assert!(matches!(&err, LoadError::UnsupportedOpset { versions, .. } if versions == "1, 6, 13, 14"), "{err}");
 }
 
 #[test]
 fn a_model_without_a_default_domain_opset_is_refused() {
     let mut proto = single_op("Relu", vec![], &[D::N(2)], 13);
-    proto.opset_import = vec![OperatorSetIdProto {
-        domain: Some("com.example".into()),
-        version: Some(1),
-    }];
+    proto.opset_import = vec![OperatorSetIdProto { domain: Some("com.example".into()), version: Some(1) }];
     assert_eq!(load_err(&proto), LoadError::NoDefaultOpset);
 }
 
 #[test]
 fn ai_onnx_is_the_default_domain() {
     let mut proto = single_op("Relu", vec![], &[D::N(2)], 13);
-    proto.opset_import = vec![OperatorSetIdProto {
-        domain: Some("ai.onnx".into()),
-        version: Some(13),
-    }];
-    let out = load(&proto)
-        .unwrap()
-        .run([("x", f32s(&[-1.0, 1.0]))])
-        .unwrap();
+    proto.opset_import = vec![OperatorSetIdProto { domain: Some("ai.onnx".into()), version: Some(13) }];
+    let out = load(&proto).unwrap().run([("x", f32s(&[-1.0, 1.0]))]).unwrap();
     assert_eq!(out["y"].to_f64_vec(), [0.0, 1.0]);
 }
 
@@ -200,28 +131,17 @@ fn load_errors_name_the_file() {
     let path = dir.path().join("broken.onnx");
     std::fs::write(&path, b"\x08").unwrap();
     let err = Model::load(&path).unwrap_err();
-    assert!(
-        err.to_string().starts_with(&path.display().to_string()),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with(&path.display().to_string()), "{err}");
 }
 
 #[test]
 fn inputs_are_checked_for_dtype_rank_and_fixed_dims() {
     let model = load(&single_op("Relu", vec![], &[D::P("batch"), D::N(3)], 13)).unwrap();
     let wrong_dtype = Tensor::from(ArrayD::<f64>::zeros(IxDyn(&[2, 3])));
-    assert!(matches!(
-        model.run([("x", wrong_dtype)]),
-        Err(Error::Run {
-            source: RunError::InputDtype { .. }
-        })
-    ));
+    assert!(matches!(model.run([("x", wrong_dtype)]), Err(Error::Run { source: RunError::InputDtype { .. } })));
     let wrong_rank = Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[3])));
     let err = model.run([("x", wrong_rank)]).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "input \"x\": expected shape [batch, 3] (rank 2), got [3]"
-    );
+    assert_eq!(err.to_string(), "input \"x\": expected shape [batch, 3] (rank 2), got [3]");
     let wrong_dim = Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[2, 4])));
     assert!(err_text(model.run([("x", wrong_dim)])).contains("dimension 1 must be 3"));
     // The symbolic batch accepts any size.
@@ -231,17 +151,10 @@ fn inputs_are_checked_for_dtype_rank_and_fixed_dims() {
     }
     assert!(matches!(
         model.run(Vec::<(&str, Tensor)>::new()),
-        Err(Error::Run {
-            source: RunError::MissingInput { .. }
-        })
+        Err(Error::Run { source: RunError::MissingInput { .. } })
     ));
     let x = Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[1, 3])));
-    assert!(matches!(
-        model.run([("nope", x)]),
-        Err(Error::Run {
-            source: RunError::UnknownInput { .. }
-        })
-    ));
+    assert!(matches!(model.run([("nope", x)]), Err(Error::Run { source: RunError::UnknownInput { .. } })));
 }
 
 fn err_text<T: std::fmt::Debug>(result: Result<T, Error>) -> String {
@@ -250,18 +163,10 @@ fn err_text<T: std::fmt::Debug>(result: Result<T, Error>) -> String {
 
 #[test]
 fn symbolic_dims_bind_consistently_across_inputs() {
-    let nodes = vec![
-        node("Relu", "r1", &["a"], &["ya"], vec![]),
-        node("Relu", "r2", &["b"], &["yb"], vec![]),
-    ];
-    let inputs = vec![
-        value_info("a", FLOAT, Some(&[D::P("n")])),
-        value_info("b", FLOAT, Some(&[D::P("n")])),
-    ];
+    let nodes = vec![node("Relu", "r1", &["a"], &["ya"], vec![]), node("Relu", "r2", &["b"], &["yb"], vec![])];
+    let inputs = vec![value_info("a", FLOAT, Some(&[D::P("n")])), value_info("b", FLOAT, Some(&[D::P("n")]))];
     let model = load(&model(graph(nodes, inputs, &["ya", "yb"]), 14)).unwrap();
-    let ok = model
-        .run([("a", f32s(&[1.0, 2.0])), ("b", f32s(&[3.0, -4.0]))])
-        .unwrap();
+    let ok = model.run([("a", f32s(&[1.0, 2.0])), ("b", f32s(&[3.0, -4.0]))]).unwrap();
     assert_eq!(ok.len(), 2);
     assert_eq!(ok["yb"].to_f64_vec(), [3.0, 0.0]);
     let err = err_text(model.run([("a", f32s(&[1.0, 2.0])), ("b", f32s(&[3.0]))]));
@@ -286,22 +191,13 @@ fn outputs_may_be_graph_inputs_or_initializers() {
 
 #[test]
 fn an_initializer_that_is_also_an_input_is_a_default_the_caller_may_override() {
-    let mut g = graph(
-        vec![node("Relu", "r", &["x"], &["y"], vec![])],
-        vec![value_info("x", FLOAT, Some(&[D::N(2)]))],
-        &["y"],
-    );
+    let mut g =
+        graph(vec![node("Relu", "r", &["x"], &["y"], vec![])], vec![value_info("x", FLOAT, Some(&[D::N(2)]))], &["y"]);
     g.initializer.push(tensor_f32("x", &[2], &[-2.0, 5.0]));
     let model = load(&model(g, 13)).unwrap();
     assert!(model.inputs()[0].has_default);
-    assert_eq!(
-        model.run(Vec::<(&str, Tensor)>::new()).unwrap()["y"].to_f64_vec(),
-        [0.0, 5.0]
-    );
-    assert_eq!(
-        model.run([("x", f32s(&[7.0, -7.0]))]).unwrap()["y"].to_f64_vec(),
-        [7.0, 0.0]
-    );
+    assert_eq!(model.run(Vec::<(&str, Tensor)>::new()).unwrap()["y"].to_f64_vec(), [0.0, 5.0]);
+    assert_eq!(model.run([("x", f32s(&[7.0, -7.0]))]).unwrap()["y"].to_f64_vec(), [7.0, 0.0]);
 }
 
 /// Relu over an initializer stored in `proto`, returning the output as f64.
@@ -313,137 +209,49 @@ fn relu_of_initializer(proto: TensorProto) -> Result<Vec<f64>, Error> {
         output: vec![value_info("y", elem_type, None)],
         ..Default::default()
     };
-    g.initializer.push(TensorProto {
-        name: Some("w".into()),
-        ..proto
-    });
+    g.initializer.push(TensorProto { name: Some("w".into()), ..proto });
     Ok(load(&model(g, 14))?.run(Vec::<(&str, Tensor)>::new())?["y"].to_f64_vec())
 }
 
 #[test]
 fn initializers_load_from_every_storage_form() {
-    let base = TensorProto {
-        dims: vec![3],
-        ..Default::default()
-    };
+    let base = TensorProto { dims: vec![3], ..Default::default() };
     let raw = TensorProto {
         data_type: Some(FLOAT),
-        raw_data: Some(
-            [-1.5f32, 2.5, 0.0]
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect(),
-        ),
+        raw_data: Some([-1.5f32, 2.5, 0.0].iter().flat_map(|v| v.to_le_bytes()).collect()),
         ..base.clone()
     };
     assert_eq!(relu_of_initializer(raw).unwrap(), [0.0, 2.5, 0.0]);
-    let floats = TensorProto {
-        data_type: Some(FLOAT),
-        float_data: vec![-1.5, 2.5, 3.0],
-        ..base.clone()
-    };
+    let floats = TensorProto { data_type: Some(FLOAT), float_data: vec![-1.5, 2.5, 3.0], ..base.clone() };
     assert_eq!(relu_of_initializer(floats).unwrap(), [0.0, 2.5, 3.0]);
-    let doubles = TensorProto {
-        data_type: Some(DOUBLE),
-        double_data: vec![-1.0, 0.125, 9.0],
-        ..base.clone()
-    };
+    let doubles = TensorProto { data_type: Some(DOUBLE), double_data: vec![-1.0, 0.125, 9.0], ..base.clone() };
     assert_eq!(relu_of_initializer(doubles).unwrap(), [0.0, 0.125, 9.0]);
     // float16 travels as bit patterns in int32_data: 0xBC00 = -1, 0x3C00 = 1, 0x4200 = 3.
-    let halves = TensorProto {
-        data_type: Some(FLOAT16),
-        int32_data: vec![0xBC00, 0x3C00, 0x4200],
-        ..base.clone()
-    };
+    let halves = TensorProto { data_type: Some(FLOAT16), int32_data: vec![0xBC00, 0x3C00, 0x4200], ..base.clone() };
     assert_eq!(relu_of_initializer(halves).unwrap(), [0.0, 1.0, 3.0]);
-    let bf16 = TensorProto {
-        data_type: Some(16),
-        int32_data: vec![0xBF80, 0x3F80, 0x4040],
-        ..base.clone()
-    };
+    let bf16 = TensorProto { data_type: Some(16), int32_data: vec![0xBF80, 0x3F80, 0x4040], ..base.clone() };
     assert_eq!(relu_of_initializer(bf16).unwrap(), [0.0, 1.0, 3.0]);
-    let int32 = TensorProto {
-        data_type: Some(6),
-        int32_data: vec![-5, 6, 0],
-        ..base.clone()
-    };
+    let int32 = TensorProto { data_type: Some(6), int32_data: vec![-5, 6, 0], ..base.clone() };
     assert_eq!(relu_of_initializer(int32).unwrap(), [0.0, 6.0, 0.0]);
-    let int64 = TensorProto {
-        data_type: Some(INT64),
-        int64_data: vec![-5, i64::MAX, 0],
-        ..base.clone()
-    };
-    assert_eq!(
-        relu_of_initializer(int64).unwrap(),
-        [0.0, i64::MAX as f64, 0.0]
-    );
-    let int8 = TensorProto {
-        data_type: Some(3),
-        int32_data: vec![-128, 127, 1],
-        ..base.clone()
-    };
+    let int64 = TensorProto { data_type: Some(INT64), int64_data: vec![-5, i64::MAX, 0], ..base.clone() };
+    assert_eq!(relu_of_initializer(int64).unwrap(), [0.0, i64::MAX as f64, 0.0]);
+    let int8 = TensorProto { data_type: Some(3), int32_data: vec![-128, 127, 1], ..base.clone() };
     assert_eq!(relu_of_initializer(int8).unwrap(), [0.0, 127.0, 1.0]);
 }
 
 #[test]
 fn broken_initializers_are_refused_with_the_reason() {
-    let base = TensorProto {
-        dims: vec![3],
-        data_type: Some(FLOAT),
-        ..Default::default()
-    };
-    let short = TensorProto {
-        raw_data: Some(vec![0; 11]),
-        ..base.clone()
-    };
-    assert!(
-        relu_of_initializer(short)
-            .unwrap_err()
-            .to_string()
-            .contains("11 bytes of data")
-    );
-    let both = TensorProto {
-        raw_data: Some(vec![0; 12]),
-        float_data: vec![1.0; 3],
-        ..base.clone()
-    };
-    assert!(
-        relu_of_initializer(both)
-            .unwrap_err()
-            .to_string()
-            .contains("several fields")
-    );
-    let huge = TensorProto {
-        dims: vec![1_000_000, 1_000_000],
-        raw_data: Some(vec![0; 8]),
-        ..base.clone()
-    };
-    assert!(
-        relu_of_initializer(huge)
-            .unwrap_err()
-            .to_string()
-            .contains("exceeds the limit")
-    );
-    let negative = TensorProto {
-        dims: vec![-3],
-        ..base.clone()
-    };
-    assert!(
-        relu_of_initializer(negative)
-            .unwrap_err()
-            .to_string()
-            .contains("negative dimension")
-    );
-    let count = TensorProto {
-        float_data: vec![1.0; 2],
-        ..base.clone()
-    };
-    assert!(
-        relu_of_initializer(count)
-            .unwrap_err()
-            .to_string()
-            .contains("float_data holds 2 values")
-    );
+    let base = TensorProto { dims: vec![3], data_type: Some(FLOAT), ..Default::default() };
+    let short = TensorProto { raw_data: Some(vec![0; 11]), ..base.clone() };
+    assert!(relu_of_initializer(short).unwrap_err().to_string().contains("11 bytes of data"));
+    let both = TensorProto { raw_data: Some(vec![0; 12]), float_data: vec![1.0; 3], ..base.clone() };
+    assert!(relu_of_initializer(both).unwrap_err().to_string().contains("several fields"));
+    let huge = TensorProto { dims: vec![1_000_000, 1_000_000], raw_data: Some(vec![0; 8]), ..base.clone() };
+    assert!(relu_of_initializer(huge).unwrap_err().to_string().contains("exceeds the limit"));
+    let negative = TensorProto { dims: vec![-3], ..base.clone() };
+    assert!(relu_of_initializer(negative).unwrap_err().to_string().contains("negative dimension"));
+    let count = TensorProto { float_data: vec![1.0; 2], ..base.clone() };
+    assert!(relu_of_initializer(count).unwrap_err().to_string().contains("float_data holds 2 values"));
 }
 
 #[test]
@@ -480,11 +288,7 @@ fn constant_nodes_accept_every_value_form() {
         ),
     ];
     for (attr, expected) in cases {
-        let elem_type = if attr.name().contains("int") {
-            INT64
-        } else {
-            FLOAT
-        };
+        let elem_type = if attr.name().contains("int") { INT64 } else { FLOAT };
         let g = GraphProto {
             name: Some("g".into()),
             node: vec![
@@ -494,57 +298,25 @@ fn constant_nodes_accept_every_value_form() {
             output: vec![value_info("y", elem_type, None)],
             ..Default::default()
         };
-        let out = load(&model(g, 14))
-            .unwrap()
-            .run(Vec::<(&str, Tensor)>::new())
-            .unwrap();
+        let out = load(&model(g, 14)).unwrap().run(Vec::<(&str, Tensor)>::new()).unwrap();
         assert_eq!(out["y"].to_f64_vec(), expected, "{}", attr.name());
     }
 }
 
 #[test]
 fn leaky_relu_alpha_of_the_wrong_type_is_refused() {
-    let err = load_err(&single_op(
-        "LeakyRelu",
-        vec![attr_i("alpha", 1)],
-        &[D::N(2)],
-        16,
-    ));
-    assert_eq!(
-        err.to_string(),
-        "node \"the_node\" (op LeakyRelu): attribute \"alpha\": expected FLOAT, got INT"
-    );
-    let err = load_err(&single_op(
-        "LeakyRelu",
-        vec![attr_s("alpha", "0.1")],
-        &[D::N(2)],
-        16,
-    ));
+    let err = load_err(&single_op("LeakyRelu", vec![attr_i("alpha", 1)], &[D::N(2)], 16));
+    assert_eq!(err.to_string(), "node \"the_node\" (op LeakyRelu): attribute \"alpha\": expected FLOAT, got INT");
+    let err = load_err(&single_op("LeakyRelu", vec![attr_s("alpha", "0.1")], &[D::N(2)], 16));
     assert!(matches!(err, LoadError::Attribute { .. }));
-    let err = load_err(&single_op(
-        "Relu",
-        vec![attr_f("alpha", 0.1)],
-        &[D::N(2)],
-        14,
-    ));
-    assert!(
-        matches!(&err, LoadError::UnexpectedAttribute { attr, .. } if attr == "alpha"),
-        "{err}"
-    );
+    let err = load_err(&single_op("Relu", vec![attr_f("alpha", 0.1)], &[D::N(2)], 14));
+    assert!(matches!(&err, LoadError::UnexpectedAttribute { attr, .. } if attr == "alpha"), "{err}");
 }
 
 #[test]
 fn softmax_axis_out_of_range_names_node_op_and_opset() {
-    let model = load(&single_op(
-        "Softmax",
-        vec![attr_i("axis", 1i64 << 62)],
-        &[D::N(2), D::N(3)],
-        13,
-    ))
-    .unwrap();
-    let err = model
-        .run([("x", Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[2, 3]))))])
-        .unwrap_err();
+    let model = load(&single_op("Softmax", vec![attr_i("axis", 1i64 << 62)], &[D::N(2), D::N(3)], 13)).unwrap();
+    let err = model.run([("x", Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[2, 3]))))]).unwrap_err();
     assert_eq!(
         err.to_string(),
         "node \"the_node\" (op Softmax, opset 13) failed: Softmax: axis 4611686018427387904 out of range for rank 2. Inputs were (float32 [2, 3])"
@@ -554,20 +326,8 @@ fn softmax_axis_out_of_range_names_node_op_and_opset() {
 #[test]
 fn softmax_before_13_normalises_the_flattened_tail_and_from_13_one_axis() {
     let x = Tensor::from(array![[[1.0f32, 2.0], [3.0, 4.0]]].into_dyn());
-    let legacy = load(&single_op(
-        "Softmax",
-        vec![attr_i("axis", 1)],
-        &[D::N(1), D::N(2), D::N(2)],
-        11,
-    ))
-    .unwrap();
-    let modern = load(&single_op(
-        "Softmax",
-        vec![attr_i("axis", 1)],
-        &[D::N(1), D::N(2), D::N(2)],
-        13,
-    ))
-    .unwrap();
+    let legacy = load(&single_op("Softmax", vec![attr_i("axis", 1)], &[D::N(1), D::N(2), D::N(2)], 11)).unwrap();
+    let modern = load(&single_op("Softmax", vec![attr_i("axis", 1)], &[D::N(1), D::N(2), D::N(2)], 13)).unwrap();
     let legacy_out = legacy.run([("x", x.clone())]).unwrap()["y"].to_f64_vec();
     let modern_out = modern.run([("x", x)]).unwrap()["y"].to_f64_vec();
     // Legacy: one softmax over all four values. Opset 13: over axis 1 per column.
@@ -576,10 +336,7 @@ fn softmax_before_13_normalises_the_flattened_tail_and_from_13_one_axis() {
         assert!((got - value.exp() / total).abs() < 1e-6);
     }
     let column = 1.0 / (1.0 + 2.0f64.exp());
-    for (got, want) in modern_out
-        .iter()
-        .zip([column, column, 1.0 - column, 1.0 - column])
-    {
+    for (got, want) in modern_out.iter().zip([column, column, 1.0 - column, 1.0 - column]) {
         assert!((got - want).abs() < 1e-6, "{got} vs {want}");
     }
 }
@@ -597,18 +354,9 @@ fn external_data_is_read_inside_the_model_folder_only() {
         data_type: Some(FLOAT),
         data_location: Some(1),
         external_data: vec![
-            StringStringEntryProto {
-                key: Some("location".into()),
-                value: Some(location.into()),
-            },
-            StringStringEntryProto {
-                key: Some("offset".into()),
-                value: Some(offset.into()),
-            },
-            StringStringEntryProto {
-                key: Some("length".into()),
-                value: Some("16".into()),
-            },
+            StringStringEntryProto { key: Some("location".into()), value: Some(location.into()) },
+            StringStringEntryProto { key: Some("offset".into()), value: Some(offset.into()) },
+            StringStringEntryProto { key: Some("length".into()), value: Some("16".into()) },
         ],
         ..Default::default()
     };
@@ -625,31 +373,21 @@ fn external_data_is_read_inside_the_model_folder_only() {
         Model::load(&path)
     };
     let loaded = write_model(external("weights.bin", "16")).unwrap();
-    assert_eq!(
-        loaded.run(Vec::<(&str, Tensor)>::new()).unwrap()["y"].to_f64_vec(),
-        [0.0, 2.0, 0.0, 4.0]
-    );
+    assert_eq!(loaded.run(Vec::<(&str, Tensor)>::new()).unwrap()["y"].to_f64_vec(), [0.0, 2.0, 0.0, 4.0]);
     for (location, offset, needle) in [
         ("../../etc/passwd", "0", "must be a relative path"),
         ("/etc/passwd", "0", "must be a relative path"),
         ("weights.bin", "24", "reaches 40"),
         ("missing.bin", "0", "cannot open"),
     ] {
-        let err = write_model(external(location, offset))
-            .unwrap_err()
-            .to_string();
+        let err = write_model(external(location, offset)).unwrap_err().to_string();
         assert!(err.contains(needle), "{location}: {err}");
     }
     #[cfg(unix)]
     {
         std::os::unix::fs::symlink("/etc/hostname", dir.path().join("link.bin")).unwrap();
-        let err = write_model(external("link.bin", "0"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("outside the model's folder") || err.contains("cannot open"),
-            "{err}"
-        );
+        let err = write_model(external("link.bin", "0")).unwrap_err().to_string();
+        assert!(err.contains("outside the model's folder") || err.contains("cannot open"), "{err}");
     }
     // From bytes there is no folder, so external data is refused.
     let g = GraphProto {

@@ -9,10 +9,7 @@ use std::process::{Command, Output};
 use common::*;
 
 fn onnxi(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_onnxi"))
-        .args(args)
-        .output()
-        .expect("the onnxi binary runs")
+    Command::new(env!("CARGO_BIN_EXE_onnxi")).args(args).output().expect("the onnxi binary runs")
 }
 
 fn stdout(output: &Output) -> String {
@@ -25,10 +22,7 @@ fn stderr(output: &Output) -> String {
 
 fn seed(op: &str) -> (String, String) {
     let dir = format!("fixtures/seed/test_seed_{op}");
-    (
-        format!("{dir}/model.onnx"),
-        format!("input={dir}/input.npy"),
-    )
+    (format!("{dir}/model.onnx"), format!("input={dir}/input.npy"))
 }
 
 /// The numbers printed on the line after the output header, with numpy's
@@ -48,39 +42,18 @@ fn tutorial_examples_come_out_to_the_printed_digits() {
     let tutorial = [
         ("relu", "[0, 2, 0, 4, 0]"),
         ("leakyrelu", "[-0.1, 2, -0.3, 4, 0]"),
-        (
-            "sigmoid",
-            "[0.26894142, 0.88079708, 0.04742587, 0.98201379, 0.5]",
-        ),
-        (
-            "tanh",
-            "[-0.76159416, 0.96402758, -0.99505475, 0.9993293, 0]",
-        ),
-        (
-            "softmax",
-            "[0.01165623, 0.03168492, 0.08612854, 0.23412166, 0.63640865]",
-        ),
+        ("sigmoid", "[0.26894142, 0.88079708, 0.04742587, 0.98201379, 0.5]"),
+        ("tanh", "[-0.76159416, 0.96402758, -0.99505475, 0.9993293, 0]"),
+        ("softmax", "[0.01165623, 0.03168492, 0.08612854, 0.23412166, 0.63640865]"),
     ];
     for (op, printed) in tutorial {
         let (model, input) = seed(op);
         let output = onnxi(&["run", &model, "-i", &input]);
         assert_eq!(output.status.code(), Some(0), "{op}: {}", stderr(&output));
-        let expected: Vec<String> = printed
-            .trim_matches(|c| c == '[' || c == ']')
-            .split(", ")
-            .map(str::to_string)
-            .collect();
-        assert_eq!(
-            printed_values(&stdout(&output)),
-            expected,
-            "{op}: {}",
-            stdout(&output)
-        );
-        assert!(
-            stdout(&output).starts_with("output: float64 [5]\n"),
-            "{}",
-            stdout(&output)
-        );
+        let expected: Vec<String> =
+            printed.trim_matches(|c| c == '[' || c == ']').split(", ").map(str::to_string).collect();
+        assert_eq!(printed_values(&stdout(&output)), expected, "{op}: {}", stdout(&output));
+        assert!(stdout(&output).starts_with("output: float64 [5]\n"), "{}", stdout(&output));
     }
 }
 
@@ -111,105 +84,41 @@ fn write_npy(dir: &Path, name: &str, tensor: &onnxi::Tensor) -> String {
 #[test]
 fn broken_input_exits_1_with_a_message_naming_the_cause() {
     let dir = tempfile::tempdir().unwrap();
-    let unknown = write_model(
-        dir.path(),
-        "gelu.onnx",
-        &single_op("Gelu", vec![], &[D::N(3)], 20),
-    );
-    let relu = write_model(
-        dir.path(),
-        "relu.onnx",
-        &single_op("Relu", vec![], &[D::N(3)], 14),
-    );
+    let unknown = write_model(dir.path(), "gelu.onnx", &single_op("Gelu", vec![], &[D::N(3)], 20));
+    let relu = write_model(dir.path(), "relu.onnx", &single_op("Relu", vec![], &[D::N(3)], 14));
     let truncated = dir.path().join("truncated.onnx");
-    std::fs::write(
-        &truncated,
-        &bytes(&single_op("Relu", vec![], &[D::N(3)], 14))[..20],
-    )
-    .unwrap();
-    let good = write_npy(
-        dir.path(),
-        "good.npy",
-        &onnxi::Tensor::from(ndarray::array![1.0f32, -2.0, 3.0].into_dyn()),
-    );
-    let long = write_npy(
-        dir.path(),
-        "long.npy",
-        &onnxi::Tensor::from(ndarray::array![1.0f32, 2.0].into_dyn()),
-    );
-    let doubles = write_npy(
-        dir.path(),
-        "doubles.npy",
-        &onnxi::Tensor::from(ndarray::array![1.0f64, 2.0, 3.0].into_dyn()),
-    );
+    std::fs::write(&truncated, &bytes(&single_op("Relu", vec![], &[D::N(3)], 14))[..20]).unwrap();
+    let good = write_npy(dir.path(), "good.npy", &onnxi::Tensor::from(ndarray::array![1.0f32, -2.0, 3.0].into_dyn()));
+    let long = write_npy(dir.path(), "long.npy", &onnxi::Tensor::from(ndarray::array![1.0f32, 2.0].into_dyn()));
+    let doubles =
+        write_npy(dir.path(), "doubles.npy", &onnxi::Tensor::from(ndarray::array![1.0f64, 2.0, 3.0].into_dyn()));
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
-            vec![
-                "run".into(),
-                unknown.clone(),
-                "-i".into(),
-                format!("x={good}"),
-            ],
+            vec!["run".into(), unknown.clone(), "-i".into(), format!("x={good}")],
             "unsupported op \"Gelu\" in domain \"\" (opset 20)",
         ),
         (vec!["run".into(), relu.clone()], "missing input \"x\""),
+        (vec!["run".into(), relu.clone(), "-i".into(), format!("x={long}")], "input \"x\": expected shape [3]"),
         (
-            vec!["run".into(), relu.clone(), "-i".into(), format!("x={long}")],
-            "input \"x\": expected shape [3]",
-        ),
-        (
-            vec![
-                "run".into(),
-                relu.clone(),
-                "-i".into(),
-                format!("x={doubles}"),
-            ],
+            vec!["run".into(), relu.clone(), "-i".into(), format!("x={doubles}")],
             "input \"x\": expected dtype float32, got float64",
         ),
-        (
-            vec!["run".into(), truncated.to_str().unwrap().into()],
-            "not a valid ONNX model",
-        ),
-        (
-            vec!["run".into(), "no/such/model.onnx".into()],
-            "cannot read model",
-        ),
-        (
-            vec!["run".into(), relu.clone(), "-i".into(), format!("x={relu}")],
-            "not a valid TensorProto",
-        ),
+        (vec!["run".into(), truncated.to_str().unwrap().into()], "not a valid ONNX model"),
+        (vec!["run".into(), "no/such/model.onnx".into()], "cannot read model"),
+        (vec!["run".into(), relu.clone(), "-i".into(), format!("x={relu}")], "not a valid TensorProto"),
     ];
     for (args, needle) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let output = onnxi(&args);
-        assert_eq!(
-            output.status.code(),
-            Some(1),
-            "{args:?}: {}",
-            stderr(&output)
-        );
-        assert!(
-            stderr(&output).contains(needle),
-            "{args:?}: {}",
-            stderr(&output)
-        );
-        assert_eq!(
-            stderr(&output).lines().count(),
-            1,
-            "one-line message: {}",
-            stderr(&output)
-        );
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains(needle), "{args:?}: {}", stderr(&output));
+        assert_eq!(stderr(&output).lines().count(), 1, "one-line message: {}", stderr(&output));
     }
 }
 
 #[test]
 fn bad_usage_exits_2() {
-    for args in [
-        vec![],
-        vec!["run"],
-        vec!["frobnicate"],
-        vec!["test", "--rtol"],
-    ] {
+    for args in [vec![], vec!["run"], vec!["frobnicate"], vec!["test", "--rtol"]] {
         assert_eq!(onnxi(&args).status.code(), Some(2), "{args:?}");
     }
     assert_eq!(onnxi(&["--help"]).status.code(), Some(0));
@@ -221,19 +130,11 @@ fn inspect_lists_graph_and_what_cannot_run() {
     let output = onnxi(&["inspect", &model]);
     assert_eq!(output.status.code(), Some(0));
     let text = stdout(&output);
-    let text = text
-        .lines()
-        .filter(|line| !line.starts_with("producer:"))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let text = text.lines().filter(|line| !line.starts_with("producer:")).collect::<Vec<_>>().join("\n");
     insta::assert_snapshot!("inspect_seed_leakyrelu", text);
 
     let dir = tempfile::tempdir().unwrap();
-    let unknown = write_model(
-        dir.path(),
-        "gelu.onnx",
-        &single_op("Gelu", vec![], &[D::P("batch"), D::N(3)], 20),
-    );
+    let unknown = write_model(dir.path(), "gelu.onnx", &single_op("Gelu", vec![], &[D::P("batch"), D::N(3)], 20));
     let output = onnxi(&["inspect", &unknown, "--json"]);
     assert_eq!(output.status.code(), Some(0));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -256,11 +157,7 @@ fn copy_case(op: &str, dir: &Path, name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(target.join("test_data_set_0")).unwrap();
     std::fs::copy(source.join("model.onnx"), target.join("model.onnx")).unwrap();
     for file in ["input_0.pb", "output_0.pb"] {
-        std::fs::copy(
-            source.join("test_data_set_0").join(file),
-            target.join("test_data_set_0").join(file),
-        )
-        .unwrap();
+        std::fs::copy(source.join("test_data_set_0").join(file), target.join("test_data_set_0").join(file)).unwrap();
     }
     target
 }
@@ -272,8 +169,7 @@ fn test_reports_a_wrong_expected_output_and_continues_past_broken_cases() {
     let wrong = copy_case("sigmoid", dir.path(), "b_wrong");
     // Replace the expected output with one whose element 2 is off.
     let expected_path = wrong.join("test_data_set_0/output_0.pb");
-    let (tensor, name) =
-        onnxi::tensor_file::parse_pb(&std::fs::read(&expected_path).unwrap(), u64::MAX).unwrap();
+    let (tensor, name) = onnxi::tensor_file::parse_pb(&std::fs::read(&expected_path).unwrap(), u64::MAX).unwrap();
     let mut values = tensor.into_array::<f64>().unwrap();
     values[[2]] = 0.75;
     std::fs::write(
@@ -291,11 +187,13 @@ fn test_reports_a_wrong_expected_output_and_continues_past_broken_cases() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 5, "{text}");
     assert!(lines[0].starts_with("pass  a_good"), "{text}");
-    assert!(lines[1].starts_with("FAIL  b_wrong: data set 0, output 0 \"output\": worst element at index [2]: expected 0.75, got 0.04742587"), "{text}");
     assert!(
-        lines[2].starts_with("ERROR c_broken:") && lines[2].contains("not a valid ONNX model"),
+        lines[1].starts_with(
+            "FAIL  b_wrong: data set 0, output 0 \"output\": worst element at index [2]: expected 0.75, got 0.04742587"
+        ),
         "{text}"
     );
+    assert!(lines[2].starts_with("ERROR c_broken:") && lines[2].contains("not a valid ONNX model"), "{text}");
     assert!(lines[3].starts_with("pass  d_good"), "{text}");
     assert_eq!(lines[4], "2 passed, 2 failed");
 }
@@ -305,12 +203,7 @@ fn test_with_json_writes_a_machine_readable_report() {
     let dir = tempfile::tempdir().unwrap();
     copy_case("relu", dir.path(), "only");
     let report = dir.path().join("report.json");
-    let output = onnxi(&[
-        "test",
-        dir.path().to_str().unwrap(),
-        "--json",
-        report.to_str().unwrap(),
-    ]);
+    let output = onnxi(&["test", dir.path().to_str().unwrap(), "--json", report.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     assert_eq!(stdout(&output).lines().last(), Some("1 passed, 0 failed"));
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();

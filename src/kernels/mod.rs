@@ -3,7 +3,9 @@
 //! Each kernel works on contiguous slices and takes a [`Parallel`] handle
 //! that decides whether the work is big enough to split across threads.
 
+mod math;
 pub mod par;
+pub mod simd;
 pub mod softmax;
 pub mod unary;
 

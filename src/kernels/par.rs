@@ -26,18 +26,12 @@ pub struct Parallel {
 impl Parallel {
     /// Kernels use rayon's global pool for large tensors.
     pub fn global() -> Self {
-        Parallel {
-            pool: None,
-            serial: false,
-        }
+        Parallel { pool: None, serial: false }
     }
 
     /// Everything runs on the calling thread.
     pub fn serial() -> Self {
-        Parallel {
-            pool: None,
-            serial: true,
-        }
+        Parallel { pool: None, serial: true }
     }
 
     /// A dedicated pool of `n_threads` threads (1 means serial).
@@ -53,10 +47,7 @@ impl Parallel {
             .thread_name(|idx| format!("onnxi-{idx}"))
             .build()
             .map_err(|err| err.to_string())?;
-        Ok(Parallel {
-            pool: Some(Arc::new(pool)),
-            serial: false,
-        })
+        Ok(Parallel { pool: Some(Arc::new(pool)), serial: false })
     }
 
     /// Number of threads the work may use.
@@ -80,21 +71,14 @@ impl Parallel {
     }
 
     /// Runs `kernel` over matching chunks of `src` and `dst` (same length).
-    pub fn map<T: Sync, U: Send>(
-        &self,
-        src: &[T],
-        dst: &mut [U],
-        kernel: impl Fn(&[T], &mut [U]) + Sync + Send,
-    ) {
+    pub fn map<T: Sync, U: Send>(&self, src: &[T], dst: &mut [U], kernel: impl Fn(&[T], &mut [U]) + Sync + Send) {
         debug_assert_eq!(src.len(), dst.len());
         if !self.worth_splitting(dst.len()) {
             kernel(src, dst);
             return;
         }
         self.install(|| {
-            src.par_chunks(CHUNK_ELEMS)
-                .zip(dst.par_chunks_mut(CHUNK_ELEMS))
-                .for_each(|(src, dst)| kernel(src, dst));
+            src.par_chunks(CHUNK_ELEMS).zip(dst.par_chunks_mut(CHUNK_ELEMS)).for_each(|(src, dst)| kernel(src, dst));
         });
     }
 
@@ -108,12 +92,7 @@ impl Parallel {
     }
 
     /// Runs `kernel` on groups of whole rows of `row_len` elements each.
-    pub fn rows<T: Send>(
-        &self,
-        data: &mut [T],
-        row_len: usize,
-        kernel: impl Fn(&mut [T]) + Sync + Send,
-    ) {
+    pub fn rows<T: Send>(&self, data: &mut [T], row_len: usize, kernel: impl Fn(&mut [T]) + Sync + Send) {
         if row_len == 0 || data.is_empty() {
             return;
         }
@@ -123,8 +102,7 @@ impl Parallel {
         }
         let rows_per_chunk = CHUNK_ELEMS.div_ceil(row_len).max(1);
         self.install(|| {
-            data.par_chunks_mut(rows_per_chunk * row_len)
-                .for_each(|group| group.chunks_mut(row_len).for_each(&kernel));
+            data.par_chunks_mut(rows_per_chunk * row_len).for_each(|group| group.chunks_mut(row_len).for_each(&kernel));
         });
     }
 
@@ -143,22 +121,13 @@ impl Parallel {
 
     /// Runs `kernel` on fixed-size blocks of `data` in place, in parallel,
     /// passing each block's index.
-    pub fn for_blocks<T: Send>(
-        &self,
-        data: &mut [T],
-        block: usize,
-        kernel: impl Fn(usize, &mut [T]) + Sync + Send,
-    ) {
+    pub fn for_blocks<T: Send>(&self, data: &mut [T], block: usize, kernel: impl Fn(usize, &mut [T]) + Sync + Send) {
         if !self.worth_splitting(data.len()) {
-            data.chunks_mut(block.max(1))
-                .enumerate()
-                .for_each(|(idx, chunk)| kernel(idx, chunk));
+            data.chunks_mut(block.max(1)).enumerate().for_each(|(idx, chunk)| kernel(idx, chunk));
             return;
         }
         self.install(|| {
-            data.par_chunks_mut(block.max(1))
-                .enumerate()
-                .for_each(|(idx, chunk)| kernel(idx, chunk));
+            data.par_chunks_mut(block.max(1)).enumerate().for_each(|(idx, chunk)| kernel(idx, chunk));
         });
     }
 }

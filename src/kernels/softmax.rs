@@ -11,19 +11,13 @@ use super::Parallel;
 /// NaN-propagating maximum (`f32::max` would skip NaN).
 #[inline]
 fn nan_max<T: Float>(acc: T, x: T) -> T {
-    if x > acc || x.is_nan() || acc.is_nan() {
-        if acc.is_nan() { acc } else { x }
-    } else {
-        acc
-    }
+    if x > acc || x.is_nan() || acc.is_nan() { if acc.is_nan() { acc } else { x } } else { acc }
 }
 
 /// Softmax of one contiguous lane, in place. Sums in f64 for accuracy on
 /// long rows.
 fn softmax_lane<T: Float>(lane: &mut [T]) {
-    let max = lane
-        .iter()
-        .fold(T::neg_infinity(), |acc, &x| nan_max(acc, x));
+    let max = lane.iter().fold(T::neg_infinity(), |acc, &x| nan_max(acc, x));
     let mut sum = 0f64;
     for x in lane.iter_mut() {
         *x = (*x - max).exp();
@@ -50,10 +44,7 @@ fn softmax_block<T: Float>(block: &mut [T], n: usize, inner: usize) {
             *s += x.to_f64().unwrap_or(f64::NAN);
         }
     }
-    let sum: Vec<T> = sum
-        .into_iter()
-        .map(|s| T::from(s).unwrap_or_else(T::nan))
-        .collect();
+    let sum: Vec<T> = sum.into_iter().map(|s| T::from(s).unwrap_or_else(T::nan)).collect();
     for row in block.chunks_mut(inner) {
         for (x, &s) in row.iter_mut().zip(&sum) {
             *x = *x / s;

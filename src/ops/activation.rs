@@ -28,16 +28,8 @@ use crate::kernels::Parallel;
 use crate::kernels::unary::{self, Unary};
 use crate::tensor::{DType, Element, Tensor};
 
-const RELU_14: &[DType] = &[
-    DType::F32,
-    DType::F64,
-    DType::F16,
-    DType::BF16,
-    DType::I8,
-    DType::I16,
-    DType::I32,
-    DType::I64,
-];
+const RELU_14: &[DType] =
+    &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I8, DType::I16, DType::I32, DType::I64];
 
 /// Registers the four activations.
 pub fn register(reg: &mut Registry) {
@@ -49,20 +41,8 @@ pub fn register(reg: &mut Registry) {
         |version| if version >= 16 { FLOATS_BF16 } else { FLOATS },
         LeakyRelu::from_node,
     );
-    reg.add(
-        "",
-        "Sigmoid",
-        &[1, 6, 13],
-        floats_bf16_from_13,
-        Sigmoid::from_node,
-    );
-    reg.add(
-        "",
-        "Tanh",
-        &[1, 6, 13],
-        floats_bf16_from_13,
-        Tanh::from_node,
-    );
+    reg.add("", "Sigmoid", &[1, 6, 13], floats_bf16_from_13, Sigmoid::from_node);
+    reg.add("", "Tanh", &[1, 6, 13], floats_bf16_from_13, Tanh::from_node);
 }
 
 fn relu_dtypes(version: i64) -> &'static [DType] {
@@ -100,9 +80,7 @@ impl Relu {
     /// A wrongly typed `consumed_inputs` (opset 1).
     pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
         legacy_consumed_inputs(attrs, version)?;
-        Ok(Relu {
-            dtypes: relu_dtypes(version),
-        })
+        Ok(Relu { dtypes: relu_dtypes(version) })
     }
 }
 
@@ -119,10 +97,7 @@ impl Op for Relu {
 }
 
 fn relu_int(tensor: Tensor, par: &Parallel) -> Tensor {
-    fn apply<T: PartialOrd + Default + Copy + Send>(
-        mut array: ArrayD<T>,
-        par: &Parallel,
-    ) -> ArrayD<T> {
+    fn apply<T: PartialOrd + Default + Copy + Send>(mut array: ArrayD<T>, par: &Parallel) -> ArrayD<T> {
         match array.as_slice_mut() {
             Some(data) => unary::relu_int_inplace(data, par),
             None => array.mapv_inplace(unary::relu),
@@ -182,9 +157,7 @@ impl Sigmoid {
     /// A wrongly typed `consumed_inputs` (opset 1).
     pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
         legacy_consumed_inputs(attrs, version)?;
-        Ok(Sigmoid {
-            dtypes: floats_bf16_from_13(version),
-        })
+        Ok(Sigmoid { dtypes: floats_bf16_from_13(version) })
     }
 }
 
@@ -210,9 +183,7 @@ impl Tanh {
     /// A wrongly typed `consumed_inputs` (opset 1).
     pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
         legacy_consumed_inputs(attrs, version)?;
-        Ok(Tanh {
-            dtypes: floats_bf16_from_13(version),
-        })
+        Ok(Tanh { dtypes: floats_bf16_from_13(version) })
     }
 }
 
@@ -228,45 +199,34 @@ impl Op for Tanh {
 /// and contiguous, else into an output buffer (reused from the session's
 /// pool when there is one). float16 and bfloat16 go through f32 and round
 /// once.
-pub(crate) fn map_float(
-    x: Cow<'_, Tensor>,
-    op: Unary,
-    ctx: &ExecCtx<'_>,
-) -> Result<Tensor, OpError> {
+pub(crate) fn map_float(x: Cow<'_, Tensor>, op: Unary, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
     let par = ctx.par;
     Ok(match x {
-        Cow::Owned(Tensor::F32(array)) => Tensor::F32(inplace(array, par, |data, par| {
-            unary::apply_f32_inplace(op, data, par)
-        })),
-        Cow::Owned(Tensor::F64(array)) => Tensor::F64(inplace(array, par, |data, par| {
-            unary::apply_f64_inplace(op, data, par)
-        })),
-        Cow::Borrowed(Tensor::F32(array)) => Tensor::F32(mapped(array, ctx, |src, dst, par| {
-            unary::apply_f32(op, src, dst, par)
-        })),
-        Cow::Borrowed(Tensor::F64(array)) => Tensor::F64(mapped(array, ctx, |src, dst, par| {
-            unary::apply_f64(op, src, dst, par)
-        })),
+        Cow::Owned(Tensor::F32(array)) => {
+            Tensor::F32(inplace(array, par, |data, par| unary::apply_f32_inplace(op, data, par)))
+        }
+        Cow::Owned(Tensor::F64(array)) => {
+            Tensor::F64(inplace(array, par, |data, par| unary::apply_f64_inplace(op, data, par)))
+        }
+        Cow::Borrowed(Tensor::F32(array)) => {
+            Tensor::F32(mapped(array, ctx, |src, dst, par| unary::apply_f32(op, src, dst, par)))
+        }
+        Cow::Borrowed(Tensor::F64(array)) => {
+            Tensor::F64(mapped(array, ctx, |src, dst, par| unary::apply_f64(op, src, dst, par)))
+        }
         other => match other.as_ref() {
             Tensor::F16(array) => {
                 let wide = array.mapv(f16::to_f32);
-                let wide = inplace(wide, par, |data, par| {
-                    unary::apply_f32_inplace(op, data, par)
-                });
+                let wide = inplace(wide, par, |data, par| unary::apply_f32_inplace(op, data, par));
                 Tensor::F16(wide.mapv(f16::from_f32))
             }
             Tensor::BF16(array) => {
                 let wide = array.mapv(bf16::to_f32);
-                let wide = inplace(wide, par, |data, par| {
-                    unary::apply_f32_inplace(op, data, par)
-                });
+                let wide = inplace(wide, par, |data, par| unary::apply_f32_inplace(op, data, par));
                 Tensor::BF16(wide.mapv(bf16::from_f32))
             }
             unsupported => {
-                return Err(OpError::UnsupportedDtype {
-                    op: op_name(op),
-                    dtype: unsupported.dtype(),
-                });
+                return Err(OpError::UnsupportedDtype { op: op_name(op), dtype: unsupported.dtype() });
             }
         },
     })
@@ -282,16 +242,8 @@ fn op_name(op: Unary) -> &'static str {
 }
 
 /// Runs `kernel` on the array's data in place, making it contiguous first.
-pub(crate) fn inplace<T: Clone>(
-    array: ArrayD<T>,
-    par: &Parallel,
-    kernel: impl Fn(&mut [T], &Parallel),
-) -> ArrayD<T> {
-    let mut array = if array.is_standard_layout() {
-        array
-    } else {
-        array.as_standard_layout().into_owned()
-    };
+pub(crate) fn inplace<T: Clone>(array: ArrayD<T>, par: &Parallel, kernel: impl Fn(&mut [T], &Parallel)) -> ArrayD<T> {
+    let mut array = if array.is_standard_layout() { array } else { array.as_standard_layout().into_owned() };
     if let Some(data) = array.as_slice_mut() {
         kernel(data, par);
     }
@@ -344,19 +296,12 @@ mod tests {
 
     fn op_for(op: Unary, version: i64) -> Box<dyn Op> {
         match op {
-            Unary::Relu => Box::new(Relu {
-                dtypes: relu_dtypes(version),
-            }),
-            Unary::LeakyRelu { alpha } => Box::new(LeakyRelu {
-                alpha,
-                dtypes: if version >= 16 { FLOATS_BF16 } else { FLOATS },
-            }),
-            Unary::Sigmoid => Box::new(Sigmoid {
-                dtypes: floats_bf16_from_13(version),
-            }),
-            Unary::Tanh => Box::new(Tanh {
-                dtypes: floats_bf16_from_13(version),
-            }),
+            Unary::Relu => Box::new(Relu { dtypes: relu_dtypes(version) }),
+            Unary::LeakyRelu { alpha } => {
+                Box::new(LeakyRelu { alpha, dtypes: if version >= 16 { FLOATS_BF16 } else { FLOATS } })
+            }
+            Unary::Sigmoid => Box::new(Sigmoid { dtypes: floats_bf16_from_13(version) }),
+            Unary::Tanh => Box::new(Tanh { dtypes: floats_bf16_from_13(version) }),
         }
     }
 
@@ -364,18 +309,11 @@ mod tests {
     /// (the in-place path), and checks both give the same bits.
     fn run(op: &dyn Op, x: &Tensor) -> Result<Tensor, OpError> {
         let par = Parallel::global();
-        let ctx = ExecCtx {
-            par: &par,
-            pool: None,
-        };
+        let ctx = ExecCtx { par: &par, pool: None };
         let lent = op.run(&mut vec![Some(Cow::Borrowed(x))], &ctx);
         let owned = op.run(&mut vec![Some(Cow::Owned(x.clone()))], &ctx);
         match (&lent, &owned) {
-            (Ok(a), Ok(b)) => assert_eq!(
-                a.to_le_bytes(),
-                b.to_le_bytes(),
-                "lent and owned paths differ"
-            ),
+            (Ok(a), Ok(b)) => assert_eq!(a.to_le_bytes(), b.to_le_bytes(), "lent and owned paths differ"),
             (Err(a), Err(b)) => assert_eq!(a, b),
             _ => panic!("lent {lent:?} vs owned {owned:?}"),
         }
@@ -389,21 +327,12 @@ mod tests {
         }
         let order = |v: f32| {
             let bits = v.to_bits() as i64;
-            if bits < 0 || v.is_sign_negative() {
-                -(bits & 0x7fff_ffff)
-            } else {
-                bits
-            }
+            if bits < 0 || v.is_sign_negative() { -(bits & 0x7fff_ffff) } else { bits }
         };
         order(a).abs_diff(order(b))
     }
 
-    const OPS: [Unary; 4] = [
-        Unary::Relu,
-        Unary::LeakyRelu { alpha: 0.01 },
-        Unary::Sigmoid,
-        Unary::Tanh,
-    ];
+    const OPS: [Unary; 4] = [Unary::Relu, Unary::LeakyRelu { alpha: 0.01 }, Unary::Sigmoid, Unary::Tanh];
 
     /// Inputs covering signs, zeros, NaN, infinities, denormals, tiny and huge magnitudes.
     fn edge_inputs() -> Vec<f32> {
@@ -450,21 +379,10 @@ mod tests {
             let y = y.as_f32().unwrap();
             for (&input, &got) in edge_inputs().iter().zip(y.iter()) {
                 let want = reference(op, f64::from(input)) as f32;
-                let allowed = if matches!(op, Unary::Relu | Unary::LeakyRelu { .. }) {
-                    0
-                } else {
-                    4
-                };
-                assert!(
-                    ulp_f32(got, want) <= allowed,
-                    "{op:?}({input:e}) = {got:e}, want {want:e}"
-                );
+                let allowed = if matches!(op, Unary::Relu | Unary::LeakyRelu { .. }) { 0 } else { 4 };
+                assert!(ulp_f32(got, want) <= allowed, "{op:?}({input:e}) = {got:e}, want {want:e}");
                 if !want.is_nan() && want != 0.0 {
-                    assert_eq!(
-                        got.is_sign_negative(),
-                        want.is_sign_negative(),
-                        "{op:?}({input:e}) sign"
-                    );
+                    assert_eq!(got.is_sign_negative(), want.is_sign_negative(), "{op:?}({input:e}) sign");
                 }
             }
         }
@@ -473,14 +391,8 @@ mod tests {
     #[test]
     fn float64_matches_float64_reference_closely() {
         for op in OPS {
-            let inputs: Vec<f64> = edge_inputs()
-                .into_iter()
-                .map(f64::from)
-                .chain([1e-300, -700.0, 700.0])
-                .collect();
-            let x = Tensor::from(
-                ArrayD::from_shape_vec(IxDyn(&[inputs.len()]), inputs.clone()).unwrap(),
-            );
+            let inputs: Vec<f64> = edge_inputs().into_iter().map(f64::from).chain([1e-300, -700.0, 700.0]).collect();
+            let x = Tensor::from(ArrayD::from_shape_vec(IxDyn(&[inputs.len()]), inputs.clone()).unwrap());
             let y = run(op_for(op, 6).as_ref(), &x).unwrap();
             for (&input, got) in inputs.iter().zip(y.as_f64().unwrap().iter()) {
                 let want = reference(op, input);
@@ -499,44 +411,28 @@ mod tests {
         for op in OPS {
             let inputs = [-3.0f32, -0.5, 0.0, 0.25, 2.0, 9.5, -60000.0, 60000.0];
             let halves = Tensor::from(
-                ArrayD::from_shape_vec(
-                    IxDyn(&[8]),
-                    inputs.iter().map(|&v| f16::from_f32(v)).collect(),
-                )
-                .unwrap(),
+                ArrayD::from_shape_vec(IxDyn(&[8]), inputs.iter().map(|&v| f16::from_f32(v)).collect()).unwrap(),
             );
             let y = run(op_for(op, 13).as_ref(), &halves).unwrap();
-            let Tensor::F16(y) = y else {
-                panic!("float16 in, float16 out")
-            };
+            let Tensor::F16(y) = y else { panic!("float16 in, float16 out") };
             for (&input, got) in inputs.iter().zip(y.iter()) {
                 let want = f16::from_f64(reference(op, f64::from(f16::from_f32(input).to_f32())));
                 assert!(
-                    (got.to_f64() - want.to_f64()).abs()
-                        <= f64::from(f16::EPSILON) * want.to_f64().abs().max(1e-4),
+                    (got.to_f64() - want.to_f64()).abs() <= f64::from(f16::EPSILON) * want.to_f64().abs().max(1e-4),
                     "{op:?}({input}) = {got}, want {want}"
                 );
             }
             let brains = Tensor::from(
-                ArrayD::from_shape_vec(
-                    IxDyn(&[8]),
-                    inputs.iter().map(|&v| bf16::from_f32(v)).collect(),
-                )
-                .unwrap(),
+                ArrayD::from_shape_vec(IxDyn(&[8]), inputs.iter().map(|&v| bf16::from_f32(v)).collect()).unwrap(),
             );
-            let version = if matches!(op, Unary::LeakyRelu { .. }) {
-                16
-            } else {
-                13
-            };
+            let version = if matches!(op, Unary::LeakyRelu { .. }) { 16 } else { 13 };
             let Tensor::BF16(y) = run(op_for(op, version).as_ref(), &brains).unwrap() else {
                 panic!("bfloat16 in, bfloat16 out")
             };
             for (&input, got) in inputs.iter().zip(y.iter()) {
                 let want = bf16::from_f64(reference(op, f64::from(bf16::from_f32(input).to_f32())));
                 assert!(
-                    (got.to_f64() - want.to_f64()).abs()
-                        <= f64::from(bf16::EPSILON) * want.to_f64().abs().max(1e-4),
+                    (got.to_f64() - want.to_f64()).abs() <= f64::from(bf16::EPSILON) * want.to_f64().abs().max(1e-4),
                     "{op:?}({input}) = {got}, want {want}"
                 );
             }
@@ -555,30 +451,10 @@ mod tests {
         }
         let unsupported = |op: &'static str, dtype| Err(OpError::UnsupportedDtype { op, dtype });
         let cases = [
-            Case {
-                op: Unary::Relu,
-                version: 6,
-                input: brain.clone(),
-                expected: unsupported("Relu", DType::BF16),
-            },
-            Case {
-                op: Unary::Relu,
-                version: 13,
-                input: brain.clone(),
-                expected: Ok(vec![1.0]),
-            },
-            Case {
-                op: Unary::Relu,
-                version: 13,
-                input: ints.clone(),
-                expected: unsupported("Relu", DType::I32),
-            },
-            Case {
-                op: Unary::Relu,
-                version: 14,
-                input: ints.clone(),
-                expected: Ok(vec![0.0, 0.0, 5.0]),
-            },
+            Case { op: Unary::Relu, version: 6, input: brain.clone(), expected: unsupported("Relu", DType::BF16) },
+            Case { op: Unary::Relu, version: 13, input: brain.clone(), expected: Ok(vec![1.0]) },
+            Case { op: Unary::Relu, version: 13, input: ints.clone(), expected: unsupported("Relu", DType::I32) },
+            Case { op: Unary::Relu, version: 14, input: ints.clone(), expected: Ok(vec![0.0, 0.0, 5.0]) },
             Case {
                 op: Unary::Relu,
                 version: 14,
@@ -603,24 +479,14 @@ mod tests {
                 input: brain.clone(),
                 expected: unsupported("LeakyRelu", DType::BF16),
             },
-            Case {
-                op: Unary::LeakyRelu { alpha: 0.01 },
-                version: 16,
-                input: brain.clone(),
-                expected: Ok(vec![1.0]),
-            },
+            Case { op: Unary::LeakyRelu { alpha: 0.01 }, version: 16, input: brain.clone(), expected: Ok(vec![1.0]) },
             Case {
                 op: Unary::Sigmoid,
                 version: 6,
                 input: brain.clone(),
                 expected: unsupported("Sigmoid", DType::BF16),
             },
-            Case {
-                op: Unary::Tanh,
-                version: 13,
-                input: ints.clone(),
-                expected: unsupported("Tanh", DType::I32),
-            },
+            Case { op: Unary::Tanh, version: 13, input: ints.clone(), expected: unsupported("Tanh", DType::I32) },
             Case {
                 op: Unary::Sigmoid,
                 version: 1,
@@ -629,8 +495,7 @@ mod tests {
             },
         ];
         for case in cases {
-            let result =
-                run(op_for(case.op, case.version).as_ref(), &case.input).map(|t| t.to_f64_vec());
+            let result = run(op_for(case.op, case.version).as_ref(), &case.input).map(|t| t.to_f64_vec());
             assert_eq!(result, case.expected, "{:?} v{}", case.op, case.version);
         }
     }
@@ -643,39 +508,22 @@ mod tests {
             assert_eq!(run(boxed.as_ref(), &empty).unwrap().shape(), [0, 5]);
             let scalar = Tensor::from(ndarray::arr0(-2.0f32).into_dyn());
             let y = run(boxed.as_ref(), &scalar).unwrap();
-            assert_eq!(
-                (y.shape(), y.to_f64_vec()[0] as f32),
-                (&[][..], reference(op, -2.0) as f32)
-            );
+            assert_eq!((y.shape(), y.to_f64_vec()[0] as f32), (&[][..], reference(op, -2.0) as f32));
             // A transposed (non-contiguous) input keeps its logical order.
             let matrix = array![[1.0f32, -2.0, 3.0], [-4.0, 5.0, -6.0]];
             let transposed = Tensor::from(matrix.t().to_owned().into_dyn());
             let view_input = Tensor::from(matrix.clone().reversed_axes().into_dyn());
-            let (a, b) = (
-                run(boxed.as_ref(), &transposed).unwrap(),
-                run(boxed.as_ref(), &view_input).unwrap(),
-            );
+            let (a, b) = (run(boxed.as_ref(), &transposed).unwrap(), run(boxed.as_ref(), &view_input).unwrap());
             assert_eq!(a.to_f64_vec(), b.to_f64_vec());
             assert_eq!(b.shape(), [3, 2]);
             assert_eq!(b.to_f64_vec()[1] as f32, reference(op, -4.0) as f32);
             // Above the parallel threshold, every element is still computed.
             let n = PAR_MIN_ELEMS * 3 + 17;
             let big: Vec<f32> = (0..n).map(|i| (i as f32 - n as f32 / 2.0) * 1e-3).collect();
-            let y = run(
-                boxed.as_ref(),
-                &Tensor::from(ArrayD::from_shape_vec(IxDyn(&[n]), big.clone()).unwrap()),
-            )
-            .unwrap();
-            for (idx, (&input, got)) in big
-                .iter()
-                .zip(y.as_f32().unwrap().iter())
-                .enumerate()
-                .step_by(997)
-            {
-                assert!(
-                    ulp_f32(*got, reference(op, f64::from(input)) as f32) <= 4,
-                    "{op:?} at {idx}"
-                );
+            let y =
+                run(boxed.as_ref(), &Tensor::from(ArrayD::from_shape_vec(IxDyn(&[n]), big.clone()).unwrap())).unwrap();
+            for (idx, (&input, got)) in big.iter().zip(y.as_f32().unwrap().iter()).enumerate().step_by(997) {
+                assert!(ulp_f32(*got, reference(op, f64::from(input)) as f32) <= 4, "{op:?} at {idx}");
             }
         }
     }

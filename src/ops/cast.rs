@@ -23,13 +23,7 @@ use crate::tensor::{DType, Tensor, onnx_type_name};
 
 /// Registers Cast.
 pub fn register(reg: &mut Registry) {
-    reg.add(
-        "",
-        "Cast",
-        &[1, 6, 9, 13, 19, 21, 23, 24, 25, 28],
-        |_| &DType::ALL,
-        Cast::from_node,
-    );
+    reg.add("", "Cast", &[1, 6, 9, 13, 19, 21, 23, 24, 25, 28], |_| &DType::ALL, Cast::from_node);
 }
 
 /// Cast to `to`.
@@ -58,29 +52,17 @@ impl Cast {
     /// A missing `to`, or a target type onnxi does not hold.
     pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
         let to = if version < 6 {
-            let name = attrs
-                .string("to")?
-                .ok_or_else(|| attrs.error("to", "is required"))?;
+            let name = attrs.string("to")?.ok_or_else(|| attrs.error("to", "is required"))?;
             LEGACY_NAMES
                 .iter()
                 .find(|(legacy, _)| *legacy == name)
                 .map(|(_, dtype)| *dtype)
-                .ok_or_else(|| {
-                    attrs.error("to", format!("type {name:?} is not supported by onnxi"))
-                })?
+                .ok_or_else(|| attrs.error("to", format!("type {name:?} is not supported by onnxi")))?
         } else {
-            let code = attrs
-                .i64("to")?
-                .ok_or_else(|| attrs.error("to", "is required"))?;
+            let code = attrs.i64("to")?.ok_or_else(|| attrs.error("to", "is required"))?;
             let code32 = i32::try_from(code).unwrap_or(0);
             DType::from_onnx_code(code32).ok_or_else(|| {
-                attrs.error(
-                    "to",
-                    format!(
-                        "target type {} is not supported by onnxi",
-                        onnx_type_name(code32)
-                    ),
-                )
+                attrs.error("to", format!("target type {} is not supported by onnxi", onnx_type_name(code32)))
             })?
         };
         if version >= 19 {
@@ -131,11 +113,8 @@ pub fn cast(x: &Tensor, to: DType) -> Tensor {
         Tensor::I32(array) => array.mapv(i64::from),
         Tensor::I64(array) => array.clone(),
         // Truncation toward zero, saturating; NaN becomes 0.
-        other => ArrayD::from_shape_vec(
-            other.shape(),
-            other.to_f64_vec().into_iter().map(|v| v as i64).collect(),
-        )
-        .unwrap_or_default(),
+        other => ArrayD::from_shape_vec(other.shape(), other.to_f64_vec().into_iter().map(|v| v as i64).collect())
+            .unwrap_or_default(),
     };
     match to {
         DType::I8 => Tensor::I8(ints.mapv(|v| v as i8)),

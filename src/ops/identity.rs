@@ -18,13 +18,7 @@ use crate::tensor::{DType, Tensor};
 
 /// Registers Identity.
 pub fn register(reg: &mut Registry) {
-    reg.add(
-        "",
-        "Identity",
-        &[1, 13, 14, 16, 19, 21, 23, 24, 25],
-        |_| &DType::ALL,
-        Identity::from_node,
-    );
+    reg.add("", "Identity", &[1, 13, 14, 16, 19, 21, 23, 24, 25], |_| &DType::ALL, Identity::from_node);
 }
 
 /// Identity: output = input.

@@ -41,9 +41,7 @@ impl ExecCtx<'_> {
     /// An output buffer of `shape`: reused from the pool when one fits,
     /// else freshly allocated (zeroed). Callers overwrite every element.
     pub fn output<T: Element + Default>(&self, shape: &[usize]) -> ArrayD<T> {
-        self.pool
-            .and_then(|pool| pool.take(shape))
-            .unwrap_or_else(|| ArrayD::from_elem(IxDyn(shape), T::default()))
+        self.pool.and_then(|pool| pool.take(shape)).unwrap_or_else(|| ArrayD::from_elem(IxDyn(shape), T::default()))
     }
 }
 
@@ -63,8 +61,7 @@ pub trait Op: Send + Sync + fmt::Debug {
 }
 
 /// Builds an op from a node's attributes at a resolved opset version.
-pub type Constructor =
-    Box<dyn Fn(&mut Attrs<'_>, i64) -> Result<Box<dyn Op>, LoadError> + Send + Sync>;
+pub type Constructor = Box<dyn Fn(&mut Attrs<'_>, i64) -> Result<Box<dyn Op>, LoadError> + Send + Sync>;
 
 /// One registered op: the versions at which its semantics or types changed.
 pub struct Entry {
@@ -82,10 +79,7 @@ pub struct Entry {
 
 impl fmt::Debug for Entry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Entry")
-            .field("op_type", &self.op_type)
-            .field("versions", &self.versions)
-            .finish()
+        f.debug_struct("Entry").field("op_type", &self.op_type).field("versions", &self.versions).finish()
     }
 }
 
@@ -111,13 +105,7 @@ impl Registry {
     ) {
         let constructor: Constructor =
             Box::new(move |attrs, version| Ok(Box::new(from_node(attrs, version)?) as Box<dyn Op>));
-        self.entries.push(Entry {
-            domain,
-            op_type,
-            versions,
-            dtypes,
-            constructor,
-        });
+        self.entries.push(Entry { domain, op_type, versions, dtypes, constructor });
     }
 
     /// The built-in table.
@@ -142,9 +130,7 @@ impl Registry {
 
     /// The entry for `(domain, op_type)`, if any.
     pub fn find(&self, domain: &str, op_type: &str) -> Option<&Entry> {
-        self.entries
-            .iter()
-            .find(|entry| entry.domain == domain && entry.op_type == op_type)
+        self.entries.iter().find(|entry| entry.domain == domain && entry.op_type == op_type)
     }
 
     /// Comma-separated op types, for error messages.
@@ -160,11 +146,7 @@ impl Entry {
     /// The schema version that applies at `opset`: the newest registered
     /// version not newer than it.
     pub fn resolve(&self, opset: i64) -> Option<i64> {
-        self.versions
-            .iter()
-            .rev()
-            .copied()
-            .find(|&version| version <= opset)
+        self.versions.iter().rev().copied().find(|&version| version <= opset)
     }
 
     /// Builds the op at a resolved version.
@@ -177,11 +159,7 @@ impl Entry {
 
     /// Versions as text (`1, 6, 13, 14`).
     pub fn versions_text(&self) -> String {
-        self.versions
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.versions.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -191,33 +169,18 @@ pub(crate) fn required<'a>(
     index: usize,
     op: &'static str,
 ) -> Result<Cow<'a, Tensor>, OpError> {
-    inputs
-        .get_mut(index)
-        .and_then(Option::take)
-        .ok_or(OpError::MissingInput { op, index })
+    inputs.get_mut(index).and_then(Option::take).ok_or(OpError::MissingInput { op, index })
 }
 
 /// Refuses a dtype outside `allowed`.
-pub(crate) fn check_dtype(
-    op: &'static str,
-    dtype: DType,
-    allowed: &[DType],
-) -> Result<(), OpError> {
-    if allowed.contains(&dtype) {
-        Ok(())
-    } else {
-        Err(OpError::UnsupportedDtype { op, dtype })
-    }
+pub(crate) fn check_dtype(op: &'static str, dtype: DType, allowed: &[DType]) -> Result<(), OpError> {
+    if allowed.contains(&dtype) { Ok(()) } else { Err(OpError::UnsupportedDtype { op, dtype }) }
 }
 
 /// Turns a possibly negative axis into an index in `0..rank`.
 pub(crate) fn normalize_axis(op: &'static str, axis: i64, rank: usize) -> Result<usize, OpError> {
     let rank_i = i64::try_from(rank).unwrap_or(i64::MAX);
-    let resolved = if axis < 0 {
-        axis.checked_add(rank_i)
-    } else {
-        Some(axis)
-    };
+    let resolved = if axis < 0 { axis.checked_add(rank_i) } else { Some(axis) };
     match resolved {
         Some(index) if (0..rank_i).contains(&index) => Ok(index as usize),
         _ => Err(OpError::AxisOutOfRange { op, axis, rank }),
@@ -254,11 +217,7 @@ pub fn support_table() -> String {
                 format!("{}: {}", versions.join(", "), dtypes.join(", "))
             })
             .collect();
-        let domain = if entry.domain.is_empty() {
-            "ai.onnx"
-        } else {
-            entry.domain
-        };
+        let domain = if entry.domain.is_empty() { "ai.onnx" } else { entry.domain };
         out.push_str(&format!(
             "| {} | {domain} | {} | {} |\n",
             entry.op_type,

@@ -1,16 +1,24 @@
-//! Unsqueeze and Squeeze: add or remove size-1 axes. The dynamo exporter
-//! wraps a 0-d Softmax in them.
+//! Shape ops that move no data: Unsqueeze and Squeeze (the dynamo exporter
+//! wraps a 0-d Softmax in them), Flatten and Reshape (classifier heads, and
+//! the old PyTorch-converted ONNX test cases).
 //!
 //! Spec:
 //! - <https://onnx.ai/onnx/operators/onnx__Unsqueeze.html>
 //! - <https://onnx.ai/onnx/operators/onnx__Squeeze.html>
+//! - <https://onnx.ai/onnx/operators/onnx__Flatten.html>
+//! - <https://onnx.ai/onnx/operators/onnx__Reshape.html>
 //!
-//! | opset | change                                                       |
-//! |-------|--------------------------------------------------------------|
-//! | 1     | `axes` attribute, non-negative only                          |
-//! | 11    | `axes` attribute, negative axes allowed                      |
-//! | 13+   | `axes` is an int64 input (optional for Squeeze)              |
-//! | 21–25 | more element types only; the same code path in onnxi         |
+//! | op                 | opset | change                                         |
+//! |--------------------|-------|------------------------------------------------|
+//! | Unsqueeze, Squeeze | 1     | `axes` attribute, non-negative only            |
+//! | Unsqueeze, Squeeze | 11    | `axes` attribute, negative axes allowed        |
+//! | Unsqueeze, Squeeze | 13+   | `axes` is an int64 input (optional for Squeeze)|
+//! | Flatten            | 1, 9  | `axis` in `[0, rank]` (9: more dtypes)         |
+//! | Flatten            | 11+   | negative `axis` allowed                        |
+//! | Reshape            | 1     | `shape` attribute (+ legacy `consumed_inputs`) |
+//! | Reshape            | 5, 13 | `shape` is an int64 input; 0 copies the dim    |
+//! | Reshape            | 14+   | `allowzero`: 0 means size 0 when set           |
+//! | all                | 21–25 | more element types only; same code path        |
 
 use ndarray::IxDyn;
 
@@ -22,20 +30,10 @@ use crate::tensor::{DType, Tensor};
 
 /// Registers Unsqueeze and Squeeze.
 pub fn register(reg: &mut Registry) {
-    reg.add(
-        "",
-        "Unsqueeze",
-        &[1, 11, 13, 21, 23, 24, 25],
-        |_| &DType::ALL,
-        Unsqueeze::from_node,
-    );
-    reg.add(
-        "",
-        "Squeeze",
-        &[1, 11, 13, 21, 23, 24, 25],
-        |_| &DType::ALL,
-        Squeeze::from_node,
-    );
+    reg.add("", "Unsqueeze", &[1, 11, 13, 21, 23, 24, 25], |_| &DType::ALL, Unsqueeze::from_node);
+    reg.add("", "Squeeze", &[1, 11, 13, 21, 23, 24, 25], |_| &DType::ALL, Squeeze::from_node);
+    reg.add("", "Flatten", &[1, 9, 11, 13, 21, 23, 24, 25], |_| &DType::ALL, Flatten::from_node);
+    reg.add("", "Reshape", &[1, 5, 13, 14, 19, 21, 23, 24, 25], |_| &DType::ALL, Reshape::from_node);
 }
 
 /// Where the axes come from.
@@ -47,11 +45,7 @@ pub enum Axes {
     Input,
 }
 
-fn read_axes(
-    attrs: &mut Attrs<'_>,
-    version: i64,
-    required_attr: bool,
-) -> Result<Option<Axes>, LoadError> {
+fn read_axes(attrs: &mut Attrs<'_>, version: i64, required_attr: bool) -> Result<Option<Axes>, LoadError> {
     if version >= 13 {
         return Ok(Some(Axes::Input));
     }
@@ -67,27 +61,17 @@ fn read_axes(
     }
 }
 
-fn axes_values(
-    op: &'static str,
-    axes: &Option<Axes>,
-    inputs: &mut Inputs<'_>,
-) -> Result<Option<Vec<i64>>, OpError> {
+fn axes_values(op: &'static str, axes: &Option<Axes>, inputs: &mut Inputs<'_>) -> Result<Option<Vec<i64>>, OpError> {
     match axes {
         Some(Axes::Attribute(values)) => Ok(Some(values.clone())),
         None => Ok(None),
         Some(Axes::Input) => match inputs.get_mut(1).and_then(Option::take) {
             None => Ok(None),
             Some(tensor) => match tensor.as_ref() {
-                Tensor::I64(array) if array.ndim() <= 1 => {
-                    Ok(Some(array.iter().copied().collect()))
-                }
+                Tensor::I64(array) if array.ndim() <= 1 => Ok(Some(array.iter().copied().collect())),
                 other => Err(OpError::Invalid {
                     op,
-                    reason: format!(
-                        "axes must be a 1-D int64 tensor, got {} {:?}",
-                        other.dtype(),
-                        other.shape()
-                    ),
+                    reason: format!("axes must be a 1-D int64 tensor, got {} {:?}", other.dtype(), other.shape()),
                 }),
             },
         },
@@ -105,16 +89,10 @@ fn reshaped(x: Tensor, shape: &[usize]) -> Result<Tensor, OpError> {
 }
 
 fn sorted_unique(op: &'static str, axes: &[i64], rank: usize) -> Result<Vec<usize>, OpError> {
-    let mut resolved = axes
-        .iter()
-        .map(|&axis| normalize_axis(op, axis, rank))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut resolved = axes.iter().map(|&axis| normalize_axis(op, axis, rank)).collect::<Result<Vec<_>, _>>()?;
     resolved.sort_unstable();
     if resolved.windows(2).any(|pair| pair[0] == pair[1]) {
-        return Err(OpError::Invalid {
-            op,
-            reason: format!("axes {axes:?} repeat an axis"),
-        });
+        return Err(OpError::Invalid { op, reason: format!("axes {axes:?} repeat an axis") });
     }
     Ok(resolved)
 }
@@ -139,33 +117,18 @@ impl Unsqueeze {
 
 impl Op for Unsqueeze {
     fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
-        if self.axes == Axes::Input {
-            2..=2
-        } else {
-            1..=1
-        }
+        if self.axes == Axes::Input { 2..=2 } else { 1..=1 }
     }
 
     fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
         let x = required(inputs, 0, "Unsqueeze")?.into_owned();
-        let axes = axes_values("Unsqueeze", &Some(self.axes.clone()), inputs)?.ok_or(
-            OpError::MissingInput {
-                op: "Unsqueeze",
-                index: 1,
-            },
-        )?;
+        let axes = axes_values("Unsqueeze", &Some(self.axes.clone()), inputs)?
+            .ok_or(OpError::MissingInput { op: "Unsqueeze", index: 1 })?;
         let out_rank = x.shape().len() + axes.len();
         let axes = sorted_unique("Unsqueeze", &axes, out_rank)?;
         let mut dims = x.shape().iter().copied();
-        let shape: Vec<usize> = (0..out_rank)
-            .map(|axis| {
-                if axes.contains(&axis) {
-                    1
-                } else {
-                    dims.next().unwrap_or(1)
-                }
-            })
-            .collect();
+        let shape: Vec<usize> =
+            (0..out_rank).map(|axis| if axes.contains(&axis) { 1 } else { dims.next().unwrap_or(1) }).collect();
         reshaped(x, &shape)
     }
 }
@@ -183,19 +146,13 @@ impl Squeeze {
     /// # Errors
     /// A wrongly typed `axes` attribute.
     pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
-        Ok(Squeeze {
-            axes: read_axes(attrs, version, false)?,
-        })
+        Ok(Squeeze { axes: read_axes(attrs, version, false)? })
     }
 }
 
 impl Op for Squeeze {
     fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
-        if self.axes == Some(Axes::Input) {
-            1..=2
-        } else {
-            1..=1
-        }
+        if self.axes == Some(Axes::Input) { 1..=2 } else { 1..=1 }
     }
 
     fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
@@ -211,12 +168,137 @@ impl Op for Squeeze {
                 reason: format!("axis {axis} has size {}, not 1", shape[axis]),
             });
         }
-        let kept: Vec<usize> = shape
-            .iter()
-            .enumerate()
-            .filter(|(axis, _)| !axes.contains(axis))
-            .map(|(_, &dim)| dim)
-            .collect();
+        let kept: Vec<usize> =
+            shape.iter().enumerate().filter(|(axis, _)| !axes.contains(axis)).map(|(_, &dim)| dim).collect();
         reshaped(x, &kept)
+    }
+}
+
+/// Flatten: reshapes to 2-D `[prod(dims[..axis]), prod(dims[axis..])]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flatten {
+    /// The split point (default 1; negative from opset 11).
+    pub axis: i64,
+}
+
+impl Flatten {
+    /// Reads `axis`.
+    ///
+    /// # Errors
+    /// A wrongly typed `axis`, or a negative one before opset 11.
+    pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
+        let axis = attrs.i64("axis")?.unwrap_or(1);
+        if version < 11 && axis < 0 {
+            return Err(attrs.error("axis", "negative axes need opset 11 or newer"));
+        }
+        Ok(Flatten { axis })
+    }
+}
+
+impl Op for Flatten {
+    fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        let x = required(inputs, 0, "Flatten")?.into_owned();
+        let shape = x.shape().to_vec();
+        // `axis` may equal the rank (everything goes to the first dim).
+        let axis = if self.axis == shape.len() as i64 {
+            shape.len()
+        } else {
+            normalize_axis("Flatten", self.axis, shape.len())?
+        };
+        let outer = shape[..axis].iter().product();
+        let inner = shape[axis..].iter().product();
+        reshaped(x, &[outer, inner])
+    }
+}
+
+/// Reshape to a target shape with ONNX's `0` (copy) and `-1` (infer) rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reshape {
+    /// The target shape from the attribute (opset 1), or `None` for the input.
+    pub shape: Option<Vec<i64>>,
+    /// `allowzero` (opset 14+): a 0 means size 0 instead of "copy".
+    pub allow_zero: bool,
+}
+
+impl Reshape {
+    /// Reads `shape` (opset 1) or `allowzero` (opset 14+).
+    ///
+    /// # Errors
+    /// Wrongly typed attributes, or a missing `shape` at opset 1.
+    pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
+        if version < 5 {
+            attrs.ints("consumed_inputs")?;
+            let shape = attrs.ints("shape")?.ok_or_else(|| attrs.error("shape", "is required"))?;
+            return Ok(Reshape { shape: Some(shape), allow_zero: false });
+        }
+        let allow_zero = if version >= 14 { attrs.i64("allowzero")?.unwrap_or(0) != 0 } else { false };
+        Ok(Reshape { shape: None, allow_zero })
+    }
+
+    /// The output shape for an input of `input` dims.
+    ///
+    /// # Errors
+    /// More than one -1, a value below -1, a 0 past the input's rank, or an
+    /// element count that does not match.
+    pub fn target(&self, requested: &[i64], input: &[usize]) -> Result<Vec<usize>, OpError> {
+        let invalid = |reason: String| OpError::Invalid { op: "Reshape", reason };
+        let mut inferred = None;
+        let mut dims = Vec::with_capacity(requested.len());
+        for (idx, &dim) in requested.iter().enumerate() {
+            dims.push(match dim {
+                -1 if inferred.is_none() => {
+                    inferred = Some(idx);
+                    1
+                }
+                -1 => return Err(invalid(format!("shape {requested:?} has more than one -1"))),
+                0 if !self.allow_zero => *input.get(idx).ok_or_else(|| {
+                    invalid(format!("shape {requested:?}: 0 at index {idx} but the input has rank {}", input.len()))
+                })?,
+                dim if dim >= 0 => {
+                    usize::try_from(dim).map_err(|_| invalid(format!("dimension {dim} is too large")))?
+                }
+                dim => return Err(invalid(format!("shape {requested:?} has invalid dimension {dim}"))),
+            });
+        }
+        let n_input: usize = input.iter().product();
+        let known = dims
+            .iter()
+            .try_fold(1usize, |acc, &dim| acc.checked_mul(dim))
+            .ok_or_else(|| invalid(format!("shape {requested:?} overflows")))?;
+        if let Some(idx) = inferred {
+            if known == 0 || n_input % known != 0 {
+                return Err(invalid(format!("cannot infer the -1 in {requested:?} for {n_input} elements")));
+            }
+            dims[idx] = n_input / known;
+        } else if known != n_input {
+            return Err(invalid(format!(
+                "shape {requested:?} holds {known} elements, the input {input:?} has {n_input}"
+            )));
+        }
+        Ok(dims)
+    }
+}
+
+impl Op for Reshape {
+    fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
+        if self.shape.is_some() { 1..=1 } else { 2..=2 }
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        let x = required(inputs, 0, "Reshape")?.into_owned();
+        let requested = match &self.shape {
+            Some(shape) => shape.clone(),
+            None => match required(inputs, 1, "Reshape")?.as_ref() {
+                Tensor::I64(array) if array.ndim() == 1 => array.iter().copied().collect(),
+                other => {
+                    return Err(OpError::Invalid {
+                        op: "Reshape",
+                        reason: format!("shape must be a 1-D int64 tensor, got {} {:?}", other.dtype(), other.shape()),
+                    });
+                }
+            },
+        };
+        let target = self.target(&requested, x.shape())?;
+        reshaped(x, &target)
     }
 }

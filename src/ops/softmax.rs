@@ -19,9 +19,7 @@ use std::borrow::Cow;
 use half::{bf16, f16};
 
 use super::activation::{inplace, mapped};
-use super::{
-    ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, Registry, check_dtype, normalize_axis, required,
-};
+use super::{ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, Registry, check_dtype, normalize_axis, required};
 use crate::attrs::Attrs;
 use crate::error::{LoadError, OpError};
 use crate::kernels::softmax::softmax;
@@ -57,11 +55,7 @@ impl Softmax {
     pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
         let legacy = version < 13;
         let axis = attrs.i64("axis")?.unwrap_or(if legacy { 1 } else { -1 });
-        Ok(Softmax {
-            axis,
-            coerce_to_2d: legacy,
-            dtypes: if legacy { FLOATS } else { FLOATS_BF16 },
-        })
+        Ok(Softmax { axis, coerce_to_2d: legacy, dtypes: if legacy { FLOATS } else { FLOATS_BF16 } })
     }
 
     /// The `[outer, n, inner]` view of `shape` this softmax normalises over.
@@ -72,11 +66,7 @@ impl Softmax {
         if shape.is_empty() {
             return match self.axis {
                 -1 | 0 => Ok((1, 1)),
-                axis => Err(OpError::AxisOutOfRange {
-                    op: "Softmax",
-                    axis,
-                    rank: 0,
-                }),
+                axis => Err(OpError::AxisOutOfRange { op: "Softmax", axis, rank: 0 }),
             };
         }
         let axis = normalize_axis("Softmax", self.axis, shape.len())?;
@@ -95,12 +85,12 @@ impl Op for Softmax {
         let (n, inner) = self.lanes(x.shape())?;
         let par = ctx.par;
         let out = match x {
-            Cow::Owned(Tensor::F32(array)) => Tensor::F32(inplace(array, par, |data, par| {
-                softmax(data, n, inner, par)
-            })),
-            Cow::Owned(Tensor::F64(array)) => Tensor::F64(inplace(array, par, |data, par| {
-                softmax(data, n, inner, par)
-            })),
+            Cow::Owned(Tensor::F32(array)) => {
+                Tensor::F32(inplace(array, par, |data, par| softmax(data, n, inner, par)))
+            }
+            Cow::Owned(Tensor::F64(array)) => {
+                Tensor::F64(inplace(array, par, |data, par| softmax(data, n, inner, par)))
+            }
             other => match other.as_ref() {
                 // A lent input is copied into the output buffer, then
                 // normalised there.
@@ -113,22 +103,15 @@ impl Op for Softmax {
                     softmax(dst, n, inner, par)
                 })),
                 Tensor::F16(array) => {
-                    let wide = inplace(array.mapv(f16::to_f32), par, |data, par| {
-                        softmax(data, n, inner, par)
-                    });
+                    let wide = inplace(array.mapv(f16::to_f32), par, |data, par| softmax(data, n, inner, par));
                     Tensor::F16(wide.mapv(f16::from_f32))
                 }
                 Tensor::BF16(array) => {
-                    let wide = inplace(array.mapv(bf16::to_f32), par, |data, par| {
-                        softmax(data, n, inner, par)
-                    });
+                    let wide = inplace(array.mapv(bf16::to_f32), par, |data, par| softmax(data, n, inner, par));
                     Tensor::BF16(wide.mapv(bf16::from_f32))
                 }
                 unsupported => {
-                    return Err(OpError::UnsupportedDtype {
-                        op: "Softmax",
-                        dtype: unsupported.dtype(),
-                    });
+                    return Err(OpError::UnsupportedDtype { op: "Softmax", dtype: unsupported.dtype() });
                 }
             },
         };
@@ -176,19 +159,12 @@ mod tests {
 
     fn softmax_op(axis: i64, version: i64) -> Softmax {
         let legacy = version < 13;
-        Softmax {
-            axis,
-            coerce_to_2d: legacy,
-            dtypes: if legacy { FLOATS } else { FLOATS_BF16 },
-        }
+        Softmax { axis, coerce_to_2d: legacy, dtypes: if legacy { FLOATS } else { FLOATS_BF16 } }
     }
 
     fn run(op: &Softmax, x: &Tensor) -> Result<Tensor, OpError> {
         let par = Parallel::global();
-        let ctx = ExecCtx {
-            par: &par,
-            pool: None,
-        };
+        let ctx = ExecCtx { par: &par, pool: None };
         let lent = op.run(&mut vec![Some(Cow::Borrowed(x))], &ctx);
         let owned = op.run(&mut vec![Some(Cow::Owned(x.clone()))], &ctx);
         assert_eq!(
@@ -220,19 +196,11 @@ mod tests {
         let x32 = Tensor::from(x64.mapv(|v| v as f32));
         for version in [1, 11, 13] {
             for axis in -4i64..4 {
-                let resolved = if axis < 0 {
-                    (axis + 4) as usize
-                } else {
-                    axis as usize
-                };
+                let resolved = if axis < 0 { (axis + 4) as usize } else { axis as usize };
                 let want = reference(&x64.mapv(|v| f64::from(v as f32)), resolved, version < 13);
                 let got = run(&softmax_op(axis, version), &x32).unwrap();
                 assert_eq!(got.shape(), [2, 3, 4, 5]);
-                assert_close(
-                    &got.to_f64_vec(),
-                    want.as_slice().unwrap(),
-                    &format!("opset {version} axis {axis}"),
-                );
+                assert_close(&got.to_f64_vec(), want.as_slice().unwrap(), &format!("opset {version} axis {axis}"));
                 let got64 = run(&softmax_op(axis, version), &Tensor::from(x64.clone())).unwrap();
                 assert_close(
                     &got64.to_f64_vec(),
@@ -275,41 +243,18 @@ mod tests {
                 input: array![[10000.0f32, 10001.0, 9999.0]].into_dyn(),
                 expected: vec![0.24472848, 0.66524094, 0.09003057],
             },
-            Case {
-                input: array![[-10000.0f32, -10000.0]].into_dyn(),
-                expected: vec![0.5, 0.5],
-            },
+            Case { input: array![[-10000.0f32, -10000.0]].into_dyn(), expected: vec![0.5, 0.5] },
             // A -inf element gets 0; an all -inf row is NaN (0/0), as in torch.softmax.
-            Case {
-                input: array![[-inf, 0.0]].into_dyn(),
-                expected: vec![0.0, 1.0],
-            },
-            Case {
-                input: array![[-inf, -inf]].into_dyn(),
-                expected: vec![nan, nan],
-            },
+            Case { input: array![[-inf, 0.0]].into_dyn(), expected: vec![0.0, 1.0] },
+            Case { input: array![[-inf, -inf]].into_dyn(), expected: vec![nan, nan] },
             // +inf or NaN anywhere in the lane makes the lane NaN.
-            Case {
-                input: array![[inf, 0.0]].into_dyn(),
-                expected: vec![nan, nan],
-            },
-            Case {
-                input: array![[nan, 0.0], [1.0, 1.0]].into_dyn(),
-                expected: vec![nan, nan, 0.5, 0.5],
-            },
-            Case {
-                input: array![[-0.0f32, 0.0]].into_dyn(),
-                expected: vec![0.5, 0.5],
-            },
-            Case {
-                input: array![[1e-40f32, -1e-40]].into_dyn(),
-                expected: vec![0.5, 0.5],
-            },
+            Case { input: array![[inf, 0.0]].into_dyn(), expected: vec![nan, nan] },
+            Case { input: array![[nan, 0.0], [1.0, 1.0]].into_dyn(), expected: vec![nan, nan, 0.5, 0.5] },
+            Case { input: array![[-0.0f32, 0.0]].into_dyn(), expected: vec![0.5, 0.5] },
+            Case { input: array![[1e-40f32, -1e-40]].into_dyn(), expected: vec![0.5, 0.5] },
         ];
         for case in cases {
-            let got = run(&softmax_op(-1, 13), &Tensor::from(case.input.clone()))
-                .unwrap()
-                .to_f64_vec();
+            let got = run(&softmax_op(-1, 13), &Tensor::from(case.input.clone())).unwrap().to_f64_vec();
             let want: Vec<f64> = case.expected.iter().map(|&v| f64::from(v)).collect();
             assert_close(&got, &want, &format!("{:?}", case.input));
         }
@@ -320,23 +265,10 @@ mod tests {
         let empty = Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[0, 4])));
         assert_eq!(run(&softmax_op(-1, 13), &empty).unwrap().shape(), [0, 4]);
         let empty_axis = Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[3, 0])));
-        assert_eq!(
-            run(&softmax_op(1, 11), &empty_axis).unwrap().shape(),
-            [3, 0]
-        );
+        assert_eq!(run(&softmax_op(1, 11), &empty_axis).unwrap().shape(), [3, 0]);
         let scalar = Tensor::from(ndarray::arr0(3.5f32).into_dyn());
-        assert_eq!(
-            run(&softmax_op(-1, 13), &scalar).unwrap().to_f64_vec(),
-            [1.0]
-        );
-        assert_eq!(
-            run(&softmax_op(2, 13), &scalar),
-            Err(OpError::AxisOutOfRange {
-                op: "Softmax",
-                axis: 2,
-                rank: 0
-            })
-        );
+        assert_eq!(run(&softmax_op(-1, 13), &scalar).unwrap().to_f64_vec(), [1.0]);
+        assert_eq!(run(&softmax_op(2, 13), &scalar), Err(OpError::AxisOutOfRange { op: "Softmax", axis: 2, rank: 0 }));
         let matrix = array![[1.0f32, 2.0, 3.0], [4.0, 6.0, 8.0]];
         let transposed = Tensor::from(matrix.clone().reversed_axes().into_dyn());
         let contiguous = Tensor::from(matrix.t().as_standard_layout().into_owned().into_dyn());
@@ -353,11 +285,7 @@ mod tests {
             for version in [1, 11, 13] {
                 assert_eq!(
                     run(&softmax_op(axis, version), &x),
-                    Err(OpError::AxisOutOfRange {
-                        op: "Softmax",
-                        axis,
-                        rank: 2
-                    })
+                    Err(OpError::AxisOutOfRange { op: "Softmax", axis, rank: 2 })
                 );
             }
         }
@@ -366,62 +294,36 @@ mod tests {
     #[test]
     fn half_types_and_version_dtypes() {
         let values = [1.0f32, 2.0, 3.0, 4.0, 5.0];
-        let want = [
-            0.01165623f64,
-            0.03168492,
-            0.08612854,
-            0.23412166,
-            0.63640865,
-        ];
+        let want = [0.01165623f64, 0.03168492, 0.08612854, 0.23412166, 0.63640865];
         let halves = Tensor::from(
-            ArrayD::from_shape_vec(
-                IxDyn(&[5]),
-                values.iter().map(|&v| f16::from_f32(v)).collect(),
-            )
-            .unwrap(),
+            ArrayD::from_shape_vec(IxDyn(&[5]), values.iter().map(|&v| f16::from_f32(v)).collect()).unwrap(),
         );
-        let Tensor::F16(got) = run(&softmax_op(-1, 13), &halves).unwrap() else {
-            panic!("float16 out")
-        };
+        let Tensor::F16(got) = run(&softmax_op(-1, 13), &halves).unwrap() else { panic!("float16 out") };
         for (g, w) in got.iter().zip(want) {
             assert_eq!(*g, f16::from_f64(w), "rounded once from f32");
         }
         let brains = Tensor::from(
-            ArrayD::from_shape_vec(
-                IxDyn(&[5]),
-                values.iter().map(|&v| bf16::from_f32(v)).collect(),
-            )
-            .unwrap(),
+            ArrayD::from_shape_vec(IxDyn(&[5]), values.iter().map(|&v| bf16::from_f32(v)).collect()).unwrap(),
         );
-        let Tensor::BF16(got) = run(&softmax_op(-1, 13), &brains).unwrap() else {
-            panic!("bfloat16 out")
-        };
+        let Tensor::BF16(got) = run(&softmax_op(-1, 13), &brains).unwrap() else { panic!("bfloat16 out") };
         for (g, w) in got.iter().zip(want) {
             assert_eq!(*g, bf16::from_f64(w));
         }
         assert_eq!(
             run(&softmax_op(-1, 11), &brains),
-            Err(OpError::UnsupportedDtype {
-                op: "Softmax",
-                dtype: DType::BF16
-            })
+            Err(OpError::UnsupportedDtype { op: "Softmax", dtype: DType::BF16 })
         );
         let ints = Tensor::from(array![1i64, 2].into_dyn());
         assert_eq!(
             run(&softmax_op(-1, 13), &ints),
-            Err(OpError::UnsupportedDtype {
-                op: "Softmax",
-                dtype: DType::I64
-            })
+            Err(OpError::UnsupportedDtype { op: "Softmax", dtype: DType::I64 })
         );
     }
 
     #[test]
     fn large_inputs_split_across_threads_still_sum_to_one_per_lane() {
         let cols = PAR_MIN_ELEMS / 2 + 3;
-        let x = ArrayD::from_shape_fn(IxDyn(&[3, cols]), |idx| {
-            ((idx[0] * 7 + idx[1] * 13) % 101) as f32 * 0.05
-        });
+        let x = ArrayD::from_shape_fn(IxDyn(&[3, cols]), |idx| ((idx[0] * 7 + idx[1] * 13) % 101) as f32 * 0.05);
         let y = run(&softmax_op(-1, 13), &Tensor::from(x.clone())).unwrap();
         let y = y.as_f32().unwrap();
         for row in y.lanes(Axis(1)) {
@@ -433,10 +335,6 @@ mod tests {
         assert_close(&got, want.as_slice().unwrap(), "3 x large");
         // Strided lanes (softmax over axis 0) above the threshold too.
         let y0 = run(&softmax_op(0, 13), &Tensor::from(x.clone())).unwrap();
-        assert_close(
-            &y0.to_f64_vec(),
-            reference(&x.mapv(f64::from), 0, false).as_slice().unwrap(),
-            "axis 0 large",
-        );
+        assert_close(&y0.to_f64_vec(), reference(&x.mapv(f64::from), 0, false).as_slice().unwrap(), "axis 0 large");
     }
 }

@@ -16,13 +16,7 @@ use crate::tensor::{DType, Tensor};
 
 /// Registers Transpose.
 pub fn register(reg: &mut Registry) {
-    reg.add(
-        "",
-        "Transpose",
-        &[1, 13, 21, 23, 24, 25],
-        |_| &DType::ALL,
-        Transpose::from_node,
-    );
+    reg.add("", "Transpose", &[1, 13, 21, 23, 24, 25], |_| &DType::ALL, Transpose::from_node);
 }
 
 /// Transpose with an optional explicit permutation.
@@ -38,9 +32,7 @@ impl Transpose {
     /// # Errors
     /// `perm` of the wrong type.
     pub fn from_node(attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
-        Ok(Transpose {
-            perm: attrs.ints("perm")?,
-        })
+        Ok(Transpose { perm: attrs.ints("perm")? })
     }
 
     fn axes(&self, rank: usize) -> Result<Vec<usize>, OpError> {
@@ -57,10 +49,7 @@ impl Transpose {
         }
         perm.iter()
             .map(|&axis| {
-                let idx = usize::try_from(axis)
-                    .ok()
-                    .filter(|&idx| idx < rank && !seen[idx])
-                    .ok_or_else(invalid)?;
+                let idx = usize::try_from(axis).ok().filter(|&idx| idx < rank && !seen[idx]).ok_or_else(invalid)?;
                 seen[idx] = true;
                 Ok(idx)
             })
@@ -72,8 +61,6 @@ impl Op for Transpose {
     fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
         let x = required(inputs, 0, "Transpose")?.into_owned();
         let axes = self.axes(x.shape().len())?;
-        Ok(
-            dispatch!(x, array => array.permuted_axes(axes.as_slice()).as_standard_layout().into_owned().into()),
-        )
+        Ok(dispatch!(x, array => array.permuted_axes(axes.as_slice()).as_standard_layout().into_owned().into()))
     }
 }

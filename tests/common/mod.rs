@@ -2,9 +2,8 @@
 #![allow(dead_code)]
 
 use onnxi::onnx::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    TensorShapeProto, TypeProto, ValueInfoProto, attribute_proto::AttributeType,
-    tensor_shape_proto, type_proto,
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto,
+    ValueInfoProto, attribute_proto::AttributeType, tensor_shape_proto, type_proto,
 };
 use prost::Message;
 
@@ -40,10 +39,7 @@ pub fn value_info(name: &str, elem_type: i32, dims: Option<&[D]>) -> ValueInfoPr
     ValueInfoProto {
         name: Some(name.into()),
         r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(elem_type),
-                shape,
-            })),
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor { elem_type: Some(elem_type), shape })),
             ..Default::default()
         }),
         ..Default::default()
@@ -51,13 +47,7 @@ pub fn value_info(name: &str, elem_type: i32, dims: Option<&[D]>) -> ValueInfoPr
 }
 
 /// A node.
-pub fn node(
-    op_type: &str,
-    name: &str,
-    inputs: &[&str],
-    outputs: &[&str],
-    attrs: Vec<AttributeProto>,
-) -> NodeProto {
+pub fn node(op_type: &str, name: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<AttributeProto>) -> NodeProto {
     NodeProto {
         op_type: Some(op_type.into()),
         name: Some(name.into()),
@@ -114,10 +104,7 @@ pub fn model(graph: GraphProto, opset: i64) -> ModelProto {
     ModelProto {
         ir_version: Some(8),
         producer_name: Some("onnxi-tests".into()),
-        opset_import: vec![OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(opset),
-        }],
+        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(opset) }],
         graph: Some(graph),
         ..Default::default()
     }

@@ -14,8 +14,7 @@ pub struct Avx2 {
 impl Avx2 {
     /// The token, if the CPU has AVX2 and FMA.
     pub fn new() -> Option<Self> {
-        (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
-            .then_some(Avx2 { _private: () })
+        (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")).then_some(Avx2 { _private: () })
     }
 }
 

@@ -110,11 +110,8 @@ impl VecF32 for F32x16 {
             // Bitwise select: imm 0xD8 takes bits of the second operand
             // where the third (the sign mask) is set, else of the first.
             let sign_bit = _mm512_set1_epi32(i32::MIN);
-            let bits = _mm512_ternarylogic_epi32::<0xD8>(
-                _mm512_castps_si512(self.0),
-                _mm512_castps_si512(sign.0),
-                sign_bit,
-            );
+            let bits =
+                _mm512_ternarylogic_epi32::<0xD8>(_mm512_castps_si512(self.0), _mm512_castps_si512(sign.0), sign_bit);
             F32x16(_mm512_castsi512_ps(bits))
         }
     }

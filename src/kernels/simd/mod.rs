@@ -65,9 +65,7 @@ impl Isa {
 
     /// Parses an `ONNXI_SIMD` value (case-insensitive).
     pub fn parse(name: &str) -> Option<Isa> {
-        Isa::ALL
-            .into_iter()
-            .find(|isa| isa.name().eq_ignore_ascii_case(name.trim()))
+        Isa::ALL.into_iter().find(|isa| isa.name().eq_ignore_ascii_case(name.trim()))
     }
 
     /// Whether this CPU can run the path.
@@ -85,24 +83,17 @@ impl Isa {
 
     /// The paths this CPU can run, slowest first.
     pub fn supported() -> Vec<Isa> {
-        Isa::ALL
-            .into_iter()
-            .filter(|isa| isa.is_supported())
-            .collect()
+        Isa::ALL.into_iter().filter(|isa| isa.is_supported()).collect()
     }
 
     /// The fastest path this CPU can run.
     pub fn best() -> Isa {
-        Isa::supported().into_iter().max().unwrap_or(Isa::Scalar)
+        Isa::Avx512.lowered()
     }
 
     /// `self`, or the best supported path below it.
     pub fn lowered(self) -> Isa {
-        Isa::supported()
-            .into_iter()
-            .filter(|isa| *isa <= self)
-            .max()
-            .unwrap_or(Isa::Scalar)
+        Isa::ALL.into_iter().rev().find(|isa| *isa <= self && isa.is_supported()).unwrap_or(Isa::Scalar)
     }
 }
 
@@ -111,9 +102,7 @@ impl Isa {
 pub fn active() -> Isa {
     static ACTIVE: OnceLock<Isa> = OnceLock::new();
     *ACTIVE.get_or_init(|| {
-        let requested = std::env::var("ONNXI_SIMD")
-            .ok()
-            .and_then(|name| Isa::parse(&name));
+        let requested = std::env::var("ONNXI_SIMD").ok().and_then(|name| Isa::parse(&name));
         match requested {
             Some(isa) => isa.lowered(),
             None => Isa::best(),
@@ -124,9 +113,7 @@ pub fn active() -> Isa {
 /// A vector of f32 lanes with the operations the kernels need.
 ///
 /// Comparisons are IEEE: ordered ones are false when a lane is NaN.
-pub trait VecF32:
-    Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self>
-{
+pub trait VecF32: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self> {
     /// Proof that the instruction set is available.
     type Token: Copy;
     /// One boolean per lane.
