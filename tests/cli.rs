@@ -218,3 +218,12 @@ fn test_on_an_empty_folder_fails_instead_of_passing_nothing() {
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(stdout(&output).lines().last(), Some("0 passed, 1 failed"));
 }
+
+/// The README's operator table is the registry's, never edited by hand.
+#[test]
+fn readme_operator_table_matches_the_registry() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let start = readme.find("<!-- ops-table:start -->\n").unwrap() + "<!-- ops-table:start -->\n".len();
+    let end = readme.find("<!-- ops-table:end -->").unwrap();
+    assert_eq!(&readme[start..end], onnxi::ops::support_table(), "run `onnxi ops` and paste it into README.md");
+}
