@@ -1,0 +1,243 @@
+//! Measures the f32 activation kernels against an f64 reference over every
+//! one of the 2^32 float32 inputs, on each SIMD path this CPU has.
+//!
+//! ```text
+//! cargo run --release --example ulp_sweep            # all 2^32 inputs
+//! cargo run --release --example ulp_sweep -- 4099    # every 4099th input
+//! ```
+//!
+//! The reference is computed in f64 and rounded to f32: `1 / (1 + exp(-x))`
+//! (through `exp(-|x|)`, so it never overflows) for Sigmoid, `tanh` for
+//! Tanh, and the exact scalar definitions for Relu and LeakyRelu (alpha
+//! 0.01). The error is the distance in units in the last place, counting
+//! the representable floats between the two results (+0 and -0 are the
+//! same). A NaN must give NaN and a number must give a number; any
+//! mismatch there is reported as an infinite error. Sigmoid outputs must
+//! lie in [0, 1] and Tanh outputs in [-1, 1], and both must be monotone in
+//! x: violations are counted.
+//!
+//! The results for the README come from this program; it takes about two
+//! minutes on two cores.
+
+use std::time::Instant;
+
+use onnxi::kernels::simd::Isa;
+use onnxi::kernels::unary::{self, Unary};
+use rayon::prelude::*;
+
+/// Inputs per work item: one contiguous run of bit patterns.
+const CHUNK: u64 = 1 << 20;
+
+/// The functions swept, with their f64 (or exact) reference.
+const FUNCS: [(&str, Unary); 4] = [
+    ("relu", Unary::Relu),
+    ("leaky_relu(0.01)", Unary::LeakyRelu { alpha: 0.01 }),
+    ("sigmoid", Unary::Sigmoid),
+    ("tanh", Unary::Tanh),
+];
+
+fn reference(op: Unary, x: f32) -> f32 {
+    match op {
+        Unary::Relu => unary::relu(x),
+        Unary::LeakyRelu { alpha } => unary::leaky_relu(x, alpha),
+        Unary::Sigmoid => {
+            let x = f64::from(x);
+            let e = (-x.abs()).exp();
+            (if x >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) }) as f32
+        }
+        Unary::Tanh => f64::from(x).tanh() as f32,
+    }
+}
+
+/// Position of `x` on the line of f32 values (-0 and +0 share 0).
+fn ordinal(x: f32) -> i64 {
+    let bits = x.to_bits();
+    let magnitude = i64::from(bits & 0x7fff_ffff);
+    if bits >> 31 == 1 { -magnitude } else { magnitude }
+}
+
+/// Error in ULP; `u64::MAX` for a NaN mismatch.
+fn ulp_error(got: f32, want: f32) -> u64 {
+    match (got.is_nan(), want.is_nan()) {
+        (true, true) => 0,
+        (false, false) => ordinal(got).abs_diff(ordinal(want)),
+        _ => u64::MAX,
+    }
+}
+
+/// What one function on one path did over a range of inputs.
+#[derive(Debug, Clone, Copy)]
+struct Stats {
+    max_ulp: u64,
+    worst_input: f32,
+    worst_got: f32,
+    worst_want: f32,
+    /// Inputs whose error is above 1 ULP.
+    above_one: u64,
+    out_of_range: u64,
+    not_monotone: u64,
+    /// First and last output of the range, to check monotonicity across
+    /// ranges.
+    first: f32,
+    last: f32,
+}
+
+impl Stats {
+    fn merge(self, other: Stats) -> Stats {
+        let (max_ulp, worst_input, worst_got, worst_want) = if other.max_ulp > self.max_ulp {
+            (other.max_ulp, other.worst_input, other.worst_got, other.worst_want)
+        } else {
+            (self.max_ulp, self.worst_input, self.worst_got, self.worst_want)
+        };
+        Stats {
+            max_ulp,
+            worst_input,
+            worst_got,
+            worst_want,
+            above_one: self.above_one + other.above_one,
+            out_of_range: self.out_of_range + other.out_of_range,
+            not_monotone: self.not_monotone + other.not_monotone,
+            first: self.first,
+            last: other.last,
+        }
+    }
+}
+
+/// Whether `op` should be non-decreasing (true) along increasing bit
+/// patterns of one sign; Relu and LeakyRelu are exact, so they are not
+/// checked.
+fn checks_shape(op: Unary) -> bool {
+    matches!(op, Unary::Sigmoid | Unary::Tanh)
+}
+
+fn in_range(op: Unary, y: f32) -> bool {
+    match op {
+        Unary::Sigmoid => y.is_nan() || (0.0..=1.0).contains(&y),
+        Unary::Tanh => y.is_nan() || (-1.0..=1.0).contains(&y),
+        _ => true,
+    }
+}
+
+/// Whether `next` may follow `prev` for consecutive inputs of one sign
+/// (bit patterns increasing: x grows for positive, shrinks for negative).
+fn ordered(prev: f32, next: f32, negative: bool) -> bool {
+    if prev.is_nan() || next.is_nan() {
+        return true;
+    }
+    if negative { next <= prev } else { next >= prev }
+}
+
+fn sweep_chunk(isa: Isa, op: Unary, inputs: &[f32], wants: &[f32], outputs: &mut [f32]) -> Stats {
+    unary::apply_f32_isa(isa, op, inputs, outputs);
+    let mut stats = Stats {
+        max_ulp: 0,
+        worst_input: inputs[0],
+        worst_got: outputs[0],
+        worst_want: wants[0],
+        above_one: 0,
+        out_of_range: 0,
+        not_monotone: 0,
+        first: outputs[0],
+        last: outputs[outputs.len() - 1],
+    };
+    for (idx, ((&x, &got), &want)) in inputs.iter().zip(outputs.iter()).zip(wants).enumerate() {
+        let error = ulp_error(got, want);
+        if error > stats.max_ulp {
+            (stats.max_ulp, stats.worst_input, stats.worst_got, stats.worst_want) = (error, x, got, want);
+        }
+        stats.above_one += u64::from(error > 1);
+        if checks_shape(op) {
+            stats.out_of_range += u64::from(!in_range(op, got));
+            if idx > 0 && !ordered(outputs[idx - 1], got, x.is_sign_negative()) {
+                stats.not_monotone += 1;
+            }
+        }
+    }
+    stats
+}
+
+fn main() {
+    let step: u64 = std::env::args().nth(1).and_then(|arg| arg.parse().ok()).unwrap_or(1).max(1);
+    let isas = Isa::supported();
+    let total: u64 = 1 << 32;
+    let n_chunks = total / CHUNK;
+    println!(
+        "ulp_sweep: {} inputs (every {step}th bit pattern), paths: {}",
+        total / step,
+        isas.iter().map(|isa| isa.name()).collect::<Vec<_>>().join(", ")
+    );
+    let started = Instant::now();
+    // Per chunk, per (func, isa): stats. Chunks stay in bit-pattern order
+    // so that monotonicity can be checked across their borders.
+    let per_chunk: Vec<Vec<Stats>> = (0..n_chunks)
+        .into_par_iter()
+        .map(|chunk_idx| {
+            let start = chunk_idx * CHUNK;
+            let first = start.div_ceil(step) * step;
+            let inputs: Vec<f32> = (first..start + CHUNK)
+                .step_by(step as usize)
+                .map(|bits| f32::from_bits(bits as u32))
+                .collect();
+            if inputs.is_empty() {
+                return Vec::new();
+            }
+            let mut outputs = vec![0f32; inputs.len()];
+            let mut wants = vec![0f32; inputs.len()];
+            let mut stats = Vec::new();
+            for (_, op) in FUNCS {
+                for (want, &x) in wants.iter_mut().zip(&inputs) {
+                    *want = reference(op, x);
+                }
+                for &isa in &isas {
+                    stats.push(sweep_chunk(isa, op, &inputs, &wants, &mut outputs));
+                }
+            }
+            stats
+        })
+        .collect();
+
+    println!();
+    println!("| function | path | max ULP | at x | got | want | inputs > 1 ULP | out of range | not monotone |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut column = 0;
+    for (name, op) in FUNCS {
+        for &isa in &isas {
+            // The sign flips between chunk n_chunks/2 - 1 and n_chunks/2,
+            // where ordering restarts, so merge the halves separately.
+            let half = per_chunk.len() / 2;
+            let mut border_violations = 0;
+            let mut merged: Option<Stats> = None;
+            for (idx, chunk) in per_chunk.iter().enumerate() {
+                let Some(&stats) = chunk.get(column) else { continue };
+                if let Some(prev) = merged
+                    && idx != half
+                    && checks_shape(op)
+                    && !ordered(prev.last, stats.first, idx >= half)
+                {
+                    border_violations += 1;
+                }
+                merged = Some(match merged {
+                    Some(prev) => prev.merge(stats),
+                    None => stats,
+                });
+            }
+            if let Some(stats) = merged {
+                let max =
+                    if stats.max_ulp == u64::MAX { "NaN mismatch".to_string() } else { stats.max_ulp.to_string() };
+                println!(
+                    "| {name} | {} | {max} | {:e} | {:e} | {:e} | {} | {} | {} |",
+                    isa.name(),
+                    stats.worst_input,
+                    stats.worst_got,
+                    stats.worst_want,
+                    stats.above_one,
+                    stats.out_of_range,
+                    stats.not_monotone + border_violations,
+                );
+            }
+            column += 1;
+        }
+    }
+    println!();
+    println!("took {:.1} s", started.elapsed().as_secs_f64());
+}
