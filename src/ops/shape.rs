@@ -266,7 +266,7 @@ impl Reshape {
             .try_fold(1usize, |acc, &dim| acc.checked_mul(dim))
             .ok_or_else(|| invalid(format!("shape {requested:?} overflows")))?;
         if let Some(idx) = inferred {
-            if known == 0 || n_input % known != 0 {
+            if known == 0 || !n_input.is_multiple_of(known) {
                 return Err(invalid(format!("cannot infer the -1 in {requested:?} for {n_input} elements")));
             }
             dims[idx] = n_input / known;
