@@ -29,11 +29,13 @@ impl BufferPool {
         let mut free = self.free.borrow_mut();
         let idx = free.iter().position(|tensor| tensor.dtype() == T::DTYPE && tensor.len() == n_elems)?;
         let array = T::unwrap(free.swap_remove(idx)).ok()?;
-        let array = if array.is_standard_layout() {
-            array
-        } else {
+        if !array.is_standard_layout() {
             return None;
-        };
+        }
+        // Same shape as last time (the steady state): no reshape needed.
+        if array.shape() == shape {
+            return Some(array);
+        }
         array.into_shape_with_order(IxDyn(shape)).ok()
     }
 }

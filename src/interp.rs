@@ -15,18 +15,20 @@ use crate::tensor::{DType, Tensor};
 /// The outputs of a run, in the graph's output order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outputs {
-    entries: Vec<(String, Tensor)>,
+    // `None` only inside a Session between runs (its buffers are then
+    // lent to the pool); every entry is `Some` once a run returns.
+    entries: Vec<(String, Option<Tensor>)>,
 }
 
 impl Outputs {
     /// The output called `name`, if the graph has one.
     pub fn get(&self, name: &str) -> Option<&Tensor> {
-        self.entries.iter().find(|(entry, _)| entry == name).map(|(_, tensor)| tensor)
+        self.entries.iter().find(|(entry, _)| entry == name).and_then(|(_, tensor)| tensor.as_ref())
     }
 
     /// (name, tensor) pairs in graph order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor)> {
-        self.entries.iter().map(|(name, tensor)| (name.as_str(), tensor))
+        self.entries.iter().filter_map(|(name, tensor)| Some((name.as_str(), tensor.as_ref()?)))
     }
 
     /// Number of outputs.
@@ -41,7 +43,7 @@ impl Outputs {
 
     /// Takes the (name, tensor) pairs.
     pub fn into_vec(self) -> Vec<(String, Tensor)> {
-        self.entries
+        self.entries.into_iter().filter_map(|(name, tensor)| Some((name, tensor?))).collect()
     }
 }
 
@@ -108,7 +110,7 @@ impl Model {
         self.execute(&mut values, &ctx, &mut scratch)?;
         let mut entries = Vec::with_capacity(self.plan.outputs.len());
         for (name, slot) in &self.plan.outputs {
-            entries.push((name.clone(), take_output(&mut values, *slot, name)?));
+            entries.push((name.clone(), Some(take_output(&mut values, *slot, name)?)));
         }
         Ok(Outputs { entries })
     }
@@ -116,12 +118,7 @@ impl Model {
     /// A reusable runner for one thread: it keeps its output buffers between
     /// runs and lends the outputs out, so repeated runs allocate nothing.
     pub fn session(&self) -> Session<'_> {
-        let entries = self
-            .plan
-            .outputs
-            .iter()
-            .map(|(name, _)| (name.clone(), Tensor::F32(ndarray::ArrayD::zeros(IxDyn(&[0])))))
-            .collect();
+        let entries = self.plan.outputs.iter().map(|(name, _)| (name.clone(), None)).collect();
         Session { model: self, last: Outputs { entries }, pool: BufferPool::default(), scratch: Scratch::default() }
     }
 
@@ -332,8 +329,9 @@ impl Session<'_> {
     {
         let model = self.model;
         for (_, tensor) in &mut self.last.entries {
-            let done = std::mem::replace(tensor, Tensor::F32(ndarray::ArrayD::zeros(IxDyn(&[0]))));
-            self.pool.recycle(done);
+            if let Some(done) = tensor.take() {
+                self.pool.recycle(done);
+            }
         }
         let feeds = inputs.into_iter().map(|(name, tensor)| (name, Cow::Borrowed(tensor)));
         let mut values = model.bind(feeds, &mut self.scratch)?;
@@ -342,7 +340,7 @@ impl Session<'_> {
         if result.is_ok() {
             for ((name, slot), (_, out)) in model.plan.outputs.iter().zip(&mut self.last.entries) {
                 match take_output(&mut values, *slot, name) {
-                    Ok(tensor) => *out = tensor,
+                    Ok(tensor) => *out = Some(tensor),
                     Err(err) => result = Err(err),
                 }
             }
