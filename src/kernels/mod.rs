@@ -5,6 +5,7 @@
 
 mod math;
 pub mod par;
+pub mod pool;
 pub mod simd;
 pub mod softmax;
 pub mod unary;
