@@ -174,10 +174,8 @@ fn main() {
         .map(|chunk_idx| {
             let start = chunk_idx * CHUNK;
             let first = start.div_ceil(step) * step;
-            let inputs: Vec<f32> = (first..start + CHUNK)
-                .step_by(step as usize)
-                .map(|bits| f32::from_bits(bits as u32))
-                .collect();
+            let inputs: Vec<f32> =
+                (first..start + CHUNK).step_by(step as usize).map(|bits| f32::from_bits(bits as u32)).collect();
             if inputs.is_empty() {
                 return Vec::new();
             }

@@ -8,6 +8,8 @@ pub mod par;
 pub mod pool;
 pub mod simd;
 pub mod softmax;
+#[cfg(test)]
+mod test_util;
 pub mod unary;
 
 pub use par::Parallel;

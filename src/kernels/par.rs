@@ -130,4 +130,54 @@ impl Parallel {
             data.par_chunks_mut(block.max(1)).enumerate().for_each(|(idx, chunk)| kernel(idx, chunk));
         });
     }
+
+    /// Whether work on `n_elems` elements would be split across threads.
+    pub fn splits(&self, n_elems: usize) -> bool {
+        self.worth_splitting(n_elems)
+    }
+
+    /// Cuts each row of `row_len` elements into blocks of `block` elements
+    /// (the last block of a row may be shorter; no block straddles two
+    /// rows) and maps each block to a value, in parallel when worth it.
+    /// The values come back in row-major block order, and the cut depends
+    /// only on `row_len` and `block`, so a reduction over them in order
+    /// gives the same result for any thread count.
+    pub fn map_row_blocks<T: Send, R: Send>(
+        &self,
+        data: &mut [T],
+        row_len: usize,
+        block: usize,
+        kernel: impl Fn(&mut [T]) -> R + Sync + Send,
+    ) -> Vec<R> {
+        let n_elems = data.len();
+        let blocks = data.chunks_mut(row_len.max(1)).flat_map(|row| row.chunks_mut(block.max(1)));
+        if !self.worth_splitting(n_elems) {
+            return blocks.map(kernel).collect();
+        }
+        let mut blocks: Vec<&mut [T]> = blocks.collect();
+        let min_blocks = (CHUNK_ELEMS / block.max(1)).max(1);
+        self.install(|| blocks.par_iter_mut().with_min_len(min_blocks).map(|block| kernel(block)).collect())
+    }
+
+    /// Runs `kernel` on each block of each row, cut as in
+    /// [`Parallel::map_row_blocks`], passing the block's index in that order.
+    pub fn for_row_blocks<T: Send>(
+        &self,
+        data: &mut [T],
+        row_len: usize,
+        block: usize,
+        kernel: impl Fn(usize, &mut [T]) + Sync + Send,
+    ) {
+        let n_elems = data.len();
+        let blocks = data.chunks_mut(row_len.max(1)).flat_map(|row| row.chunks_mut(block.max(1)));
+        if !self.worth_splitting(n_elems) {
+            blocks.enumerate().for_each(|(idx, block)| kernel(idx, block));
+            return;
+        }
+        let mut blocks: Vec<&mut [T]> = blocks.collect();
+        let min_blocks = (CHUNK_ELEMS / block.max(1)).max(1);
+        self.install(|| {
+            blocks.par_iter_mut().with_min_len(min_blocks).enumerate().for_each(|(idx, block)| kernel(idx, block));
+        });
+    }
 }

@@ -3,10 +3,93 @@
 //! Each lane subtracts its maximum before `exp`, so inputs like 1e4 do not
 //! overflow. A lane holding NaN, or whose maximum is +inf or -inf (all -inf),
 //! comes out all NaN, as in PyTorch.
+//!
+//! # float32
+//!
+//! float32 runs on the SIMD path chosen at run time (see [`super::simd`]).
+//! A contiguous lane (`inner == 1`) is cut into blocks of [`BLOCK`]
+//! elements, and each block makes two passes while it sits in L1: its
+//! maximum `m_b`, then `e = exp(x - m_b)` written in place while its sum
+//! `s_b` accumulates in f64 lanes. The lane's maximum is `M = max m_b`, its
+//! sum `S = sum_b s_b * exp(m_b - M)` (in f64, in block order), and a last
+//! pass multiplies block `b` by `f_b = exp(m_b - M) / S` rounded once to
+//! f32. Memory is thus read twice and written twice. The blocks of a long
+//! lane run in parallel; the cut depends only on the lane length, so the
+//! result is bitwise the same for any thread count.
+//!
+//! NaN needs no test in the hot loop: a NaN input makes its `e` NaN, hence
+//! `S` and every factor NaN. An all -inf block uses 0 instead of `m_b` (its
+//! `e` are 0, or NaN for a NaN input), and an infinite or NaN `M` makes the
+//! whole lane NaN.
+//!
+//! Accuracy: `x - m_b` is computed as if exact (its rounding error is
+//! recovered and fed to the exp reduction), exp is within about 1 ULP, the
+//! f64 sums add no visible error, and `f_b` and the final product round
+//! once each, so each output is within 3 ULP of softmax computed in f64
+//! from the same f32 inputs (subnormal outputs: within 2 units of 2^-149).
+//! The unit tests measure this bound on random lanes.
+//!
+//! A strided lane (`inner > 1`) runs the same three passes on a vector of
+//! `inner`-adjacent lanes at a time (the last `inner % LANES` lanes one by
+//! one), parallel over `outer`.
+//!
+//! float64 uses a plain scalar loop with an f64 sum.
 
 use num_traits::Float;
 
 use super::Parallel;
+use super::math::{self, Elementwise, MAX_LANES};
+#[cfg(target_arch = "x86_64")]
+use super::simd::avx2::{Avx2, F32x8};
+#[cfg(target_arch = "x86_64")]
+use super::simd::avx512::{Avx512, F32x16};
+use super::simd::scalar::{F32x1, Scalar};
+use super::simd::{self, Isa, VecF32};
+
+/// Elements per block of a contiguous f32 lane: 16 KiB, so a block's
+/// passes after the first hit L1.
+pub const BLOCK: usize = 4096;
+
+/// Element types [`softmax`] accepts.
+pub trait SoftmaxFloat: Float + Send + Sync {
+    /// Softmax in place over axis 1 of `data` viewed as `[outer, n, inner]`.
+    fn softmax_slice(data: &mut [Self], n: usize, inner: usize, par: &Parallel);
+}
+
+impl SoftmaxFloat for f32 {
+    fn softmax_slice(data: &mut [f32], n: usize, inner: usize, par: &Parallel) {
+        softmax_f32(Paths { isa: simd::active() }, data, n, inner, par);
+    }
+}
+
+impl SoftmaxFloat for f64 {
+    fn softmax_slice(data: &mut [f64], n: usize, inner: usize, par: &Parallel) {
+        if inner == 1 {
+            par.rows(data, n, softmax_lane);
+        } else {
+            par.rows(data, n * inner, |block| softmax_block(block, n, inner));
+        }
+    }
+}
+
+/// Softmax in place over axis 1 of `data` viewed as `[outer, n, inner]`.
+///
+/// `data.len()` must equal `outer * n * inner`.
+pub fn softmax<T: SoftmaxFloat>(data: &mut [T], n: usize, inner: usize, par: &Parallel) {
+    if n == 0 || inner == 0 {
+        return;
+    }
+    T::softmax_slice(data, n, inner, par);
+}
+
+/// [`softmax`] on float32 on the path `isa` (or the best path below it that
+/// the CPU has); for tests and benches.
+pub fn softmax_f32_isa(isa: Isa, data: &mut [f32], n: usize, inner: usize, par: &Parallel) {
+    if n == 0 || inner == 0 {
+        return;
+    }
+    softmax_f32(Paths { isa: isa.lowered() }, data, n, inner, par);
+}
 
 /// NaN-propagating maximum (`f32::max` would skip NaN).
 #[inline]
@@ -53,16 +136,457 @@ fn softmax_block<T: Float>(block: &mut [T], n: usize, inner: usize) {
     debug_assert_eq!(block.len(), n * inner);
 }
 
-/// Softmax in place over axis 1 of `data` viewed as `[outer, n, inner]`.
-///
-/// `data.len()` must equal `outer * n * inner`.
-pub fn softmax<T: Float + Send>(data: &mut [T], n: usize, inner: usize, par: &Parallel) {
-    if n == 0 || inner == 0 {
-        return;
+/// What the first two passes learn about one block of a lane.
+#[derive(Debug, Clone, Copy)]
+struct BlockStats {
+    /// The block's maximum (NaN inputs may or may not show here).
+    max: f32,
+    /// What was subtracted before exp: `max`, or 0 for an all -inf block.
+    reference: f32,
+    /// Sum of `exp(x - reference)` over the block.
+    sum: f64,
+}
+
+impl BlockStats {
+    #[inline(always)]
+    fn new(max: f32) -> Self {
+        let reference = if max == f32::NEG_INFINITY { 0.0 } else { max };
+        BlockStats { max, reference, sum: 0.0 }
     }
-    if inner == 1 {
-        par.rows(data, n, softmax_lane);
+}
+
+/// The factor each block of a lane is scaled by, `exp(ref_b - M) / S`, in
+/// block order (all NaN when the lane's result is NaN).
+fn lane_factors(stats: &[BlockStats]) -> impl Iterator<Item = f32> + '_ {
+    let mut lane_max = f32::NEG_INFINITY;
+    let mut nan = false;
+    for block in stats {
+        nan |= block.max.is_nan();
+        if block.max > lane_max {
+            lane_max = block.max;
+        }
+    }
+    let weight = move |block: &BlockStats| {
+        if block.max == f32::NEG_INFINITY {
+            // All -inf (or NaN, which `sum` carries): contributes nothing.
+            0.0
+        } else if block.reference == lane_max {
+            1.0
+        } else {
+            (f64::from(block.reference) - f64::from(lane_max)).exp()
+        }
+    };
+    let total: f64 =
+        if nan || !lane_max.is_finite() { f64::NAN } else { stats.iter().map(|block| block.sum * weight(block)).sum() };
+    stats.iter().map(move |block| (weight(block) / total) as f32)
+}
+
+/// Multiplies by a constant (the last softmax pass).
+#[derive(Clone, Copy)]
+struct Scale(f32);
+
+impl Elementwise for Scale {
+    #[inline(always)]
+    fn apply<V: VecF32>(self, token: V::Token, x: V) -> V {
+        x * V::splat(token, self.0)
+    }
+}
+
+/// Maximum of a block (NaN lanes may or may not win).
+#[inline(always)]
+fn block_max<V: VecF32>(token: V::Token, block: &[f32]) -> f32 {
+    let lanes = V::LANES;
+    let neg_inf = V::splat(token, f32::NEG_INFINITY);
+    let mut acc = [neg_inf; 4];
+    let mut steps = block.chunks_exact(4 * lanes);
+    for step in &mut steps {
+        for (idx, acc) in acc.iter_mut().enumerate() {
+            *acc = acc.max(V::load(token, &step[idx * lanes..]));
+        }
+    }
+    let mut vecs = steps.remainder().chunks_exact(lanes);
+    for vec in &mut vecs {
+        acc[0] = acc[0].max(V::load(token, vec));
+    }
+    let rest = vecs.remainder();
+    if !rest.is_empty() {
+        let mut buf = [f32::NEG_INFINITY; MAX_LANES];
+        buf[..rest.len()].copy_from_slice(rest);
+        acc[1] = acc[1].max(V::load(token, &buf));
+    }
+    acc[0].max(acc[1]).max(acc[2].max(acc[3])).reduce_max()
+}
+
+/// Writes `exp(x - reference)` over the block and returns its sum.
+#[inline(always)]
+fn block_exp_sum<V: VecF32>(token: V::Token, block: &mut [f32], reference: f32) -> f64 {
+    let lanes = V::LANES;
+    let reference = V::splat(token, reference);
+    let mut acc = [V::acc_zero(token); 2];
+    let mut steps = block.chunks_exact_mut(2 * lanes);
+    for step in &mut steps {
+        let e0 = math::exp_diff(token, V::load(token, step), reference);
+        let e1 = math::exp_diff(token, V::load(token, &step[lanes..]), reference);
+        e0.store(step);
+        e1.store(&mut step[lanes..]);
+        acc[0] = V::acc_add(acc[0], e0);
+        acc[1] = V::acc_add(acc[1], e1);
+    }
+    let rest = steps.into_remainder();
+    let mut vecs = rest.chunks_exact_mut(lanes);
+    for vec in &mut vecs {
+        let e = math::exp_diff(token, V::load(token, vec), reference);
+        e.store(vec);
+        acc[0] = V::acc_add(acc[0], e);
+    }
+    let rest = vecs.into_remainder();
+    if !rest.is_empty() {
+        // Padding with -inf adds exp(-inf) = 0 to the sum.
+        let mut buf = [f32::NEG_INFINITY; MAX_LANES];
+        let len = rest.len();
+        buf[..len].copy_from_slice(rest);
+        let e = math::exp_diff(token, V::load(token, &buf), reference);
+        e.store(&mut buf);
+        rest.copy_from_slice(&buf[..len]);
+        acc[1] = V::acc_add(acc[1], e);
+    }
+    V::acc_total(acc[0]) + V::acc_total(acc[1])
+}
+
+/// The first two passes over one block.
+#[inline(always)]
+fn block_stats<V: VecF32>(token: V::Token, block: &mut [f32]) -> BlockStats {
+    let mut stats = BlockStats::new(block_max::<V>(token, block));
+    stats.sum = block_exp_sum::<V>(token, block, stats.reference);
+    stats
+}
+
+/// All three passes over `n` lanes of `inner`-strided data starting at
+/// column `col` of a `[n, inner]` slab, `V::LANES` lanes at once.
+#[inline(always)]
+fn strided_lanes<V: VecF32>(token: V::Token, slab: &mut [f32], n: usize, inner: usize, col: usize) {
+    let lanes = V::LANES;
+    let mut max = V::splat(token, f32::NEG_INFINITY);
+    for row in 0..n {
+        max = max.max(V::load(token, &slab[row * inner + col..]));
+    }
+    let mut max_lanes = [0f32; MAX_LANES];
+    max.store(&mut max_lanes);
+    let mut reference_lanes = [0f32; MAX_LANES];
+    for (reference, &max) in reference_lanes.iter_mut().zip(&max_lanes[..lanes]) {
+        *reference = BlockStats::new(max).reference;
+    }
+    let reference = V::load(token, &reference_lanes);
+    let mut acc = V::acc_zero(token);
+    for row in 0..n {
+        let at = row * inner + col;
+        let e = math::exp_diff(token, V::load(token, &slab[at..]), reference);
+        e.store(&mut slab[at..]);
+        acc = V::acc_add(acc, e);
+    }
+    let mut sum_lanes = [0f64; MAX_LANES];
+    V::acc_store(acc, &mut sum_lanes);
+    let mut factor_lanes = [0f32; MAX_LANES];
+    for lane in 0..lanes {
+        let stats = BlockStats { max: max_lanes[lane], reference: reference_lanes[lane], sum: sum_lanes[lane] };
+        factor_lanes[lane] = lane_factors(&[stats]).next().unwrap_or(f32::NAN);
+    }
+    let factor = V::load(token, &factor_lanes);
+    for row in 0..n {
+        let at = row * inner + col;
+        (V::load(token, &slab[at..]) * factor).store(&mut slab[at..]);
+    }
+}
+
+/// Softmax along the strided axis of one `[n, inner]` slab.
+#[inline(always)]
+fn strided_slab<V: VecF32>(token: V::Token, slab: &mut [f32], n: usize, inner: usize) {
+    let mut col = 0;
+    while col + V::LANES <= inner {
+        strided_lanes::<V>(token, slab, n, inner, col);
+        col += V::LANES;
+    }
+    // The last few lanes one at a time, with the same algorithm.
+    for col in col..inner {
+        strided_lanes::<F32x1>(Scalar::new(), slab, n, inner, col);
+    }
+}
+
+/// One softmax pass on one piece of data, for dispatch to an ISA.
+enum Job<'a> {
+    /// The first two passes over a block of a contiguous lane.
+    Stats(&'a mut [f32], &'a mut BlockStats),
+    /// The last pass over a block.
+    Scale(&'a mut [f32], f32),
+    /// A whole `[n, inner]` slab of strided lanes.
+    Strided(&'a mut [f32], usize, usize),
+}
+
+/// The one generic body behind every f32 path.
+#[inline(always)]
+fn run_generic<V: VecF32>(token: V::Token, job: Job<'_>) {
+    match job {
+        Job::Stats(block, stats) => *stats = block_stats::<V>(token, block),
+        Job::Scale(block, factor) => math::map_inplace::<V, _>(token, Scale(factor), block),
+        Job::Strided(slab, n, inner) => strided_slab::<V>(token, slab, n, inner),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn run_avx2(token: Avx2, job: Job<'_>) {
+    run_generic::<F32x8>(token, job);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn run_avx512(token: Avx512, job: Job<'_>) {
+    run_generic::<F32x16>(token, job);
+}
+
+/// The chosen ISA, with one method per job.
+#[derive(Debug, Clone, Copy)]
+struct Paths {
+    isa: Isa,
+}
+
+impl Paths {
+    fn run(self, job: Job<'_>) {
+        match self.isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                if let Some(token) = Avx512::new() {
+                    // SAFETY: the token proves AVX-512F, the feature
+                    // run_avx512 is compiled for.
+                    return unsafe { run_avx512(token, job) };
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                if let Some(token) = Avx2::new() {
+                    // SAFETY: the token proves AVX2 and FMA, the features
+                    // run_avx2 is compiled for.
+                    return unsafe { run_avx2(token, job) };
+                }
+            }
+            _ => {}
+        }
+        run_generic::<F32x1>(Scalar::new(), job);
+    }
+
+    fn stats(self, block: &mut [f32]) -> BlockStats {
+        let mut stats = BlockStats::new(f32::NAN);
+        self.run(Job::Stats(block, &mut stats));
+        stats
+    }
+
+    fn scale(self, block: &mut [f32], factor: f32) {
+        self.run(Job::Scale(block, factor));
+    }
+
+    /// Softmax of one contiguous lane, serially.
+    fn lane(self, lane: &mut [f32], stats: &mut Vec<BlockStats>) {
+        stats.clear();
+        stats.extend(lane.chunks_mut(BLOCK).map(|block| self.stats(block)));
+        for (block, factor) in lane.chunks_mut(BLOCK).zip(lane_factors(stats)) {
+            self.scale(block, factor);
+        }
+    }
+}
+
+fn softmax_f32(paths: Paths, data: &mut [f32], n: usize, inner: usize, par: &Parallel) {
+    if inner > 1 {
+        par.rows(data, n * inner, |slab| paths.run(Job::Strided(slab, n, inner)));
+    } else if n <= BLOCK {
+        // One block per lane: the blocks are the parallel unit already.
+        par.rows(data, n, |lane| {
+            let stats = paths.stats(lane);
+            let factor = lane_factors(&[stats]).next().unwrap_or(f32::NAN);
+            paths.scale(lane, factor);
+        });
+    } else if !par.splits(data.len()) {
+        let mut stats = Vec::with_capacity(n.div_ceil(BLOCK));
+        for lane in data.chunks_mut(n) {
+            paths.lane(lane, &mut stats);
+        }
     } else {
-        par.rows(data, n * inner, |block| softmax_block(block, n, inner));
+        // Long lanes: the blocks of every lane in parallel, then the
+        // per-lane reduction in block order, then the scaling in parallel.
+        let stats = par.map_row_blocks(data, n, BLOCK, |block| paths.stats(block));
+        let factors: Vec<f32> = stats.chunks(n.div_ceil(BLOCK)).flat_map(lane_factors).collect();
+        par.for_row_blocks(data, n, BLOCK, |idx, block| {
+            paths.scale(block, factors.get(idx).copied().unwrap_or(f32::NAN));
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::par::PAR_MIN_ELEMS;
+    use crate::kernels::test_util::{Rng, isas, ulp_diff};
+
+    /// Softmax of each `[n, inner]`-strided lane in f64, rounded to f32.
+    fn reference(data: &[f32], n: usize, inner: usize) -> Vec<f32> {
+        let mut out = vec![0f32; data.len()];
+        for (slab_idx, slab) in data.chunks(n * inner).enumerate() {
+            for col in 0..inner {
+                let lane: Vec<f64> = (0..n).map(|row| f64::from(slab[row * inner + col])).collect();
+                let max = lane.iter().fold(f64::NEG_INFINITY, |acc, &x| if x > acc || x.is_nan() { x } else { acc });
+                let sum: f64 = lane.iter().map(|&x| (x - max).exp()).sum();
+                for (row, &x) in lane.iter().enumerate() {
+                    out[slab_idx * n * inner + row * inner + col] = ((x - max).exp() / sum) as f32;
+                }
+            }
+        }
+        out
+    }
+
+    fn run(isa: Isa, data: &[f32], n: usize, inner: usize, par: &Parallel) -> Vec<f32> {
+        let mut out = data.to_vec();
+        softmax_f32_isa(isa, &mut out, n, inner, par);
+        out
+    }
+
+    /// Largest ULP error against the f64 reference.
+    fn max_ulp(got: &[f32], want: &[f32]) -> u64 {
+        got.iter().zip(want).map(|(&g, &w)| ulp_diff(g, w)).max().unwrap_or(0)
+    }
+
+    /// The bound stated in the module docs.
+    const MAX_ULP: u64 = 3;
+
+    #[test]
+    fn contiguous_lanes_within_bound_and_sum_to_one() {
+        let mut rng = Rng::new(3);
+        for isa in isas() {
+            for n in [1, 2, 5, 7, 16, 17, 33, 1000, BLOCK, BLOCK + 3, 3 * BLOCK + 17] {
+                let outer = 3;
+                // A wide spread, so that x - max is far from exact in f32.
+                let data = rng.vec(outer * n, -60.0, 40.0);
+                let got = run(isa, &data, n, 1, &Parallel::serial());
+                let error = max_ulp(&got, &reference(&data, n, 1));
+                assert!(error <= MAX_ULP, "{isa:?} n={n}: {error} ULP");
+                for lane in got.chunks(n) {
+                    let sum: f64 = lane.iter().map(|&y| f64::from(y)).sum();
+                    assert!((sum - 1.0).abs() < 1e-5, "{isa:?} n={n}: lane sums to {sum}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn strided_lanes_within_bound() {
+        let mut rng = Rng::new(5);
+        for isa in isas() {
+            for (outer, n, inner) in [(2, 5, 3), (1, 7, 16), (3, 33, 19), (2, 1, 40), (1, 300, 8)] {
+                let data = rng.vec(outer * n * inner, -30.0, 30.0);
+                let got = run(isa, &data, n, inner, &Parallel::serial());
+                let error = max_ulp(&got, &reference(&data, n, inner));
+                assert!(error <= MAX_ULP, "{isa:?} [{outer},{n},{inner}]: {error} ULP");
+            }
+        }
+    }
+
+    #[test]
+    fn special_lanes() {
+        let inf = f32::INFINITY;
+        let cases: Vec<(Vec<f32>, Vec<f32>)> = vec![
+            (vec![1.0, f32::NAN, 2.0], vec![f32::NAN; 3]),
+            (vec![f32::NAN], vec![f32::NAN]),
+            (vec![-inf, -inf, -inf], vec![f32::NAN; 3]),
+            (vec![1.0, inf, 2.0], vec![f32::NAN; 3]),
+            (vec![-inf, 0.0, -inf], vec![0.0, 1.0, 0.0]),
+            (vec![3.5], vec![1.0]),
+            (vec![1e4, 1e4], vec![0.5, 0.5]),
+            (vec![-1e4, 0.0], vec![0.0, 1.0]),
+            (vec![f32::MAX, f32::MIN], vec![1.0, 0.0]),
+        ];
+        for isa in isas() {
+            for (input, want) in &cases {
+                let got = run(isa, input, input.len(), 1, &Parallel::serial());
+                assert!(max_ulp(&got, want) <= MAX_ULP, "{isa:?} {input:?}: {got:?}");
+                // The same lane strided across 17 columns.
+                let inner = 17;
+                let strided: Vec<f32> = input.iter().flat_map(|&x| std::iter::repeat_n(x, inner)).collect();
+                let got = run(isa, &strided, input.len(), inner, &Parallel::serial());
+                for col in 0..inner {
+                    let lane: Vec<f32> = (0..input.len()).map(|row| got[row * inner + col]).collect();
+                    assert!(max_ulp(&lane, want) <= MAX_ULP, "{isa:?} strided {input:?}: {lane:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_lane_with_special_blocks() {
+        for isa in isas() {
+            // A whole block of -inf next to finite blocks gives zeros there.
+            let mut data = vec![0.5f32; 3 * BLOCK];
+            data[..BLOCK].fill(f32::NEG_INFINITY);
+            data[2 * BLOCK] = 2.0;
+            let got = run(isa, &data, data.len(), 1, &Parallel::serial());
+            assert!(got[..BLOCK].iter().all(|&y| y == 0.0), "{isa:?}");
+            assert!(max_ulp(&got, &reference(&data, data.len(), 1)) <= MAX_ULP, "{isa:?}");
+            // One NaN anywhere makes the whole lane NaN.
+            let mut with_nan = data.clone();
+            with_nan[BLOCK - 1] = f32::NAN;
+            let got = run(isa, &with_nan, with_nan.len(), 1, &Parallel::serial());
+            assert!(got.iter().all(|y| y.is_nan()), "{isa:?}");
+            // The lane maximum in a later block than tiny values.
+            let mut spread = vec![-3e38f32; 2 * BLOCK];
+            spread[2 * BLOCK - 1] = 0.0;
+            let got = run(isa, &spread, spread.len(), 1, &Parallel::serial());
+            assert_eq!(got[2 * BLOCK - 1], 1.0);
+            assert!(got[..2 * BLOCK - 1].iter().all(|&y| y == 0.0));
+        }
+    }
+
+    #[test]
+    fn same_bits_for_any_thread_count() -> Result<(), String> {
+        let mut rng = Rng::new(9);
+        let pars = [Parallel::serial(), Parallel::with_threads(2)?, Parallel::with_threads(8)?];
+        // One long lane, several long lanes, many short lanes, strided.
+        let shapes = [(1, 9 * BLOCK + 123, 1), (6, 3 * BLOCK, 1), (200, 300, 1), (4, 100, 130)];
+        for isa in isas() {
+            for (outer, n, inner) in shapes {
+                let data = rng.vec(outer * n * inner, -20.0, 20.0);
+                assert!(data.len() >= PAR_MIN_ELEMS, "the shape must be large enough to split");
+                let results: Vec<Vec<f32>> = pars.iter().map(|par| run(isa, &data, n, inner, par)).collect();
+                for result in &results[1..] {
+                    assert!(
+                        result.iter().zip(&results[0]).all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{isa:?} [{outer},{n},{inner}] differs across thread counts"
+                    );
+                }
+                assert!(max_ulp(&results[0], &reference(&data, n, inner)) <= MAX_ULP);
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn empty_and_degenerate_shapes() {
+        let mut empty: [f32; 0] = [];
+        softmax(&mut empty, 0, 1, &Parallel::serial());
+        softmax(&mut empty, 5, 0, &Parallel::serial());
+        let mut one = [f32::NEG_INFINITY];
+        softmax(&mut one, 1, 1, &Parallel::serial());
+        assert!(one[0].is_nan());
+    }
+
+    #[test]
+    fn float64_path() {
+        let mut data = [1.0f64, 2.0, 3.0, f64::NEG_INFINITY];
+        softmax(&mut data, 4, 1, &Parallel::serial());
+        let sum: f64 = data.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-15);
+        assert_eq!(data[3], 0.0);
+        let mut nan = [1.0f64, f64::NAN];
+        softmax(&mut nan, 2, 1, &Parallel::serial());
+        assert!(nan.iter().all(|y| y.is_nan()));
+        let mut strided = [0.0f64, 1.0, 0.0, 1.0];
+        softmax(&mut strided, 2, 2, &Parallel::serial());
+        assert_eq!(strided, [0.5, 0.5, 0.5, 0.5]);
     }
 }

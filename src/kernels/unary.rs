@@ -200,3 +200,218 @@ pub fn apply_f64_inplace(op: Unary, data: &mut [f64], par: &Parallel) {
 pub fn relu_int_inplace<T: PartialOrd + Default + Copy + Send>(data: &mut [T], par: &Parallel) {
     par.map_inplace(data, |data| data.iter_mut().for_each(|x| *x = relu(*x)));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::par::PAR_MIN_ELEMS;
+    use crate::kernels::test_util::{Rng, isas, ulp_diff};
+
+    /// The f64 reference, rounded to f32.
+    fn reference(op: Unary, x: f32) -> f32 {
+        match op {
+            Unary::Relu => relu(x),
+            Unary::LeakyRelu { alpha } => leaky_relu(x, alpha),
+            Unary::Sigmoid => sigmoid(f64::from(x)) as f32,
+            Unary::Tanh => f64::from(x).tanh() as f32,
+        }
+    }
+
+    const OPS: [Unary; 4] = [Unary::Relu, Unary::LeakyRelu { alpha: 0.01 }, Unary::Sigmoid, Unary::Tanh];
+
+    /// 0 for the exact functions, 4 ULP for Sigmoid and Tanh.
+    fn allowed_ulp(op: Unary) -> u64 {
+        match op {
+            Unary::Relu | Unary::LeakyRelu { .. } => 0,
+            Unary::Sigmoid | Unary::Tanh => 4,
+        }
+    }
+
+    fn check_against_reference(isa: Isa, op: Unary, inputs: &[f32]) {
+        let mut outputs = vec![0f32; inputs.len()];
+        apply_f32_isa(isa, op, inputs, &mut outputs);
+        let mut worst = (0, 0f32);
+        for (&x, &got) in inputs.iter().zip(&outputs) {
+            let want = reference(op, x);
+            let error = ulp_diff(got, want);
+            assert!(error <= allowed_ulp(op), "{op:?} on {isa:?}: f({x:e}) = {got:e}, want {want:e} ({error} ULP)");
+            if op == Unary::Relu || matches!(op, Unary::LeakyRelu { .. }) {
+                assert!(
+                    got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                    "{op:?} on {isa:?}: f({x:e}) = {got:e}, want {want:e}"
+                );
+            }
+            if error > worst.0 {
+                worst = (error, x);
+            }
+        }
+    }
+
+    #[test]
+    fn dense_sample_within_bounds_on_every_path() {
+        // Every 4099th bit pattern: about a million inputs covering every
+        // binade, subnormals, infinities and NaNs.
+        let inputs: Vec<f32> = (0..=u32::MAX / 4099).map(|idx| f32::from_bits(idx * 4099)).collect();
+        for isa in isas() {
+            for op in OPS {
+                check_against_reference(isa, op, &inputs);
+            }
+        }
+    }
+
+    fn special_inputs() -> Vec<f32> {
+        let mut inputs = vec![
+            0.0,
+            -0.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            -f32::NAN,
+            f32::MIN_POSITIVE,
+            -f32::MIN_POSITIVE,
+            f32::from_bits(1),
+            f32::from_bits(0x8000_0001),
+            1e-40,
+            -1e-40,
+            1e-20,
+            -1e-20,
+            88.7,
+            -88.7,
+            88.72284,
+            -87.33655,
+            -87.5,
+            -100.0,
+            -103.9,
+            -104.5,
+            -150.0,
+            1e4,
+            -1e4,
+            f32::MAX,
+            f32::MIN,
+            0.55,
+            -0.55,
+            0.549_999_95,
+            9.0,
+            9.1,
+            -9.1,
+            17.0,
+            0.5,
+            -0.5,
+            1.0,
+            -1.0,
+        ];
+        inputs.extend((-40..=40).map(|idx| idx as f32 * 0.25));
+        inputs
+    }
+
+    #[test]
+    fn special_values_on_every_path() {
+        let inputs = special_inputs();
+        for isa in isas() {
+            for op in OPS {
+                check_against_reference(isa, op, &inputs);
+            }
+            let run = |op, x: f32| {
+                let mut out = [0f32];
+                apply_f32_isa(isa, op, &[x], &mut out);
+                out[0]
+            };
+            assert!(run(Unary::Sigmoid, f32::NAN).is_nan());
+            assert_eq!(run(Unary::Sigmoid, f32::NEG_INFINITY), 0.0);
+            assert_eq!(run(Unary::Sigmoid, f32::INFINITY), 1.0);
+            assert_eq!(run(Unary::Sigmoid, 0.0), 0.5);
+            // A subnormal result, not flushed to zero.
+            let tiny = run(Unary::Sigmoid, -95.0);
+            assert!(tiny > 0.0 && tiny < f32::MIN_POSITIVE, "sigmoid(-95) = {tiny:e} on {isa:?}");
+            assert!(run(Unary::Tanh, f32::NAN).is_nan());
+            assert_eq!(run(Unary::Tanh, f32::INFINITY), 1.0);
+            assert_eq!(run(Unary::Tanh, f32::NEG_INFINITY), -1.0);
+            assert_eq!(run(Unary::Tanh, -0.0).to_bits(), (-0.0f32).to_bits());
+            assert_eq!(run(Unary::Tanh, 1e-30), 1e-30);
+            assert_eq!(run(Unary::Tanh, -1e-40), -1e-40);
+            assert!(run(Unary::Relu, f32::NAN).is_nan());
+            assert_eq!(run(Unary::Relu, -0.0).to_bits(), 0.0f32.to_bits());
+            assert!(run(Unary::LeakyRelu { alpha: 0.01 }, f32::NAN).is_nan());
+            assert_eq!(run(Unary::LeakyRelu { alpha: 0.1 }, -2.0), -0.2f32 * 1.0 + 0.0);
+        }
+    }
+
+    #[test]
+    fn outputs_in_range_and_monotone() {
+        // Sorted inputs across the interesting range, including the tanh
+        // branch point and the sigmoid subnormal tail.
+        let inputs: Vec<f32> = (0..20_000).map(|idx| -110.0 + idx as f32 * 0.011).collect();
+        for isa in isas() {
+            for op in [Unary::Sigmoid, Unary::Tanh] {
+                let mut out = vec![0f32; inputs.len()];
+                apply_f32_isa(isa, op, &inputs, &mut out);
+                let (lo, hi) = if op == Unary::Sigmoid { (0.0, 1.0) } else { (-1.0, 1.0) };
+                assert!(out.iter().all(|y| (lo..=hi).contains(y)), "{op:?} out of range on {isa:?}");
+                assert!(out.windows(2).all(|pair| pair[0] <= pair[1]), "{op:?} not monotone on {isa:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn odd_lengths_match_the_vector_body() {
+        let mut rng = Rng::new(7);
+        let inputs = rng.vec(200, -20.0, 20.0);
+        for isa in isas() {
+            for op in OPS {
+                let mut full = vec![0f32; inputs.len()];
+                apply_f32_isa(isa, op, &inputs, &mut full);
+                for len in [0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 100, 129] {
+                    let mut out = vec![f32::NAN; len];
+                    apply_f32_isa(isa, op, &inputs[..len], &mut out);
+                    let mut in_place = inputs[..len].to_vec();
+                    apply_f32_inplace_isa(isa, op, &mut in_place);
+                    for idx in 0..len {
+                        assert_eq!(out[idx].to_bits(), full[idx].to_bits(), "{op:?} {isa:?} len {len} at {idx}");
+                        assert_eq!(in_place[idx].to_bits(), full[idx].to_bits(), "{op:?} {isa:?} len {len} at {idx}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn parallel_runs_match_serial_bitwise() -> Result<(), String> {
+        let mut rng = Rng::new(11);
+        let inputs = rng.vec(PAR_MIN_ELEMS * 3 + 5, -30.0, 30.0);
+        for op in OPS {
+            let mut serial = vec![0f32; inputs.len()];
+            apply_f32(op, &inputs, &mut serial, &Parallel::serial());
+            for n_threads in [2, 8] {
+                let par = Parallel::with_threads(n_threads)?;
+                let mut out = vec![0f32; inputs.len()];
+                apply_f32(op, &inputs, &mut out, &par);
+                let mut in_place = inputs.clone();
+                apply_f32_inplace(op, &mut in_place, &par);
+                assert!(out.iter().zip(&serial).all(|(a, b)| a.to_bits() == b.to_bits()), "{op:?} x{n_threads}");
+                assert!(
+                    in_place.iter().zip(&serial).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{op:?} x{n_threads} in place"
+                );
+            }
+            check_against_reference(simd::active(), op, &inputs[..1000]);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn float64_and_integer_paths() {
+        let src = [-2.0f64, -0.0, 0.0, 3.0, f64::NAN, f64::NEG_INFINITY];
+        let mut dst = [0f64; 6];
+        apply_f64(Unary::Sigmoid, &src, &mut dst, &Parallel::serial());
+        assert!((dst[0] - 1.0 / (1.0 + 2f64.exp())).abs() < 1e-15);
+        assert!(dst[4].is_nan());
+        assert_eq!(dst[5], 0.0);
+        let mut data = src;
+        apply_f64_inplace(Unary::LeakyRelu { alpha: 0.5 }, &mut data, &Parallel::serial());
+        assert_eq!(data[0], -1.0);
+        assert_eq!(data[3], 3.0);
+        let mut ints = [-3i32, 0, 5, i32::MIN];
+        relu_int_inplace(&mut ints, &Parallel::serial());
+        assert_eq!(ints, [0, 0, 5, 0]);
+    }
+}

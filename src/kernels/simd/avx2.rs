@@ -216,15 +216,13 @@ impl VecF32 for F32x8 {
     }
 
     #[inline(always)]
-    fn acc_total(acc: Self::Acc) -> f64 {
-        let mut low = [0f64; 4];
-        let mut high = [0f64; 4];
-        // SAFETY: the accumulator came from acc_zero, so AVX2 was detected;
-        // each array holds 4 writable f64.
+    fn acc_store(acc: Self::Acc, dst: &mut [f64]) {
+        let dst = &mut dst[..8];
+        // SAFETY: the accumulator came from acc_zero, so AVX2 was
+        // detected; `dst` holds 8 writable f64.
         unsafe {
-            _mm256_storeu_pd(low.as_mut_ptr(), acc.0);
-            _mm256_storeu_pd(high.as_mut_ptr(), acc.1);
+            _mm256_storeu_pd(dst.as_mut_ptr(), acc.0);
+            _mm256_storeu_pd(dst[4..].as_mut_ptr(), acc.1);
         }
-        low.iter().chain(&high).sum()
     }
 }

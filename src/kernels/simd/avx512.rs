@@ -210,15 +210,13 @@ impl VecF32 for F32x16 {
     }
 
     #[inline(always)]
-    fn acc_total(acc: Self::Acc) -> f64 {
-        let mut low = [0f64; 8];
-        let mut high = [0f64; 8];
+    fn acc_store(acc: Self::Acc, dst: &mut [f64]) {
+        let dst = &mut dst[..16];
         // SAFETY: the accumulator came from acc_zero, so AVX-512F was
-        // detected; each array holds 8 writable f64.
+        // detected; `dst` holds 16 writable f64.
         unsafe {
-            _mm512_storeu_pd(low.as_mut_ptr(), acc.0);
-            _mm512_storeu_pd(high.as_mut_ptr(), acc.1);
+            _mm512_storeu_pd(dst.as_mut_ptr(), acc.0);
+            _mm512_storeu_pd(dst[8..].as_mut_ptr(), acc.1);
         }
-        low.iter().chain(&high).sum()
     }
 }

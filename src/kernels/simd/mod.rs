@@ -165,6 +165,13 @@ pub trait VecF32: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = 
     fn acc_zero(token: Self::Token) -> Self::Acc;
     /// Adds the lanes, widened to f64, to `acc`.
     fn acc_add(acc: Self::Acc, value: Self) -> Self::Acc;
-    /// The sum of an accumulator's lanes, in a fixed order.
-    fn acc_total(acc: Self::Acc) -> f64;
+    /// Writes an accumulator's `LANES` sums to `dst`, in lane order.
+    fn acc_store(acc: Self::Acc, dst: &mut [f64]);
+    /// The sum of an accumulator's lanes, in lane order.
+    #[inline(always)]
+    fn acc_total(acc: Self::Acc) -> f64 {
+        let mut lanes = [0f64; 16];
+        Self::acc_store(acc, &mut lanes);
+        lanes[..Self::LANES].iter().sum()
+    }
 }

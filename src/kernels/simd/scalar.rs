@@ -180,7 +180,7 @@ impl VecF32 for F32x1 {
     }
 
     #[inline(always)]
-    fn acc_total(acc: f64) -> f64 {
-        acc
+    fn acc_store(acc: f64, dst: &mut [f64]) {
+        dst[0] = acc;
     }
 }
