@@ -8,7 +8,7 @@ use ndarray::{Dimension, IxDyn};
 
 use crate::buffers::BufferPool;
 use crate::error::{Error, RunError};
-use crate::model::{Dim, InputSpec, Model};
+use crate::model::{Dim, Model};
 use crate::ops::{ExecCtx, Inputs};
 use crate::tensor::{DType, Tensor};
 
@@ -136,13 +136,14 @@ impl Model {
         for (slot, tensor) in &plan.constants {
             values[*slot] = Some(Cow::Borrowed(tensor));
         }
-        let mut bound: Vec<(&str, usize, &str)> = Vec::new();
+        let bound = &mut scratch.bound;
+        bound.clear();
         for (name, tensor) in feeds {
             let name = name.as_ref();
             let Some(idx) = plan.inputs.iter().position(|spec| spec.name == name) else {
                 return Err(RunError::UnknownInput { name: name.into(), expected: self.expected_inputs() }.into());
             };
-            self.check_input(&plan.inputs[idx], &tensor, &mut bound)?;
+            self.check_input(idx, &tensor, bound)?;
             values[plan.input_slots[idx]] = Some(tensor);
         }
         for (idx, spec) in plan.inputs.iter().enumerate() {
@@ -223,12 +224,16 @@ impl Model {
         names.join(", ")
     }
 
-    fn check_input<'a>(
-        &'a self,
-        spec: &'a InputSpec,
-        tensor: &Tensor,
-        bound: &mut Vec<(&'a str, usize, &'a str)>,
-    ) -> Result<(), RunError> {
+    /// The `dim_param` a binding refers to.
+    fn symbol(&self, binding: &SymbolBinding) -> Option<&str> {
+        match self.plan.inputs.get(binding.input_idx)?.dims.as_ref()?.get(binding.axis)? {
+            Dim::Symbolic(param) => Some(param),
+            _ => None,
+        }
+    }
+
+    fn check_input(&self, input_idx: usize, tensor: &Tensor, bound: &mut Vec<SymbolBinding>) -> Result<(), RunError> {
+        let spec = &self.plan.inputs[input_idx];
         if tensor.dtype() != spec.dtype {
             return Err(RunError::InputDtype { name: spec.name.clone(), expected: spec.dtype, actual: tensor.dtype() });
         }
@@ -257,12 +262,14 @@ impl Model {
                 Dim::Fixed(expected) if *expected != size => {
                     return Err(mismatch(format!(" (dimension {axis} must be {expected})")));
                 }
-                Dim::Symbolic(param) => match bound.iter().find(|(name, _, _)| name == param) {
-                    Some(&(_, value, first)) if value != size => {
-                        return Err(mismatch(format!(" ({param} = {value} from input {first:?})")));
+                Dim::Symbolic(param) => match bound.iter().find(|binding| self.symbol(binding) == Some(param.as_str()))
+                {
+                    Some(binding) if binding.size != size => {
+                        let first = &self.plan.inputs[binding.input_idx].name;
+                        return Err(mismatch(format!(" ({param} = {} from input {first:?})", binding.size)));
                     }
                     Some(_) => {}
-                    None => bound.push((param, size, &spec.name)),
+                    None => bound.push(SymbolBinding { input_idx, axis, size }),
                 },
                 _ => {}
             }
@@ -307,11 +314,20 @@ pub struct Session<'m> {
     scratch: Scratch,
 }
 
+/// A `dim_param` bound by an input: which input and axis, and the size.
+#[derive(Debug, Clone, Copy)]
+struct SymbolBinding {
+    input_idx: usize,
+    axis: usize,
+    size: usize,
+}
+
 /// Vectors kept between runs so that a run allocates nothing. They are
 /// always empty between uses and change lifetime by an in-place `collect`
 /// (same layout, so the allocation is kept).
 #[derive(Debug, Default)]
 struct Scratch {
+    bound: Vec<SymbolBinding>,
     values: Vec<Option<Cow<'static, Tensor>>>,
     node_inputs: Vec<Option<Cow<'static, Tensor>>>,
 }

@@ -1,0 +1,108 @@
+//! Execution without waste (issue 4): a Session's steady state allocates
+//! nothing, and a chain of ops runs in place instead of allocating per node.
+//! Counted with a global allocator that tallies every allocation.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use common::*;
+use ndarray::{ArrayD, IxDyn};
+use onnxi::onnx::GraphProto;
+use onnxi::{Model, Tensor};
+
+struct Counting;
+
+thread_local! {
+    /// Per thread, so tests running in parallel do not count each other.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count() {
+    ALLOCATIONS.with(|count| count.set(count.get() + 1));
+}
+
+// SAFETY: forwards to the system allocator and only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_during(work: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    work();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+/// Relu → Sigmoid → Tanh → LeakyRelu → Softmax over `[batch, 1000]`.
+fn chain_model() -> Model {
+    let ops = ["Relu", "Sigmoid", "Tanh", "LeakyRelu", "Softmax"];
+    let names = ["x", "a", "b", "c", "d", "y"];
+    let nodes = ops
+        .iter()
+        .enumerate()
+        .map(|(idx, op)| node(op, &format!("n{idx}"), &[names[idx]], &[names[idx + 1]], vec![]))
+        .collect();
+    let graph = GraphProto {
+        name: Some("chain".into()),
+        node: nodes,
+        input: vec![value_info("x", FLOAT, Some(&[D::P("batch"), D::N(1000)]))],
+        output: vec![value_info("y", FLOAT, None)],
+        ..Default::default()
+    };
+    // One thread, so no pool bookkeeping is counted.
+    Model::builder().threads(1).from_bytes(&bytes(&model(graph, 17))).unwrap()
+}
+
+fn input(batch: usize) -> Tensor {
+    Tensor::from(ArrayD::from_shape_fn(IxDyn(&[batch, 1000]), |idx| (idx[1] as f32 - 500.0) * 0.01))
+}
+
+#[test]
+fn a_session_in_its_steady_state_allocates_nothing() {
+    let model = chain_model();
+    let mut session = model.session();
+    let x = input(8);
+    // Two runs fill the buffer pool and size the scratch vectors.
+    let first = session.run([("x", &x)]).unwrap()["y"].clone();
+    session.run([("x", &x)]).unwrap();
+    let allocations = allocations_during(|| {
+        for _ in 0..10 {
+            session.run([("x", &x)]).unwrap();
+        }
+    });
+    assert_eq!(allocations, 0, "allocations in 10 steady-state runs of a 5-node chain");
+    assert_eq!(session.run([("x", &x)]).unwrap()["y"], first);
+}
+
+#[test]
+fn owned_inputs_flow_through_a_chain_without_a_buffer_per_node() {
+    let model = chain_model();
+    let reference = model.run([("x", input(4))]).unwrap();
+    let x = input(4);
+    let allocations = allocations_during(|| {
+        let out = model.run([("x", x)]).unwrap();
+        assert_eq!(out["y"], reference["y"]);
+    });
+    // The slot vectors, the node-input vector, the output list and its name:
+    // a constant handful, none of them a tensor buffer per node.
+    assert!(allocations <= 6, "{allocations} allocations for one run of a 5-node chain");
+}
