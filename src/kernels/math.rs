@@ -19,7 +19,7 @@ const LOG2_E: f32 = std::f32::consts::LOG2_E;
 // is exact for the |k| <= 151 used here, and `x - k * LN2_HI` is exact too
 // (x is close to k ln 2), with or without FMA. LN2_LO is the rest of ln 2
 // rounded to f32; the remaining error (~1e-11 * k) is far below 1 ULP.
-const LN2_HI: f32 = 0.693_359_375;
+const LN2_HI: f32 = 355.0 / 512.0;
 const LN2_LO: f32 = -2.121_944_4e-4;
 // exp(r) = 1 + r + r^2 Q(r) on |r| <= ln2/2; Q is a degree-4 Chebyshev fit
 // of (exp(r) - 1 - r) / r^2 (max error 6.5e-8 on Q, so < 1e-8 relative on
@@ -38,7 +38,7 @@ const EXP_MAX: f32 = 89.0;
 // Above 0.55 the formula 1 - 2 / (exp(2|x|) + 1) no longer cancels badly:
 // its result is above 0.5, its subtrahend below.
 const TANH_SMALL: f32 = 0.55;
-const TANH_P0: f32 = -0.333_333_32;
+const TANH_P0: f32 = -0.333_333_3;
 const TANH_P1: f32 = 0.133_331_14;
 const TANH_P2: f32 = -0.053_909_43;
 const TANH_P3: f32 = 0.021_309_389;

@@ -146,7 +146,7 @@ impl VecF32 for F32x1 {
 
     #[inline(always)]
     fn gt_or_nan(self, other: Self) -> bool {
-        !(self.0 <= other.0)
+        self.0 > other.0 || self.0.is_nan() || other.0.is_nan()
     }
 
     #[inline(always)]
