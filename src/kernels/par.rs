@@ -2,11 +2,14 @@
 //!
 //! Work is split into chunks whose boundaries depend only on the data size,
 //! never on the thread count, so every result is bitwise the same whatever
-//! the pool size.
+//! the pool size. Threads come from [`Pool`](super::pool::Pool), where the
+//! calling thread works too: a job never waits for a sleeping worker to
+//! wake, which is what makes splitting pay off already for mid-sized
+//! tensors.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use rayon::prelude::*;
+use super::pool::Pool;
 
 /// Below this many elements, threads cost more than they save.
 pub const PAR_MIN_ELEMS: usize = 32 * 1024;
@@ -15,18 +18,63 @@ pub const PAR_MIN_ELEMS: usize = 32 * 1024;
 /// SIMD loops see whole vectors except at the very end).
 pub const CHUNK_ELEMS: usize = 16 * 1024;
 
-/// How a model runs its kernels: on the caller's thread, rayon's global
-/// pool, or a pool of its own.
+/// How a model runs its kernels: on the caller's thread, the shared pool,
+/// or a pool of its own.
 #[derive(Debug, Clone, Default)]
 pub struct Parallel {
-    pool: Option<Arc<rayon::ThreadPool>>,
+    pool: Option<Arc<Pool>>,
     serial: bool,
 }
 
+/// The pool models share unless they ask for their own: one thread per core.
+fn shared_pool() -> Option<Arc<Pool>> {
+    static SHARED: OnceLock<Option<Arc<Pool>>> = OnceLock::new();
+    SHARED
+        .get_or_init(|| {
+            let n_threads = std::thread::available_parallelism().map_or(1, usize::from);
+            Pool::new(n_threads).ok().map(Arc::new)
+        })
+        .clone()
+}
+
+/// A raw pointer that may cross threads; the code using it hands each
+/// thread a disjoint range.
+struct SendPtr<T>(*mut T);
+
+impl<T> Clone for SendPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for SendPtr<T> {}
+
+// SAFETY: only used to reach disjoint chunks of one slice from pool threads,
+// for element types that are themselves `Send`.
+unsafe impl<T: Send> Send for SendPtr<T> {}
+// SAFETY: as above; the pointer is only read (copied), never written through
+// from two threads at the same address.
+unsafe impl<T: Send> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    /// The `idx`-th chunk of `chunk` elements of a slice of `len` elements.
+    ///
+    /// # Safety
+    /// `self` must point to a live slice of `len` elements, and no two
+    /// callers may hold the same chunk at the same time.
+    unsafe fn chunk<'a>(self, idx: usize, chunk: usize, len: usize) -> &'a mut [T] {
+        let start = idx * chunk;
+        let end = (start + chunk).min(len);
+        // SAFETY: `start..end` lies inside the slice (the caller's chunk
+        // index is below `len.div_ceil(chunk)`), and chunks are disjoint.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), end - start) }
+    }
+}
+
 impl Parallel {
-    /// Kernels use rayon's global pool for large tensors.
+    /// Kernels use the shared pool (one thread per core) for large tensors.
     pub fn global() -> Self {
-        Parallel { pool: None, serial: false }
+        Parallel { pool: shared_pool(), serial: false }
     }
 
     /// Everything runs on the calling thread.
@@ -34,28 +82,24 @@ impl Parallel {
         Parallel { pool: None, serial: true }
     }
 
-    /// A dedicated pool of `n_threads` threads (1 means serial).
+    /// A dedicated pool of `n_threads` threads, the caller included (1 means
+    /// serial).
     ///
     /// # Errors
-    /// The message from rayon when the pool cannot be built.
+    /// The OS error when a thread cannot be started.
     pub fn with_threads(n_threads: usize) -> Result<Self, String> {
         if n_threads <= 1 {
             return Ok(Parallel::serial());
         }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(n_threads)
-            .thread_name(|idx| format!("onnxi-{idx}"))
-            .build()
-            .map_err(|err| err.to_string())?;
+        let pool = Pool::new(n_threads).map_err(|err| err.to_string())?;
         Ok(Parallel { pool: Some(Arc::new(pool)), serial: false })
     }
 
     /// Number of threads the work may use.
     pub fn n_threads(&self) -> usize {
         match (&self.pool, self.serial) {
-            (_, true) => 1,
-            (Some(pool), _) => pool.current_num_threads(),
-            (None, false) => rayon::current_num_threads(),
+            (Some(pool), false) => pool.n_threads(),
+            _ => 1,
         }
     }
 
@@ -63,22 +107,35 @@ impl Parallel {
         !self.serial && n_elems >= PAR_MIN_ELEMS && self.n_threads() > 1
     }
 
-    fn install<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
+    /// Runs `work(0..n_chunks)` on the pool, or here when there is none.
+    fn run_chunks(&self, n_chunks: usize, work: &(dyn Fn(usize) + Sync)) {
         match &self.pool {
-            Some(pool) => pool.install(work),
-            None => work(),
+            Some(pool) if !self.serial => pool.run(n_chunks, work),
+            _ => (0..n_chunks).for_each(work),
         }
+    }
+
+    /// Whether work on `n_elems` elements would be split across threads.
+    pub fn splits(&self, n_elems: usize) -> bool {
+        self.worth_splitting(n_elems)
     }
 
     /// Runs `kernel` over matching chunks of `src` and `dst` (same length).
     pub fn map<T: Sync, U: Send>(&self, src: &[T], dst: &mut [U], kernel: impl Fn(&[T], &mut [U]) + Sync + Send) {
         debug_assert_eq!(src.len(), dst.len());
-        if !self.worth_splitting(dst.len()) {
+        if !self.worth_splitting(dst.len()) || src.len() != dst.len() {
             kernel(src, dst);
             return;
         }
-        self.install(|| {
-            src.par_chunks(CHUNK_ELEMS).zip(dst.par_chunks_mut(CHUNK_ELEMS)).for_each(|(src, dst)| kernel(src, dst));
+        let len = dst.len();
+        let out = SendPtr(dst.as_mut_ptr());
+        self.run_chunks(len.div_ceil(CHUNK_ELEMS), &|idx| {
+            let start = idx * CHUNK_ELEMS;
+            let end = (start + CHUNK_ELEMS).min(len);
+            // SAFETY: `dst` outlives `run_chunks`, and chunk `idx` is handed
+            // to exactly one call.
+            let dst = unsafe { out.chunk(idx, CHUNK_ELEMS, len) };
+            kernel(&src[start..end], dst);
         });
     }
 
@@ -88,10 +145,16 @@ impl Parallel {
             kernel(data);
             return;
         }
-        self.install(|| data.par_chunks_mut(CHUNK_ELEMS).for_each(&kernel));
+        let len = data.len();
+        let ptr = SendPtr(data.as_mut_ptr());
+        self.run_chunks(len.div_ceil(CHUNK_ELEMS), &|idx| {
+            // SAFETY: `data` outlives `run_chunks`; chunks are disjoint.
+            kernel(unsafe { ptr.chunk(idx, CHUNK_ELEMS, len) });
+        });
     }
 
-    /// Runs `kernel` on groups of whole rows of `row_len` elements each.
+    /// Runs `kernel` on each row of `row_len` elements, in parallel over
+    /// groups of whole rows.
     pub fn rows<T: Send>(&self, data: &mut [T], row_len: usize, kernel: impl Fn(&mut [T]) + Sync + Send) {
         if row_len == 0 || data.is_empty() {
             return;
@@ -100,9 +163,13 @@ impl Parallel {
             data.chunks_mut(row_len).for_each(&kernel);
             return;
         }
-        let rows_per_chunk = CHUNK_ELEMS.div_ceil(row_len).max(1);
-        self.install(|| {
-            data.par_chunks_mut(rows_per_chunk * row_len).for_each(|group| group.chunks_mut(row_len).for_each(&kernel));
+        let group = CHUNK_ELEMS.div_ceil(row_len).max(1) * row_len;
+        let len = data.len();
+        let ptr = SendPtr(data.as_mut_ptr());
+        self.run_chunks(len.div_ceil(group), &|idx| {
+            // SAFETY: `data` outlives `run_chunks`; groups are disjoint.
+            let rows = unsafe { ptr.chunk(idx, group, len) };
+            rows.chunks_mut(row_len).for_each(&kernel);
         });
     }
 
@@ -113,27 +180,33 @@ impl Parallel {
         block: usize,
         kernel: impl Fn(&[T]) -> R + Sync + Send,
     ) -> Vec<R> {
+        let block = block.max(1);
         if !self.worth_splitting(data.len()) {
-            return data.chunks(block.max(1)).map(kernel).collect();
+            return data.chunks(block).map(kernel).collect();
         }
-        self.install(|| data.par_chunks(block.max(1)).map(kernel).collect())
+        let results: Vec<Mutex<Option<R>>> = data.chunks(block).map(|_| Mutex::new(None)).collect();
+        self.run_chunks(results.len(), &|idx| {
+            let start = idx * block;
+            let value = kernel(&data[start..(start + block).min(data.len())]);
+            *results[idx].lock().unwrap_or_else(PoisonError::into_inner) = Some(value);
+        });
+        results.into_iter().filter_map(|slot| slot.into_inner().unwrap_or_else(PoisonError::into_inner)).collect()
     }
 
     /// Runs `kernel` on fixed-size blocks of `data` in place, in parallel,
     /// passing each block's index.
     pub fn for_blocks<T: Send>(&self, data: &mut [T], block: usize, kernel: impl Fn(usize, &mut [T]) + Sync + Send) {
+        let block = block.max(1);
         if !self.worth_splitting(data.len()) {
-            data.chunks_mut(block.max(1)).enumerate().for_each(|(idx, chunk)| kernel(idx, chunk));
+            data.chunks_mut(block).enumerate().for_each(|(idx, chunk)| kernel(idx, chunk));
             return;
         }
-        self.install(|| {
-            data.par_chunks_mut(block.max(1)).enumerate().for_each(|(idx, chunk)| kernel(idx, chunk));
+        let len = data.len();
+        let ptr = SendPtr(data.as_mut_ptr());
+        self.run_chunks(len.div_ceil(block), &|idx| {
+            // SAFETY: `data` outlives `run_chunks`; blocks are disjoint.
+            kernel(idx, unsafe { ptr.chunk(idx, block, len) });
         });
-    }
-
-    /// Whether work on `n_elems` elements would be split across threads.
-    pub fn splits(&self, n_elems: usize) -> bool {
-        self.worth_splitting(n_elems)
     }
 
     /// Cuts each row of `row_len` elements into blocks of `block` elements
@@ -154,9 +227,16 @@ impl Parallel {
         if !self.worth_splitting(n_elems) {
             return blocks.map(kernel).collect();
         }
-        let mut blocks: Vec<&mut [T]> = blocks.collect();
-        let min_blocks = (CHUNK_ELEMS / block.max(1)).max(1);
-        self.install(|| blocks.par_iter_mut().with_min_len(min_blocks).map(|block| kernel(block)).collect())
+        let blocks: Vec<Mutex<(&mut [T], Option<R>)>> = blocks.map(|block| Mutex::new((block, None))).collect();
+        let per_chunk = (CHUNK_ELEMS / block.max(1)).max(1);
+        self.run_chunks(blocks.len().div_ceil(per_chunk), &|chunk| {
+            for slot in blocks.iter().skip(chunk * per_chunk).take(per_chunk) {
+                let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+                let value = kernel(slot.0);
+                slot.1 = Some(value);
+            }
+        });
+        blocks.into_iter().filter_map(|slot| slot.into_inner().unwrap_or_else(PoisonError::into_inner).1).collect()
     }
 
     /// Runs `kernel` on each block of each row, cut as in
@@ -174,10 +254,13 @@ impl Parallel {
             blocks.enumerate().for_each(|(idx, block)| kernel(idx, block));
             return;
         }
-        let mut blocks: Vec<&mut [T]> = blocks.collect();
-        let min_blocks = (CHUNK_ELEMS / block.max(1)).max(1);
-        self.install(|| {
-            blocks.par_iter_mut().with_min_len(min_blocks).enumerate().for_each(|(idx, block)| kernel(idx, block));
+        let blocks: Vec<Mutex<&mut [T]>> = blocks.map(Mutex::new).collect();
+        let per_chunk = (CHUNK_ELEMS / block.max(1)).max(1);
+        self.run_chunks(blocks.len().div_ceil(per_chunk), &|chunk| {
+            for (offset, slot) in blocks.iter().enumerate().skip(chunk * per_chunk).take(per_chunk) {
+                let mut block = slot.lock().unwrap_or_else(PoisonError::into_inner);
+                kernel(offset, &mut block);
+            }
         });
     }
 }

@@ -120,7 +120,8 @@ impl Pool {
         // It stays valid: before returning, this function clears `job` under
         // its lock (so no worker can pick it up afterwards) and waits until
         // `active` is zero (so no worker still holds it).
-        let work_static: *const (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(work as *const (dyn Fn(usize) + Sync + '_)) };
+        let work_static: *const (dyn Fn(usize) + Sync) =
+            unsafe { std::mem::transmute(work as *const (dyn Fn(usize) + Sync + '_)) };
         {
             // Publish and bump the epoch under the lock that parked workers
             // check it under, so none can miss the notification.
