@@ -53,6 +53,17 @@ impl<'a> Attrs<'a> {
             }
         }
         let Some(attr) = found else { return Ok(None) };
+        // Function expansion resolves every reference (or drops it when
+        // neither the call nor the function gives a value), so one left
+        // here sits in the main graph, where it refers to nothing.
+        if let Some(reference) = &attr.ref_attr_name {
+            return Err(self.error(
+                name,
+                format!(
+                    "refers to function attribute {reference:?}, but the node is not inside a function that has it"
+                ),
+            ));
+        }
         let declared = attr.r#type.unwrap_or(0);
         let actual = if declared == 0 { infer_type(attr) } else { AttributeType::try_from(declared).ok() };
         if actual != Some(expected) {
