@@ -81,8 +81,11 @@ impl Plan {
             }
         }
         if order.len() != nodes.len() {
-            let stuck = (0..nodes.len()).find(|&idx| n_waiting[idx] > 0).unwrap_or(0);
-            return Err(LoadError::Cycle { node: nodes[stuck].name.clone(), op_type: nodes[stuck].op_type.clone() });
+            let on_cycle = node_on_cycle(&nodes, &producer, &n_waiting);
+            return Err(LoadError::Cycle {
+                node: nodes[on_cycle].name.clone(),
+                op_type: nodes[on_cycle].op_type.clone(),
+            });
         }
         let mut slots: Vec<Option<PlanNode>> = nodes.into_iter().map(Some).collect();
         let mut ordered: Vec<PlanNode> = order.into_iter().filter_map(|idx| slots[idx].take()).collect();
@@ -119,4 +122,32 @@ impl Plan {
         }
         Ok(Plan { nodes: ordered, n_slots, inputs, input_slots, input_defaults, constants, outputs })
     }
+}
+
+/// A node that lies on a cycle, given what Kahn's algorithm left waiting.
+///
+/// Every node still waiting reads at least one value whose producer is
+/// also still waiting (else it would have run). Stepping from waiting node
+/// to waiting producer therefore never stops, and within `nodes.len()`
+/// steps it must revisit a node: that node is on a cycle, not merely
+/// downstream of one.
+fn node_on_cycle(nodes: &[PlanNode], producer: &[Option<usize>], n_waiting: &[usize]) -> usize {
+    let Some(mut current) = (0..nodes.len()).find(|&idx| n_waiting[idx] > 0) else {
+        return 0;
+    };
+    let mut seen = vec![false; nodes.len()];
+    while !seen[current] {
+        seen[current] = true;
+        let waiting_producer = nodes[current]
+            .inputs
+            .iter()
+            .flatten()
+            .filter_map(|&slot| producer[slot])
+            .find(|&source| n_waiting[source] > 0);
+        match waiting_producer {
+            Some(source) => current = source,
+            None => break,
+        }
+    }
+    current
 }
