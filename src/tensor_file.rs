@@ -9,7 +9,7 @@ use prost::Message;
 use crate::error::{Error, TensorFileError};
 use crate::onnx::TensorProto;
 use crate::tensor::{self, DType, Tensor, checked_elems};
-use crate::tensor_proto::{DecodeCtx, tensor_from_proto, tensor_to_proto};
+use crate::tensor_proto::{DecodeCtx, MAX_RANK, tensor_from_proto, tensor_to_proto};
 
 const NPY_MAGIC: &[u8] = b"\x93NUMPY";
 
@@ -110,6 +110,9 @@ pub fn parse_npy(bytes: &[u8], max_bytes: u64) -> Result<Tensor, TensorFileError
         .filter(|part| !part.is_empty())
         .map(|part| part.parse::<usize>().map_err(|_| fail(format!("bad .npy shape {shape_text:?}"))))
         .collect::<Result<Vec<_>, _>>()?;
+    if shape.len() > MAX_RANK {
+        return Err(fail(format!(".npy rank {} is more than the {MAX_RANK} dimensions onnxi allows", shape.len())));
+    }
     let n_elems = checked_elems(&shape).ok_or_else(|| fail(format!(".npy shape {shape:?} overflows")))?;
     let n_bytes = n_elems.checked_mul(dtype.size()).ok_or_else(|| fail(format!(".npy shape {shape:?} overflows")))?;
     if n_bytes as u64 > max_bytes {

@@ -30,6 +30,11 @@ impl DecodeCtx<'_> {
     }
 }
 
+/// The most dimensions a tensor may have (numpy's limit). Shape code is
+/// linear in the rank, but a file with a million dims of size 1 would still
+/// make every error message and shape check carry them all.
+pub const MAX_RANK: usize = 64;
+
 fn bad(name: &str, reason: impl Into<String>) -> LoadError {
     LoadError::Tensor { name: name.to_string(), reason: reason.into() }
 }
@@ -38,7 +43,13 @@ fn bad(name: &str, reason: impl Into<String>) -> LoadError {
 /// element counts that overflow.
 pub(crate) fn proto_shape(proto: &TensorProto) -> Result<(Vec<usize>, usize), LoadError> {
     let name = proto.name();
-    let mut shape = Vec::with_capacity(proto.dims.len().min(64));
+    if proto.dims.len() > MAX_RANK {
+        return Err(bad(
+            name,
+            format!("rank {} is more than the {MAX_RANK} dimensions onnxi allows", proto.dims.len()),
+        ));
+    }
+    let mut shape = Vec::with_capacity(proto.dims.len());
     for &dim in &proto.dims {
         let dim = usize::try_from(dim)
             .map_err(|_| bad(name, format!("negative dimension {dim} in dims {:?}", proto.dims)))?;
@@ -47,6 +58,14 @@ pub(crate) fn proto_shape(proto: &TensorProto) -> Result<(Vec<usize>, usize), Lo
     let n_elems =
         checked_elems(&shape).ok_or_else(|| bad(name, format!("dims {:?} overflow the element count", proto.dims)))?;
     Ok((shape, n_elems))
+}
+
+/// The size in bytes that a TensorProto's dtype and dims declare, or `None`
+/// when they are invalid (which [`tensor_from_proto`] then reports).
+pub(crate) fn declared_bytes(proto: &TensorProto) -> Option<u64> {
+    let dtype = DType::from_onnx_code(proto.data_type.unwrap_or(0))?;
+    let (_, n_elems) = proto_shape(proto).ok()?;
+    n_elems.checked_mul(dtype.size()).map(|n_bytes| n_bytes as u64)
 }
 
 /// Decodes a TensorProto.
@@ -191,6 +210,13 @@ fn read_external(proto: &TensorProto, n_bytes: usize, ctx: &mut DecodeCtx<'_>) -
             limit: ctx.external_budget,
             actual: expected,
         });
+    }
+    // Only a regular file: opening a FIFO would block, and a device or a
+    // folder has no meaningful length.
+    let metadata =
+        std::fs::metadata(&path).map_err(|err| bad(name, format!("cannot open external data {location:?}: {err}")))?;
+    if !metadata.is_file() {
+        return Err(bad(name, format!("external data {location:?} is not a regular file")));
     }
     let mut file =
         File::open(&path).map_err(|err| bad(name, format!("cannot open external data {location:?}: {err}")))?;
