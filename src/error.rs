@@ -32,6 +32,9 @@ pub enum LoadError {
     /// An opset version that cannot be a real one (negative or absurd).
     #[error("opset import for domain {domain:?} has invalid version {version}")]
     InvalidOpsetVersion { domain: String, version: i64 },
+    /// One domain imported twice at different versions.
+    #[error("opset for domain {domain:?} is imported twice, at versions {first} and {second}")]
+    DuplicateOpset { domain: String, first: i64, second: i64 },
     /// A node's domain has no `opset_import` entry and is not a local function.
     #[error("node {node:?} (op {op_type}): domain {domain:?} is not imported by the model")]
     UnknownDomain { node: String, op_type: String, domain: String },

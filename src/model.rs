@@ -1,6 +1,7 @@
 //! Loading: ModelProto → validated execution plan. The only module that
 //! walks protobuf graphs.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -13,7 +14,7 @@ use crate::onnx::{AttributeProto, FunctionProto, GraphProto, ModelProto, NodePro
 use crate::ops::{MAX_OPSET, Op, Registry};
 use crate::plan::{Plan, PlanNode};
 use crate::tensor::{DType, Tensor, onnx_type_name};
-use crate::tensor_proto::{DecodeCtx, tensor_from_proto};
+use crate::tensor_proto::{DecodeCtx, MAX_RANK, declared_bytes, tensor_from_proto};
 
 /// Resource limits applied while loading and running. The defaults suit
 /// untrusted models on a normal machine; raise them for big models.
@@ -30,6 +31,12 @@ pub struct Limits {
     pub max_nodes: usize,
     /// Deepest nesting of local function calls. Default 64.
     pub max_function_depth: usize,
+    /// Total size of the node copies made by expanding calls to local
+    /// functions (names, value names and attributes of every copy), in
+    /// bytes. A function body is copied at every call, so a small file
+    /// whose functions call each other several times over could otherwise
+    /// ask for an exponential amount of memory. Default 256 MiB.
+    pub max_expanded_bytes: u64,
 }
 
 impl Default for Limits {
@@ -40,6 +47,7 @@ impl Default for Limits {
             max_external_bytes: 8 << 30,
             max_nodes: 10_000_000,
             max_function_depth: 64,
+            max_expanded_bytes: 256 << 20,
         }
     }
 }
@@ -91,6 +99,18 @@ impl ModelBuilder {
     /// Most nodes.
     pub fn max_nodes(mut self, n: usize) -> Self {
         self.limits.max_nodes = n;
+        self
+    }
+
+    /// Deepest nesting of local function calls.
+    pub fn max_function_depth(mut self, depth: usize) -> Self {
+        self.limits.max_function_depth = depth;
+        self
+    }
+
+    /// Total bytes of the node copies made by expanding local functions.
+    pub fn max_expanded_bytes(mut self, bytes: u64) -> Self {
+        self.limits.max_expanded_bytes = bytes;
         self
     }
 
@@ -266,7 +286,13 @@ impl Opsets {
             if !(1..=i64::from(u16::MAX)).contains(&version) {
                 return Err(LoadError::InvalidOpsetVersion { domain: domain.to_string(), version });
             }
-            map.insert(domain.to_string(), version);
+            // `""` and `"ai.onnx"` at different versions (or one domain
+            // listed twice) leave the op semantics ambiguous.
+            if let Some(first) = map.insert(domain.to_string(), version)
+                && first != version
+            {
+                return Err(LoadError::DuplicateOpset { domain: domain.to_string(), first, second: version });
+            }
         }
         Ok(Opsets(map))
     }
@@ -289,9 +315,10 @@ pub(crate) fn model_opsets(proto: &ModelProto) -> Result<Opsets, LoadError> {
     Ok(opsets)
 }
 
-/// A node after function expansion, with the opsets that apply to it.
-struct FlatNode {
-    proto: NodeProto,
+/// A node after function expansion, with the opsets that apply to it: the
+/// main graph's nodes are borrowed, copies of function bodies owned.
+struct FlatNode<'a> {
+    proto: Cow<'a, NodeProto>,
     opsets: usize,
 }
 
@@ -359,63 +386,106 @@ pub(crate) fn resolve_op(
     Ok((op, version))
 }
 
+/// A model-local function's identity: (domain, name, overload).
+type FunctionKey<'a> = (&'a str, &'a str, &'a str);
+
+/// What function expansion has spent of [`Limits::max_expanded_bytes`].
+struct ExpansionBudget {
+    used: u64,
+    limit: u64,
+}
+
 /// Expands calls to model-local functions into their bodies, iteratively
-/// (a deep or recursive call chain cannot overflow the stack).
-fn flatten_nodes(
-    proto: &ModelProto,
-    graph: &GraphProto,
+/// (a deep or recursive call chain cannot overflow the stack). Every copy of
+/// a body is paid for from [`Limits::max_expanded_bytes`] before it is made.
+fn flatten_nodes<'a>(
+    proto: &'a ModelProto,
+    graph: &'a GraphProto,
     opsets: Opsets,
     limits: &Limits,
-) -> Result<(Vec<FlatNode>, Vec<Opsets>), LoadError> {
-    let functions: HashMap<(&str, &str), &FunctionProto> =
-        proto.functions.iter().map(|function| ((function.domain(), function.name()), function)).collect();
-    let mut opset_tables = vec![opsets];
-    let mut function_opsets: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut stack: Vec<(NodeProto, usize, usize)> = graph.node.iter().rev().map(|node| (node.clone(), 0, 0)).collect();
-    let mut flat = Vec::with_capacity(graph.node.len());
-    let mut n_calls = 0usize;
-    while let Some((node, opsets_idx, depth)) = stack.pop() {
-        let Some(function) = functions.get(&(node.domain(), node.op_type())) else {
-            if flat.len() >= limits.max_nodes {
-                return Err(LoadError::LimitExceeded {
-                    what: "number of nodes".into(),
-                    limit: limits.max_nodes as u64,
-                    actual: flat.len() as u64 + 1,
-                });
-            }
-            flat.push(FlatNode { proto: node, opsets: opsets_idx });
-            continue;
-        };
-        let name = function.name().to_string();
-        if depth >= limits.max_function_depth {
+) -> Result<(Vec<FlatNode<'a>>, Vec<Opsets>), LoadError> {
+    let mut functions: HashMap<FunctionKey<'_>, &FunctionProto> = HashMap::with_capacity(proto.functions.len());
+    for function in &proto.functions {
+        let key = (function.domain(), function.name(), function.overload());
+        if functions.insert(key, function).is_some() {
             return Err(LoadError::Function {
-                function: name,
-                reason: format!("calls nest deeper than {} (recursive function?)", limits.max_function_depth),
+                function: function.name().to_string(),
+                reason: format!(
+                    "is defined twice (domain {:?}, overload {:?}); the pair must be unique",
+                    function.domain(),
+                    function.overload()
+                ),
             });
         }
-        let key = (function.domain(), function.name());
-        let fn_opsets = match function_opsets.get(&key) {
-            Some(&idx) => idx,
-            None => {
-                let table =
-                    Opsets::from_imports(function.opset_import.iter().map(|opset| (opset.domain(), opset.version())))?;
-                // A function without its own imports uses the model's.
-                let table = if table.0.is_empty() { opset_tables[0].clone() } else { table };
-                opset_tables.push(table);
-                function_opsets.insert(key, opset_tables.len() - 1);
-                opset_tables.len() - 1
-            }
-        };
-        n_calls += 1;
-        let body = expand_call(function, &node, n_calls)?;
-        stack.extend(body.into_iter().rev().map(|inner| (inner, fn_opsets, depth + 1)));
+    }
+    let mut opset_tables = vec![opsets];
+    let mut function_opsets: HashMap<FunctionKey<'_>, usize> = HashMap::new();
+    let mut flat = Vec::with_capacity(graph.node.len());
+    let mut n_calls = 0usize;
+    let mut budget = ExpansionBudget { used: 0, limit: limits.max_expanded_bytes };
+    // Calls still to expand, depth first, so the stack holds at most one
+    // body per nesting level.
+    let mut stack: Vec<(Cow<'a, NodeProto>, usize, usize)> = Vec::new();
+    for top in &graph.node {
+        stack.push((Cow::Borrowed(top), 0, 0));
+        while let Some((node, opsets_idx, depth)) = stack.pop() {
+            let key = (node.domain(), node.op_type(), node.overload());
+            let Some(&function) = functions.get(&key) else {
+                if flat.len() >= limits.max_nodes {
+                    return Err(LoadError::LimitExceeded {
+                        what: "number of nodes (after expanding local functions)".into(),
+                        limit: limits.max_nodes as u64,
+                        actual: flat.len() as u64 + 1,
+                    });
+                }
+                flat.push(FlatNode { proto: node, opsets: opsets_idx });
+                continue;
+            };
+            let fn_opsets = function_opsets_idx(function, depth, limits, &mut opset_tables, &mut function_opsets)?;
+            n_calls += 1;
+            let body = expand_call(function, &node, n_calls, &mut budget)?;
+            stack.extend(body.into_iter().rev().map(|inner| (Cow::Owned(inner), fn_opsets, depth + 1)));
+        }
     }
     Ok((flat, opset_tables))
 }
 
+/// Checks the nesting depth of a call to `function` and returns the index
+/// of the opset table its body uses (built on first use).
+fn function_opsets_idx<'a>(
+    function: &'a FunctionProto,
+    depth: usize,
+    limits: &Limits,
+    opset_tables: &mut Vec<Opsets>,
+    function_opsets: &mut HashMap<FunctionKey<'a>, usize>,
+) -> Result<usize, LoadError> {
+    if depth >= limits.max_function_depth {
+        return Err(LoadError::Function {
+            function: function.name().to_string(),
+            reason: format!("calls nest deeper than {} (recursive function?)", limits.max_function_depth),
+        });
+    }
+    let key = (function.domain(), function.name(), function.overload());
+    if let Some(&idx) = function_opsets.get(&key) {
+        return Ok(idx);
+    }
+    let table = Opsets::from_imports(function.opset_import.iter().map(|opset| (opset.domain(), opset.version())))?;
+    // A function without its own imports uses the model's.
+    let table = if table.0.is_empty() { opset_tables[0].clone() } else { table };
+    opset_tables.push(table);
+    function_opsets.insert(key, opset_tables.len() - 1);
+    Ok(opset_tables.len() - 1)
+}
+
 /// The body of `function` as called by `call`: formal names bound to actual
-/// ones, internal names made unique, attribute references resolved.
-fn expand_call(function: &FunctionProto, call: &NodeProto, call_idx: usize) -> Result<Vec<NodeProto>, LoadError> {
+/// ones, internal names made unique, attribute references resolved. The
+/// size of each copied node is charged to `budget` before it is built.
+fn expand_call(
+    function: &FunctionProto,
+    call: &NodeProto,
+    call_idx: usize,
+    budget: &mut ExpansionBudget,
+) -> Result<Vec<NodeProto>, LoadError> {
     let error = |reason: String| LoadError::Function { function: function.name().to_string(), reason };
     if call.input.len() > function.input.len() || call.output.len() > function.output.len() {
         return Err(error(format!(
@@ -427,34 +497,88 @@ fn expand_call(function: &FunctionProto, call: &NodeProto, call_idx: usize) -> R
             function.output.len()
         )));
     }
-    let mut rename: HashMap<&str, String> = HashMap::new();
+    let mut rename: HashMap<&str, &str> = HashMap::new();
     for (idx, formal) in function.input.iter().enumerate() {
-        rename.insert(formal, call.input.get(idx).cloned().unwrap_or_default());
+        rename.insert(formal, call.input.get(idx).map_or("", String::as_str));
     }
     for (idx, formal) in function.output.iter().enumerate() {
-        rename.insert(formal, call.output.get(idx).cloned().unwrap_or_default());
+        rename.insert(formal, call.output.get(idx).map_or("", String::as_str));
     }
     let prefix = format!(
         "{}::{}#{call_idx}",
         if call.name().is_empty() { function.name() } else { call.name() },
         function.name()
     );
+    let bound_len = |name: &str| -> u64 {
+        match rename.get(name) {
+            _ if name.is_empty() => 0,
+            Some(actual) => actual.len() as u64,
+            None => (prefix.len() + 1 + name.len()) as u64,
+        }
+    };
     let bind = |name: &str| -> String {
         if name.is_empty() {
             return String::new();
         }
-        rename.get(name).cloned().unwrap_or_else(|| format!("{prefix}/{name}"))
+        match rename.get(name) {
+            Some(actual) => actual.to_string(),
+            None => format!("{prefix}/{name}"),
+        }
     };
     let mut body = Vec::with_capacity(function.node.len());
     for inner in &function.node {
-        let mut node = inner.clone();
-        node.input = inner.input.iter().map(|name| bind(name)).collect();
-        node.output = inner.output.iter().map(|name| bind(name)).collect();
-        node.name = Some(format!("{prefix}/{}", inner.name()));
-        node.attribute = resolve_attribute_refs(&inner.attribute, call, function);
-        body.push(node);
+        // What the copy will hold, counted before anything is allocated:
+        // the struct, its strings (with their headers) and its attributes.
+        const STRING_HEADER: u64 = std::mem::size_of::<String>() as u64;
+        let n_strings = (inner.input.len() + inner.output.len() + 3) as u64;
+        let attr_bytes: u64 = inner
+            .attribute
+            .iter()
+            .map(|attr| match attr.ref_attr_name.as_deref() {
+                None => attr.encoded_len() as u64,
+                Some(reference) => {
+                    ref_source(reference, call, function).map_or(0, |source| source.encoded_len() as u64)
+                }
+            })
+            .sum();
+        let cost = std::mem::size_of::<NodeProto>() as u64
+            + n_strings * STRING_HEADER
+            + (prefix.len() + 1 + inner.name().len() + inner.op_type().len() + inner.domain().len()) as u64
+            + inner.input.iter().chain(&inner.output).map(|name| bound_len(name)).sum::<u64>()
+            + attr_bytes;
+        budget.used = budget.used.saturating_add(cost);
+        if budget.used > budget.limit {
+            return Err(LoadError::LimitExceeded {
+                what: format!(
+                    "bytes of nodes copied by expanding local functions (at the call of {:?} by node {:?})",
+                    function.name(),
+                    call.name()
+                ),
+                limit: budget.limit,
+                actual: budget.used,
+            });
+        }
+        body.push(NodeProto {
+            input: inner.input.iter().map(|name| bind(name)).collect(),
+            output: inner.output.iter().map(|name| bind(name)).collect(),
+            name: Some(format!("{prefix}/{}", inner.name())),
+            op_type: inner.op_type.clone(),
+            domain: inner.domain.clone(),
+            overload: inner.overload.clone(),
+            attribute: resolve_attribute_refs(&inner.attribute, call, function),
+            ..Default::default()
+        });
     }
     Ok(body)
+}
+
+/// The attribute a `ref_attr_name` refers to: the caller's, or the
+/// function's default.
+fn ref_source<'a>(reference: &str, call: &'a NodeProto, function: &'a FunctionProto) -> Option<&'a AttributeProto> {
+    call.attribute
+        .iter()
+        .find(|given| given.name() == reference)
+        .or_else(|| function.attribute_proto.iter().find(|default| default.name() == reference))
 }
 
 /// Substitutes `ref_attr_name` attributes with the caller's values, or the
@@ -470,12 +594,7 @@ fn resolve_attribute_refs(
             let Some(reference) = attr.ref_attr_name.as_deref() else {
                 return Some(attr.clone());
             };
-            let source = call
-                .attribute
-                .iter()
-                .find(|given| given.name() == reference)
-                .or_else(|| function.attribute_proto.iter().find(|default| default.name() == reference))?;
-            let mut resolved = source.clone();
+            let mut resolved = ref_source(reference, call, function)?.clone();
             resolved.name = attr.name.clone();
             Some(resolved)
         })
@@ -502,6 +621,19 @@ fn constant_value(proto: &NodeProto, label: &str, limits: &Limits) -> Result<Ten
         values.push(Tensor::I64(ndarray::Array1::from(list).into_dyn()));
     }
     attrs.finish()?;
+    // value_floats / value_ints are not decoded by the tensor reader, so
+    // the single-tensor limit is applied here.
+    if let Some(value) = values.iter().find(|value| value.n_bytes() as u64 > limits.max_tensor_bytes) {
+        return Err(LoadError::LimitExceeded {
+            what: format!(
+                "value of Constant node {label:?} ({}, shape {:?}) size in bytes",
+                value.dtype(),
+                value.shape()
+            ),
+            limit: limits.max_tensor_bytes,
+            actual: value.n_bytes() as u64,
+        });
+    }
     if values.len() != 1 {
         return Err(LoadError::Attribute {
             node: label.to_string(),
@@ -527,6 +659,9 @@ fn input_spec(info: &ValueInfoProto, has_default: bool) -> Result<InputSpec, Loa
         .ok_or_else(|| bad(format!("element type {} is not supported by onnxi", onnx_type_name(code))))?;
     let dims = match &tensor_type.shape {
         None => None,
+        Some(shape) if shape.dim.len() > MAX_RANK => {
+            return Err(bad(format!("rank {} is more than the {MAX_RANK} dimensions onnxi allows", shape.dim.len())));
+        }
         Some(shape) => Some(
             shape
                 .dim
@@ -560,23 +695,13 @@ fn build_graph(proto: &ModelProto, base_dir: Option<&Path>, limits: &Limits) -> 
     let mut builder = PlanBuilder::default();
     let mut ctx =
         DecodeCtx { base_dir, max_tensor_bytes: limits.max_tensor_bytes, external_budget: limits.max_external_bytes };
-    let mut initializer_bytes = 0u64;
-    let mut count_bytes = |tensor: &Tensor, name: &str| -> Result<(), LoadError> {
-        initializer_bytes = initializer_bytes.saturating_add(tensor.n_bytes() as u64);
-        if initializer_bytes > limits.max_initializer_bytes {
-            return Err(LoadError::LimitExceeded {
-                what: format!("total initializer bytes (at {name:?})"),
-                limit: limits.max_initializer_bytes,
-                actual: initializer_bytes,
-            });
-        }
-        Ok(())
-    };
+    let mut initializer_bytes = ByteBudget { used: 0, limit: limits.max_initializer_bytes };
 
     let mut initializers: HashMap<String, Tensor> = HashMap::new();
     for init in &graph.initializer {
+        // Charged from the declared dims before the data is decoded.
+        initializer_bytes.charge(declared_bytes(init).unwrap_or(0), init.name())?;
         let tensor = tensor_from_proto(init, &mut ctx)?;
-        count_bytes(&tensor, init.name())?;
         if initializers.insert(init.name().to_string(), tensor).is_some() {
             return Err(LoadError::DuplicateProducer {
                 value: init.name().into(),
@@ -615,8 +740,12 @@ fn build_graph(proto: &ModelProto, base_dir: Option<&Path>, limits: &Limits) -> 
         let label = node_label(&node.proto, idx);
         let is_constant = node.proto.op_type() == "Constant" && canonical_domain(node.proto.domain()).is_empty();
         if is_constant {
+            // A `value` tensor is checked against the total from its dims
+            // before it is decoded; the value itself is charged after.
+            let declared = node.proto.attribute.iter().filter_map(|attr| attr.t.as_ref()).filter_map(declared_bytes);
+            initializer_bytes.check(declared.fold(0, u64::saturating_add), &label)?;
             let value = constant_value(&node.proto, &label, limits)?;
-            count_bytes(&value, &label)?;
+            initializer_bytes.charge(value.n_bytes() as u64, &label)?;
             if node.proto.output.len() != 1 {
                 return Err(LoadError::Arity {
                     node: label,
@@ -695,6 +824,34 @@ fn build_graph(proto: &ModelProto, base_dir: Option<&Path>, limits: &Limits) -> 
         builder.constants,
         outputs,
     )
+}
+
+/// The running total of initializer and constant bytes.
+struct ByteBudget {
+    used: u64,
+    limit: u64,
+}
+
+impl ByteBudget {
+    /// Refuses `extra` more bytes if they would exceed the limit.
+    fn check(&self, extra: u64, name: &str) -> Result<(), LoadError> {
+        let total = self.used.saturating_add(extra);
+        if total > self.limit {
+            return Err(LoadError::LimitExceeded {
+                what: format!("total initializer and constant bytes (at {name:?})"),
+                limit: self.limit,
+                actual: total,
+            });
+        }
+        Ok(())
+    }
+
+    /// Adds `bytes` to the total, refusing it past the limit.
+    fn charge(&mut self, bytes: u64, name: &str) -> Result<(), LoadError> {
+        self.check(bytes, name)?;
+        self.used += bytes;
+        Ok(())
+    }
 }
 
 /// Names → slots, and who defined each name.
