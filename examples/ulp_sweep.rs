@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo run --release --example ulp_sweep            # all 2^32 inputs
-//! cargo run --release --example ulp_sweep -- 4099    # every 4099th input
+//! cargo run --release --example ulp_sweep -- --step 4099          # every 4099th input
+//! cargo run --release --example ulp_sweep -- --only sigmoid --isa avx512
 //! ```
 //!
 //! The reference is computed in f64 and rounded to f32: `1 / (1 + exp(-x))`
@@ -76,6 +77,8 @@ struct Stats {
     above_one: u64,
     out_of_range: u64,
     not_monotone: u64,
+    /// The first input where the output went the wrong way, if any.
+    first_violation: Option<f32>,
     /// First and last output of the range, to check monotonicity across
     /// ranges.
     first: f32,
@@ -97,6 +100,7 @@ impl Stats {
             above_one: self.above_one + other.above_one,
             out_of_range: self.out_of_range + other.out_of_range,
             not_monotone: self.not_monotone + other.not_monotone,
+            first_violation: self.first_violation.or(other.first_violation),
             first: self.first,
             last: other.last,
         }
@@ -137,6 +141,7 @@ fn sweep_chunk(isa: Isa, op: Unary, inputs: &[f32], wants: &[f32], outputs: &mut
         above_one: 0,
         out_of_range: 0,
         not_monotone: 0,
+        first_violation: None,
         first: outputs[0],
         last: outputs[outputs.len() - 1],
     };
@@ -150,15 +155,41 @@ fn sweep_chunk(isa: Isa, op: Unary, inputs: &[f32], wants: &[f32], outputs: &mut
             stats.out_of_range += u64::from(!in_range(op, got));
             if idx > 0 && !ordered(outputs[idx - 1], got, x.is_sign_negative()) {
                 stats.not_monotone += 1;
+                stats.first_violation = stats.first_violation.or(Some(x));
             }
         }
     }
     stats
 }
 
+/// Command-line options: `--step N`, `--only NAME[,NAME]`, `--isa NAME[,NAME]`.
+struct Options {
+    step: u64,
+    funcs: Vec<(&'static str, Unary)>,
+    isas: Vec<Isa>,
+}
+
+fn options() -> Options {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |flag: &str| args.iter().position(|arg| arg == flag).and_then(|idx| args.get(idx + 1));
+    let step = value("--step").and_then(|step| step.parse().ok()).unwrap_or(1u64).max(1);
+    let funcs = match value("--only") {
+        Some(names) => {
+            FUNCS.into_iter().filter(|(name, _)| names.split(',').any(|want| name.starts_with(want))).collect()
+        }
+        None => FUNCS.to_vec(),
+    };
+    let isas = match value("--isa") {
+        Some(names) => {
+            Isa::supported().into_iter().filter(|isa| names.split(',').any(|want| want == isa.name())).collect()
+        }
+        None => Isa::supported(),
+    };
+    Options { step, funcs, isas }
+}
+
 fn main() {
-    let step: u64 = std::env::args().nth(1).and_then(|arg| arg.parse().ok()).unwrap_or(1).max(1);
-    let isas = Isa::supported();
+    let Options { step, funcs, isas } = options();
     let total: u64 = 1 << 32;
     let n_chunks = total / CHUNK;
     println!(
@@ -182,7 +213,7 @@ fn main() {
             let mut outputs = vec![0f32; inputs.len()];
             let mut wants = vec![0f32; inputs.len()];
             let mut stats = Vec::new();
-            for (_, op) in FUNCS {
+            for &(_, op) in &funcs {
                 for (want, &x) in wants.iter_mut().zip(&inputs) {
                     *want = reference(op, x);
                 }
@@ -198,7 +229,7 @@ fn main() {
     println!("| function | path | max ULP | at x | got | want | inputs > 1 ULP | out of range | not monotone |");
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut column = 0;
-    for (name, op) in FUNCS {
+    for &(name, op) in &funcs {
         for &isa in &isas {
             // The sign flips between chunk n_chunks/2 - 1 and n_chunks/2,
             // where ordering restarts, so merge the halves separately.
@@ -232,6 +263,9 @@ fn main() {
                     stats.out_of_range,
                     stats.not_monotone + border_violations,
                 );
+                if let Some(x) = stats.first_violation {
+                    println!("|   first not monotone at x = {x:e} | | | | | | | | |");
+                }
             }
             column += 1;
         }

@@ -43,6 +43,8 @@ const TANH_P1: f32 = 0.133_331_14;
 const TANH_P2: f32 = -0.053_909_43;
 const TANH_P3: f32 = 0.021_309_389;
 const TANH_P4: f32 = -0.006_610_228;
+/// Below -this, sigmoid(x) is e^x (1 + e^x rounds to 1 from e^-16.7 on).
+const SIGMOID_TAIL: f32 = 20.0;
 /// From here on tanh(x) rounds to 1 in f32 (1 - tanh(9.1) < 2^-25).
 const TANH_ONE: f32 = 9.1;
 
@@ -96,16 +98,20 @@ pub(crate) fn exp_diff<V: VecF32>(token: V::Token, x: V, reference: V) -> V {
     exp_reduced(token, r).ldexp(k)
 }
 
-/// `1 / (1 + e^-x)`, computed from `e = e^-|x|` as `1 / (1 + e)` for
-/// x >= 0 and `e / (1 + e)` for x < 0, so nothing overflows and tiny
-/// results keep their precision (down to subnormals). NaN stays NaN.
+/// `1 / (1 + e^-x)`, NaN kept, monotone, output in [0, 1].
+///
+/// For x >= -20 it is computed as written: e^-x <= e^20 cannot overflow,
+/// and each step (exp, + 1, reciprocal) is monotone, so the result is too.
+/// (The textbook `e^x / (1 + e^x)` for x < 0 is not: `1 + e^x` may round up
+/// while `e^x` barely moves.) Below -20, `1 + e^x` rounds to 1, so the
+/// result is e^x itself, computed directly down to the subnormals rather
+/// than as the reciprocal of an overflowing e^-x.
 #[inline(always)]
 pub(crate) fn sigmoid<V: VecF32>(token: V::Token, x: V) -> V {
-    let zero = V::splat(token, 0.0);
     let one = V::splat(token, 1.0);
-    let e = exp(token, zero - x.abs());
-    let numerator = V::select(x.lt(zero), e, one);
-    numerator / (one + e)
+    let tail = x.lt(V::splat(token, -SIGMOID_TAIL));
+    let e = exp(token, V::select(tail, x, V::splat(token, 0.0) - x));
+    V::select(tail, e, one) / (one + e)
 }
 
 /// Hyperbolic tangent: an odd polynomial below |x| = 0.55 (exactly `x` for

@@ -353,6 +353,30 @@ mod tests {
     }
 
     #[test]
+    fn monotone_over_consecutive_floats() {
+        // Runs of consecutive f32 values where outputs move by about one ULP
+        // per input step, so that any rounding wobble would show. The
+        // textbook e^x / (1 + e^x) fails here near x = -1.1.
+        for start in [-1.1f32, -0.3, -3e-7, 0.7, 2.5, -5.0, 0.55] {
+            let bits = start.to_bits();
+            let inputs: Vec<f32> = if start < 0.0 {
+                // Decreasing bit patterns of a negative number: increasing x.
+                (0..20_000).map(|idx| f32::from_bits(bits - idx)).collect()
+            } else {
+                (0..20_000).map(|idx| f32::from_bits(bits + idx)).collect()
+            };
+            for isa in isas() {
+                for op in [Unary::Sigmoid, Unary::Tanh] {
+                    let mut out = vec![0f32; inputs.len()];
+                    apply_f32_isa(isa, op, &inputs, &mut out);
+                    let bad = out.windows(2).position(|pair| pair[0] > pair[1]);
+                    assert!(bad.is_none(), "{op:?} on {isa:?} decreases after x = {:e}", inputs[bad.unwrap_or(0)]);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn odd_lengths_match_the_vector_body() {
         let mut rng = Rng::new(7);
         let inputs = rng.vec(200, -20.0, 20.0);
