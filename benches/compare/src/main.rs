@@ -1,0 +1,532 @@
+//! Side-by-side timing of onnxi, ONNX Runtime and tract on the activation
+//! cases of issue 4, in one process. Run it through `benches/compare/run.sh`,
+//! which provides ONNX Runtime's shared library; see README.md beside it.
+
+mod models;
+mod systems;
+mod timing;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use ndarray::ArrayD;
+
+use models::Case;
+use systems::{OnnxiModelRun, OnnxiSession, Ort, Runner, Tract, load_onnxi};
+use timing::{Plan, Stream, StreamKind};
+
+const USAGE: &str = "\
+usage: run.sh [--write-results] [--model-run] [--filter TEXT] [--threads 1,2] [--rounds N] [--batch-ms MS]
+
+  --write-results  also write benches/RESULTS.md
+  --model-run      also time onnxi's Model::run (owned input, fresh outputs)
+  --filter TEXT    only the cases whose label contains TEXT
+  --threads LIST   thread counts to compare (default 1,2)
+  --rounds N       interleaved rounds per case (default 9, at least 5)
+  --batch-ms MS    target duration of one timed batch (default 50)";
+
+/// Largest |a - b| allowed, as a fraction of max(1, |reference|).
+const TOLERANCE: f32 = 1e-5;
+
+struct Args {
+    write_results: bool,
+    filter: Option<String>,
+    threads: Vec<usize>,
+    rounds: usize,
+    batch_ms: u64,
+    model_run: bool,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut args =
+        Args { write_results: false, filter: None, threads: vec![1, 2], rounds: 9, batch_ms: 50, model_run: false };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{arg} needs a value\n{USAGE}"));
+        match arg.as_str() {
+            "--write-results" => args.write_results = true,
+            "--model-run" => args.model_run = true,
+            "--filter" => args.filter = Some(value()?),
+            "--threads" => {
+                args.threads = value()?
+                    .split(',')
+                    .map(|t| t.trim().parse::<usize>().ok().filter(|&n| n > 0))
+                    .collect::<Option<Vec<_>>>()
+                    .with_context(|| format!("--threads wants a list like 1,2\n{USAGE}"))?;
+            }
+            "--rounds" => args.rounds = value()?.parse::<usize>().context("--rounds wants a number")?.max(5),
+            "--batch-ms" => args.batch_ms = value()?.parse::<u64>().context("--batch-ms wants a number")?.max(1),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?}\n{USAGE}"),
+        }
+    }
+    Ok(args)
+}
+
+/// Deterministic inputs, uniform in [-10, 10): both signs, and far enough
+/// into the tails that sigmoid and tanh saturate.
+fn make_input(shape: &[usize], seed: u64) -> ArrayD<f32> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    ArrayD::from_shape_simple_fn(shape.to_vec(), || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        ((state >> 40) as f32 / (1u64 << 24) as f32) * 20.0 - 10.0
+    })
+}
+
+/// Agreement of one system's output with onnxi's.
+#[derive(Debug, Clone, Copy)]
+struct Agreement {
+    max_abs_diff: f32,
+    ok: bool,
+}
+
+fn agreement(reference: &[f32], other: &[f32]) -> Agreement {
+    if reference.len() != other.len() {
+        return Agreement { max_abs_diff: f32::INFINITY, ok: false };
+    }
+    let mut max_abs_diff = 0.0f32;
+    let mut ok = true;
+    for (&r, &o) in reference.iter().zip(other) {
+        let diff = (r - o).abs();
+        // NaN in either output counts as disagreement unless both are NaN
+        // (a NaN difference is not within tolerance).
+        let same_nan = r.is_nan() && o.is_nan();
+        let within = diff <= TOLERANCE * r.abs().max(1.0);
+        if !same_nan && !within {
+            ok = false;
+        }
+        if !same_nan {
+            max_abs_diff = max_abs_diff.max(if diff.is_nan() { f32::INFINITY } else { diff });
+        }
+    }
+    Agreement { max_abs_diff, ok }
+}
+
+/// One row of the table: one case at one thread count. Index 0 of every
+/// vector is onnxi's session, the reference for ratios and agreement.
+struct Row {
+    case: String,
+    n_elems: usize,
+    stream_bound: bool,
+    threads: usize,
+    /// Median nanoseconds per run, per system.
+    times: Vec<Result<f64>>,
+    /// Agreement with onnxi's output, per system (`None` for onnxi itself,
+    /// or when either could not run).
+    agreements: Vec<Option<Agreement>>,
+}
+
+/// The systems compared, in column order; the first is the reference.
+fn system_names(args: &Args) -> Vec<&'static str> {
+    let mut names = vec!["onnxi"];
+    if args.model_run {
+        names.push("onnxi Model::run");
+    }
+    names.extend(["ORT", "tract"]);
+    names
+}
+
+fn as_runner<R: Runner>(runner: &mut Result<R>) -> Result<&mut dyn Runner> {
+    match runner {
+        Ok(r) => Ok(r),
+        Err(e) => Err(anyhow!("{e:#}")),
+    }
+}
+
+fn run_case(
+    case: &Case,
+    case_idx: usize,
+    args: &Args,
+    env: &ort::environment::Environment,
+    plan: &Plan,
+    overhead_ns: f64,
+) -> Vec<Row> {
+    let names = system_names(args);
+    let bytes = case.model_bytes();
+    let input = make_input(&case.shape, case_idx as u64 + 1);
+    // tract runs these ops on the calling thread whatever the setting, so one
+    // instance serves every row (and is timed afresh in each).
+    let mut tract = Tract::new(&bytes, &input);
+    let mut rows = Vec::new();
+    for &threads in &args.threads {
+        let started = Instant::now();
+        let model = load_onnxi(&bytes, threads);
+        let mut session = model.as_ref().map(|m| OnnxiSession::new(m, &input)).map_err(|e| anyhow!("{e:#}"));
+        let mut model_run = model.as_ref().map(|m| OnnxiModelRun::new(m, &input)).map_err(|e| anyhow!("{e:#}"));
+        let mut ort = Ort::new(env, &bytes, &input, threads);
+
+        let mut runners: Vec<Result<&mut dyn Runner>> = vec![as_runner(&mut session)];
+        if args.model_run {
+            runners.push(as_runner(&mut model_run));
+        }
+        runners.push(as_runner(&mut ort));
+        runners.push(as_runner(&mut tract));
+
+        // One untimed run each: the outputs for the agreement check (a
+        // system that fails here is not timed).
+        let outputs: Vec<Result<Vec<f32>>> = runners
+            .iter_mut()
+            .map(|runner| match runner {
+                Ok(r) => r.output(),
+                Err(e) => Err(anyhow!("{e:#}")),
+            })
+            .collect();
+        let agreements: Vec<Option<Agreement>> = outputs
+            .iter()
+            .enumerate()
+            .map(|(idx, output)| match (idx, &outputs[0], output) {
+                (1.., Ok(reference), Ok(output)) => Some(agreement(reference, output)),
+                _ => None,
+            })
+            .collect();
+        let mut timed_idx = Vec::new();
+        let mut timed: Vec<&mut dyn Runner> = Vec::new();
+        let mut times: Vec<Result<f64>> = Vec::new();
+        for (idx, (runner, output)) in runners.into_iter().zip(outputs).enumerate() {
+            match runner.and_then(|r| output.map(|_| r)) {
+                Ok(r) => {
+                    timed_idx.push(idx);
+                    timed.push(r);
+                    times.push(Err(anyhow!("not timed")));
+                }
+                Err(e) => times.push(Err(e)),
+            }
+        }
+        for (idx, result) in timed_idx.into_iter().zip(timing::measure(&mut timed, plan, overhead_ns)) {
+            times[idx] = result;
+        }
+        drop(timed);
+
+        let summary: Vec<String> = names.iter().zip(&times).map(|(name, t)| format!("{name} {}", cell_us(t))).collect();
+        eprintln!("  {threads} threads: {}  ({:.1} s)", summary.join(", "), started.elapsed().as_secs_f64());
+        for (name, result) in names.iter().zip(&times) {
+            if let Err(e) = result {
+                eprintln!("    {name} failed: {e:#}");
+            }
+        }
+        rows.push(Row {
+            case: case.label.clone(),
+            n_elems: case.n_elems(),
+            stream_bound: case.stream_bound,
+            threads,
+            times,
+            agreements,
+        });
+    }
+    rows
+}
+
+fn fmt_us(ns: f64) -> String {
+    let us = ns / 1e3;
+    if us < 10.0 {
+        format!("{us:.2}")
+    } else if us < 1000.0 {
+        format!("{us:.1}")
+    } else {
+        let whole = us.round() as u64;
+        let digits = whole.to_string();
+        let mut out = String::new();
+        for (idx, ch) in digits.chars().enumerate() {
+            if idx > 0 && (digits.len() - idx).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(ch);
+        }
+        out
+    }
+}
+
+fn cell_us(result: &Result<f64>) -> String {
+    match result {
+        Ok(ns) => fmt_us(*ns),
+        Err(_) => "error".into(),
+    }
+}
+
+fn ratio(other: &Result<f64>, onnxi: &Result<f64>) -> Option<f64> {
+    match (other, onnxi) {
+        (Ok(o), Ok(x)) if *x > 0.0 => Some(o / x),
+        _ => None,
+    }
+}
+
+fn cell_ratio(r: Option<f64>) -> String {
+    r.map(|r| format!("{r:.2}")).unwrap_or_else(|| "—".into())
+}
+
+fn cell_diff(agreement: &Option<Agreement>) -> String {
+    match agreement {
+        Some(a) if a.ok => format!("{:.1e}", a.max_abs_diff),
+        Some(a) => format!("**{:.1e} ✗**", a.max_abs_diff),
+        None => "—".into(),
+    }
+}
+
+fn geomean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| (values.iter().map(|v| v.ln()).sum::<f64>() / values.len() as f64).exp())
+}
+
+fn table(rows: &[Row], names: &[&str], threads_list: &[usize]) -> String {
+    let others = &names[1..];
+    let mut out = String::from("| case | threads |");
+    for name in names {
+        let _ = write!(out, " {name} µs |");
+    }
+    for name in others {
+        let _ = write!(out, " {name} / onnxi |");
+    }
+    for name in others {
+        let _ = write!(out, " max abs diff {name} |");
+    }
+    out.push_str("\n|---|---:|");
+    out.push_str(&"---:|".repeat(names.len() + 2 * others.len()));
+    out.push('\n');
+    for row in rows {
+        let _ = write!(out, "| {} | {} |", row.case, row.threads);
+        for time in &row.times {
+            let _ = write!(out, " {} |", cell_us(time));
+        }
+        for time in &row.times[1..] {
+            let _ = write!(out, " {} |", cell_ratio(ratio(time, &row.times[0])));
+        }
+        for agreement in &row.agreements[1..] {
+            let _ = write!(out, " {} |", cell_diff(agreement));
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    for &threads in threads_list {
+        let means: Vec<String> = others
+            .iter()
+            .enumerate()
+            .map(|(idx, name)| {
+                let ratios: Vec<f64> = rows
+                    .iter()
+                    .filter(|r| r.threads == threads)
+                    .filter_map(|r| ratio(&r.times[idx + 1], &r.times[0]))
+                    .collect();
+                format!("{name} / onnxi {} ({} cases)", cell_ratio(geomean(&ratios)), ratios.len())
+            })
+            .collect();
+        let plural = if threads == 1 { "" } else { "s" };
+        let _ = writeln!(out, "Geometric mean at {threads} thread{plural}: {}.  ", means.join(", "));
+    }
+    out
+}
+
+fn stream_text(streams: &[Stream]) -> String {
+    let mut out =
+        String::from("| stream over 16M float32 | threads | best µs | GB/s (read + write) |\n|---|---:|---:|---:|\n");
+    for s in streams {
+        let kind = match s.kind {
+            StreamKind::Copy => "copy `dst ← src`",
+            StreamKind::InPlace => "in place `x ← -x`",
+        };
+        let _ =
+            writeln!(out, "| {kind} | {} | {} | {:.1} |", s.threads, fmt_us(s.best.as_nanos() as f64), s.gb_per_s());
+    }
+    out
+}
+
+/// onnxi's bandwidth on the cases issue 4 holds against the stream figures.
+fn bandwidth_text(rows: &[Row], streams: &[Stream]) -> String {
+    let mut out = String::new();
+    for row in rows.iter().filter(|r| r.stream_bound) {
+        let Ok(ns) = row.times[0] else { continue };
+        let gb_per_s = (2 * row.n_elems * 4) as f64 / ns;
+        let share = |kind: StreamKind| {
+            streams
+                .iter()
+                .find(|s| s.kind == kind && s.threads == row.threads)
+                .map(|s| format!("{:.0}%", 100.0 * gb_per_s / s.gb_per_s()))
+                .unwrap_or_else(|| "—".into())
+        };
+        let plural = if row.threads == 1 { "" } else { "s" };
+        let _ = writeln!(
+            out,
+            "- {}, {} thread{plural}: onnxi {gb_per_s:.1} GB/s, {} of the copy stream, {} of the in-place stream.",
+            row.case,
+            row.threads,
+            share(StreamKind::Copy),
+            share(StreamKind::InPlace),
+        );
+    }
+    out
+}
+
+fn cpu_text() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let flags: Vec<&str> = info
+        .lines()
+        .find_map(|l| l.strip_prefix("flags").and_then(|r| r.split_once(':')).map(|(_, v)| v))
+        .map(|v| v.split_whitespace().collect())
+        .unwrap_or_default();
+    let simd: Vec<&str> = ["avx512f", "avx2", "fma"].into_iter().filter(|f| flags.contains(f)).collect();
+    let n_cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    format!("{model}, {n_cpus} logical CPUs, {}", simd.join(" "))
+}
+
+/// Version of a package as resolved in this harness's Cargo.lock.
+fn locked_version(name: &str) -> String {
+    let lock = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock")).unwrap_or_default();
+    let needle = format!("name = \"{name}\"\nversion = \"");
+    lock.find(&needle).and_then(|at| lock[at + needle.len()..].split('"').next()).unwrap_or("?").to_string()
+}
+
+fn command_output(program: &str, args: &[&str]) -> String {
+    std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "?".into())
+}
+
+fn onnxi_revision() -> String {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let repo = repo.to_string_lossy();
+    let head = command_output("git", &["-C", &repo, "rev-parse", "--short", "HEAD"]);
+    let dirty = command_output("git", &["-C", &repo, "status", "--porcelain", "--", "src", "Cargo.toml"]);
+    if dirty.is_empty() || dirty == "?" { head } else { format!("{head} + uncommitted changes in src/") }
+}
+
+/// The 1-minute load average, to tell a quiet run from a busy one.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Current UTC date and time as `YYYY-MM-DD HH:MM UTC`.
+fn utc_now() -> String {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
+}
+
+fn main() -> Result<()> {
+    let args = parse_args()?;
+    let dylib = std::env::var_os("ORT_DYLIB_PATH")
+        .map(PathBuf::from)
+        .context("ORT_DYLIB_PATH is not set: run this through benches/compare/run.sh, which provides it")?;
+    let env = ort::init_from(&dylib)
+        .map_err(|e| anyhow!("loading ONNX Runtime from {}: {e}", dylib.display()))?
+        .with_name("onnxi-compare")
+        .build()
+        .map_err(|e| anyhow!("ONNX Runtime environment: {e}"))?;
+
+    let cases: Vec<Case> = models::all_cases()
+        .into_iter()
+        .filter(|c| args.filter.as_deref().is_none_or(|f| c.label.contains(f)))
+        .collect();
+    if cases.is_empty() {
+        bail!("no case matches the filter");
+    }
+    let plan = Plan { batch: Duration::from_millis(args.batch_ms), rounds: args.rounds, gap: Duration::from_millis(2) };
+    let started = Instant::now();
+
+    let load_before = load_average();
+    eprintln!("stream bandwidth (16M float32) …");
+    let max_threads = args.threads.iter().copied().max().unwrap_or(1);
+    let mut stream_threads: Vec<usize> = vec![1, 2];
+    if !stream_threads.contains(&max_threads) {
+        stream_threads.push(max_threads);
+    }
+    let streams: Vec<Stream> = [StreamKind::Copy, StreamKind::InPlace]
+        .into_iter()
+        .flat_map(|kind| stream_threads.iter().map(move |&t| timing::stream(kind, 16_000_000, t, 15)))
+        .collect();
+    let overhead_ns = timing::timer_overhead_ns();
+    eprintln!("timer overhead {overhead_ns:.1} ns per run (subtracted)");
+
+    let mut rows = Vec::new();
+    for (idx, case) in cases.iter().enumerate() {
+        eprintln!("[{}/{}] {}", idx + 1, cases.len(), case.label);
+        rows.extend(run_case(case, idx, &args, &env, &plan, overhead_ns));
+    }
+
+    let results_table = table(&rows, &system_names(&args), &args.threads);
+    let stream = format!("{}\n{}", stream_text(&streams), bandwidth_text(&rows, &streams));
+    println!("{results_table}\n{stream}");
+    eprintln!("total {:.0} s", started.elapsed().as_secs_f64());
+
+    let disagreements: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.agreements.iter().any(|a| a.is_some_and(|a| !a.ok)))
+        .map(|r| r.case.as_str())
+        .collect();
+
+    if args.write_results {
+        let command = std::env::var("COMPARE_COMMAND").unwrap_or_else(|_| {
+            std::iter::once("onnxi-compare".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" ")
+        });
+        let dylib_name = dylib.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut doc = String::new();
+        let _ = write!(
+            doc,
+            "# onnxi vs ONNX Runtime vs tract\n\n\
+             Written by `benches/compare` (see its README.md); rerun to refresh.\n\n\
+             - Date: {date}\n\
+             - CPU: {cpu}; 1-minute load average {load_before} at the start, {load_after} at the end \
+             (above the CPU count, other work shared the machine and the figures are noisier)\n\
+             - Command: `{command}`\n\
+             - rustc: {rustc}\n\
+             - onnxi: {onnxi}; ONNX Runtime: `{dylib_name}` through `ort` {ort}; tract-onnx {tract}\n\
+             - Method: {rounds} interleaved rounds per case (order rotating), batches of ~{batch} ms, median µs per run; \
+             inputs uniform in [-10, 10), float32, opset 13\n\n\
+             {results_table}\n\
+             Notes:\n\
+             - Ratios above 1 mean onnxi is faster.\n\
+             - tract runs these ops on one thread whatever the setting; its rows are separate measurements of the same single-threaded plan.\n\
+             - Every system borrows the caller's input: onnxi through one reusable `Session` per row (outputs kept between runs), \
+             ONNX Runtime through a `TensorRef` made inside the timed region, tract through a shared `TValue`. \
+             `onnxi Model::run` (with `--model-run`) takes its input by value, so it gets a fresh copy made outside the timed region.\n\
+             - Max abs diff is against onnxi's output; ✗ marks a difference above {tol:.0e} × max(1, |onnxi|).\n\n\
+             ## Machine limits\n\n\
+             A Relu or LeakyRelu over 16M float32 reads and writes 128 MB like these passes: the copy time is the floor \
+             for a fresh output buffer, the in-place time for one that reuses its input.\n\n\
+             {stream}",
+            date = utc_now(),
+            cpu = cpu_text(),
+            load_after = load_average(),
+            rustc = command_output("rustc", &["--version"]),
+            onnxi = onnxi_revision(),
+            ort = locked_version("ort"),
+            tract = locked_version("tract-onnx"),
+            rounds = plan.rounds,
+            batch = args.batch_ms,
+            tol = TOLERANCE,
+        );
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../RESULTS.md");
+        std::fs::write(&path, doc).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+
+    if !disagreements.is_empty() {
+        bail!("outputs disagree with onnxi's on: {}", disagreements.join("; "));
+    }
+    Ok(())
+}

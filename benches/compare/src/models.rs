@@ -1,0 +1,167 @@
+//! The benchmark cases, as ONNX models built in Rust (no Python needed).
+//!
+//! Every model has one float32 input `input` and one float32 output `output`
+//! with fixed shapes, at opset 13 (so Softmax works along `axis` only).
+
+use onnxi::onnx::{
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    attribute_proto::AttributeType,
+    tensor_proto::DataType,
+    tensor_shape_proto::{Dimension, dimension},
+    type_proto,
+};
+use prost::Message;
+
+const OPSET: i64 = 13;
+// IR 8 is what PyTorch's exporter writes for opset 13..17, and every runtime
+// compared here reads it.
+const IR_VERSION: i64 = 8;
+
+/// One operator with its attributes.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Relu,
+    Sigmoid,
+    Tanh,
+    LeakyRelu { alpha: f32 },
+    Softmax { axis: i64 },
+}
+
+impl Op {
+    fn op_type(&self) -> &'static str {
+        match self {
+            Op::Relu => "Relu",
+            Op::Sigmoid => "Sigmoid",
+            Op::Tanh => "Tanh",
+            Op::LeakyRelu { .. } => "LeakyRelu",
+            Op::Softmax { .. } => "Softmax",
+        }
+    }
+
+    fn attributes(&self) -> Vec<AttributeProto> {
+        match *self {
+            Op::LeakyRelu { alpha } => vec![AttributeProto {
+                name: Some("alpha".into()),
+                r#type: Some(AttributeType::Float as i32),
+                f: Some(alpha),
+                ..Default::default()
+            }],
+            Op::Softmax { axis } => vec![AttributeProto {
+                name: Some("axis".into()),
+                r#type: Some(AttributeType::Int as i32),
+                i: Some(axis),
+                ..Default::default()
+            }],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A benchmark case: a chain of ops applied to one input of `shape`.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub label: String,
+    pub shape: Vec<usize>,
+    pub ops: Vec<Op>,
+    /// Issue 4 holds this case against the machine's stream bandwidth.
+    pub stream_bound: bool,
+}
+
+impl Case {
+    fn new(label: &str, shape: &[usize], ops: Vec<Op>) -> Case {
+        Case { label: label.into(), shape: shape.to_vec(), ops, stream_bound: false }
+    }
+
+    fn stream_bound(mut self) -> Case {
+        self.stream_bound = true;
+        self
+    }
+
+    pub fn n_elems(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// The model, encoded as ONNX protobuf bytes.
+    pub fn model_bytes(&self) -> Vec<u8> {
+        let n_ops = self.ops.len();
+        let value_name = |idx: usize| {
+            if idx == 0 {
+                "input".to_string()
+            } else if idx == n_ops {
+                "output".to_string()
+            } else {
+                format!("t{idx}")
+            }
+        };
+        let node = self
+            .ops
+            .iter()
+            .enumerate()
+            .map(|(idx, op)| NodeProto {
+                input: vec![value_name(idx)],
+                output: vec![value_name(idx + 1)],
+                name: Some(format!("{}_{idx}", op.op_type())),
+                op_type: Some(op.op_type().into()),
+                domain: Some(String::new()),
+                attribute: op.attributes(),
+                ..Default::default()
+            })
+            .collect();
+        let graph = GraphProto {
+            node,
+            name: Some(self.label.clone()),
+            input: vec![value_info("input", &self.shape)],
+            output: vec![value_info("output", &self.shape)],
+            ..Default::default()
+        };
+        let model = ModelProto {
+            ir_version: Some(IR_VERSION),
+            opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(OPSET) }],
+            producer_name: Some("onnxi-compare".into()),
+            graph: Some(graph),
+            ..Default::default()
+        };
+        model.encode_to_vec()
+    }
+}
+
+fn value_info(name: &str, shape: &[usize]) -> ValueInfoProto {
+    let dim = shape
+        .iter()
+        .map(|&d| Dimension { value: Some(dimension::Value::DimValue(d as i64)), ..Default::default() })
+        .collect();
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(DataType::Float as i32),
+                shape: Some(TensorShapeProto { dim }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The cases of issue 4, smallest first.
+pub fn all_cases() -> Vec<Case> {
+    let leaky = Op::LeakyRelu { alpha: 0.01 };
+    let softmax = Op::Softmax { axis: -1 };
+    vec![
+        Case::new("Relu [5] (per-call overhead)", &[5], vec![Op::Relu]),
+        Case::new("Sigmoid [1000]", &[1000], vec![Op::Sigmoid]),
+        Case::new("Relu [100000]", &[100_000], vec![Op::Relu]),
+        Case::new("LeakyRelu [100000]", &[100_000], vec![leaky.clone()]),
+        Case::new("Sigmoid [1000000]", &[1_000_000], vec![Op::Sigmoid]),
+        Case::new("Tanh [1000000]", &[1_000_000], vec![Op::Tanh]),
+        Case::new("Softmax [1000,1000]", &[1000, 1000], vec![softmax.clone()]),
+        Case::new("Relu [16000000]", &[16_000_000], vec![Op::Relu]).stream_bound(),
+        Case::new("LeakyRelu [16000000]", &[16_000_000], vec![leaky.clone()]).stream_bound(),
+        Case::new("Softmax [16,1000000]", &[16, 1_000_000], vec![softmax.clone()]),
+        Case::new(
+            "Relu→Sigmoid→Tanh→LeakyRelu→Softmax [1000,1000]",
+            &[1000, 1000],
+            vec![Op::Relu, Op::Sigmoid, Op::Tanh, leaky, softmax],
+        ),
+    ]
+}
