@@ -8,8 +8,8 @@ use prost::Message;
 
 use crate::error::{Error, TensorFileError};
 use crate::onnx::TensorProto;
-use crate::tensor::{self, DType, Tensor, checked_elems};
-use crate::tensor_proto::{DecodeCtx, MAX_RANK, tensor_from_proto, tensor_to_proto};
+use crate::tensor::{self, DType, Tensor};
+use crate::tensor_proto::{DecodeCtx, MAX_RANK, shape_elems, tensor_from_proto, tensor_to_proto};
 
 const NPY_MAGIC: &[u8] = b"\x93NUMPY";
 
@@ -113,7 +113,7 @@ pub fn parse_npy(bytes: &[u8], max_bytes: u64) -> Result<Tensor, TensorFileError
     if shape.len() > MAX_RANK {
         return Err(fail(format!(".npy rank {} is more than the {MAX_RANK} dimensions onnxi allows", shape.len())));
     }
-    let n_elems = checked_elems(&shape).ok_or_else(|| fail(format!(".npy shape {shape:?} overflows")))?;
+    let n_elems = shape_elems(&shape).ok_or_else(|| fail(format!(".npy shape {shape:?} overflows")))?;
     let n_bytes = n_elems.checked_mul(dtype.size()).ok_or_else(|| fail(format!(".npy shape {shape:?} overflows")))?;
     if n_bytes as u64 > max_bytes {
         return Err(fail(format!(".npy data of {n_bytes} bytes exceeds the limit of {max_bytes}")));

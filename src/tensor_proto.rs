@@ -56,8 +56,20 @@ pub(crate) fn proto_shape(proto: &TensorProto) -> Result<(Vec<usize>, usize), Lo
         shape.push(dim);
     }
     let n_elems =
-        checked_elems(&shape).ok_or_else(|| bad(name, format!("dims {:?} overflow the element count", proto.dims)))?;
+        shape_elems(&shape).ok_or_else(|| bad(name, format!("dims {:?} overflow the element count", proto.dims)))?;
     Ok((shape, n_elems))
+}
+
+/// The element count of `shape`, or `None` when an array of that shape
+/// cannot exist: ndarray requires the product of the non-zero dims to fit
+/// an `isize` even when another dim is 0 (and panics otherwise), so
+/// `[0, 2^62, 4]` is refused although it holds no element.
+pub(crate) fn shape_elems(shape: &[usize]) -> Option<usize> {
+    let non_zero = shape.iter().filter(|&&dim| dim != 0).try_fold(1usize, |acc, &dim| acc.checked_mul(dim))?;
+    if non_zero > isize::MAX as usize {
+        return None;
+    }
+    checked_elems(shape)
 }
 
 /// The size in bytes that a TensorProto's dtype and dims declare, or `None`
