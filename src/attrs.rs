@@ -127,7 +127,16 @@ impl<'a> Attrs<'a> {
         };
         let proto = attr.t.as_ref().ok_or_else(|| self.error(name, "tensor attribute holds no tensor"))?;
         let mut ctx = DecodeCtx::standalone(self.max_tensor_bytes);
-        tensor_from_proto(proto, &mut ctx).map(Some)
+        // The tensor's own name is usually empty here: say whose it is.
+        tensor_from_proto(proto, &mut ctx).map(Some).map_err(|err| match err {
+            LoadError::LimitExceeded { what, limit, actual } => LoadError::LimitExceeded {
+                what: format!("node {:?} (op {}) attribute {name:?}: {what}", self.node, self.op_type),
+                limit,
+                actual,
+            },
+            LoadError::Tensor { name: tensor, reason } => self.error(name, format!("tensor {tensor:?}: {reason}")),
+            other => other,
+        })
     }
 
     /// Names of attributes present on the node (read or not).
