@@ -1,7 +1,6 @@
 //! Loading: ModelProto → validated execution plan. The only module that
 //! walks protobuf graphs.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -136,15 +135,19 @@ impl ModelBuilder {
     }
 
     fn build(&self, bytes: &[u8], base_dir: Option<&Path>) -> Result<Model, LoadError> {
-        let proto = decode_model(bytes)?;
+        let (proto, nodes) = decode_model_lazily(bytes)?;
         let par = match self.threads {
             Some(n) => Parallel::with_threads(n)
                 .map_err(|reason| LoadError::Io { reason: format!("cannot start threads: {reason}") })?,
             None => Parallel::global(),
         };
-        let graph = build_graph(&proto, base_dir, &self.limits)?;
+        let graph = build_graph(&proto, nodes, base_dir, &self.limits)?;
         Ok(Model { info: ModelInfo::from_proto(&proto), plan: graph, par, limits: self.limits.clone() })
     }
+}
+
+fn decode_error(err: prost::DecodeError) -> LoadError {
+    LoadError::Decode { reason: err.to_string() }
 }
 
 /// Decodes ModelProto bytes.
@@ -152,7 +155,145 @@ pub(crate) fn decode_model(bytes: &[u8]) -> Result<ModelProto, LoadError> {
     if bytes.is_empty() {
         return Err(LoadError::Decode { reason: "the file is empty".into() });
     }
-    ModelProto::decode(bytes).map_err(|err| LoadError::Decode { reason: err.to_string() })
+    ModelProto::decode(bytes).map_err(decode_error)
+}
+
+/// The main graph's nodes: still encoded, to be decoded one at a time while
+/// the plan is built (so a graph of a million nodes never exists as
+/// `NodeProto`s all at once), or already decoded.
+enum GraphNodes<'a> {
+    Encoded(Vec<&'a [u8]>),
+    Decoded(Vec<NodeProto>),
+}
+
+impl<'a> GraphNodes<'a> {
+    fn len(&self) -> usize {
+        match self {
+            GraphNodes::Encoded(slices) => slices.len(),
+            GraphNodes::Decoded(nodes) => nodes.len(),
+        }
+    }
+
+    fn into_decoded(self) -> Box<dyn Iterator<Item = Result<NodeProto, LoadError>> + 'a> {
+        match self {
+            GraphNodes::Encoded(slices) => Box::new(slices.into_iter().enumerate().map(|(idx, slice)| {
+                NodeProto::decode(slice)
+                    .map_err(|err| LoadError::Decode { reason: format!("graph node #{idx}: {err}") })
+            })),
+            GraphNodes::Decoded(nodes) => Box::new(nodes.into_iter().map(Ok)),
+        }
+    }
+}
+
+/// A run of a message's encoded fields: the payload of the field asked
+/// for, or other fields (kept together) to merge as they are.
+enum Segment<'a> {
+    Field(&'a [u8]),
+    Others(&'a [u8]),
+}
+
+/// Splits a message's encoding into the length-delimited occurrences of
+/// `field` and the runs of other fields between them; `None` when the
+/// bytes are malformed or use wire forms this walker leaves to prost.
+fn split_field(bytes: &[u8], field: u64) -> Option<Vec<Segment<'_>>> {
+    fn varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = *bytes.get(*pos)?;
+            *pos += 1;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte < 0x80 {
+                return Some(value);
+            }
+        }
+        None
+    }
+    let mut segments = Vec::new();
+    let mut others_start = None;
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let start = pos;
+        let key = varint(bytes, &mut pos)?;
+        let payload_start;
+        let end = match key & 7 {
+            0 => {
+                varint(bytes, &mut pos)?;
+                payload_start = pos;
+                pos
+            }
+            1 => {
+                payload_start = pos;
+                pos.checked_add(8)?
+            }
+            2 => {
+                let len = usize::try_from(varint(bytes, &mut pos)?).ok()?;
+                payload_start = pos;
+                pos.checked_add(len)?
+            }
+            5 => {
+                payload_start = pos;
+                pos.checked_add(4)?
+            }
+            _ => return None,
+        };
+        if end > bytes.len() {
+            return None;
+        }
+        if key >> 3 == field && key & 7 == 2 {
+            if let Some(others) = others_start.take() {
+                segments.push(Segment::Others(&bytes[others..start]));
+            }
+            segments.push(Segment::Field(&bytes[payload_start..end]));
+        } else if others_start.is_none() {
+            others_start = Some(start);
+        }
+        pos = end;
+    }
+    if let Some(others) = others_start {
+        segments.push(Segment::Others(&bytes[others..]));
+    }
+    Some(segments)
+}
+
+/// Decodes ModelProto bytes but leaves the main graph's nodes encoded.
+/// Occurrences of a message field merge as if concatenated, so the graph's
+/// other fields are merged occurrence by occurrence and its nodes kept in
+/// order: the result is what `ModelProto::decode` gives.
+fn decode_model_lazily(bytes: &[u8]) -> Result<(ModelProto, GraphNodes<'_>), LoadError> {
+    if bytes.is_empty() {
+        return Err(LoadError::Decode { reason: "the file is empty".into() });
+    }
+    let eager = || -> Result<(ModelProto, GraphNodes<'_>), LoadError> {
+        let mut proto = decode_model(bytes)?;
+        let nodes = proto.graph.as_mut().map(|graph| std::mem::take(&mut graph.node)).unwrap_or_default();
+        Ok((proto, GraphNodes::Decoded(nodes)))
+    };
+    let Some(model_segments) = split_field(bytes, 7) else {
+        // Malformed (prost says how) or unusual wire forms (prost copes).
+        return eager();
+    };
+    let mut proto = ModelProto::default();
+    let mut graph: Option<GraphProto> = None;
+    let mut node_slices = Vec::new();
+    for segment in model_segments {
+        match segment {
+            Segment::Others(others) => proto.merge(others).map_err(decode_error)?,
+            Segment::Field(graph_bytes) => {
+                let Some(graph_segments) = split_field(graph_bytes, 1) else {
+                    return eager();
+                };
+                let graph = graph.get_or_insert_with(GraphProto::default);
+                for graph_segment in graph_segments {
+                    match graph_segment {
+                        Segment::Others(others) => graph.merge(others).map_err(decode_error)?,
+                        Segment::Field(node) => node_slices.push(node),
+                    }
+                }
+            }
+        }
+    }
+    proto.graph = graph;
+    Ok((proto, GraphNodes::Encoded(node_slices)))
 }
 
 /// Facts about a model file, for `inspect` and messages.
@@ -315,13 +456,6 @@ pub(crate) fn model_opsets(proto: &ModelProto) -> Result<Opsets, LoadError> {
     Ok(opsets)
 }
 
-/// A node after function expansion, with the opsets that apply to it: the
-/// main graph's nodes are borrowed, copies of function bodies owned.
-struct FlatNode<'a> {
-    proto: Cow<'a, NodeProto>,
-    opsets: usize,
-}
-
 /// Display name of a node: its name, or its position when unnamed.
 fn node_label(proto: &NodeProto, idx: usize) -> String {
     match proto.name() {
@@ -395,16 +529,10 @@ struct ExpansionBudget {
     limit: u64,
 }
 
-/// Expands calls to model-local functions into their bodies, iteratively
-/// (a deep or recursive call chain cannot overflow the stack). Every copy of
-/// a body is paid for from [`Limits::max_expanded_bytes`] before it is made.
-fn flatten_nodes<'a>(
-    proto: &'a ModelProto,
-    graph: &'a GraphProto,
-    opsets: Opsets,
-    limits: &Limits,
-) -> Result<(Vec<FlatNode<'a>>, Vec<Opsets>), LoadError> {
-    let mut functions: HashMap<FunctionKey<'_>, &FunctionProto> = HashMap::with_capacity(proto.functions.len());
+/// The model-local functions by (domain, name, overload), refusing a
+/// duplicate definition.
+fn function_table(proto: &ModelProto) -> Result<HashMap<FunctionKey<'_>, &FunctionProto>, LoadError> {
+    let mut functions = HashMap::with_capacity(proto.functions.len());
     for function in &proto.functions {
         let key = (function.domain(), function.name(), function.overload());
         if functions.insert(key, function).is_some() {
@@ -418,36 +546,7 @@ fn flatten_nodes<'a>(
             });
         }
     }
-    let mut opset_tables = vec![opsets];
-    let mut function_opsets: HashMap<FunctionKey<'_>, usize> = HashMap::new();
-    let mut flat = Vec::with_capacity(graph.node.len());
-    let mut n_calls = 0usize;
-    let mut budget = ExpansionBudget { used: 0, limit: limits.max_expanded_bytes };
-    // Calls still to expand, depth first, so the stack holds at most one
-    // body per nesting level.
-    let mut stack: Vec<(Cow<'a, NodeProto>, usize, usize)> = Vec::new();
-    for top in &graph.node {
-        stack.push((Cow::Borrowed(top), 0, 0));
-        while let Some((node, opsets_idx, depth)) = stack.pop() {
-            let key = (node.domain(), node.op_type(), node.overload());
-            let Some(&function) = functions.get(&key) else {
-                if flat.len() >= limits.max_nodes {
-                    return Err(LoadError::LimitExceeded {
-                        what: "number of nodes (after expanding local functions)".into(),
-                        limit: limits.max_nodes as u64,
-                        actual: flat.len() as u64 + 1,
-                    });
-                }
-                flat.push(FlatNode { proto: node, opsets: opsets_idx });
-                continue;
-            };
-            let fn_opsets = function_opsets_idx(function, depth, limits, &mut opset_tables, &mut function_opsets)?;
-            n_calls += 1;
-            let body = expand_call(function, &node, n_calls, &mut budget)?;
-            stack.extend(body.into_iter().rev().map(|inner| (Cow::Owned(inner), fn_opsets, depth + 1)));
-        }
-    }
-    Ok((flat, opset_tables))
+    Ok(functions)
 }
 
 /// Checks the nesting depth of a call to `function` and returns the index
@@ -681,26 +780,39 @@ fn input_spec(info: &ValueInfoProto, has_default: bool) -> Result<InputSpec, Loa
     Ok(InputSpec { name, dtype, dims, has_default })
 }
 
-/// Builds the execution plan of the model's main graph.
-fn build_graph(proto: &ModelProto, base_dir: Option<&Path>, limits: &Limits) -> Result<Plan, LoadError> {
+/// Builds the execution plan of the model's main graph, decoding and
+/// converting one node at a time. Calls to local functions are expanded
+/// depth first, iteratively (a deep or recursive call chain cannot overflow
+/// the stack), each copy of a body paid for from
+/// [`Limits::max_expanded_bytes`] before it is made.
+fn build_graph(
+    proto: &ModelProto,
+    nodes: GraphNodes<'_>,
+    base_dir: Option<&Path>,
+    limits: &Limits,
+) -> Result<Plan, LoadError> {
     let opsets = model_opsets(proto)?;
     let graph = proto.graph.as_ref().ok_or(LoadError::MissingGraph)?;
-    if graph.node.len() > limits.max_nodes {
+    if nodes.len() > limits.max_nodes {
         return Err(LoadError::LimitExceeded {
             what: "number of nodes".into(),
             limit: limits.max_nodes as u64,
-            actual: graph.node.len() as u64,
+            actual: nodes.len() as u64,
         });
     }
-    let mut builder = PlanBuilder::default();
+    let mut builder = PlanBuilder::new(limits);
     let mut ctx =
         DecodeCtx { base_dir, max_tensor_bytes: limits.max_tensor_bytes, external_budget: limits.max_external_bytes };
-    let mut initializer_bytes = ByteBudget { used: 0, limit: limits.max_initializer_bytes };
 
     let mut initializers: HashMap<String, Tensor> = HashMap::new();
     for init in &graph.initializer {
-        // Charged from the declared dims before the data is decoded.
-        initializer_bytes.charge(declared_bytes(init).unwrap_or(0), init.name())?;
+        // Charged from the declared dims before the data is decoded. One
+        // over the single-tensor limit is left to the decoder, which
+        // refuses it with that (more specific) reason.
+        let declared = declared_bytes(init).unwrap_or(0);
+        if declared <= limits.max_tensor_bytes {
+            builder.initializer_bytes.charge(declared, init.name())?;
+        }
         let tensor = tensor_from_proto(init, &mut ctx)?;
         if initializers.insert(init.name().to_string(), tensor).is_some() {
             return Err(LoadError::DuplicateProducer {
@@ -720,8 +832,7 @@ fn build_graph(proto: &ModelProto, base_dir: Option<&Path>, limits: &Limits) -> 
         let name = info.name();
         let default = initializers.remove(name);
         let spec = input_spec(info, default.is_some())?;
-        builder.define(name, "graph input")?;
-        let slot = builder.slot(name);
+        let slot = builder.define(name.to_string(), Producer::GraphInput, "")?;
         builder.inputs.push(spec);
         builder.input_slots.push(slot);
         builder.input_defaults.push(default);
@@ -729,101 +840,59 @@ fn build_graph(proto: &ModelProto, base_dir: Option<&Path>, limits: &Limits) -> 
     let mut initializers: Vec<(String, Tensor)> = initializers.into_iter().collect();
     initializers.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, tensor) in initializers {
-        builder.define(&name, "an initializer")?;
-        let slot = builder.slot(&name);
+        let slot = builder.define(name, Producer::Initializer, "")?;
         builder.constants.push((slot, tensor));
     }
 
-    let (flat, opset_tables) = flatten_nodes(proto, graph, opsets, limits)?;
-    let mut pending: Vec<(FlatNode, String)> = Vec::with_capacity(flat.len());
-    for (idx, node) in flat.into_iter().enumerate() {
-        let label = node_label(&node.proto, idx);
-        let is_constant = node.proto.op_type() == "Constant" && canonical_domain(node.proto.domain()).is_empty();
-        if is_constant {
-            // A `value` tensor is checked against the total from its dims
-            // before it is decoded; the value itself is charged after.
-            let declared = node.proto.attribute.iter().filter_map(|attr| attr.t.as_ref()).filter_map(declared_bytes);
-            initializer_bytes.check(declared.fold(0, u64::saturating_add), &label)?;
-            let value = constant_value(&node.proto, &label, limits)?;
-            initializer_bytes.charge(value.n_bytes() as u64, &label)?;
-            if node.proto.output.len() != 1 {
-                return Err(LoadError::Arity {
-                    node: label,
-                    op_type: "Constant".into(),
-                    reason: format!("expects 1 output, got {}", node.proto.output.len()),
-                });
-            }
-            let name = node.proto.output[0].clone();
-            builder.define(&name, &format!("node {label:?}"))?;
-            let slot = builder.slot(&name);
-            builder.constants.push((slot, value));
-            continue;
-        }
-        for output in node.proto.output.iter().filter(|name| !name.is_empty()) {
-            builder.define(output, &format!("node {label:?}"))?;
-        }
-        pending.push((node, label));
-    }
-
-    let mut nodes = Vec::with_capacity(pending.len());
-    for (node, label) in pending {
-        let (op, version) = resolve_op(&node.proto, &label, &opset_tables[node.opsets], limits)?;
-        let mut inputs = Vec::with_capacity(node.proto.input.len());
-        for input in &node.proto.input {
-            if input.is_empty() {
-                inputs.push(None);
+    let functions = function_table(proto)?;
+    let mut opset_tables = vec![opsets];
+    let mut function_opsets: HashMap<FunctionKey<'_>, usize> = HashMap::new();
+    let mut budget = ExpansionBudget { used: 0, limit: limits.max_expanded_bytes };
+    let mut n_calls = 0usize;
+    // Calls still to expand, depth first, so the stack holds at most one
+    // body per nesting level.
+    let mut stack: Vec<(NodeProto, usize, usize)> = Vec::new();
+    for top in nodes.into_decoded() {
+        stack.push((top?, 0, 0));
+        while let Some((node, opsets_idx, depth)) = stack.pop() {
+            let Some(&function) = functions.get(&(node.domain(), node.op_type(), node.overload())) else {
+                builder.add_node(node, &opset_tables[opsets_idx])?;
                 continue;
-            }
-            if !builder.defined.contains_key(input.as_str()) {
-                return Err(LoadError::UndefinedInput {
-                    node: label,
-                    op_type: node.proto.op_type().into(),
-                    input: input.clone(),
-                });
-            }
-            inputs.push(Some(builder.slot(input)));
+            };
+            let fn_opsets = function_opsets_idx(function, depth, limits, &mut opset_tables, &mut function_opsets)?;
+            n_calls += 1;
+            let body = expand_call(function, &node, n_calls, &mut budget)?;
+            stack.extend(body.into_iter().rev().map(|inner| (inner, fn_opsets, depth + 1)));
         }
-        let outputs = node.proto.output.iter().map(|name| (!name.is_empty()).then(|| builder.slot(name))).collect();
-        nodes.push(PlanNode {
-            name: label,
-            op_type: node.proto.op_type().to_string(),
-            version,
-            op,
-            inputs,
-            outputs,
-            consumes: Vec::new(),
-        });
     }
+    builder.check_reads()?;
 
     let mut outputs = Vec::with_capacity(graph.output.len());
     for info in &graph.output {
         let name = info.name();
-        if !builder.defined.contains_key(name) {
+        let slot = builder.slots.get(name).copied().filter(|&slot| builder.producers[slot] != Producer::Nobody);
+        let Some(slot) = slot else {
             return Err(LoadError::BadOutput {
                 output: name.into(),
                 reason: "no node, initializer or input produces it".into(),
             });
-        }
+        };
         if outputs.iter().any(|(existing, _): &(String, usize)| existing == name) {
             return Err(LoadError::BadOutput {
                 output: name.into(),
                 reason: "is listed twice among the graph outputs".into(),
             });
         }
-        outputs.push((name.to_string(), builder.slot(name)));
+        outputs.push((name.to_string(), slot));
     }
     if outputs.is_empty() {
         return Err(LoadError::BadOutput { output: String::new(), reason: "the graph declares no outputs".into() });
     }
-    Plan::new(
-        nodes,
-        builder.n_slots(),
-        builder.inputs,
-        builder.input_slots,
-        builder.input_defaults,
-        builder.constants,
-        outputs,
-    )
+    // The name table is not needed past this point: free it before the
+    // plan's own working arrays are allocated.
+    let PlanBuilder { slots, producers, nodes, inputs, input_slots, input_defaults, constants, .. } = builder;
+    drop(slots);
+    Plan::new(nodes, producers.len(), inputs, input_slots, input_defaults, constants, outputs)
 }
 
 /// The running total of initializer and constant bytes.
@@ -854,36 +923,175 @@ impl ByteBudget {
     }
 }
 
-/// Names → slots, and who defined each name.
-#[derive(Default)]
-struct PlanBuilder {
+/// What produces a value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Producer {
+    /// Nothing yet: the value has only been read.
+    Nobody,
+    GraphInput,
+    Initializer,
+    /// A Constant node, by index into `constant_labels`.
+    Constant(usize),
+    /// A node of the plan, by index into `nodes`.
+    Node(usize),
+}
+
+/// The plan under construction: names → slots, who produces each slot, and
+/// the nodes converted so far.
+struct PlanBuilder<'l> {
+    limits: &'l Limits,
     slots: HashMap<String, usize>,
-    defined: HashMap<String, String>,
+    producers: Vec<Producer>,
+    constant_labels: Vec<String>,
+    nodes: Vec<PlanNode>,
+    n_flat: usize,
+    initializer_bytes: ByteBudget,
     inputs: Vec<InputSpec>,
     input_slots: Vec<usize>,
     input_defaults: Vec<Option<Tensor>>,
     constants: Vec<(usize, Tensor)>,
 }
 
-impl PlanBuilder {
-    fn slot(&mut self, name: &str) -> usize {
-        let next = self.slots.len();
-        *self.slots.entry(name.to_string()).or_insert(next)
+impl<'l> PlanBuilder<'l> {
+    fn new(limits: &'l Limits) -> Self {
+        PlanBuilder {
+            limits,
+            slots: HashMap::new(),
+            producers: Vec::new(),
+            constant_labels: Vec::new(),
+            nodes: Vec::new(),
+            n_flat: 0,
+            initializer_bytes: ByteBudget { used: 0, limit: limits.max_initializer_bytes },
+            inputs: Vec::new(),
+            input_slots: Vec::new(),
+            input_defaults: Vec::new(),
+            constants: Vec::new(),
+        }
     }
 
-    fn n_slots(&self) -> usize {
-        self.slots.len()
+    /// The slot of a value being read (made on first mention, produced
+    /// later or never, which [`Self::check_reads`] reports).
+    fn read(&mut self, name: &str) -> usize {
+        if let Some(&slot) = self.slots.get(name) {
+            return slot;
+        }
+        let slot = self.producers.len();
+        self.slots.insert(name.to_string(), slot);
+        self.producers.push(Producer::Nobody);
+        slot
     }
 
-    fn define(&mut self, name: &str, producer: &str) -> Result<(), LoadError> {
-        if let Some(first) = self.defined.get(name) {
+    /// Records `producer` as the one producer of `name`; `label` names it
+    /// when it is a node not yet in `nodes`.
+    fn define(&mut self, name: String, producer: Producer, label: &str) -> Result<usize, LoadError> {
+        let slot = match self.slots.get(name.as_str()) {
+            Some(&slot) => slot,
+            None => {
+                let slot = self.producers.len();
+                self.slots.insert(name, slot);
+                self.producers.push(producer);
+                return Ok(slot);
+            }
+        };
+        let first = self.producers[slot];
+        if first != Producer::Nobody {
+            let describe = |producer: Producer, label: &str| match producer {
+                Producer::Nobody => String::new(),
+                Producer::GraphInput => "graph input".to_string(),
+                Producer::Initializer => "an initializer".to_string(),
+                Producer::Constant(idx) => format!("node {:?}", self.constant_labels[idx]),
+                Producer::Node(idx) => format!("node {:?}", self.nodes.get(idx).map_or(label, |node| &node.name)),
+            };
             return Err(LoadError::DuplicateProducer {
-                value: name.into(),
-                first: first.clone(),
-                second: producer.into(),
+                value: name,
+                first: describe(first, label),
+                second: match producer {
+                    Producer::Constant(_) | Producer::Node(_) => format!("node {label:?}"),
+                    other => describe(other, label),
+                },
             });
         }
-        self.defined.insert(name.to_string(), producer.to_string());
+        self.producers[slot] = producer;
+        Ok(slot)
+    }
+
+    /// Converts one node (after function expansion) into a plan node or a
+    /// bound constant, and drops its protobuf form.
+    fn add_node(&mut self, mut node: NodeProto, opsets: &Opsets) -> Result<(), LoadError> {
+        let limits = self.limits;
+        if self.n_flat >= limits.max_nodes {
+            return Err(LoadError::LimitExceeded {
+                what: "number of nodes (after expanding local functions)".into(),
+                limit: limits.max_nodes as u64,
+                actual: self.n_flat as u64 + 1,
+            });
+        }
+        let label = node_label(&node, self.n_flat);
+        self.n_flat += 1;
+        if node.op_type() == "Constant" && canonical_domain(node.domain()).is_empty() {
+            // A `value` tensor is checked against the total from its dims
+            // before it is decoded; the value itself is charged after.
+            let declared = node.attribute.iter().filter_map(|attr| attr.t.as_ref()).filter_map(declared_bytes);
+            let declared = declared.filter(|&bytes| bytes <= limits.max_tensor_bytes);
+            self.initializer_bytes.check(declared.fold(0, u64::saturating_add), &label)?;
+            let value = constant_value(&node, &label, limits)?;
+            self.initializer_bytes.charge(value.n_bytes() as u64, &label)?;
+            if node.output.len() != 1 {
+                return Err(LoadError::Arity {
+                    node: label,
+                    op_type: "Constant".into(),
+                    reason: format!("expects 1 output, got {}", node.output.len()),
+                });
+            }
+            let name = std::mem::take(&mut node.output[0]);
+            let slot = self.define(name, Producer::Constant(self.constant_labels.len()), &label)?;
+            self.constant_labels.push(label);
+            self.constants.push((slot, value));
+            return Ok(());
+        }
+        let (op, version) = resolve_op(&node, &label, opsets, limits)?;
+        let node_idx = self.nodes.len();
+        let mut outputs = Vec::with_capacity(node.output.len());
+        for output in std::mem::take(&mut node.output) {
+            outputs.push(match output.is_empty() {
+                true => None,
+                false => Some(self.define(output, Producer::Node(node_idx), &label)?),
+            });
+        }
+        let mut inputs = Vec::with_capacity(node.input.len());
+        for input in &node.input {
+            inputs.push((!input.is_empty()).then(|| self.read(input)));
+        }
+        self.nodes.push(PlanNode {
+            name: label,
+            op_type: node.op_type.take().unwrap_or_default(),
+            version,
+            op,
+            inputs: inputs.into_boxed_slice(),
+            outputs: outputs.into_boxed_slice(),
+            consumes: Box::default(),
+        });
+        Ok(())
+    }
+
+    /// Refuses a value that some node reads but nothing produces, naming
+    /// the first such node in file order.
+    fn check_reads(&self) -> Result<(), LoadError> {
+        if !self.producers.contains(&Producer::Nobody) {
+            return Ok(());
+        }
+        for node in &self.nodes {
+            for &slot in node.inputs.iter().flatten() {
+                if self.producers[slot] == Producer::Nobody {
+                    let input = self.slots.iter().find(|(_, other)| **other == slot).map(|(name, _)| name.clone());
+                    return Err(LoadError::UndefinedInput {
+                        node: node.name.clone(),
+                        op_type: node.op_type.clone(),
+                        input: input.unwrap_or_default(),
+                    });
+                }
+            }
+        }
         Ok(())
     }
 }

@@ -20,13 +20,14 @@ pub(crate) struct PlanNode {
     pub version: i64,
     /// The configured op.
     pub op: Box<dyn Op>,
-    /// Input slots (`None`: an omitted optional input).
-    pub inputs: Vec<Option<usize>>,
+    /// Input slots (`None`: an omitted optional input). Boxed slices, not
+    /// vectors: a plan of a million nodes holds three per node.
+    pub inputs: Box<[Option<usize>]>,
     /// Output slots (`None`: an unused optional output).
-    pub outputs: Vec<Option<usize>>,
+    pub outputs: Box<[Option<usize>]>,
     /// Per input: true when this node is the value's last reader, so the
     /// value may be moved into the op.
-    pub consumes: Vec<bool>,
+    pub consumes: Box<[bool]>,
 }
 
 /// A validated graph in execution order.
@@ -59,27 +60,45 @@ impl Plan {
                 producer[slot] = Some(node_idx);
             }
         }
+        // Each node's readers in one flat array (CSR): those of `idx` are
+        // `readers[first[idx]..first[idx + 1]]`, so a million nodes cost two
+        // vectors instead of a million small ones.
         let mut n_waiting = vec![0usize; nodes.len()];
-        let mut readers: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+        let mut first = vec![0usize; nodes.len() + 1];
         for (node_idx, node) in nodes.iter().enumerate() {
             for &slot in node.inputs.iter().flatten() {
                 if let Some(source) = producer[slot] {
                     n_waiting[node_idx] += 1;
-                    readers[source].push(node_idx);
+                    first[source + 1] += 1;
                 }
             }
         }
+        for idx in 0..nodes.len() {
+            first[idx + 1] += first[idx];
+        }
+        let mut readers = vec![0usize; first[nodes.len()]];
+        let mut filled = first.clone();
+        for (node_idx, node) in nodes.iter().enumerate() {
+            for &slot in node.inputs.iter().flatten() {
+                if let Some(source) = producer[slot] {
+                    readers[filled[source]] = node_idx;
+                    filled[source] += 1;
+                }
+            }
+        }
+        drop(filled);
         let mut ready: VecDeque<usize> = (0..nodes.len()).filter(|&idx| n_waiting[idx] == 0).collect();
         let mut order = Vec::with_capacity(nodes.len());
         while let Some(idx) = ready.pop_front() {
             order.push(idx);
-            for &reader in &readers[idx] {
+            for &reader in &readers[first[idx]..first[idx + 1]] {
                 n_waiting[reader] -= 1;
                 if n_waiting[reader] == 0 {
                     ready.push_back(reader);
                 }
             }
         }
+        drop((readers, first, ready));
         if order.len() != nodes.len() {
             let on_cycle = node_on_cycle(&nodes, &producer, &n_waiting);
             return Err(LoadError::Cycle {
@@ -87,8 +106,8 @@ impl Plan {
                 op_type: nodes[on_cycle].op_type.clone(),
             });
         }
-        let mut slots: Vec<Option<PlanNode>> = nodes.into_iter().map(Some).collect();
-        let mut ordered: Vec<PlanNode> = order.into_iter().filter_map(|idx| slots[idx].take()).collect();
+        drop((producer, n_waiting));
+        let mut ordered = permute(nodes, order);
 
         // A value may be moved into its last reader unless the caller will
         // see it (graph output) or it is bound for the model's lifetime
@@ -150,4 +169,56 @@ fn node_on_cycle(nodes: &[PlanNode], producer: &[Option<usize>], n_waiting: &[us
         }
     }
     current
+}
+
+/// Reorders `items` so that position `pos` holds the item that was at
+/// `order[pos]`, in place (following the permutation's cycles), so that a
+/// million nodes are never held twice.
+fn permute<T>(mut items: Vec<T>, mut order: Vec<usize>) -> Vec<T> {
+    for start in 0..order.len() {
+        // Positions already in place hold their own index.
+        let mut pos = start;
+        while order[pos] != pos {
+            let source = order[pos];
+            items.swap(pos, source);
+            order[pos] = pos;
+            pos = source;
+            if order[pos] == start {
+                order[pos] = pos;
+                break;
+            }
+        }
+    }
+    items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::permute;
+
+    #[test]
+    fn permute_gathers_in_place_for_every_permutation_of_four() {
+        let mut order = vec![0, 1, 2, 3];
+        // Heap's algorithm over all 24 orders.
+        let mut counters = [0usize; 4];
+        let check = |order: &[usize]| {
+            let items: Vec<char> = "abcd".chars().collect();
+            let expected: Vec<char> = order.iter().map(|&idx| items[idx]).collect();
+            assert_eq!(permute(items, order.to_vec()), expected, "{order:?}");
+        };
+        check(&order);
+        let mut idx = 1;
+        while idx < 4 {
+            if counters[idx] < idx {
+                let other = if idx % 2 == 0 { 0 } else { counters[idx] };
+                order.swap(other, idx);
+                check(&order);
+                counters[idx] += 1;
+                idx = 1;
+            } else {
+                counters[idx] = 0;
+                idx += 1;
+            }
+        }
+    }
 }
