@@ -4,7 +4,8 @@
 //!
 //! Sizes: 5 (per-call overhead), 1k, 100k, 1M (in cache) and 16M (memory
 //! bound: 64 MiB in, 64 MiB out). At 1M each SIMD path also runs forced,
-//! one thread, to show what each instruction set gives.
+//! one thread, to show what each instruction set gives, and from 1M on a
+//! plain copy shows the memory-bound ceiling.
 //!
 //! `cargo bench --bench activation`; throughput is in elements per second.
 
@@ -62,6 +63,12 @@ fn bench_op(c: &mut Criterion, name: &str, op: Unary) {
         group.bench_function(BenchmarkId::new("onnxi-pool", len), |b| {
             b.iter(|| unary::apply_f32(op, black_box(&src), &mut dst, &global))
         });
+        if len >= 1_000_000 {
+            // The memory-bound ceiling: the same reads and writes, no math.
+            group.bench_function(BenchmarkId::new("memcpy-1t", len), |b| {
+                b.iter(|| dst.copy_from_slice(black_box(&src)))
+            });
+        }
         if len == 1_000_000 {
             for isa in Isa::supported() {
                 group.bench_function(BenchmarkId::new(format!("{}-1t", isa.name()), len), |b| {

@@ -203,11 +203,27 @@ fn map_partial<V: VecF32, F: Elementwise>(token: V::Token, func: F, src: &[f32],
     dst[..len].copy_from_slice(&buf[..len]);
 }
 
+/// How many leading elements to handle apart so that the vector stores
+/// that follow are aligned: an unaligned 64-byte store spans two cache
+/// lines, which costs memory-bound loops about a fifth of their speed.
+/// Each lane is computed on its own, so this never changes a result.
+#[inline(always)]
+fn head_len<V: VecF32>(dst: *const f32, len: usize) -> usize {
+    let head = dst.align_offset(V::LANES * size_of::<f32>());
+    if head < V::LANES { head.min(len) } else { 0 }
+}
+
 /// `dst[i] = func(src[i])` over the common length.
 #[inline(always)]
 pub(crate) fn map<V: VecF32, F: Elementwise>(token: V::Token, func: F, src: &[f32], dst: &mut [f32]) {
     let len = src.len().min(dst.len());
     let (src, dst) = (&src[..len], &mut dst[..len]);
+    let head = head_len::<V>(dst.as_ptr(), len);
+    let (src_head, src) = src.split_at(head);
+    let (dst_head, dst) = dst.split_at_mut(head);
+    if head > 0 {
+        map_partial::<V, F>(token, func, src_head, dst_head);
+    }
     let lanes = V::LANES;
     // Four independent vectors per step hide the latency of the long
     // dependency chains (exp, division) and the loop overhead.
@@ -237,6 +253,14 @@ pub(crate) fn map<V: VecF32, F: Elementwise>(token: V::Token, func: F, src: &[f3
 /// `data[i] = func(data[i])`.
 #[inline(always)]
 pub(crate) fn map_inplace<V: VecF32, F: Elementwise>(token: V::Token, func: F, data: &mut [f32]) {
+    let head = head_len::<V>(data.as_ptr(), data.len());
+    let (data_head, data) = data.split_at_mut(head);
+    if head > 0 {
+        let mut buf = [0f32; MAX_LANES];
+        buf[..head].copy_from_slice(data_head);
+        func.apply(token, V::load(token, &buf)).store(&mut buf);
+        data_head.copy_from_slice(&buf[..head]);
+    }
     let lanes = V::LANES;
     let mut steps = data.chunks_exact_mut(4 * lanes);
     for step in &mut steps {
