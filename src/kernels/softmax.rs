@@ -210,9 +210,7 @@ fn block_max<V: VecF32>(token: V::Token, block: &[f32]) -> f32 {
     }
     let rest = vecs.remainder();
     if !rest.is_empty() {
-        let mut buf = [f32::NEG_INFINITY; MAX_LANES];
-        buf[..rest.len()].copy_from_slice(rest);
-        acc[1] = acc[1].max(V::load(token, &buf));
+        acc[1] = acc[1].max(V::load_partial(token, rest, f32::NEG_INFINITY));
     }
     acc[0].max(acc[1]).max(acc[2].max(acc[3])).reduce_max()
 }
@@ -242,12 +240,8 @@ fn block_exp_sum<V: VecF32>(token: V::Token, block: &mut [f32], reference: f32) 
     let rest = vecs.into_remainder();
     if !rest.is_empty() {
         // Padding with -inf adds exp(-inf) = 0 to the sum.
-        let mut buf = [f32::NEG_INFINITY; MAX_LANES];
-        let len = rest.len();
-        buf[..len].copy_from_slice(rest);
-        let e = math::exp_diff(token, V::load(token, &buf), reference);
-        e.store(&mut buf);
-        rest.copy_from_slice(&buf[..len]);
+        let e = math::exp_diff(token, V::load_partial(token, rest, f32::NEG_INFINITY), reference);
+        e.store_partial(rest);
         acc[1] = V::acc_add(acc[1], e);
     }
     V::acc_total(acc[0]) + V::acc_total(acc[1])

@@ -66,6 +66,14 @@ fn pow2(k: __m256i) -> __m256 {
     unsafe { _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(k, _mm256_set1_epi32(127)))) }
 }
 
+/// All-ones in the first `len` (at most 8) lanes.
+#[inline(always)]
+fn lane_mask(len: usize) -> __m256i {
+    let len = len.min(8) as i32;
+    // SAFETY: only called from F32x8 methods, so AVX2 was detected.
+    unsafe { _mm256_cmpgt_epi32(_mm256_set1_epi32(len), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)) }
+}
+
 impl VecF32 for F32x8 {
     type Token = Avx2;
     /// All-ones lanes for true, as AVX compares produce.
@@ -92,6 +100,26 @@ impl VecF32 for F32x8 {
         let dst = &mut dst[..8];
         // SAFETY: AVX2 was detected (see the type); `dst` holds 8 writable f32.
         unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), self.0) }
+    }
+
+    #[inline(always)]
+    fn load_partial(token: Avx2, src: &[f32], pad: f32) -> Self {
+        let mask = lane_mask(src.len());
+        // SAFETY: the token proves AVX2; VMASKMOVPS reads only the lanes
+        // whose mask is set, the first `src.len()` (< 8), which `src` holds,
+        // and never faults on the others.
+        unsafe {
+            let loaded = _mm256_maskload_ps(src.as_ptr(), mask);
+            F32x8(_mm256_blendv_ps(Self::splat(token, pad).0, loaded, _mm256_castsi256_ps(mask)))
+        }
+    }
+
+    #[inline(always)]
+    fn store_partial(self, dst: &mut [f32]) {
+        let mask = lane_mask(dst.len());
+        // SAFETY: AVX2 was detected (see the type); VMASKMOVPS writes only
+        // the first `dst.len()` (< 8) lanes, which `dst` holds.
+        unsafe { _mm256_maskstore_ps(dst.as_mut_ptr(), mask, self.0) }
     }
 
     #[inline(always)]
@@ -194,9 +222,12 @@ impl VecF32 for F32x8 {
 
     #[inline(always)]
     fn reduce_max(self) -> f32 {
-        let mut lanes = [0f32; 8];
-        self.store(&mut lanes);
-        lanes.into_iter().fold(f32::NEG_INFINITY, |acc, x| if x > acc { x } else { acc })
+        // SAFETY: AVX2 was detected (see the type).
+        unsafe {
+            let half = _mm_max_ps(_mm256_castps256_ps128(self.0), _mm256_extractf128_ps::<1>(self.0));
+            let quarter = _mm_max_ps(half, _mm_movehl_ps(half, half));
+            _mm_cvtss_f32(_mm_max_ss(quarter, _mm_shuffle_ps::<1>(quarter, quarter)))
+        }
     }
 
     #[inline(always)]

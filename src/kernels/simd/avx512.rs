@@ -63,6 +63,12 @@ impl Div for F32x16 {
     }
 }
 
+/// Bits set for the first `len` (at most 16) lanes.
+#[inline(always)]
+fn lane_mask(len: usize) -> __mmask16 {
+    ((1u32 << len.min(16)) - 1) as __mmask16
+}
+
 impl VecF32 for F32x16 {
     type Token = Avx512;
     type Mask = __mmask16;
@@ -89,6 +95,23 @@ impl VecF32 for F32x16 {
         // SAFETY: AVX-512F was detected (see the type); `dst` holds 16
         // writable f32.
         unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), self.0) }
+    }
+
+    #[inline(always)]
+    fn load_partial(token: Avx512, src: &[f32], pad: f32) -> Self {
+        let mask = lane_mask(src.len());
+        // SAFETY: the token proves AVX-512F; a masked load reads only the
+        // first `src.len()` (< 16) lanes, which `src` holds, and never
+        // faults on the others.
+        F32x16(unsafe { _mm512_mask_loadu_ps(Self::splat(token, pad).0, mask, src.as_ptr()) })
+    }
+
+    #[inline(always)]
+    fn store_partial(self, dst: &mut [f32]) {
+        let mask = lane_mask(dst.len());
+        // SAFETY: AVX-512F was detected (see the type); a masked store
+        // writes only the first `dst.len()` (< 16) lanes, which `dst` holds.
+        unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), mask, self.0) }
     }
 
     #[inline(always)]
@@ -187,9 +210,8 @@ impl VecF32 for F32x16 {
 
     #[inline(always)]
     fn reduce_max(self) -> f32 {
-        let mut lanes = [0f32; 16];
-        self.store(&mut lanes);
-        lanes.into_iter().fold(f32::NEG_INFINITY, |acc, x| if x > acc { x } else { acc })
+        // SAFETY: AVX-512F was detected (see the type).
+        unsafe { _mm512_reduce_max_ps(self.0) }
     }
 
     #[inline(always)]

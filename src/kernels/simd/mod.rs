@@ -129,6 +129,11 @@ pub trait VecF32: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = 
     fn load(token: Self::Token, src: &[f32]) -> Self;
     /// Writes the lanes to the first `LANES` elements of `dst`.
     fn store(self, dst: &mut [f32]);
+    /// The elements of `src` (fewer than `LANES`) in the first lanes, and
+    /// `pad` in the others; no memory past `src` is touched.
+    fn load_partial(token: Self::Token, src: &[f32], pad: f32) -> Self;
+    /// Writes the first `dst.len()` lanes (fewer than `LANES`) to `dst`.
+    fn store_partial(self, dst: &mut [f32]);
     /// `self * mul + add`, fused (one rounding) where the ISA has FMA.
     fn mul_add(self, mul: Self, add: Self) -> Self;
     /// Absolute value (clears the sign bit; NaN stays NaN).

@@ -84,6 +84,18 @@ impl VecF32 for F32x1 {
     }
 
     #[inline(always)]
+    fn load_partial(_token: Scalar, src: &[f32], pad: f32) -> Self {
+        F32x1(src.first().copied().unwrap_or(pad))
+    }
+
+    #[inline(always)]
+    fn store_partial(self, dst: &mut [f32]) {
+        if let Some(first) = dst.first_mut() {
+            *first = self.0;
+        }
+    }
+
+    #[inline(always)]
     fn mul_add(self, mul: Self, add: Self) -> Self {
         F32x1(self.0 * mul.0 + add.0)
     }
