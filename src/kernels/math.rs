@@ -15,6 +15,8 @@ use super::simd::VecF32;
 pub(crate) const MAX_LANES: usize = 16;
 
 const LOG2_E: f32 = std::f32::consts::LOG2_E;
+/// 1.5 * 2^23: adding it rounds any |y| < 2^22 to an integer.
+const ROUND_MAGIC: f32 = 12_582_912.0;
 // Cody–Waite split of ln 2. LN2_HI has 9 significant bits, so `k * LN2_HI`
 // is exact for the |k| <= 151 used here, and `x - k * LN2_HI` is exact too
 // (x is close to k ln 2), with or without FMA. LN2_LO is the rest of ln 2
@@ -31,7 +33,8 @@ const EXP_Q3: f32 = 0.008_363_173;
 const EXP_Q4: f32 = 0.001_392_617_6;
 /// Below this, exp(x) rounds to 0 in f32 (exp(-104) < 2^-150).
 pub(crate) const EXP_MIN: f32 = -104.0;
-/// Above this, exp(x) overflows to inf (ln(f32::MAX) = 88.72).
+/// Above this, exp(x) overflows to inf (ln(f32::MAX) = 88.72); `exp`'s
+/// arguments stay below it.
 const EXP_MAX: f32 = 89.0;
 // tanh(x) = x + x^3 P(x^2) for |x| < TANH_SMALL; P is a degree-4 Chebyshev
 // fit of (tanh(x) - x) / x^3 in x^2 on [0, 0.55^2] (max error 1.3e-8 on P).
@@ -48,10 +51,15 @@ const SIGMOID_TAIL: f32 = 20.0;
 /// From here on tanh(x) rounds to 1 in f32 (1 - tanh(9.1) < 2^-25).
 const TANH_ONE: f32 = 9.1;
 
-/// Splits `x = k ln2 + r` with integral `k` and |r| <= ~ln2/2.
+/// Splits `x = k ln2 + r` with integral `k` and |r| <= ~ln2/2 (|x| < 2^21).
 #[inline(always)]
 fn reduce<V: VecF32>(token: V::Token, x: V) -> (V, V) {
-    let k = (x * V::splat(token, LOG2_E)).round();
+    // Adding 1.5 * 2^23 pushes the fraction of x * log2(e) out of the
+    // mantissa, rounding to nearest even; subtracting it again leaves k.
+    // Two FMA-port operations, where VRNDSCALEPS would compete with the
+    // division and VSCALEFPS for port 0.
+    let magic = V::splat(token, ROUND_MAGIC);
+    let k = x.mul_add(V::splat(token, LOG2_E), magic) - magic;
     let r = k.mul_add(V::splat(token, -LN2_HI), x);
     let r = k.mul_add(V::splat(token, -LN2_LO), r);
     (k, r)
@@ -68,20 +76,17 @@ fn exp_reduced<V: VecF32>(token: V::Token, r: V) -> V {
     q.mul_add(r * r, r) + V::splat(token, 1.0)
 }
 
-/// `e^x`, within about 1 ULP, with overflow to inf, correctly rounded
-/// subnormal results, 0 below -104, and NaN kept.
+/// `e^x` for `x <= 89` (or NaN; the caller guarantees the bound), within
+/// about 1 ULP, with correctly rounded subnormal results, 0 below -104,
+/// and NaN kept.
 #[inline(always)]
 pub(crate) fn exp<V: VecF32>(token: V::Token, x: V) -> V {
-    let lo = V::splat(token, EXP_MIN);
     let zero = V::splat(token, 0.0);
     // Lanes below -104 (-inf included) give 0, set at the end: computing
     // them would underflow, and an underflowing result costs a microcode
     // assist of ~150 cycles on Intel (with FTZ off, as Rust leaves it).
-    let underflow = x.lt(lo);
-    // Clamping keeps k in ldexp's range; it keeps NaN, and NaN flows
-    // through the polynomial to the result.
-    let x = V::select(underflow, zero, x.clamp(lo, V::splat(token, EXP_MAX)));
-    let (k, r) = reduce(token, x);
+    let underflow = x.lt(V::splat(token, EXP_MIN));
+    let (k, r) = reduce(token, V::select(underflow, zero, x));
     V::select(underflow, zero, exp_reduced(token, r).ldexp(k))
 }
 
@@ -101,7 +106,7 @@ pub(crate) fn exp_diff<V: VecF32>(token: V::Token, x: V, reference: V) -> V {
     // padding of a partial vector) are set at the end, without an
     // underflow assist. Only there can `error` be NaN (inf - inf).
     let underflow = diff.lt(lo);
-    let clamped = V::select(underflow, zero, diff.clamp(lo, V::splat(token, EXP_MAX)));
+    let clamped = V::select(underflow, zero, diff.cap(V::splat(token, EXP_MAX)));
     let (k, r) = reduce(token, clamped);
     V::select(underflow, zero, exp_reduced(token, r + error).ldexp(k))
 }
@@ -118,6 +123,7 @@ pub(crate) fn exp_diff<V: VecF32>(token: V::Token, x: V, reference: V) -> V {
 pub(crate) fn sigmoid<V: VecF32>(token: V::Token, x: V) -> V {
     let one = V::splat(token, 1.0);
     let tail = x.lt(V::splat(token, -SIGMOID_TAIL));
+    // The argument is at most SIGMOID_TAIL, so exp needs no upper clamp.
     let e = exp(token, V::select(tail, x, V::splat(token, 0.0) - x));
     V::select(tail, e, one) / (one + e)
 }
@@ -131,7 +137,7 @@ pub(crate) fn tanh<V: VecF32>(token: V::Token, x: V) -> V {
     let ax = x.abs();
 
     // Capping |x| where tanh rounds to 1 keeps exp in range; NaN passes.
-    let capped = ax.clamp(V::splat(token, 0.0), V::splat(token, TANH_ONE));
+    let capped = ax.cap(V::splat(token, TANH_ONE));
     let (k, r) = reduce(token, capped + capped);
     let e = exp_reduced(token, r).ldexp_normal(k);
     let large = one - V::splat(token, 2.0) / (e + one);

@@ -144,17 +144,10 @@ impl VecF32 for F32x8 {
     }
 
     #[inline(always)]
-    fn clamp(self, lo: Self, hi: Self) -> Self {
-        // MAXPS/MINPS return the second operand when either is NaN, so a NaN
-        // `self` passes through both.
+    fn cap(self, hi: Self) -> Self {
+        // MINPS returns the second operand when either is NaN.
         // SAFETY: AVX2 was detected (see the type).
-        F32x8(unsafe { _mm256_min_ps(hi.0, _mm256_max_ps(lo.0, self.0)) })
-    }
-
-    #[inline(always)]
-    fn round(self) -> Self {
-        // SAFETY: AVX2 was detected (see the type).
-        F32x8(unsafe { _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(self.0) })
+        F32x8(unsafe { _mm256_min_ps(hi.0, self.0) })
     }
 
     #[inline(always)]

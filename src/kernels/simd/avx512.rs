@@ -140,17 +140,10 @@ impl VecF32 for F32x16 {
     }
 
     #[inline(always)]
-    fn clamp(self, lo: Self, hi: Self) -> Self {
-        // VMAXPS/VMINPS return the second operand when either is NaN, so a
-        // NaN `self` passes through both.
+    fn cap(self, hi: Self) -> Self {
+        // VMINPS returns the second operand when either is NaN.
         // SAFETY: AVX-512F was detected (see the type).
-        F32x16(unsafe { _mm512_min_ps(hi.0, _mm512_max_ps(lo.0, self.0)) })
-    }
-
-    #[inline(always)]
-    fn round(self) -> Self {
-        // SAFETY: AVX-512F was detected (see the type).
-        F32x16(unsafe { _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(self.0) })
+        F32x16(unsafe { _mm512_min_ps(hi.0, self.0) })
     }
 
     #[inline(always)]

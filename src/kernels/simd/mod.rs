@@ -140,10 +140,8 @@ pub trait VecF32: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = 
     fn abs(self) -> Self;
     /// `self` with the sign bit of `sign`.
     fn copysign(self, sign: Self) -> Self;
-    /// Clamps to `[lo, hi]`; a NaN lane stays NaN.
-    fn clamp(self, lo: Self, hi: Self) -> Self;
-    /// Rounds to the nearest integer, ties to even (|self| < 2^22).
-    fn round(self) -> Self;
+    /// `min(self, hi)`; a NaN lane stays NaN.
+    fn cap(self, hi: Self) -> Self;
     /// `self * 2^k` for integral `k` in [-151, 128], rounded once, so that
     /// overflow gives inf and underflow gives the correctly rounded
     /// subnormal or zero.

@@ -111,19 +111,9 @@ impl VecF32 for F32x1 {
     }
 
     #[inline(always)]
-    fn clamp(self, lo: Self, hi: Self) -> Self {
-        // Comparisons rather than f32::max/min, which would drop a NaN.
-        let x = if self.0 < lo.0 { lo.0 } else { self.0 };
-        F32x1(if x > hi.0 { hi.0 } else { x })
-    }
-
-    #[inline(always)]
-    fn round(self) -> Self {
-        // Adding 1.5 * 2^23 pushes the fraction out of the mantissa with
-        // round-to-nearest-even; this avoids the libm call that
-        // `round_ties_even` becomes without SSE4.1.
-        const MAGIC: f32 = 12_582_912.0;
-        F32x1((self.0 + MAGIC) - MAGIC)
+    fn cap(self, hi: Self) -> Self {
+        // A comparison rather than f32::min, which would drop a NaN.
+        F32x1(if self.0 > hi.0 { hi.0 } else { self.0 })
     }
 
     #[inline(always)]
