@@ -1100,3 +1100,69 @@ impl<'l> PlanBuilder<'l> {
 pub fn model_dir(path: &Path) -> PathBuf {
     path.parent().map(Path::to_path_buf).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lazy decoder's model with its nodes decoded and put back.
+    fn lazily(bytes: &[u8]) -> Result<ModelProto, LoadError> {
+        let (mut proto, nodes) = decode_model_lazily(bytes)?;
+        let nodes: Vec<NodeProto> = nodes.into_decoded().collect::<Result<_, _>>()?;
+        if let Some(graph) = proto.graph.as_mut() {
+            graph.node = nodes;
+        }
+        Ok(proto)
+    }
+
+    fn fixture_models(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                fixture_models(&path, out);
+            } else if path.file_name().is_some_and(|name| name == "model.onnx") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn lazy_decoding_gives_what_prost_gives_for_every_fixture() {
+        let mut models = Vec::new();
+        fixture_models(Path::new("fixtures"), &mut models);
+        assert!(models.len() > 400, "{} fixture models", models.len());
+        for path in models {
+            let bytes = std::fs::read(&path).unwrap();
+            assert_eq!(lazily(&bytes).unwrap(), decode_model(&bytes).unwrap(), "{}", path.display());
+        }
+    }
+
+    #[test]
+    fn lazy_decoding_merges_repeated_fields_like_prost() {
+        let node =
+            |name: &str| NodeProto { name: Some(name.into()), op_type: Some("Relu".into()), ..Default::default() };
+        let part = |graph_name: &str, nodes: Vec<NodeProto>, ir: i64| ModelProto {
+            ir_version: Some(ir),
+            graph: Some(GraphProto { name: Some(graph_name.into()), node: nodes, ..Default::default() }),
+            ..Default::default()
+        };
+        // Two encodings back to back: every field merges, nodes in order,
+        // the last singular value wins.
+        let mut bytes = part("first", vec![node("a"), node("b")], 7).encode_to_vec();
+        bytes.extend(part("second", vec![node("c")], 8).encode_to_vec());
+        let merged = decode_model(&bytes).unwrap();
+        assert_eq!(merged.graph.as_ref().unwrap().node.len(), 3);
+        assert_eq!(lazily(&bytes).unwrap(), merged);
+        // Broken input is refused either way.
+        for cut in [1, bytes.len() / 2, bytes.len() - 1] {
+            assert!(lazily(&bytes[..cut]).is_err() == decode_model(&bytes[..cut]).is_err(), "cut {cut}");
+        }
+        // A group wire type (which this walker leaves to prost).
+        let mut grouped = vec![0x0b, 0x0c];
+        grouped.extend(part("g", vec![node("a")], 7).encode_to_vec());
+        assert_eq!(lazily(&grouped).is_ok(), decode_model(&grouped).is_ok());
+        if let Ok(proto) = decode_model(&grouped) {
+            assert_eq!(lazily(&grouped).unwrap(), proto);
+        }
+    }
+}
