@@ -27,6 +27,7 @@ use crate::attrs::Attrs;
 use crate::dispatch;
 use crate::error::{LoadError, OpError};
 use crate::tensor::{DType, Tensor};
+use crate::tensor_proto::MAX_RANK;
 
 /// Registers Unsqueeze and Squeeze.
 pub fn register(reg: &mut Registry) {
@@ -88,6 +89,18 @@ fn reshaped(x: Tensor, shape: &[usize]) -> Result<Tensor, OpError> {
     }))
 }
 
+/// Refuses output ranks above [`MAX_RANK`], which no real model needs and
+/// which would make shape handling quadratic.
+fn check_rank(op: &'static str, rank: usize) -> Result<(), OpError> {
+    if rank > MAX_RANK {
+        return Err(OpError::Invalid {
+            op,
+            reason: format!("output rank {rank} is more than the {MAX_RANK} dimensions onnxi allows"),
+        });
+    }
+    Ok(())
+}
+
 fn sorted_unique(op: &'static str, axes: &[i64], rank: usize) -> Result<Vec<usize>, OpError> {
     let mut resolved = axes.iter().map(|&axis| normalize_axis(op, axis, rank)).collect::<Result<Vec<_>, _>>()?;
     resolved.sort_unstable();
@@ -125,6 +138,7 @@ impl Op for Unsqueeze {
         let axes = axes_values("Unsqueeze", &Some(self.axes.clone()), inputs)?
             .ok_or(OpError::MissingInput { op: "Unsqueeze", index: 1 })?;
         let out_rank = x.shape().len() + axes.len();
+        check_rank("Unsqueeze", out_rank)?;
         let axes = sorted_unique("Unsqueeze", &axes, out_rank)?;
         let mut dims = x.shape().iter().copied();
         let shape: Vec<usize> =
@@ -168,8 +182,11 @@ impl Op for Squeeze {
                 reason: format!("axis {axis} has size {}, not 1", shape[axis]),
             });
         }
+        // A bitmap, not `axes.contains`, so a long axes list stays linear.
+        let mut squeezed = vec![false; shape.len()];
+        axes.iter().for_each(|&axis| squeezed[axis] = true);
         let kept: Vec<usize> =
-            shape.iter().enumerate().filter(|(axis, _)| !axes.contains(axis)).map(|(_, &dim)| dim).collect();
+            shape.iter().zip(&squeezed).filter(|(_, squeezed)| !**squeezed).map(|(&dim, _)| dim).collect();
         reshaped(x, &kept)
     }
 }
@@ -298,6 +315,7 @@ impl Op for Reshape {
                 }
             },
         };
+        check_rank("Reshape", requested.len())?;
         let target = self.target(&requested, x.shape())?;
         reshaped(x, &target)
     }
