@@ -111,6 +111,49 @@ pub(crate) fn exp_diff<V: VecF32>(token: V::Token, x: V, reference: V) -> V {
     V::select(underflow, zero, exp_reduced(token, r + error).ldexp(k))
 }
 
+/// Largest |reference| for which [`exp_shifted`]'s grid form is exact.
+pub(crate) const GRID_LIMIT: f32 = 32_000.0;
+
+/// Rounds `max` up to the 2^-9 grid [`exp_shifted`] needs (when
+/// |max| < [`GRID_LIMIT`]; else, and for NaN and inf, it is kept).
+#[inline(always)]
+pub(crate) fn grid_reference(max: f32) -> f32 {
+    // Scaling by 512 and back is exact, and so is ceil.
+    if max.abs() < GRID_LIMIT { (max * 512.0).ceil() / 512.0 } else { max }
+}
+
+/// `e^(x - reference)` for `x <= reference`, without the rounding error of
+/// `x - reference` (which would cost |x - reference| * 2^-25 relative, e.g.
+/// 5 ULP at -10), in two forms chosen per block:
+///
+/// - `GRID`: `reference` lies on the 2^-9 grid (see [`grid_reference`])
+///   with |reference| < [`GRID_LIMIT`]. Then `reference + k * LN2_HI` is
+///   exact (both on the grid, below 2^15), and `x` minus it, which is at
+///   most ~0.35 in size, is exact or off by under 2^-26.
+/// - otherwise |reference| >= 32000, and `x - reference` itself is exact
+///   for every `x` within 104 of it (Sterbenz); farther ones give 0.
+#[inline(always)]
+pub(crate) fn exp_shifted<V: VecF32, const GRID: bool>(token: V::Token, x: V, reference: V) -> V {
+    let zero = V::splat(token, 0.0);
+    let approx = x - reference;
+    // As in `exp`, lanes that round to 0 (-inf, masked-out inputs, the
+    // padding of a partial vector) are set at the end, without an
+    // underflow assist; they compute e^0 meanwhile.
+    let underflow = approx.lt(V::splat(token, EXP_MIN));
+    let approx = V::select(underflow, zero, approx);
+    if GRID {
+        let x = V::select(underflow, reference, x);
+        let magic = V::splat(token, ROUND_MAGIC);
+        let k = approx.mul_add(V::splat(token, LOG2_E), magic) - magic;
+        let shifted = k.mul_add(V::splat(token, LN2_HI), reference);
+        let r = k.mul_add(V::splat(token, -LN2_LO), x - shifted);
+        V::select(underflow, zero, exp_reduced(token, r).ldexp(k))
+    } else {
+        let (k, r) = reduce(token, approx);
+        V::select(underflow, zero, exp_reduced(token, r).ldexp(k))
+    }
+}
+
 /// `1 / (1 + e^-x)`, NaN kept, monotone, output in [0, 1].
 ///
 /// For x >= -20 it is computed as written: e^-x <= e^20 cannot overflow,

@@ -141,7 +141,8 @@ fn softmax_block<T: Float>(block: &mut [T], n: usize, inner: usize) {
 struct BlockStats {
     /// The block's maximum (NaN inputs may or may not show here).
     max: f32,
-    /// What was subtracted before exp: `max`, or 0 for an all -inf block.
+    /// What was subtracted before exp: `max` rounded up to the grid of
+    /// [`math::exp_shifted`], or 0 for an all -inf block.
     reference: f32,
     /// Sum of `exp(x - reference)` over the block.
     sum: f64,
@@ -150,30 +151,35 @@ struct BlockStats {
 impl BlockStats {
     #[inline(always)]
     fn new(max: f32) -> Self {
-        let reference = if max == f32::NEG_INFINITY { 0.0 } else { max };
+        let reference = if max == f32::NEG_INFINITY { 0.0 } else { math::grid_reference(max) };
         BlockStats { max, reference, sum: 0.0 }
     }
 }
 
-/// The factor each block of a lane is scaled by, `exp(ref_b - M) / S`, in
-/// block order (all NaN when the lane's result is NaN).
+/// The factor each block of a lane is scaled by, `exp(ref_b - R) / S`
+/// with `R` the largest reference, in block order (all NaN when the
+/// lane's result is NaN).
 fn lane_factors(stats: &[BlockStats]) -> impl Iterator<Item = f32> + '_ {
     let mut lane_max = f32::NEG_INFINITY;
+    let mut lane_reference = f32::NEG_INFINITY;
     let mut nan = false;
     for block in stats {
         nan |= block.max.is_nan();
         if block.max > lane_max {
             lane_max = block.max;
         }
+        if block.max > f32::NEG_INFINITY && block.reference > lane_reference {
+            lane_reference = block.reference;
+        }
     }
     let weight = move |block: &BlockStats| {
         if block.max == f32::NEG_INFINITY {
             // All -inf (or NaN, which `sum` carries): contributes nothing.
             0.0
-        } else if block.reference == lane_max {
+        } else if block.reference == lane_reference {
             1.0
         } else {
-            (f64::from(block.reference) - f64::from(lane_max)).exp()
+            (f64::from(block.reference) - f64::from(lane_reference)).exp()
         }
     };
     let total: f64 =
@@ -216,31 +222,40 @@ fn block_max<V: VecF32>(token: V::Token, block: &[f32]) -> f32 {
 }
 
 /// Writes `exp(x - reference)` over the block and returns its sum.
+///
+/// Pairs of vectors are added in f32 (one rounding, at most 2^-25 of the
+/// pair) before being widened into the f64 accumulators, which halves the
+/// conversion work.
 #[inline(always)]
-fn block_exp_sum<V: VecF32>(token: V::Token, block: &mut [f32], reference: f32) -> f64 {
+fn block_exp_sum<V: VecF32, const GRID: bool>(token: V::Token, block: &mut [f32], reference: f32) -> f64 {
     let lanes = V::LANES;
     let reference = V::splat(token, reference);
     let mut acc = [V::acc_zero(token); 2];
-    let mut steps = block.chunks_exact_mut(2 * lanes);
+    let mut steps = block.chunks_exact_mut(4 * lanes);
     for step in &mut steps {
-        let e0 = math::exp_diff(token, V::load(token, step), reference);
-        let e1 = math::exp_diff(token, V::load(token, &step[lanes..]), reference);
+        let e0 = math::exp_shifted::<V, GRID>(token, V::load(token, step), reference);
+        let e1 = math::exp_shifted::<V, GRID>(token, V::load(token, &step[lanes..]), reference);
+        let e2 = math::exp_shifted::<V, GRID>(token, V::load(token, &step[2 * lanes..]), reference);
+        let e3 = math::exp_shifted::<V, GRID>(token, V::load(token, &step[3 * lanes..]), reference);
         e0.store(step);
         e1.store(&mut step[lanes..]);
-        acc[0] = V::acc_add(acc[0], e0);
-        acc[1] = V::acc_add(acc[1], e1);
+        e2.store(&mut step[2 * lanes..]);
+        e3.store(&mut step[3 * lanes..]);
+        acc[0] = V::acc_add(acc[0], e0 + e1);
+        acc[1] = V::acc_add(acc[1], e2 + e3);
     }
     let rest = steps.into_remainder();
     let mut vecs = rest.chunks_exact_mut(lanes);
     for vec in &mut vecs {
-        let e = math::exp_diff(token, V::load(token, vec), reference);
+        let e = math::exp_shifted::<V, GRID>(token, V::load(token, vec), reference);
         e.store(vec);
         acc[0] = V::acc_add(acc[0], e);
     }
     let rest = vecs.into_remainder();
     if !rest.is_empty() {
         // Padding with -inf adds exp(-inf) = 0 to the sum.
-        let e = math::exp_diff(token, V::load_partial(token, rest, f32::NEG_INFINITY), reference);
+        let x = V::load_partial(token, rest, f32::NEG_INFINITY);
+        let e = math::exp_shifted::<V, GRID>(token, x, reference);
         e.store_partial(rest);
         acc[1] = V::acc_add(acc[1], e);
     }
@@ -251,7 +266,11 @@ fn block_exp_sum<V: VecF32>(token: V::Token, block: &mut [f32], reference: f32) 
 #[inline(always)]
 fn block_stats<V: VecF32>(token: V::Token, block: &mut [f32]) -> BlockStats {
     let mut stats = BlockStats::new(block_max::<V>(token, block));
-    stats.sum = block_exp_sum::<V>(token, block, stats.reference);
+    stats.sum = if stats.reference.abs() < math::GRID_LIMIT {
+        block_exp_sum::<V, true>(token, block, stats.reference)
+    } else {
+        block_exp_sum::<V, false>(token, block, stats.reference)
+    };
     stats
 }
 
@@ -479,6 +498,41 @@ mod tests {
                 let error = max_ulp(&got, &reference(&data, n, inner));
                 assert!(error <= MAX_ULP, "{isa:?} [{outer},{n},{inner}]: {error} ULP");
             }
+        }
+    }
+
+    #[test]
+    fn large_references_use_the_exact_difference_form() {
+        // Maxima beyond GRID_LIMIT: x - max is exact there (Sterbenz).
+        let mut rng = Rng::new(13);
+        for isa in isas() {
+            for center in [5e4f32, -1e5, 3e6, -32_100.0] {
+                let data: Vec<f32> = rng.vec(2 * 700, -40.0, 40.0).iter().map(|x| center + x).collect();
+                let got = run(isa, &data, 700, 1, &Parallel::serial());
+                let error = max_ulp(&got, &reference(&data, 700, 1));
+                assert!(error <= MAX_ULP, "{isa:?} around {center}: {error} ULP");
+            }
+        }
+    }
+
+    /// A larger sample than `cargo test` can afford in debug mode:
+    /// `cargo test --release -- --ignored softmax_bound`.
+    #[test]
+    #[ignore]
+    fn softmax_bound_on_a_large_sample() {
+        let mut rng = Rng::new(17);
+        for isa in isas() {
+            let mut worst = 0;
+            for (n, spread) in [(3, 200.0), (100, 60.0), (1000, 30.0), (BLOCK + 7, 100.0), (5 * BLOCK, 20.0)] {
+                for _ in 0..(2_000_000 / n).max(1) {
+                    let center = rng.uniform(-1000.0, 1000.0);
+                    let data: Vec<f32> = rng.vec(n, -spread, spread).iter().map(|x| center + x).collect();
+                    let got = run(isa, &data, n, 1, &Parallel::serial());
+                    worst = worst.max(max_ulp(&got, &reference(&data, n, 1)));
+                }
+            }
+            println!("{isa:?}: softmax max error {worst} ULP");
+            assert!(worst <= MAX_ULP, "{isa:?}: {worst} ULP");
         }
     }
 
