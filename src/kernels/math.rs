@@ -33,9 +33,6 @@ const EXP_Q3: f32 = 0.008_363_173;
 const EXP_Q4: f32 = 0.001_392_617_6;
 /// Below this, exp(x) rounds to 0 in f32 (exp(-104) < 2^-150).
 pub(crate) const EXP_MIN: f32 = -104.0;
-/// Above this, exp(x) overflows to inf (ln(f32::MAX) = 88.72); `exp`'s
-/// arguments stay below it.
-const EXP_MAX: f32 = 89.0;
 // tanh(x) = x + x^3 P(x^2) for |x| < TANH_SMALL; P is a degree-4 Chebyshev
 // fit of (tanh(x) - x) / x^3 in x^2 on [0, 0.55^2] (max error 1.3e-8 on P).
 // Above 0.55 the formula 1 - 2 / (exp(2|x|) + 1) no longer cancels badly:
@@ -88,27 +85,6 @@ pub(crate) fn exp<V: VecF32>(token: V::Token, x: V) -> V {
     let underflow = x.lt(V::splat(token, EXP_MIN));
     let (k, r) = reduce(token, V::select(underflow, zero, x));
     V::select(underflow, zero, exp_reduced(token, r).ldexp(k))
-}
-
-/// `e^(x - reference)` where `reference >= x` is finite, as if the
-/// difference were exact: its rounding error is recovered with TwoSum and
-/// added to the reduced argument. Without it, e^(x - m) would carry a
-/// relative error of |x - m| * 2^-25 (e.g. 5 ULP at x - m = -10).
-#[inline(always)]
-pub(crate) fn exp_diff<V: VecF32>(token: V::Token, x: V, reference: V) -> V {
-    let zero = V::splat(token, 0.0);
-    let neg_reference = zero - reference;
-    let diff = x - reference;
-    let back = diff - x;
-    let error = (x - (diff - back)) + (neg_reference - back);
-    let lo = V::splat(token, EXP_MIN);
-    // As in `exp`, lanes that round to 0 (-inf, masked-out inputs, the
-    // padding of a partial vector) are set at the end, without an
-    // underflow assist. Only there can `error` be NaN (inf - inf).
-    let underflow = diff.lt(lo);
-    let clamped = V::select(underflow, zero, diff.cap(V::splat(token, EXP_MAX)));
-    let (k, r) = reduce(token, clamped);
-    V::select(underflow, zero, exp_reduced(token, r + error).ldexp(k))
 }
 
 /// Largest |reference| for which [`exp_shifted`]'s grid form is exact.

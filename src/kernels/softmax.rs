@@ -290,10 +290,16 @@ fn strided_lanes<V: VecF32>(token: V::Token, slab: &mut [f32], n: usize, inner: 
         *reference = BlockStats::new(max).reference;
     }
     let reference = V::load(token, &reference_lanes);
+    let grid = reference_lanes[..lanes].iter().all(|reference| reference.abs() < math::GRID_LIMIT);
     let mut acc = V::acc_zero(token);
     for row in 0..n {
         let at = row * inner + col;
-        let e = math::exp_diff(token, V::load(token, &slab[at..]), reference);
+        let x = V::load(token, &slab[at..]);
+        let e = if grid {
+            math::exp_shifted::<V, true>(token, x, reference)
+        } else {
+            math::exp_shifted::<V, false>(token, x, reference)
+        };
         e.store(&mut slab[at..]);
         acc = V::acc_add(acc, e);
     }
