@@ -118,7 +118,9 @@ pub(crate) fn exp_shifted<V: VecF32, const GRID: bool>(token: V::Token, x: V, re
     let underflow = approx.lt(V::splat(token, EXP_MIN));
     let approx = V::select(underflow, zero, approx);
     if GRID {
-        let x = V::select(underflow, reference, x);
+        // Underflowing lanes keep their x: with k = 0 their r is just
+        // x - reference (or -inf, or NaN), which makes the polynomial large
+        // or NaN but never subnormal, and the select below drops it.
         let magic = V::splat(token, ROUND_MAGIC);
         let k = approx.mul_add(V::splat(token, LOG2_E), magic) - magic;
         let shifted = k.mul_add(V::splat(token, LN2_HI), reference);
