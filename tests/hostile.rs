@@ -1275,6 +1275,9 @@ fn cli_on_every_corpus_case_exits_1_with_one_line_within_5_s_and_1_gib() {
         if run.elapsed > limit {
             failures.push(format!("{}: run took {:?}", case.name, run.elapsed));
         }
+        if std::env::var_os("HOSTILE_VERBOSE").is_some() {
+            eprintln!("{:>8.1} ms  {}", run.elapsed.as_secs_f64() * 1e3, case.name);
+        }
         // inspect is lenient: a model it can decode is described (exit 0)
         // with the reason it cannot run; one it cannot decode exits 1.
         let inspect = onnxi_limited(&["inspect", &model], limit);
