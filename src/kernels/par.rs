@@ -173,6 +173,33 @@ impl Parallel {
         });
     }
 
+    /// Runs `kernel` on matching groups of whole rows of `src` and `dst`
+    /// (same length), in parallel over the groups.
+    pub fn map_rows<T: Sync, U: Send>(
+        &self,
+        src: &[T],
+        dst: &mut [U],
+        row_len: usize,
+        kernel: impl Fn(&[T], &mut [U]) + Sync + Send,
+    ) {
+        if row_len == 0 || dst.is_empty() || src.len() != dst.len() {
+            return;
+        }
+        let group = CHUNK_ELEMS.div_ceil(row_len).max(1) * row_len;
+        if !self.worth_splitting(dst.len()) {
+            src.chunks(group).zip(dst.chunks_mut(group)).for_each(|(src, dst)| kernel(src, dst));
+            return;
+        }
+        let len = dst.len();
+        let out = SendPtr(dst.as_mut_ptr());
+        self.run_chunks(len.div_ceil(group), &|idx| {
+            let start = idx * group;
+            // SAFETY: `dst` outlives `run_chunks`; groups are disjoint.
+            let dst = unsafe { out.chunk(idx, group, len) };
+            kernel(&src[start..start + dst.len()], dst);
+        });
+    }
+
     /// Maps fixed-size blocks of `data` to values in parallel, in block order.
     pub fn map_blocks<T: Sync, R: Send>(
         &self,

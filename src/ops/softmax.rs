@@ -22,7 +22,8 @@ use super::activation::{inplace, mapped};
 use super::{ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, Registry, check_dtype, normalize_axis, required};
 use crate::attrs::Attrs;
 use crate::error::{LoadError, OpError};
-use crate::kernels::softmax::softmax;
+use crate::kernels::Parallel;
+use crate::kernels::softmax::{SoftmaxFloat, softmax};
 use crate::tensor::{DType, Tensor};
 
 /// Registers Softmax.
@@ -92,16 +93,15 @@ impl Op for Softmax {
                 Tensor::F64(inplace(array, par, |data, par| softmax(data, n, inner, par)))
             }
             other => match other.as_ref() {
-                // A lent input is copied into the output buffer, then
-                // normalised there.
-                Tensor::F32(array) => Tensor::F32(mapped(array, ctx, |src, dst, par| {
-                    dst.copy_from_slice(src);
-                    softmax(dst, n, inner, par)
-                })),
-                Tensor::F64(array) => Tensor::F64(mapped(array, ctx, |src, dst, par| {
-                    dst.copy_from_slice(src);
-                    softmax(dst, n, inner, par)
-                })),
+                // A lent input is copied into the output a group of rows at a
+                // time, each group normalised while it is still in cache. A
+                // single lane group keeps the kernel's own split of its rows.
+                Tensor::F32(array) => {
+                    Tensor::F32(mapped(array, ctx, |src, dst, par| copy_then_softmax(src, dst, n, inner, par)))
+                }
+                Tensor::F64(array) => {
+                    Tensor::F64(mapped(array, ctx, |src, dst, par| copy_then_softmax(src, dst, n, inner, par)))
+                }
                 Tensor::F16(array) => {
                     let wide = inplace(array.mapv(f16::to_f32), par, |data, par| softmax(data, n, inner, par));
                     Tensor::F16(wide.mapv(f16::from_f32))
@@ -117,6 +117,21 @@ impl Op for Softmax {
         };
         Ok(out)
     }
+}
+
+/// Softmax of a lent `src` into `dst`, copying group by group so that each
+/// group is normalised while it is still in cache.
+fn copy_then_softmax<T: SoftmaxFloat>(src: &[T], dst: &mut [T], n: usize, inner: usize, par: &Parallel) {
+    let lane_group = n * inner;
+    if lane_group == 0 || src.len() <= lane_group {
+        dst.copy_from_slice(src);
+        softmax(dst, n, inner, par);
+        return;
+    }
+    par.map_rows(src, dst, lane_group, |src, dst| {
+        dst.copy_from_slice(src);
+        softmax(dst, n, inner, &Parallel::serial());
+    });
 }
 
 #[cfg(test)]
