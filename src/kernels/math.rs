@@ -45,6 +45,9 @@ const TANH_P3: f32 = 0.021_309_389;
 const TANH_P4: f32 = -0.006_610_228;
 /// Below -this, sigmoid(x) is e^x (1 + e^x rounds to 1 from e^-16.7 on).
 const SIGMOID_TAIL: f32 = 20.0;
+/// e^-87 is still normal (the smallest normal is e^-87.34), and far below
+/// what changes 1 + e^-x (2^-25 ~ e^-17.3).
+const SIGMOID_FLAT: f32 = 87.0;
 /// From here on tanh(x) rounds to 1 in f32 (1 - tanh(9.1) < 2^-25).
 const TANH_ONE: f32 = 9.1;
 
@@ -74,15 +77,16 @@ fn exp_reduced<V: VecF32>(token: V::Token, r: V) -> V {
 }
 
 /// `e^x` for `x <= 89` (or NaN; the caller guarantees the bound), within
-/// about 1 ULP, with correctly rounded subnormal results, 0 below -104,
-/// and NaN kept.
+/// about 1 ULP, with correctly rounded subnormal results, and NaN kept;
+/// lanes below `floor` (at least -104, where e^x rounds to 0) give 0.
 #[inline(always)]
-pub(crate) fn exp<V: VecF32>(token: V::Token, x: V) -> V {
+pub(crate) fn exp<V: VecF32>(token: V::Token, x: V, floor: V) -> V {
     let zero = V::splat(token, 0.0);
-    // Lanes below -104 (-inf included) give 0, set at the end: computing
-    // them would underflow, and an underflowing result costs a microcode
-    // assist of ~150 cycles on Intel (with FTZ off, as Rust leaves it).
-    let underflow = x.lt(V::splat(token, EXP_MIN));
+    // Lanes below the floor (-inf included) give 0, set at the end:
+    // computing them would underflow, and each underflowing or subnormal
+    // result costs a microcode assist of ~150 cycles on Intel (with FTZ
+    // off, as Rust leaves it): sigmoid(95) ran 20x slower than sigmoid(50).
+    let underflow = x.lt(floor);
     let (k, r) = reduce(token, V::select(underflow, zero, x));
     V::select(underflow, zero, exp_reduced(token, r).ldexp(k))
 }
@@ -144,8 +148,12 @@ pub(crate) fn exp_shifted<V: VecF32, const GRID: bool>(token: V::Token, x: V, re
 pub(crate) fn sigmoid<V: VecF32>(token: V::Token, x: V) -> V {
     let one = V::splat(token, 1.0);
     let tail = x.lt(V::splat(token, -SIGMOID_TAIL));
-    // The argument is at most SIGMOID_TAIL, so exp needs no upper clamp.
-    let e = exp(token, V::select(tail, x, V::splat(token, 0.0) - x));
+    // Above x = 87, e^-x is subnormal but vanishes in 1 + e^-x: it is taken
+    // as 0 so as not to pay for subnormal arithmetic. Only the tail's
+    // genuinely subnormal results (x in [-104, -87.3]) pay for it.
+    let floor = V::select(tail, V::splat(token, EXP_MIN), V::splat(token, -SIGMOID_FLAT));
+    // The argument is at most SIGMOID_TAIL, within exp's bound.
+    let e = exp(token, V::select(tail, x, V::splat(token, 0.0) - x), floor);
     V::select(tail, e, one) / (one + e)
 }
 
