@@ -33,6 +33,8 @@ const EXP_Q3: f32 = 0.008_363_173;
 const EXP_Q4: f32 = 0.001_392_617_6;
 /// Below this, exp(x) rounds to 0 in f32 (exp(-104) < 2^-150).
 pub(crate) const EXP_MIN: f32 = -104.0;
+/// From here down, k may fall below -125 and e^x below the normal range.
+const SUBNORMAL_BELOW: f32 = -86.5;
 // tanh(x) = x + x^3 P(x^2) for |x| < TANH_SMALL; P is a degree-4 Chebyshev
 // fit of (tanh(x) - x) / x^3 in x^2 on [0, 0.55^2] (max error 1.3e-8 on P).
 // Above 0.55 the formula 1 - 2 / (exp(2|x|) + 1) no longer cancels badly:
@@ -87,8 +89,17 @@ pub(crate) fn exp<V: VecF32>(token: V::Token, x: V, floor: V) -> V {
     // result costs a microcode assist of ~150 cycles on Intel (with FTZ
     // off, as Rust leaves it): sigmoid(95) ran 20x slower than sigmoid(50).
     let underflow = x.lt(floor);
-    let (k, r) = reduce(token, V::select(underflow, zero, x));
-    V::select(underflow, zero, exp_reduced(token, r).ldexp(k))
+    let x = V::select(underflow, zero, x);
+    let (k, r) = reduce(token, x);
+    V::select(underflow, zero, scale(token, exp_reduced(token, r), k, x))
+}
+
+/// `p * 2^k`, taking the cheap normal-range scaling unless some lane of
+/// `x` (whose e^x this is) is below -87, where results turn subnormal
+/// (rare: the branch is almost always predicted).
+#[inline(always)]
+fn scale<V: VecF32>(token: V::Token, p: V, k: V, x: V) -> V {
+    if V::any(x.lt(V::splat(token, SUBNORMAL_BELOW))) { p.ldexp(k) } else { p.ldexp_normal(k) }
 }
 
 /// Largest |reference| for which [`exp_shifted`]'s grid form is exact.
@@ -129,10 +140,10 @@ pub(crate) fn exp_shifted<V: VecF32, const GRID: bool>(token: V::Token, x: V, re
         let k = approx.mul_add(V::splat(token, LOG2_E), magic) - magic;
         let shifted = k.mul_add(V::splat(token, LN2_HI), reference);
         let r = k.mul_add(V::splat(token, -LN2_LO), x - shifted);
-        V::select(underflow, zero, exp_reduced(token, r).ldexp(k))
+        V::select(underflow, zero, scale(token, exp_reduced(token, r), k, approx))
     } else {
         let (k, r) = reduce(token, approx);
-        V::select(underflow, zero, exp_reduced(token, r).ldexp(k))
+        V::select(underflow, zero, scale(token, exp_reduced(token, r), k, approx))
     }
 }
 

@@ -167,8 +167,14 @@ impl VecF32 for F32x8 {
 
     #[inline(always)]
     fn ldexp_normal(self, k: Self) -> Self {
+        // Adding k to the exponent field: one integer add instead of
+        // building 2^k and multiplying. A NaN `k` converts to i32::MIN,
+        // which shifts to 0, so a NaN `self` stays as it is.
         // SAFETY: AVX2 was detected (see the type).
-        F32x8(unsafe { _mm256_mul_ps(self.0, pow2(_mm256_cvtps_epi32(k.0))) })
+        unsafe {
+            let shift = _mm256_slli_epi32::<23>(_mm256_cvtps_epi32(k.0));
+            F32x8(_mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(self.0), shift)))
+        }
     }
 
     #[inline(always)]
@@ -199,6 +205,12 @@ impl VecF32 for F32x8 {
     fn eq(self, other: Self) -> __m256 {
         // SAFETY: AVX2 was detected (see the type).
         unsafe { _mm256_cmp_ps::<_CMP_EQ_OQ>(self.0, other.0) }
+    }
+
+    #[inline(always)]
+    fn any(mask: __m256) -> bool {
+        // SAFETY: masks come from F32x8 comparisons, so AVX2 was detected.
+        unsafe { _mm256_movemask_ps(mask) != 0 }
     }
 
     #[inline(always)]

@@ -146,7 +146,8 @@ pub trait VecF32: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = 
     /// overflow gives inf and underflow gives the correctly rounded
     /// subnormal or zero.
     fn ldexp(self, k: Self) -> Self;
-    /// `self * 2^k` for integral `k` in [-125, 126] (the result is normal).
+    /// `self * 2^k` for `self` in [0.5, 2) and integral `k` in [-125, 126]
+    /// (so the result is normal); a NaN `self` with a NaN `k` gives NaN.
     fn ldexp_normal(self, k: Self) -> Self;
     /// Lanes where `self < other`.
     fn lt(self, other: Self) -> Self::Mask;
@@ -158,6 +159,8 @@ pub trait VecF32: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = 
     fn gt_or_nan(self, other: Self) -> Self::Mask;
     /// Lanes equal to `other`.
     fn eq(self, other: Self) -> Self::Mask;
+    /// Whether any lane of `mask` is set.
+    fn any(mask: Self::Mask) -> bool;
     /// `mask ? if_true : if_false`, lane by lane.
     fn select(mask: Self::Mask, if_true: Self, if_false: Self) -> Self;
     /// Lane-wise maximum; which operand a NaN lane gives is unspecified.
