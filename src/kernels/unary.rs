@@ -22,6 +22,8 @@ use super::simd::avx2::{Avx2, F32x8};
 #[cfg(target_arch = "x86_64")]
 use super::simd::avx512::{Avx512, F32x16};
 use super::simd::scalar::{F32x1, Scalar};
+#[cfg(target_arch = "x86_64")]
+use super::simd::sse2::{F32x4, Sse2};
 use super::simd::{self, Isa, VecF32};
 
 /// Which elementwise function to apply.
@@ -128,6 +130,12 @@ fn run_portable(op: Unary, buffers: Buffers<'_>) {
     run_generic::<F32x1>(Scalar::new(), op, buffers);
 }
 
+// SSE2 is part of x86-64, so this needs no #[target_feature].
+#[cfg(target_arch = "x86_64")]
+fn run_sse2(token: Sse2, op: Unary, buffers: Buffers<'_>) {
+    run_generic::<F32x4>(token, op, buffers);
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn run_avx2(token: Avx2, op: Unary, buffers: Buffers<'_>) {
@@ -157,6 +165,12 @@ fn run_f32(isa: Isa, op: Unary, buffers: Buffers<'_>) {
                 // SAFETY: the token proves AVX2 and FMA, the features
                 // run_avx2 is compiled for.
                 return unsafe { run_avx2(token, op, buffers) };
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Sse2 => {
+            if let Some(token) = Sse2::new() {
+                return run_sse2(token, op, buffers);
             }
         }
         _ => {}

@@ -2,8 +2,9 @@
 //!
 //! A plain `cargo build --release` targets baseline x86-64 (SSE2), so the
 //! fast paths cannot be chosen at compile time. Instead each kernel is
-//! compiled three times from one generic body: for AVX-512F, for AVX2+FMA
-//! and for a portable one-lane fallback. [`active`] picks the best one the
+//! compiled four times from one generic body: for AVX-512F, for AVX2+FMA,
+//! for SSE2 (the x86-64 baseline) and for a portable one-lane fallback
+//! (other architectures). [`active`] picks the best one the
 //! CPU offers, once per process, and every kernel call dispatches on it.
 //!
 //! # Forcing a path
@@ -14,6 +15,7 @@
 //! | value    | path                                      |
 //! |----------|-------------------------------------------|
 //! | `scalar` | portable fallback, one lane at a time     |
+//! | `sse2`   | 4 lanes, SSE2 (every x86-64 CPU)          |
 //! | `avx2`   | 8 lanes, AVX2 and FMA                     |
 //! | `avx512` | 16 lanes, AVX-512F                        |
 //!
@@ -22,8 +24,8 @@
 //!
 //! # How the generic code stays safe
 //!
-//! Vector values can only be made through a *token* (`Scalar`, `Avx2`,
-//! `Avx512`), and a token can only be made after the CPU feature was
+//! Vector values can only be made through a *token* (`Scalar`, `Sse2`,
+//! `Avx2`, `Avx512`), and a token can only be made after the CPU feature was
 //! detected. So every intrinsic call inside a vector method is justified by
 //! the token that had to exist for the vector to exist. The per-ISA entry
 //! points carry `#[target_feature]`, and the generic bodies are
@@ -38,12 +40,16 @@ pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
 pub mod scalar;
+#[cfg(target_arch = "x86_64")]
+pub mod sse2;
 
 /// An instruction set the f32 kernels can run on, from slowest to fastest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Isa {
     /// Portable code, one lane at a time (what non-x86 targets get).
     Scalar,
+    /// 4 lanes with SSE2, which every x86-64 CPU has.
+    Sse2,
     /// 8 lanes with AVX2 and FMA.
     Avx2,
     /// 16 lanes with AVX-512F.
@@ -52,12 +58,13 @@ pub enum Isa {
 
 impl Isa {
     /// Every path, slowest first.
-    pub const ALL: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
+    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Sse2, Isa::Avx2, Isa::Avx512];
 
     /// The name used by `ONNXI_SIMD`.
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
+            Isa::Sse2 => "sse2",
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
         }
@@ -72,6 +79,8 @@ impl Isa {
     pub fn is_supported(self) -> bool {
         match self {
             Isa::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Sse2 => sse2::Sse2::new().is_some(),
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => avx2::Avx2::new().is_some(),
             #[cfg(target_arch = "x86_64")]
