@@ -1,6 +1,9 @@
 //! The loading and running contract of the public API (issue 2): graph
 //! validation, storage forms, opset semantics, input checks, errors.
 
+// onnxi::Error carries names for its messages; its size is fine in tests.
+#![allow(clippy::result_large_err)]
+
 mod common;
 
 use common::*;
@@ -413,6 +416,6 @@ fn model_is_shared_across_threads() {
         .collect();
     for (idx, handle) in handles.into_iter().enumerate() {
         let y = handle.join().unwrap();
-        assert!((f64::from(y[0]) - (idx as f64).tanh()).abs() < 1e-6);
+        assert!((y[0] - (idx as f64).tanh()).abs() < 1e-6);
     }
 }

@@ -11,7 +11,7 @@ use onnxi::conformance::{CaseReport, Options, Status, run_paths};
 
 fn bucket_abs(error: f64) -> &'static str {
     match error {
-        e if e == 0.0 => "0",
+        0.0 => "0",
         e if e <= 1e-6 => "<=1e-6",
         e if e <= 1e-4 => "<=1e-4",
         e if e <= 1e-2 => "<=1e-2",

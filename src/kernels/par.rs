@@ -2,7 +2,7 @@
 //!
 //! Work is split into chunks whose boundaries depend only on the data size,
 //! never on the thread count, so every result is bitwise the same whatever
-//! the pool size. Threads come from [`Pool`](super::pool::Pool), where the
+//! the pool size. Threads come from [`super::pool::Pool`], where the
 //! calling thread works too: a job never waits for a sleeping worker to
 //! wake, which is what makes splitting pay off already for mid-sized
 //! tensors.
