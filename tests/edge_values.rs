@@ -9,7 +9,7 @@
 //! `test_*_naninf_*` (`gen.py`). The check is stricter than the
 //! conformance tolerance: NaN where PyTorch has NaN, the same infinities,
 //! the same sign of zero, and finite values within a few ULP (exact for
-//! Relu, LeakyRelu and Cast), with three documented departures below.
+//! Relu, LeakyRelu and Cast), with two documented departures below.
 //! Ops that only move data must keep every bit, NaN payloads included.
 
 // onnxi::Error carries names for its messages (see src/lib.rs).
@@ -61,13 +61,7 @@ fn ulp_budget(case: &str) -> i64 {
 
 /// Why a mismatch is accepted, if it is one of the documented departures
 /// from PyTorch.
-fn departure(case: &str, dtype: DType, input: f64, want: f64, got: f64) -> Option<&'static str> {
-    let relu = case.starts_with("test_relu") || case.starts_with("test_edge_values_relu");
-    if relu && input == 0.0 && input.is_sign_negative() && want == 0.0 && got == 0.0 {
-        // PyTorch (and ONNX Runtime) return -0.0 for Relu(-0.0); onnxi's
-        // kernel returns +0.0. ONNX says max(0, x), which allows both.
-        return Some("Relu(-0.0) sign");
-    }
+fn departure(case: &str, dtype: DType, _input: f64, want: f64, got: f64) -> Option<&'static str> {
     if case.contains("sigmoid") && want == 0.0 && got > 0.0 && got < smallest_normal(dtype) {
         // PyTorch computes 1 / (1 + exp(-x)), so exp overflows and the
         // result flushes to 0 where the exact value is still a subnormal

@@ -198,17 +198,18 @@ pub(crate) trait Elementwise: Copy {
     fn apply<V: VecF32>(self, token: V::Token, x: V) -> V;
 }
 
-/// `x > 0 ? x : 0`, NaN kept, and -0 gives +0 (as the scalar reference).
+/// `x < 0 ? 0 : x`: NaN kept and -0 kept, as PyTorch and ONNX Runtime give.
 #[derive(Clone, Copy)]
 pub(crate) struct Relu;
 
 impl Elementwise for Relu {
     #[inline(always)]
     fn apply<V: VecF32>(self, token: V::Token, x: V) -> V {
-        // Not `max(x, 0)`: MAXPS returns its second operand for NaN, and
-        // `!(x <= 0)` is true for NaN, so NaN survives and -0 becomes +0.
+        // Not `max(x, 0)`: MAXPS returns its second operand for NaN and
+        // for equal zeros. `x < 0` is false for NaN and for -0, so both
+        // pass through unchanged.
         let zero = V::splat(token, 0.0);
-        V::select(x.gt_or_nan(zero), x, zero)
+        V::select(x.lt(zero), zero, x)
     }
 }
 

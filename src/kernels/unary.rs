@@ -45,10 +45,9 @@ pub enum Unary {
 /// Relu of one value; NaN stays NaN.
 #[inline]
 pub fn relu<T: PartialOrd + Default + Copy>(x: T) -> T {
-    // `x > 0 || x != x` keeps NaN (for which every comparison is false).
-    #[allow(clippy::eq_op)]
-    let is_nan = x != x;
-    if x > T::default() || is_nan { x } else { T::default() }
+    // `x < 0` is false for NaN and for -0.0, so both pass through unchanged,
+    // as in PyTorch (`clamp_min`) and ONNX Runtime.
+    if x < T::default() { T::default() } else { x }
 }
 
 /// LeakyRelu of one value.
@@ -345,7 +344,8 @@ mod tests {
             assert_eq!(run(Unary::Tanh, 1e-30), 1e-30);
             assert_eq!(run(Unary::Tanh, -1e-40), -1e-40);
             assert!(run(Unary::Relu, f32::NAN).is_nan());
-            assert_eq!(run(Unary::Relu, -0.0).to_bits(), 0.0f32.to_bits());
+            // -0.0 passes through, as in PyTorch and ONNX Runtime.
+            assert_eq!(run(Unary::Relu, -0.0).to_bits(), (-0.0f32).to_bits());
             assert!(run(Unary::LeakyRelu { alpha: 0.01 }, f32::NAN).is_nan());
             assert_eq!(run(Unary::LeakyRelu { alpha: 0.1 }, -2.0), -0.2f32 * 1.0 + 0.0);
         }
