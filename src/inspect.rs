@@ -64,14 +64,18 @@ pub struct Report {
 /// other problems are reported inside the [`Report`].
 pub fn inspect_file(path: &Path) -> Result<Report, Error> {
     let with_file = |source| Error::Load { file: Some(path.to_path_buf()), source };
+    // Load first and drop the model, so the plan and the decoded protobuf
+    // are never in memory together.
+    let load_error = ModelBuilder::default().threads(1).load(path).err().map(|err| err.to_string());
     let bytes = std::fs::read(path).map_err(|err| with_file(LoadError::Io { reason: err.to_string() }))?;
     let proto = decode_model(&bytes).map_err(with_file)?;
-    let load_error = ModelBuilder::default().threads(1).load(path).err().map(|err| err.to_string());
+    drop(bytes);
     Ok(report(&proto, load_error))
 }
 
 fn report(proto: &ModelProto, load_error: Option<String>) -> Report {
-    let graph = proto.graph.clone().unwrap_or_default();
+    let empty = crate::onnx::GraphProto::default();
+    let graph = proto.graph.as_ref().unwrap_or(&empty);
     let opsets = model_opsets(proto);
     let initializer_names: Vec<&str> = graph.initializer.iter().map(|init| init.name()).collect();
     let functions: Vec<String> =

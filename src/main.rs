@@ -193,8 +193,14 @@ fn test(paths: &[PathBuf], rtol: f64, atol: f64, json: Option<&Path>) -> Result<
 }
 
 /// Random inputs: a small xorshift generator, so runs are repeatable.
-fn random_tensor(dtype: onnxi::DType, shape: &[usize], seed: &mut u64) -> Tensor {
-    let n_elems: usize = shape.iter().product();
+fn random_tensor(dtype: onnxi::DType, shape: &[usize], seed: &mut u64) -> Result<Tensor> {
+    // Sizes come from the model or the command line: checked, and capped
+    // like any input tensor, before allocating.
+    let limit = onnxi::Limits::default().max_tensor_bytes;
+    let n_elems = onnxi::tensor::checked_elems(shape).with_context(|| format!("shape {shape:?} overflows"))?;
+    if n_elems.saturating_mul(dtype.size().max(8)) as u64 > limit {
+        bail!("shape {shape:?} needs more than the {limit}-byte tensor limit");
+    }
     let mut next = || {
         *seed ^= *seed << 13;
         *seed ^= *seed >> 7;
@@ -204,7 +210,7 @@ fn random_tensor(dtype: onnxi::DType, shape: &[usize], seed: &mut u64) -> Tensor
     let values: Vec<f64> = (0..n_elems).map(|_| next()).collect();
     let wide =
         Tensor::from(ndarray::ArrayD::from_shape_vec(shape, values).unwrap_or_else(|_| ndarray::ArrayD::zeros(shape)));
-    onnxi::ops::cast::cast(&wide, dtype)
+    Ok(onnxi::ops::cast::cast(&wide, dtype))
 }
 
 fn parse_shape(text: &str) -> Result<(String, Vec<usize>)> {
@@ -269,7 +275,7 @@ fn bench(
                     .collect::<Result<_>>()?
             }
         };
-        feeds.push((spec.name.clone(), random_tensor(spec.dtype, &shape, &mut seed)));
+        feeds.push((spec.name.clone(), random_tensor(spec.dtype, &shape, &mut seed)?));
     }
     let n_elems: usize = feeds.iter().map(|(_, tensor)| tensor.len()).sum();
     let mut session = model.session();
