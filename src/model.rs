@@ -65,7 +65,7 @@ pub struct ModelBuilder {
 
 impl ModelBuilder {
     /// Runs kernels on a dedicated pool of `n` threads (1: the caller's
-    /// thread only). Without this, rayon's global pool is used.
+    /// thread only). Without this, the shared pool (one thread per core) is used.
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = Some(n);
         self
