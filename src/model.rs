@@ -2,7 +2,7 @@
 //! walks protobuf graphs.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use prost::Message;
 
@@ -1096,11 +1096,6 @@ impl<'l> PlanBuilder<'l> {
     }
 }
 
-/// The folder a model path's external data is read from.
-pub fn model_dir(path: &Path) -> PathBuf {
-    path.parent().map(Path::to_path_buf).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1115,7 +1110,7 @@ mod tests {
         Ok(proto)
     }
 
-    fn fixture_models(dir: &Path, out: &mut Vec<PathBuf>) {
+    fn fixture_models(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let path = entry.path();
             if path.is_dir() {
