@@ -22,20 +22,6 @@ fn load_err(model: &onnxi::onnx::ModelProto) -> LoadError {
     }
 }
 
-fn f32s(values: &[f32]) -> Tensor {
-    Tensor::from(ArrayD::from_shape_vec(IxDyn(&[values.len()]), values.to_vec()).unwrap())
-}
-
-fn graph(nodes: Vec<onnxi::onnx::NodeProto>, inputs: Vec<onnxi::onnx::ValueInfoProto>, outputs: &[&str]) -> GraphProto {
-    GraphProto {
-        name: Some("g".into()),
-        node: nodes,
-        input: inputs,
-        output: outputs.iter().map(|name| value_info(name, FLOAT, None)).collect(),
-        ..Default::default()
-    }
-}
-
 #[test]
 fn nodes_listed_out_of_order_run_in_dependency_order() {
     let nodes = vec![node("Sigmoid", "second", &["a"], &["y"], vec![]), node("Relu", "first", &["x"], &["a"], vec![])];

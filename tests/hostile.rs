@@ -152,16 +152,6 @@ fn relu_chain_model(n: usize, reversed: bool) -> Vec<u8> {
 // Model builders
 // ---------------------------------------------------------------------------
 
-fn graph(nodes: Vec<NodeProto>, inputs: Vec<onnxi::onnx::ValueInfoProto>, outputs: &[&str]) -> GraphProto {
-    GraphProto {
-        name: Some("g".into()),
-        node: nodes,
-        input: inputs,
-        output: outputs.iter().map(|name| value_info(name, FLOAT, None)).collect(),
-        ..Default::default()
-    }
-}
-
 fn x_input(n: i64) -> Vec<onnxi::onnx::ValueInfoProto> {
     vec![value_info("x", FLOAT, Some(&[D::N(n)]))]
 }
@@ -251,10 +241,6 @@ fn exponential_functions(levels: usize, name_len: usize) -> ModelProto {
     with_functions(vec![call(&fname(levels), "top", &["x"], &["y"], vec![])], functions, 2)
 }
 
-fn f32s(values: &[f32]) -> Tensor {
-    Tensor::from(ArrayD::from_shape_vec(IxDyn(&[values.len()]), values.to_vec()).unwrap())
-}
-
 fn npy(tensor: &Tensor) -> Vec<u8> {
     encode_npy(tensor)
 }
@@ -327,7 +313,7 @@ fn run_case(
 fn input_file_case(name: &'static str, file: &'static str, bytes: Vec<u8>, needles: &[&'static str]) -> Case {
     Case {
         name,
-        model: bytes_of(&single_op("Relu", vec![], &[D::N(3)], 14)),
+        model: common::bytes(&single_op("Relu", vec![], &[D::N(3)], 14)),
         extras: vec![Extra::File(file, bytes)],
         feeds: vec![("x", file)],
         stage: Stage::InputFile,
@@ -336,16 +322,12 @@ fn input_file_case(name: &'static str, file: &'static str, bytes: Vec<u8>, needl
     }
 }
 
-fn bytes_of(proto: &ModelProto) -> Vec<u8> {
-    bytes(proto)
-}
-
 fn external_case(name: &'static str, tensor: TensorProto, extras: Vec<Extra>, needles: &[&'static str]) -> Case {
     let mut extras = extras;
     extras.push(Extra::File("weights.bin", (0u8..32).collect()));
     Case {
         name,
-        model: bytes_of(&relu_of(tensor)),
+        model: bytes(&relu_of(tensor)),
         extras,
         feeds: vec![],
         stage: Stage::Load,
@@ -356,7 +338,7 @@ fn external_case(name: &'static str, tensor: TensorProto, extras: Vec<Extra>, ne
 
 fn corpus() -> Vec<Case> {
     let relu = single_op("Relu", vec![], &[D::N(3)], 14);
-    let relu_bytes = bytes_of(&relu);
+    let relu_bytes = bytes(&relu);
     let x3 = f32s(&[-1.0, 0.5, 2.0]);
     let mut cases = vec![
         // --- Not a model at all ---
@@ -402,11 +384,7 @@ fn corpus() -> Vec<Case> {
         ),
         load_case(
             "node_name_not_utf8",
-            patch(
-                bytes_of(&single_op("Relu", vec![], &[D::N(3)], 14)).clone(),
-                b"the_node",
-                b"the\xff\xfe\xfd\xfc\xfb",
-            ),
+            patch(bytes(&single_op("Relu", vec![], &[D::N(3)], 14)).clone(), b"the_node", b"the\xff\xfe\xfd\xfc\xfb"),
             |err| matches!(err, Error::Load { source: LoadError::Decode { .. }, .. }),
             &["UTF-8", "NodeProto", "name"],
         ),
@@ -419,7 +397,7 @@ fn corpus() -> Vec<Case> {
                     &["y"],
                 );
                 // Both occurrences: the node's input and the graph input.
-                let once = patch_first(bytes_of(&model(g, 14)), b"XINPUTX", b"X\xc3\x28PUTX");
+                let once = patch_first(bytes(&model(g, 14)), b"XINPUTX", b"X\xc3\x28PUTX");
                 patch_first(once, b"XINPUTX", b"X\xc3\x28PUTX")
             },
             |err| matches!(err, Error::Load { source: LoadError::Decode { .. }, .. }),
@@ -434,13 +412,13 @@ fn corpus() -> Vec<Case> {
         // --- Model structure ---
         load_case(
             "no_graph",
-            bytes_of(&ModelProto { graph: None, ..relu.clone() }),
+            bytes(&ModelProto { graph: None, ..relu.clone() }),
             |err| matches!(err, Error::Load { source: LoadError::MissingGraph, .. }),
             &["no graph"],
         ),
         load_case(
             "no_default_domain_opset",
-            bytes_of(&ModelProto {
+            bytes(&ModelProto {
                 opset_import: vec![OperatorSetIdProto { domain: Some("com.example".into()), version: Some(1) }],
                 ..relu.clone()
             }),
@@ -449,19 +427,19 @@ fn corpus() -> Vec<Case> {
         ),
         load_case(
             "opset_newer_than_known",
-            bytes_of(&single_op("Relu", vec![], &[D::N(3)], onnxi::ops::MAX_OPSET + 1)),
+            bytes(&single_op("Relu", vec![], &[D::N(3)], onnxi::ops::MAX_OPSET + 1)),
             |err| matches!(err, Error::Load { source: LoadError::UnsupportedOpset { opset: 29, .. }, .. }),
             &["\"the_node\"", "Relu", "opset 29"],
         ),
         load_case(
             "opset_version_absurd",
-            bytes_of(&single_op("Relu", vec![], &[D::N(3)], 1 << 40)),
+            bytes(&single_op("Relu", vec![], &[D::N(3)], 1 << 40)),
             |err| matches!(err, Error::Load { source: LoadError::InvalidOpsetVersion { .. }, .. }),
             &["1099511627776"],
         ),
         load_case(
             "opset_imported_twice",
-            bytes_of(&ModelProto {
+            bytes(&ModelProto {
                 opset_import: vec![
                     OperatorSetIdProto { domain: Some(String::new()), version: Some(11) },
                     OperatorSetIdProto { domain: Some("ai.onnx".into()), version: Some(13) },
@@ -473,13 +451,13 @@ fn corpus() -> Vec<Case> {
         ),
         load_case(
             "unknown_op",
-            bytes_of(&single_op("Gelu", vec![], &[D::N(3)], 20)),
+            bytes(&single_op("Gelu", vec![], &[D::N(3)], 20)),
             |err| matches!(err, Error::Load { source: LoadError::UnsupportedOp { op_type, .. }, .. } if op_type == "Gelu"),
             &["\"the_node\"", "\"Gelu\""],
         ),
         load_case(
             "unknown_domain",
-            bytes_of(&model(
+            bytes(&model(
                 graph(
                     vec![NodeProto { domain: Some("com.evil".into()), ..node("Relu", "evil", &["x"], &["y"], vec![]) }],
                     x_input(3),
@@ -492,7 +470,7 @@ fn corpus() -> Vec<Case> {
         ),
         load_case(
             "subgraph_op_unsupported",
-            bytes_of(&model(
+            bytes(&model(
                 graph(
                     vec![node(
                         "If",
@@ -514,13 +492,13 @@ fn corpus() -> Vec<Case> {
         ),
         load_case(
             "undefined_node_input",
-            bytes_of(&model(graph(vec![node("Relu", "lonely", &["ghost"], &["y"], vec![])], x_input(3), &["y"]), 14)),
+            bytes(&model(graph(vec![node("Relu", "lonely", &["ghost"], &["y"], vec![])], x_input(3), &["y"]), 14)),
             |err| matches!(err, Error::Load { source: LoadError::UndefinedInput { input, .. }, .. } if input == "ghost"),
             &["\"lonely\"", "\"ghost\""],
         ),
         load_case(
             "cycle_with_a_consumer_listed_first",
-            bytes_of(&model(
+            bytes(&model(
                 graph(
                     vec![
                         node("Tanh", "downstream", &["b"], &["y"], vec![]),
@@ -537,13 +515,13 @@ fn corpus() -> Vec<Case> {
         ),
         load_case(
             "node_reads_its_own_output",
-            bytes_of(&model(graph(vec![node("Relu", "ouroboros", &["a"], &["a"], vec![])], x_input(3), &["a"]), 14)),
+            bytes(&model(graph(vec![node("Relu", "ouroboros", &["a"], &["a"], vec![])], x_input(3), &["a"]), 14)),
             |err| matches!(err, Error::Load { source: LoadError::Cycle { node, .. }, .. } if node == "ouroboros"),
             &["\"ouroboros\""],
         ),
         load_case(
             "two_producers",
-            bytes_of(&model(
+            bytes(&model(
                 graph(
                     vec![node("Relu", "one", &["x"], &["y"], vec![]), node("Tanh", "two", &["x"], &["y"], vec![])],
                     x_input(3),
@@ -556,50 +534,50 @@ fn corpus() -> Vec<Case> {
         ),
         load_case(
             "node_overwrites_a_graph_input",
-            bytes_of(&model(graph(vec![node("Relu", "clobber", &["y0"], &["x"], vec![])], x_input(3), &["x"]), 14)),
+            bytes(&model(graph(vec![node("Relu", "clobber", &["y0"], &["x"], vec![])], x_input(3), &["x"]), 14)),
             |err| matches!(err, Error::Load { source: LoadError::DuplicateProducer { value, .. }, .. } if value == "x"),
             &["\"x\"", "\"clobber\""],
         ),
         load_case(
             "duplicate_graph_outputs",
-            bytes_of(&model(graph(vec![node("Relu", "r", &["x"], &["y"], vec![])], x_input(3), &["y", "y"]), 14)),
+            bytes(&model(graph(vec![node("Relu", "r", &["x"], &["y"], vec![])], x_input(3), &["y", "y"]), 14)),
             |err| matches!(err, Error::Load { source: LoadError::BadOutput { output, .. }, .. } if output == "y"),
             &["\"y\"", "twice"],
         ),
         load_case(
             "graph_output_nobody_produces",
-            bytes_of(&model(graph(vec![node("Relu", "r", &["x"], &["y"], vec![])], x_input(3), &["nowhere"]), 14)),
+            bytes(&model(graph(vec![node("Relu", "r", &["x"], &["y"], vec![])], x_input(3), &["nowhere"]), 14)),
             |err| matches!(err, Error::Load { source: LoadError::BadOutput { output, .. }, .. } if output == "nowhere"),
             &["\"nowhere\""],
         ),
         load_case(
             "relu_with_two_inputs",
-            bytes_of(&model(graph(vec![node("Relu", "greedy", &["x", "x"], &["y"], vec![])], x_input(3), &["y"]), 14)),
+            bytes(&model(graph(vec![node("Relu", "greedy", &["x", "x"], &["y"], vec![])], x_input(3), &["y"]), 14)),
             |err| matches!(err, Error::Load { source: LoadError::Arity { node, .. }, .. } if node == "greedy"),
             &["\"greedy\"", "Relu", "inputs"],
         ),
         // --- Attributes ---
         load_case(
             "leakyrelu_alpha_int",
-            bytes_of(&single_op("LeakyRelu", vec![attr_i("alpha", 1)], &[D::N(3)], 16)),
+            bytes(&single_op("LeakyRelu", vec![attr_i("alpha", 1)], &[D::N(3)], 16)),
             |err| matches!(err, Error::Load { source: LoadError::Attribute { attr, .. }, .. } if attr == "alpha"),
             &["\"the_node\"", "LeakyRelu", "\"alpha\"", "expected FLOAT, got INT"],
         ),
         load_case(
             "leakyrelu_alpha_string",
-            bytes_of(&single_op("LeakyRelu", vec![attr_s("alpha", "0.1")], &[D::N(3)], 16)),
+            bytes(&single_op("LeakyRelu", vec![attr_s("alpha", "0.1")], &[D::N(3)], 16)),
             |err| matches!(err, Error::Load { source: LoadError::Attribute { attr, .. }, .. } if attr == "alpha"),
             &["\"the_node\"", "\"alpha\"", "expected FLOAT, got STRING"],
         ),
         load_case(
             "leakyrelu_alpha_twice",
-            bytes_of(&single_op("LeakyRelu", vec![attr_f("alpha", 0.1), attr_f("alpha", 0.2)], &[D::N(3)], 16)),
+            bytes(&single_op("LeakyRelu", vec![attr_f("alpha", 0.1), attr_f("alpha", 0.2)], &[D::N(3)], 16)),
             |err| matches!(err, Error::Load { source: LoadError::Attribute { attr, .. }, .. } if attr == "alpha"),
             &["\"alpha\"", "twice"],
         ),
         load_case(
             "attribute_with_an_unknown_type_code",
-            bytes_of(&single_op(
+            bytes(&single_op(
                 "LeakyRelu",
                 vec![AttributeProto { r#type: Some(99), ..attr_f("alpha", 0.1) }],
                 &[D::N(3)],
@@ -610,50 +588,50 @@ fn corpus() -> Vec<Case> {
         ),
         load_case(
             "relu_with_an_attribute",
-            bytes_of(&single_op("Relu", vec![attr_f("alpha", 0.1)], &[D::N(3)], 14)),
+            bytes(&single_op("Relu", vec![attr_f("alpha", 0.1)], &[D::N(3)], 14)),
             |err| matches!(err, Error::Load { source: LoadError::UnexpectedAttribute { attr, .. }, .. } if attr == "alpha"),
             &["\"the_node\"", "\"alpha\""],
         ),
         load_case(
             "graph_attribute_where_none_belongs",
-            bytes_of(&single_op("Relu", vec![attr_graph("body", graph(vec![], vec![], &[]))], &[D::N(3)], 14)),
+            bytes(&single_op("Relu", vec![attr_graph("body", graph(vec![], vec![], &[]))], &[D::N(3)], 14)),
             |err| matches!(err, Error::Load { source: LoadError::UnexpectedAttribute { attr, .. }, .. } if attr == "body"),
             &["\"the_node\"", "\"body\""],
         ),
         load_case(
             "softmax_axis_as_a_graph",
-            bytes_of(&single_op("Softmax", vec![attr_graph("axis", GraphProto::default())], &[D::N(3)], 13)),
+            bytes(&single_op("Softmax", vec![attr_graph("axis", GraphProto::default())], &[D::N(3)], 13)),
             |err| matches!(err, Error::Load { source: LoadError::Attribute { attr, .. }, .. } if attr == "axis"),
             &["\"axis\"", "expected INT, got GRAPH"],
         ),
         load_case(
             "attribute_reference_outside_a_function",
-            bytes_of(&single_op("LeakyRelu", vec![attr_ref("alpha", "slope", AttributeType::Float)], &[D::N(3)], 16)),
+            bytes(&single_op("LeakyRelu", vec![attr_ref("alpha", "slope", AttributeType::Float)], &[D::N(3)], 16)),
             |err| matches!(err, Error::Load { source: LoadError::Attribute { attr, .. }, .. } if attr == "alpha"),
             &["\"the_node\"", "\"slope\""],
         ),
         load_case(
             "cast_to_string",
-            bytes_of(&single_op("Cast", vec![attr_i("to", 8)], &[D::N(3)], 13)),
+            bytes(&single_op("Cast", vec![attr_i("to", 8)], &[D::N(3)], 13)),
             |err| matches!(err, Error::Load { source: LoadError::Attribute { attr, .. }, .. } if attr == "to"),
             &["\"the_node\"", "\"to\""],
         ),
         load_case(
             "cast_to_a_type_code_past_int32",
-            bytes_of(&single_op("Cast", vec![attr_i("to", (1 << 32) + 1)], &[D::N(3)], 13)),
+            bytes(&single_op("Cast", vec![attr_i("to", (1 << 32) + 1)], &[D::N(3)], 13)),
             |err| matches!(err, Error::Load { source: LoadError::Attribute { attr, .. }, .. } if attr == "to"),
             &["\"the_node\"", "\"to\""],
         ),
         // --- Graph inputs ---
         load_case(
             "input_of_string_type",
-            bytes_of(&single_op_typed("Relu", vec![], &[D::N(3)], 14, 8)),
+            bytes(&single_op_typed("Relu", vec![], &[D::N(3)], 14, 8)),
             |err| matches!(err, Error::Load { source: LoadError::BadInput { input, .. }, .. } if input == "x"),
             &["\"x\"", "string"],
         ),
         load_case(
             "input_without_a_type",
-            bytes_of(&model(
+            bytes(&model(
                 graph(
                     vec![node("Relu", "r", &["x"], &["y"], vec![])],
                     vec![onnxi::onnx::ValueInfoProto { name: Some("x".into()), ..Default::default() }],
@@ -666,88 +644,80 @@ fn corpus() -> Vec<Case> {
         ),
         load_case(
             "input_with_a_negative_dim",
-            bytes_of(&single_op("Relu", vec![], &[D::N(-3)], 14)),
+            bytes(&single_op("Relu", vec![], &[D::N(-3)], 14)),
             |err| matches!(err, Error::Load { source: LoadError::BadInput { input, .. }, .. } if input == "x"),
             &["\"x\"", "negative dimension -3"],
         ),
         load_case(
             "input_of_rank_65",
-            bytes_of(&single_op("Relu", vec![], &[(); 65].map(|_| D::N(1)), 14)),
+            bytes(&single_op("Relu", vec![], &[(); 65].map(|_| D::N(1)), 14)),
             |err| matches!(err, Error::Load { source: LoadError::BadInput { input, .. }, .. } if input == "x"),
             &["\"x\"", "rank 65"],
         ),
         // --- Initializers and Constant values ---
         load_case(
             "dims_claim_10e12_elements_with_8_bytes",
-            bytes_of(&relu_of(TensorProto { raw_data: Some(vec![0; 8]), ..f32_tensor(&[1_000_000, 1_000_000]) })),
+            bytes(&relu_of(TensorProto { raw_data: Some(vec![0; 8]), ..f32_tensor(&[1_000_000, 1_000_000]) })),
             |err| matches!(err, Error::Load { source: LoadError::LimitExceeded { .. }, .. }),
             &["\"w\"", "4000000000000", "exceeds the limit"],
         ),
         load_case(
             "dims_overflow_the_element_count",
-            bytes_of(&relu_of(TensorProto { raw_data: Some(vec![0; 8]), ..f32_tensor(&[1 << 40, 1 << 40]) })),
+            bytes(&relu_of(TensorProto { raw_data: Some(vec![0; 8]), ..f32_tensor(&[1 << 40, 1 << 40]) })),
             |err| matches!(err, Error::Load { source: LoadError::Tensor { name, .. }, .. } if name == "w"),
             &["\"w\"", "overflow"],
         ),
         load_case(
             "negative_dims",
-            bytes_of(&relu_of(TensorProto { raw_data: Some(vec![0; 12]), ..f32_tensor(&[-3]) })),
+            bytes(&relu_of(TensorProto { raw_data: Some(vec![0; 12]), ..f32_tensor(&[-3]) })),
             |err| matches!(err, Error::Load { source: LoadError::Tensor { name, .. }, .. } if name == "w"),
             &["\"w\"", "negative dimension -3"],
         ),
         load_case(
             "raw_data_shorter_than_dims",
-            bytes_of(&relu_of(TensorProto { raw_data: Some(vec![0; 11]), ..f32_tensor(&[3]) })),
+            bytes(&relu_of(TensorProto { raw_data: Some(vec![0; 11]), ..f32_tensor(&[3]) })),
             |err| matches!(err, Error::Load { source: LoadError::Tensor { name, .. }, .. } if name == "w"),
             &["\"w\"", "11 bytes of data", "needs 12"],
         ),
         load_case(
             "raw_data_and_float_data_both_set",
-            bytes_of(&relu_of(TensorProto {
-                raw_data: Some(vec![0; 12]),
-                float_data: vec![1.0; 3],
-                ..f32_tensor(&[3])
-            })),
+            bytes(&relu_of(TensorProto { raw_data: Some(vec![0; 12]), float_data: vec![1.0; 3], ..f32_tensor(&[3]) })),
             |err| matches!(err, Error::Load { source: LoadError::Tensor { name, .. }, .. } if name == "w"),
             &["\"w\"", "several fields", "float_data", "raw_data"],
         ),
         load_case(
             "float_data_count_mismatch",
-            bytes_of(&relu_of(TensorProto { float_data: vec![1.0; 2], ..f32_tensor(&[3]) })),
+            bytes(&relu_of(TensorProto { float_data: vec![1.0; 2], ..f32_tensor(&[3]) })),
             |err| matches!(err, Error::Load { source: LoadError::Tensor { name, .. }, .. } if name == "w"),
             &["\"w\"", "float_data holds 2 values"],
         ),
         load_case(
             "int64_data_for_a_float_tensor",
-            bytes_of(&relu_of(TensorProto { int64_data: vec![1; 3], ..f32_tensor(&[3]) })),
+            bytes(&relu_of(TensorProto { int64_data: vec![1; 3], ..f32_tensor(&[3]) })),
             |err| matches!(err, Error::Load { source: LoadError::Tensor { name, .. }, .. } if name == "w"),
             &["\"w\"", "int64_data cannot hold float32"],
         ),
         load_case(
             "int8_value_out_of_range",
-            bytes_of(&relu_of(TensorProto { data_type: Some(3), int32_data: vec![1, 300], ..f32_tensor(&[2]) })),
+            bytes(&relu_of(TensorProto { data_type: Some(3), int32_data: vec![1, 300], ..f32_tensor(&[2]) })),
             |err| matches!(err, Error::Load { source: LoadError::Tensor { name, .. }, .. } if name == "w"),
             &["\"w\"", "300"],
         ),
         load_case(
             "initializer_of_string_type",
-            bytes_of(&relu_of(TensorProto {
-                data_type: Some(8),
-                string_data: vec![b"a".to_vec()],
-                ..f32_tensor(&[1])
-            })),
+            bytes(&relu_of(TensorProto { data_type: Some(8), string_data: vec![b"a".to_vec()], ..f32_tensor(&[1]) })),
             |err| matches!(err, Error::Load { source: LoadError::Tensor { name, .. }, .. } if name == "w"),
             &["\"w\"", "string"],
         ),
         load_case(
             "initializer_of_rank_65",
-            bytes_of(&relu_of(TensorProto { raw_data: Some(vec![0; 4]), ..f32_tensor(&[1; 65]) })),
+            bytes(&relu_of(TensorProto { raw_data: Some(vec![0; 4]), ..f32_tensor(&[1; 65]) })),
             |err| matches!(err, Error::Load { source: LoadError::Tensor { name, .. }, .. } if name == "w"),
             &["\"w\"", "rank 65"],
         ),
         load_case(
             "segmented_initializer",
-            bytes_of(&relu_of(TensorProto {
+            bytes(&relu_of(TensorProto {
                 raw_data: Some(vec![0; 12]),
                 segment: Some(onnxi::onnx::tensor_proto::Segment { begin: Some(0), end: Some(3) }),
                 ..f32_tensor(&[3])
@@ -760,7 +730,7 @@ fn corpus() -> Vec<Case> {
             {
                 let mut proto = relu_of(TensorProto { raw_data: Some(vec![0; 12]), ..f32_tensor(&[3]) });
                 proto.graph.as_mut().unwrap().sparse_initializer.push(SparseTensorProto::default());
-                bytes_of(&proto)
+                bytes(&proto)
             },
             |err| matches!(err, Error::Load { source: LoadError::Tensor { .. }, .. }),
             &["sparse"],
@@ -771,14 +741,14 @@ fn corpus() -> Vec<Case> {
                 let mut proto = relu_of(TensorProto { raw_data: Some(vec![0; 12]), ..f32_tensor(&[3]) });
                 let first = proto.graph.as_ref().unwrap().initializer[0].clone();
                 proto.graph.as_mut().unwrap().initializer.push(first);
-                bytes_of(&proto)
+                bytes(&proto)
             },
             |err| matches!(err, Error::Load { source: LoadError::DuplicateProducer { value, .. }, .. } if value == "w"),
             &["\"w\"", "initializer"],
         ),
         load_case(
             "constant_with_two_values",
-            bytes_of(&model(
+            bytes(&model(
                 graph(
                     vec![
                         node("Constant", "k", &[], &["c"], vec![attr_f("value_float", 1.0), attr_i("value_int", 1)]),
@@ -794,7 +764,7 @@ fn corpus() -> Vec<Case> {
         ),
         load_case(
             "constant_value_claims_10e12_elements",
-            bytes_of(&model(
+            bytes(&model(
                 graph(
                     vec![
                         node(
@@ -825,7 +795,7 @@ fn corpus() -> Vec<Case> {
         // --- Local functions ---
         load_case(
             "recursive_function",
-            bytes_of(&with_functions(
+            bytes(&with_functions(
                 vec![call("Loop", "start", &["x"], &["y"], vec![])],
                 vec![function("Loop", &["a"], &["b"], vec![call("Loop", "again", &["a"], &["b"], vec![])])],
                 3,
@@ -835,7 +805,7 @@ fn corpus() -> Vec<Case> {
         ),
         load_case(
             "mutually_recursive_functions",
-            bytes_of(&with_functions(
+            bytes(&with_functions(
                 vec![call("Ping", "start", &["x"], &["y"], vec![])],
                 vec![
                     function("Ping", &["a"], &["b"], vec![call("Pong", "to_pong", &["a"], &["b"], vec![])]),
@@ -848,13 +818,13 @@ fn corpus() -> Vec<Case> {
         ),
         load_case(
             "functions_expanding_to_2_pow_40_nodes",
-            bytes_of(&exponential_functions(40, 4096)),
+            bytes(&exponential_functions(40, 4096)),
             |err| matches!(err, Error::Load { source: LoadError::LimitExceeded { .. }, .. }),
             &["expanding local functions", "exceeds the limit"],
         ),
         load_case(
             "function_defined_twice",
-            bytes_of(&with_functions(
+            bytes(&with_functions(
                 vec![call("Twin", "c", &["x"], &["y"], vec![])],
                 vec![
                     function("Twin", &["a"], &["b"], vec![node("Relu", "r", &["a"], &["b"], vec![])]),
@@ -867,7 +837,7 @@ fn corpus() -> Vec<Case> {
         ),
         load_case(
             "function_called_with_too_many_inputs",
-            bytes_of(&with_functions(
+            bytes(&with_functions(
                 vec![call("One", "c", &["x", "x"], &["y"], vec![])],
                 vec![function("One", &["a"], &["b"], vec![node("Relu", "r", &["a"], &["b"], vec![])])],
                 3,
@@ -877,7 +847,7 @@ fn corpus() -> Vec<Case> {
         ),
         load_case(
             "function_body_reads_an_undefined_value",
-            bytes_of(&with_functions(
+            bytes(&with_functions(
                 vec![call("Leaky", "c", &["x"], &["y"], vec![])],
                 vec![function("Leaky", &["a"], &["b"], vec![node("Relu", "inner", &["nothing"], &["b"], vec![])])],
                 3,
@@ -959,28 +929,28 @@ fn corpus() -> Vec<Case> {
         // --- Running ---
         run_case(
             "softmax_axis_2_pow_62",
-            bytes_of(&single_op("Softmax", vec![attr_i("axis", 1 << 62)], &[D::N(3)], 13)),
+            bytes(&single_op("Softmax", vec![attr_i("axis", 1 << 62)], &[D::N(3)], 13)),
             Some(x3.clone()),
             |err| matches!(err, Error::Run { source: RunError::Op { source: OpError::AxisOutOfRange { .. }, .. } }),
             &["\"the_node\"", "Softmax", "4611686018427387904", "rank 1"],
         ),
         run_case(
             "softmax_axis_2_pow_32_plus_1",
-            bytes_of(&single_op("Softmax", vec![attr_i("axis", (1 << 32) + 1)], &[D::N(3)], 13)),
+            bytes(&single_op("Softmax", vec![attr_i("axis", (1 << 32) + 1)], &[D::N(3)], 13)),
             Some(x3.clone()),
             |err| matches!(err, Error::Run { source: RunError::Op { source: OpError::AxisOutOfRange { .. }, .. } }),
             &["\"the_node\"", "4294967297"],
         ),
         run_case(
             "softmax_axis_minus_2_pow_32",
-            bytes_of(&single_op("Softmax", vec![attr_i("axis", -(1 << 32))], &[D::N(3)], 13)),
+            bytes(&single_op("Softmax", vec![attr_i("axis", -(1 << 32))], &[D::N(3)], 13)),
             Some(x3.clone()),
             |err| matches!(err, Error::Run { source: RunError::Op { source: OpError::AxisOutOfRange { .. }, .. } }),
             &["\"the_node\"", "-4294967296"],
         ),
         run_case(
             "softmax_opset11_axis_i64_min",
-            bytes_of(&single_op("Softmax", vec![attr_i("axis", i64::MIN)], &[D::N(3)], 11)),
+            bytes(&single_op("Softmax", vec![attr_i("axis", i64::MIN)], &[D::N(3)], 11)),
             Some(x3.clone()),
             |err| matches!(err, Error::Run { source: RunError::Op { source: OpError::AxisOutOfRange { .. }, .. } }),
             &["\"the_node\"", "-9223372036854775808"],
@@ -996,7 +966,7 @@ fn corpus() -> Vec<Case> {
                     int64_data: vec![1, 2],
                     ..Default::default()
                 });
-                bytes_of(&model(g, 13))
+                bytes(&model(g, 13))
             },
             None,
             |err| matches!(err, Error::Run { source: RunError::Op { source: OpError::UnsupportedDtype { .. }, .. } }),

@@ -133,6 +133,22 @@ pub fn single_op_typed(
     model(graph, opset)
 }
 
+/// A graph named `g` with float32 outputs of unknown shape.
+pub fn graph(nodes: Vec<NodeProto>, inputs: Vec<ValueInfoProto>, outputs: &[&str]) -> GraphProto {
+    GraphProto {
+        name: Some("g".into()),
+        node: nodes,
+        input: inputs,
+        output: outputs.iter().map(|name| value_info(name, FLOAT, None)).collect(),
+        ..Default::default()
+    }
+}
+
+/// A 1-D float32 tensor.
+pub fn f32s(values: &[f32]) -> onnxi::Tensor {
+    onnxi::Tensor::from(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[values.len()]), values.to_vec()).unwrap())
+}
+
 /// Encodes a model.
 pub fn bytes(model: &ModelProto) -> Vec<u8> {
     model.encode_to_vec()
