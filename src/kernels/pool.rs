@@ -11,6 +11,7 @@
 //! Chunk boundaries are chosen by the caller from the data size alone, so
 //! which thread runs a chunk never changes a result.
 
+use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
@@ -42,7 +43,9 @@ struct Shared {
     done_chunks: AtomicUsize,
     /// Workers currently holding the job pointer.
     active: AtomicUsize,
-    panicked: AtomicBool,
+    /// The first panic payload from a chunk run by a worker, handed back to
+    /// the caller so it unwinds with the kernel's own message.
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
     shutdown: AtomicBool,
     wake: Condvar,
 }
@@ -78,7 +81,7 @@ impl Pool {
             next_chunk: AtomicUsize::new(0),
             done_chunks: AtomicUsize::new(0),
             active: AtomicUsize::new(0),
-            panicked: AtomicBool::new(false),
+            panic: Mutex::new(None),
             shutdown: AtomicBool::new(false),
             wake: Condvar::new(),
         });
@@ -115,7 +118,6 @@ impl Pool {
         let shared = &*self.shared;
         shared.next_chunk.store(0, Ordering::Relaxed);
         shared.done_chunks.store(0, Ordering::Relaxed);
-        shared.panicked.store(false, Ordering::Relaxed);
         // SAFETY: the lifetime of `work` is erased so workers can hold it.
         // It stays valid: before returning, this function clears `job` under
         // its lock (so no worker can pick it up afterwards) and waits until
@@ -131,7 +133,7 @@ impl Pool {
         }
         shared.wake.notify_all();
 
-        let caller_result = catch_unwind(AssertUnwindSafe(|| claim_chunks(shared, work, n_chunks)));
+        claim_chunks(shared, work, n_chunks);
         while shared.done_chunks.load(Ordering::Acquire) < n_chunks {
             std::hint::spin_loop();
         }
@@ -139,17 +141,15 @@ impl Pool {
         while shared.active.load(Ordering::Acquire) > 0 {
             std::hint::spin_loop();
         }
-        if let Err(payload) = caller_result {
+        if let Some(payload) = lock(&shared.panic).take() {
             resume_unwind(payload);
-        }
-        if shared.panicked.load(Ordering::Acquire) {
-            panic!("an onnxi worker thread panicked in a kernel");
         }
     }
 }
 
 /// Claims and runs chunks until none are left. A panicking chunk still
-/// counts as done, so the caller never waits forever.
+/// counts as done and the loop goes on, so every chunk is claimed and the
+/// caller never waits forever; the first panic is kept for the caller.
 fn claim_chunks(shared: &Shared, work: &(dyn Fn(usize) + Sync), n_chunks: usize) {
     loop {
         let idx = shared.next_chunk.fetch_add(1, Ordering::Relaxed);
@@ -157,11 +157,10 @@ fn claim_chunks(shared: &Shared, work: &(dyn Fn(usize) + Sync), n_chunks: usize)
             return;
         }
         let result = catch_unwind(AssertUnwindSafe(|| work(idx)));
-        shared.done_chunks.fetch_add(1, Ordering::Release);
         if let Err(payload) = result {
-            shared.panicked.store(true, Ordering::Release);
-            resume_unwind(payload);
+            lock(&shared.panic).get_or_insert(payload);
         }
+        shared.done_chunks.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -197,7 +196,7 @@ fn worker(shared: &Shared) {
         // SAFETY: `active` was raised while the job was published, so the
         // caller keeps the closure alive until this worker lowers it.
         let work = unsafe { &*job.work };
-        let _ = catch_unwind(AssertUnwindSafe(|| claim_chunks(shared, work, job.n_chunks)));
+        claim_chunks(shared, work, job.n_chunks);
         shared.active.fetch_sub(1, Ordering::AcqRel);
     }
 }
