@@ -148,6 +148,9 @@ pub enum Error {
     /// A tensor file could not be read or written.
     #[error("{}: {source}", file.display())]
     TensorFile { file: PathBuf, source: TensorFileError },
+    /// An output name the model does not have.
+    #[error("the model has no output named {name:?} (its outputs: {available})")]
+    UnknownOutput { name: String, available: String },
     /// A tensor was asked for as the wrong element type.
     #[error("tensor is {actual}, not {expected}")]
     WrongDtype { expected: DType, actual: DType },

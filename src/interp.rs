@@ -26,6 +26,17 @@ impl Outputs {
         self.entries.iter().find(|(entry, _)| entry == name).and_then(|(_, tensor)| tensor.as_ref())
     }
 
+    /// The output called `name`, or an error naming the outputs there are.
+    ///
+    /// # Errors
+    /// [`Error::UnknownOutput`] when the graph has no such output.
+    pub fn require(&self, name: &str) -> Result<&Tensor, Error> {
+        self.get(name).ok_or_else(|| Error::UnknownOutput {
+            name: name.to_string(),
+            available: self.entries.iter().map(|(entry, _)| entry.as_str()).collect::<Vec<_>>().join(", "),
+        })
+    }
+
     /// (name, tensor) pairs in graph order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor)> {
         self.entries.iter().filter_map(|(name, tensor)| Some((name.as_str(), tensor.as_ref()?)))
@@ -50,13 +61,18 @@ impl Outputs {
 impl Index<&str> for Outputs {
     type Output = Tensor;
 
+    /// `outputs["name"]`, as in DESIGN.md's API sketch, for names the
+    /// caller knows the model has.
+    ///
     /// # Panics
-    /// When the graph has no output called `name` (use [`Outputs::get`] to
-    /// ask without panicking).
+    /// When the graph has no output called `name`, like indexing a
+    /// `HashMap`: a mistake in the calling code, not in the model. Use
+    /// [`Outputs::require`] (an [`Error`]) or [`Outputs::get`] (an `Option`)
+    /// for names that come from elsewhere.
     fn index(&self, name: &str) -> &Tensor {
-        match self.get(name) {
-            Some(tensor) => tensor,
-            None => panic!("the model has no output named {name:?}"),
+        match self.require(name) {
+            Ok(tensor) => tensor,
+            Err(err) => panic!("{err}"),
         }
     }
 }

@@ -405,3 +405,13 @@ fn model_is_shared_across_threads() {
         assert!((y[0] - (idx as f64).tanh()).abs() < 1e-6);
     }
 }
+
+#[test]
+fn asking_for_an_output_the_model_lacks_is_an_error_naming_the_outputs() {
+    let model = load(&single_op("Relu", vec![], &[D::N(1)], 14)).unwrap();
+    let out = model.run([("x", f32s(&[1.0]))]).unwrap();
+    let err = out.require("z").unwrap_err();
+    assert_eq!(err.to_string(), "the model has no output named \"z\" (its outputs: y)");
+    assert!(out.get("z").is_none());
+    assert_eq!(out.require("y").unwrap().to_f64_vec(), [1.0]);
+}
