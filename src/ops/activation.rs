@@ -214,21 +214,8 @@ pub(crate) fn map_float(x: Cow<'_, Tensor>, op: Unary, ctx: &ExecCtx<'_>) -> Res
         Cow::Borrowed(Tensor::F64(array)) => {
             Tensor::F64(mapped(array, ctx, |src, dst, par| unary::apply_f64(op, src, dst, par)))
         }
-        other => match other.as_ref() {
-            Tensor::F16(array) => {
-                let wide = array.mapv(f16::to_f32);
-                let wide = inplace(wide, par, |data, par| unary::apply_f32_inplace(op, data, par));
-                Tensor::F16(wide.mapv(f16::from_f32))
-            }
-            Tensor::BF16(array) => {
-                let wide = array.mapv(bf16::to_f32);
-                let wide = inplace(wide, par, |data, par| unary::apply_f32_inplace(op, data, par));
-                Tensor::BF16(wide.mapv(bf16::from_f32))
-            }
-            unsupported => {
-                return Err(OpError::UnsupportedDtype { op: op_name(op), dtype: unsupported.dtype() });
-            }
-        },
+        other => through_f32(&other, par, |data, par| unary::apply_f32_inplace(op, data, par))
+            .ok_or(OpError::UnsupportedDtype { op: op_name(op), dtype: other.dtype() })?,
     })
 }
 
@@ -238,6 +225,16 @@ fn op_name(op: Unary) -> &'static str {
         Unary::LeakyRelu { .. } => "LeakyRelu",
         Unary::Sigmoid => "Sigmoid",
         Unary::Tanh => "Tanh",
+    }
+}
+
+/// Runs an f32 kernel on a float16 or bfloat16 tensor: widen, compute in
+/// place, round once at the end. `None` for any other dtype.
+pub(crate) fn through_f32(x: &Tensor, par: &Parallel, kernel: impl Fn(&mut [f32], &Parallel)) -> Option<Tensor> {
+    match x {
+        Tensor::F16(array) => Some(Tensor::F16(inplace(array.mapv(f16::to_f32), par, kernel).mapv(f16::from_f32))),
+        Tensor::BF16(array) => Some(Tensor::BF16(inplace(array.mapv(bf16::to_f32), par, kernel).mapv(bf16::from_f32))),
+        _ => None,
     }
 }
 

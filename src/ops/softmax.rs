@@ -16,9 +16,7 @@
 
 use std::borrow::Cow;
 
-use half::{bf16, f16};
-
-use super::activation::{inplace, mapped};
+use super::activation::{inplace, mapped, through_f32};
 use super::{ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, Registry, check_dtype, normalize_axis, required};
 use crate::attrs::Attrs;
 use crate::error::{LoadError, OpError};
@@ -102,17 +100,8 @@ impl Op for Softmax {
                 Tensor::F64(array) => {
                     Tensor::F64(mapped(array, ctx, |src, dst, par| copy_then_softmax(src, dst, n, inner, par)))
                 }
-                Tensor::F16(array) => {
-                    let wide = inplace(array.mapv(f16::to_f32), par, |data, par| softmax(data, n, inner, par));
-                    Tensor::F16(wide.mapv(f16::from_f32))
-                }
-                Tensor::BF16(array) => {
-                    let wide = inplace(array.mapv(bf16::to_f32), par, |data, par| softmax(data, n, inner, par));
-                    Tensor::BF16(wide.mapv(bf16::from_f32))
-                }
-                unsupported => {
-                    return Err(OpError::UnsupportedDtype { op: "Softmax", dtype: unsupported.dtype() });
-                }
+                half => through_f32(half, par, |data, par| softmax(data, n, inner, par))
+                    .ok_or(OpError::UnsupportedDtype { op: "Softmax", dtype: half.dtype() })?,
             },
         };
         Ok(out)
