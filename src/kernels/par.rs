@@ -200,42 +200,6 @@ impl Parallel {
         });
     }
 
-    /// Maps fixed-size blocks of `data` to values in parallel, in block order.
-    pub fn map_blocks<T: Sync, R: Send>(
-        &self,
-        data: &[T],
-        block: usize,
-        kernel: impl Fn(&[T]) -> R + Sync + Send,
-    ) -> Vec<R> {
-        let block = block.max(1);
-        if !self.worth_splitting(data.len()) {
-            return data.chunks(block).map(kernel).collect();
-        }
-        let results: Vec<Mutex<Option<R>>> = data.chunks(block).map(|_| Mutex::new(None)).collect();
-        self.run_chunks(results.len(), &|idx| {
-            let start = idx * block;
-            let value = kernel(&data[start..(start + block).min(data.len())]);
-            *results[idx].lock().unwrap_or_else(PoisonError::into_inner) = Some(value);
-        });
-        results.into_iter().filter_map(|slot| slot.into_inner().unwrap_or_else(PoisonError::into_inner)).collect()
-    }
-
-    /// Runs `kernel` on fixed-size blocks of `data` in place, in parallel,
-    /// passing each block's index.
-    pub fn for_blocks<T: Send>(&self, data: &mut [T], block: usize, kernel: impl Fn(usize, &mut [T]) + Sync + Send) {
-        let block = block.max(1);
-        if !self.worth_splitting(data.len()) {
-            data.chunks_mut(block).enumerate().for_each(|(idx, chunk)| kernel(idx, chunk));
-            return;
-        }
-        let len = data.len();
-        let ptr = SendPtr(data.as_mut_ptr());
-        self.run_chunks(len.div_ceil(block), &|idx| {
-            // SAFETY: `data` outlives `run_chunks`; blocks are disjoint.
-            kernel(idx, unsafe { ptr.chunk(idx, block, len) });
-        });
-    }
-
     /// Cuts each row of `row_len` elements into blocks of `block` elements
     /// (the last block of a row may be shorter; no block straddles two
     /// rows) and maps each block to a value, in parallel when worth it.
