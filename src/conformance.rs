@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::model::Model;
+use crate::model::ModelBuilder;
 use crate::onnx::ModelProto;
 use crate::tensor::Tensor;
 use crate::tensor_file;
@@ -424,12 +424,11 @@ pub fn run_case(dir: &Path, tolerance: Tolerance) -> CaseReport {
     report
 }
 
-fn describe_model(path: &Path, report: &mut CaseReport) {
+/// Fills the report's ops and opset from the model's bytes (file order,
+/// before any function expansion), even when onnxi cannot load it.
+fn describe_model(bytes: &[u8], report: &mut CaseReport) {
     use prost::Message;
-    let Ok(bytes) = std::fs::read(path) else {
-        return;
-    };
-    let Ok(proto) = ModelProto::decode(bytes.as_slice()) else {
+    let Ok(proto) = ModelProto::decode(bytes) else {
         return;
     };
     report.opset =
@@ -461,8 +460,11 @@ fn numbered_files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
 
 fn run_case_inner(dir: &Path, tolerance: Tolerance, report: &mut CaseReport) -> Result<Status, String> {
     let model_path = dir.join("model.onnx");
-    describe_model(&model_path, report);
-    let model = Model::load(&model_path).map_err(|err| err.to_string())?;
+    // Read once: the same bytes describe the case and load the model.
+    let bytes =
+        std::fs::read(&model_path).map_err(|err| format!("{}: cannot read model: {err}", model_path.display()))?;
+    describe_model(&bytes, report);
+    let model = ModelBuilder::default().from_file_bytes(&bytes, &model_path).map_err(|err| err.to_string())?;
     let mut data_sets: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)
         .map_err(|err| format!("cannot list {}: {err}", dir.display()))?
         .flatten()

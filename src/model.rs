@@ -121,8 +121,17 @@ impl ModelBuilder {
         let path = path.as_ref();
         let with_file = |source| Error::Load { file: Some(path.to_path_buf()), source };
         let bytes = std::fs::read(path).map_err(|err| with_file(LoadError::Io { reason: err.to_string() }))?;
+        self.from_file_bytes(&bytes, path)
+    }
+
+    /// Loads a model from the bytes of the file at `path`, already read by
+    /// the caller; external data is read relative to that file's folder.
+    ///
+    /// # Errors
+    /// [`Error::Load`] naming the file and what is wrong with it.
+    pub fn from_file_bytes(&self, bytes: &[u8], path: &Path) -> Result<Model, Error> {
         let base_dir = path.parent().map(|dir| if dir.as_os_str().is_empty() { Path::new(".") } else { dir });
-        self.build(&bytes, base_dir).map_err(with_file)
+        self.build(bytes, base_dir).map_err(|source| Error::Load { file: Some(path.to_path_buf()), source })
     }
 
     /// Loads a model from bytes. External data is refused (there is no
