@@ -6,7 +6,8 @@
 //! Shapes: [1,5] (per-call overhead), [1,1000], [1000,1000], [64,32000]
 //! (a language-model vocabulary) and [16,1000000] (long rows, memory
 //! bound). The kernel runs in place on the same buffer every iteration
-//! (softmax of a softmax costs the same), so no copy is timed. At
+//! (softmax of a softmax costs the same), so no copy is timed; `into`
+//! reads a lent input and writes a separate output, as a `Session` does. At
 //! [1000,1000] each SIMD path also runs forced, one thread.
 //!
 //! `cargo bench --bench softmax`; throughput is in elements per second.
@@ -69,6 +70,12 @@ fn softmax_shapes(c: &mut Criterion) {
         });
         group.bench_function(BenchmarkId::new("onnxi-pool", &label), |b| {
             b.iter(|| softmax::softmax(black_box(&mut data), n, 1, &global))
+        });
+        // From a lent input into a separate output, as a Session runs it.
+        let source = inputs(len);
+        let mut out = vec![0f32; len];
+        group.bench_function(BenchmarkId::new("onnxi-into-pool", &label), |b| {
+            b.iter(|| softmax::softmax_into(black_box(&source), black_box(&mut out), n, 1, &global))
         });
         if (rows, n) == (1_000, 1_000) {
             for isa in Isa::supported() {

@@ -202,28 +202,29 @@ impl Parallel {
 
     /// Cuts each row of `row_len` elements into blocks of `block` elements
     /// (the last block of a row may be shorter; no block straddles two
-    /// rows) and maps each block to a value, in parallel when worth it.
-    /// The values come back in row-major block order, and the cut depends
-    /// only on `row_len` and `block`, so a reduction over them in order
-    /// gives the same result for any thread count.
+    /// rows) and maps each block, with its index in row-major order, to a
+    /// value, in parallel when worth it. The values come back in that
+    /// order, and the cut depends only on `row_len` and `block`, so a
+    /// reduction over them in order gives the same result for any thread
+    /// count.
     pub fn map_row_blocks<T: Send, R: Send>(
         &self,
         data: &mut [T],
         row_len: usize,
         block: usize,
-        kernel: impl Fn(&mut [T]) -> R + Sync + Send,
+        kernel: impl Fn(usize, &mut [T]) -> R + Sync + Send,
     ) -> Vec<R> {
         let n_elems = data.len();
         let blocks = data.chunks_mut(row_len.max(1)).flat_map(|row| row.chunks_mut(block.max(1)));
         if !self.worth_splitting(n_elems) {
-            return blocks.map(kernel).collect();
+            return blocks.enumerate().map(|(idx, block)| kernel(idx, block)).collect();
         }
         let blocks: Vec<Mutex<(&mut [T], Option<R>)>> = blocks.map(|block| Mutex::new((block, None))).collect();
         let per_chunk = (CHUNK_ELEMS / block.max(1)).max(1);
         self.run_chunks(blocks.len().div_ceil(per_chunk), &|chunk| {
-            for slot in blocks.iter().skip(chunk * per_chunk).take(per_chunk) {
+            for (idx, slot) in blocks.iter().enumerate().skip(chunk * per_chunk).take(per_chunk) {
                 let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
-                let value = kernel(slot.0);
+                let value = kernel(idx, slot.0);
                 slot.1 = Some(value);
             }
         });

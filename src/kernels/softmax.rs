@@ -15,7 +15,9 @@
 //! the exp range reduction absorb the subtraction exactly. The lane's sum
 //! is `S = sum_b s_b * exp(r_b - R)` with `R = max r_b` (in f64, in block
 //! order), and a last pass multiplies block `b` by `f_b = exp(r_b - R) / S`
-//! rounded once to f32. Memory is thus read twice and written twice. The
+//! rounded once to f32. Memory is thus read twice and written twice; from
+//! a lent source ([`softmax_into`]) the first two passes read the source
+//! and the second writes the destination, so no copy pass is needed. The
 //! blocks of a long lane run in parallel; the cut depends only on the lane
 //! length, so the result is bitwise the same for any thread count (1, 2, 8
 //! are tested).
@@ -62,11 +64,22 @@ pub const BLOCK: usize = 4096;
 pub trait SoftmaxFloat: Float + Send + Sync {
     /// Softmax in place over axis 1 of `data` viewed as `[outer, n, inner]`.
     fn softmax_slice(data: &mut [Self], n: usize, inner: usize, par: &Parallel);
+
+    /// Softmax of `src` into `dst` (same length), both viewed as
+    /// `[outer, n, inner]`. By default each group of lanes is copied and
+    /// then normalised while it is still in cache.
+    fn softmax_into_slice(src: &[Self], dst: &mut [Self], n: usize, inner: usize, par: &Parallel) {
+        copy_then_softmax(src, dst, n, inner, par);
+    }
 }
 
 impl SoftmaxFloat for f32 {
     fn softmax_slice(data: &mut [f32], n: usize, inner: usize, par: &Parallel) {
-        softmax_f32(Paths { isa: simd::active() }, data, n, inner, par);
+        softmax_f32(Paths { isa: simd::active() }, Lanes::InPlace(data), n, inner, par);
+    }
+
+    fn softmax_into_slice(src: &[f32], dst: &mut [f32], n: usize, inner: usize, par: &Parallel) {
+        softmax_f32(Paths { isa: simd::active() }, Lanes::Into(src, dst), n, inner, par);
     }
 }
 
@@ -90,13 +103,52 @@ pub fn softmax<T: SoftmaxFloat>(data: &mut [T], n: usize, inner: usize, par: &Pa
     T::softmax_slice(data, n, inner, par);
 }
 
+/// Softmax of `src` into `dst` over axis 1 of both viewed as
+/// `[outer, n, inner]`: the same values as copying `src` to `dst` and
+/// calling [`softmax`] on it, without the extra pass over memory (float32
+/// contiguous lanes read `src` in their first pass and write `dst` in
+/// their second).
+///
+/// `src` and `dst` must both hold `outer * n * inner` elements; nothing is
+/// written when their lengths differ.
+pub fn softmax_into<T: SoftmaxFloat>(src: &[T], dst: &mut [T], n: usize, inner: usize, par: &Parallel) {
+    if n == 0 || inner == 0 || src.len() != dst.len() {
+        return;
+    }
+    T::softmax_into_slice(src, dst, n, inner, par);
+}
+
 /// [`softmax`] on float32 on the path `isa` (or the best path below it that
 /// the CPU has); for tests and benches.
 pub fn softmax_f32_isa(isa: Isa, data: &mut [f32], n: usize, inner: usize, par: &Parallel) {
     if n == 0 || inner == 0 {
         return;
     }
-    softmax_f32(Paths { isa: isa.lowered() }, data, n, inner, par);
+    softmax_f32(Paths { isa: isa.lowered() }, Lanes::InPlace(data), n, inner, par);
+}
+
+/// [`softmax_into`] on float32 on the path `isa` (or the best path below
+/// it that the CPU has); for tests and benches.
+pub fn softmax_into_f32_isa(isa: Isa, src: &[f32], dst: &mut [f32], n: usize, inner: usize, par: &Parallel) {
+    if n == 0 || inner == 0 || src.len() != dst.len() {
+        return;
+    }
+    softmax_f32(Paths { isa: isa.lowered() }, Lanes::Into(src, dst), n, inner, par);
+}
+
+/// Softmax of a lent `src` into `dst`, copying group by group so that each
+/// group is normalised while it is still in cache.
+fn copy_then_softmax<T: SoftmaxFloat>(src: &[T], dst: &mut [T], n: usize, inner: usize, par: &Parallel) {
+    let lane_group = n * inner;
+    if src.len() <= lane_group {
+        dst.copy_from_slice(src);
+        T::softmax_slice(dst, n, inner, par);
+        return;
+    }
+    par.map_rows(src, dst, lane_group, |src, dst| {
+        dst.copy_from_slice(src);
+        T::softmax_slice(dst, n, inner, &Parallel::serial());
+    });
 }
 
 /// NaN-propagating maximum (`f32::max` would skip NaN).
@@ -229,55 +281,106 @@ fn block_max<V: VecF32>(token: V::Token, block: &[f32]) -> f32 {
     acc[0].max(acc[1]).max(acc[2].max(acc[3])).reduce_max()
 }
 
-/// Writes `exp(x - reference)` over the block and returns its sum.
+/// Where the exp pass of a block reads its inputs.
+trait Input: Copy {
+    /// `LANES` inputs from element `at` of the block, whose output `own`
+    /// holds from element `start` on.
+    fn load<V: VecF32>(self, token: V::Token, own: &[f32], start: usize, at: usize) -> V;
+    /// The inputs from element `start` of the block to its end (fewer than
+    /// `LANES`), padded with `pad`.
+    fn load_rest<V: VecF32>(self, token: V::Token, own: &[f32], start: usize, pad: f32) -> V;
+}
+
+/// In place: the inputs are the block being written.
+#[derive(Clone, Copy)]
+struct Own;
+
+impl Input for Own {
+    #[inline(always)]
+    fn load<V: VecF32>(self, token: V::Token, own: &[f32], _start: usize, at: usize) -> V {
+        V::load(token, &own[at..])
+    }
+
+    #[inline(always)]
+    fn load_rest<V: VecF32>(self, token: V::Token, own: &[f32], _start: usize, pad: f32) -> V {
+        V::load_partial(token, own, pad)
+    }
+}
+
+/// From a lent source of the block's length.
+#[derive(Clone, Copy)]
+struct Lent<'a>(&'a [f32]);
+
+impl Input for Lent<'_> {
+    #[inline(always)]
+    fn load<V: VecF32>(self, token: V::Token, _own: &[f32], start: usize, at: usize) -> V {
+        V::load(token, &self.0[start + at..])
+    }
+
+    #[inline(always)]
+    fn load_rest<V: VecF32>(self, token: V::Token, _own: &[f32], start: usize, pad: f32) -> V {
+        V::load_partial(token, &self.0[start..], pad)
+    }
+}
+
+/// Writes `exp(x - reference)` over `dst` and returns its sum, with `x`
+/// read from `input`.
 ///
 /// Pairs of vectors are added in f32 (one rounding, at most 2^-25 of the
 /// pair) before being widened into the f64 accumulators, which halves the
 /// conversion work.
 #[inline(always)]
-fn block_exp_sum<V: VecF32, const GRID: bool>(token: V::Token, block: &mut [f32], reference: f32) -> f64 {
+fn block_exp_sum<V: VecF32, I: Input, const GRID: bool>(
+    token: V::Token,
+    input: I,
+    dst: &mut [f32],
+    reference: f32,
+) -> f64 {
     let lanes = V::LANES;
     let reference = V::splat(token, reference);
+    let exp = |x: V| math::exp_shifted::<V, GRID>(token, x, reference);
     let mut acc = [V::acc_zero(token); 2];
-    let mut steps = block.chunks_exact_mut(4 * lanes);
+    let mut start = 0;
+    let mut steps = dst.chunks_exact_mut(4 * lanes);
     for step in &mut steps {
-        let e0 = math::exp_shifted::<V, GRID>(token, V::load(token, step), reference);
-        let e1 = math::exp_shifted::<V, GRID>(token, V::load(token, &step[lanes..]), reference);
-        let e2 = math::exp_shifted::<V, GRID>(token, V::load(token, &step[2 * lanes..]), reference);
-        let e3 = math::exp_shifted::<V, GRID>(token, V::load(token, &step[3 * lanes..]), reference);
+        let e0 = exp(input.load::<V>(token, step, start, 0));
+        let e1 = exp(input.load::<V>(token, step, start, lanes));
+        let e2 = exp(input.load::<V>(token, step, start, 2 * lanes));
+        let e3 = exp(input.load::<V>(token, step, start, 3 * lanes));
         e0.store(step);
         e1.store(&mut step[lanes..]);
         e2.store(&mut step[2 * lanes..]);
         e3.store(&mut step[3 * lanes..]);
         acc[0] = V::acc_add(acc[0], e0 + e1);
         acc[1] = V::acc_add(acc[1], e2 + e3);
+        start += 4 * lanes;
     }
-    let rest = steps.into_remainder();
-    let mut vecs = rest.chunks_exact_mut(lanes);
+    let mut vecs = steps.into_remainder().chunks_exact_mut(lanes);
     for vec in &mut vecs {
-        let e = math::exp_shifted::<V, GRID>(token, V::load(token, vec), reference);
+        let e = exp(input.load::<V>(token, vec, start, 0));
         e.store(vec);
         acc[0] = V::acc_add(acc[0], e);
+        start += lanes;
     }
     let rest = vecs.into_remainder();
     if !rest.is_empty() {
         // Padding with -inf adds exp(-inf) = 0 to the sum.
-        let x = V::load_partial(token, rest, f32::NEG_INFINITY);
-        let e = math::exp_shifted::<V, GRID>(token, x, reference);
+        let e = exp(input.load_rest::<V>(token, rest, start, f32::NEG_INFINITY));
         e.store_partial(rest);
         acc[1] = V::acc_add(acc[1], e);
     }
     V::acc_total(acc[0]) + V::acc_total(acc[1])
 }
 
-/// The first two passes over one block.
+/// The second pass over one block whose inputs have maximum `max`: their
+/// exponentials into `dst`.
 #[inline(always)]
-fn block_stats<V: VecF32>(token: V::Token, block: &mut [f32]) -> BlockStats {
-    let mut stats = BlockStats::new(block_max::<V>(token, block));
+fn block_stats<V: VecF32, I: Input>(token: V::Token, input: I, max: f32, dst: &mut [f32]) -> BlockStats {
+    let mut stats = BlockStats::new(max);
     stats.sum = if stats.reference.abs() < math::GRID_LIMIT {
-        block_exp_sum::<V, true>(token, block, stats.reference)
+        block_exp_sum::<V, I, true>(token, input, dst, stats.reference)
     } else {
-        block_exp_sum::<V, false>(token, block, stats.reference)
+        block_exp_sum::<V, I, false>(token, input, dst, stats.reference)
     };
     stats
 }
@@ -341,8 +444,9 @@ fn strided_slab<V: VecF32>(token: V::Token, slab: &mut [f32], n: usize, inner: u
 
 /// One softmax pass on one piece of data, for dispatch to an ISA.
 enum Job<'a> {
-    /// The first two passes over a block of a contiguous lane.
-    Stats(&'a mut [f32], &'a mut BlockStats),
+    /// The first two passes over a block of a contiguous lane: read from
+    /// the source when there is one, else in place.
+    Stats(Option<&'a [f32]>, &'a mut [f32], &'a mut BlockStats),
     /// The last pass over a block.
     Scale(&'a mut [f32], f32),
     /// A whole `[n, inner]` slab of strided lanes.
@@ -353,7 +457,13 @@ enum Job<'a> {
 #[inline(always)]
 fn run_generic<V: VecF32>(token: V::Token, job: Job<'_>) {
     match job {
-        Job::Stats(block, stats) => *stats = block_stats::<V>(token, block),
+        Job::Stats(Some(src), dst, stats) => {
+            *stats = block_stats::<V, _>(token, Lent(src), block_max::<V>(token, src), dst);
+        }
+        Job::Stats(None, dst, stats) => {
+            let max = block_max::<V>(token, dst);
+            *stats = block_stats::<V, _>(token, Own, max, dst);
+        }
         Job::Scale(block, factor) => math::map_inplace::<V, _>(token, Scale(factor), block),
         Job::Strided(slab, n, inner) => strided_slab::<V>(token, slab, n, inner),
     }
@@ -413,9 +523,10 @@ impl Paths {
         run_generic::<F32x1>(Scalar::new(), job);
     }
 
-    fn stats(self, block: &mut [f32]) -> BlockStats {
+    /// The first two passes over a block, from `src` when given.
+    fn stats(self, src: Option<&[f32]>, block: &mut [f32]) -> BlockStats {
         let mut stats = BlockStats::new(f32::NAN);
-        self.run(Job::Stats(block, &mut stats));
+        self.run(Job::Stats(src, block, &mut stats));
         stats
     }
 
@@ -423,37 +534,102 @@ impl Paths {
         self.run(Job::Scale(block, factor));
     }
 
+    /// Softmax of one contiguous lane of at most [`BLOCK`] elements.
+    fn short_lane(self, src: Option<&[f32]>, lane: &mut [f32]) {
+        let stats = self.stats(src, lane);
+        let factor = lane_factors(&[stats]).next().unwrap_or(f32::NAN);
+        self.scale(lane, factor);
+    }
+
     /// Softmax of one contiguous lane, serially.
-    fn lane(self, lane: &mut [f32], stats: &mut Vec<BlockStats>) {
+    fn lane(self, src: Option<&[f32]>, lane: &mut [f32], stats: &mut Vec<BlockStats>) {
         stats.clear();
-        stats.extend(lane.chunks_mut(BLOCK).map(|block| self.stats(block)));
+        let mut src_blocks = src.map(|src| src.chunks(BLOCK));
+        for block in lane.chunks_mut(BLOCK) {
+            let from = src_blocks.as_mut().and_then(Iterator::next);
+            stats.push(self.stats(from, block));
+        }
         for (block, factor) in lane.chunks_mut(BLOCK).zip(lane_factors(stats)) {
             self.scale(block, factor);
         }
     }
 }
 
-fn softmax_f32(paths: Paths, data: &mut [f32], n: usize, inner: usize, par: &Parallel) {
+/// What a float32 softmax normalises: one buffer in place, or a lent
+/// source into a destination of the same length.
+enum Lanes<'a> {
+    /// In place.
+    InPlace(&'a mut [f32]),
+    /// From the first slice into the second.
+    Into(&'a [f32], &'a mut [f32]),
+}
+
+impl<'a> Lanes<'a> {
+    /// The source (`None` in place) and the destination.
+    fn split(self) -> (Option<&'a [f32]>, &'a mut [f32]) {
+        match self {
+            Lanes::InPlace(data) => (None, data),
+            Lanes::Into(src, dst) => (Some(src), dst),
+        }
+    }
+}
+
+/// Runs `kernel(src_group, dst_group)` on groups of whole rows of
+/// `row_len` elements, in parallel when worth it; `src_group` is `None` in
+/// place.
+fn row_groups(
+    par: &Parallel,
+    src: Option<&[f32]>,
+    dst: &mut [f32],
+    row_len: usize,
+    kernel: impl Fn(Option<&[f32]>, &mut [f32]) + Sync + Send,
+) {
+    match src {
+        Some(src) => par.map_rows(src, dst, row_len, |src, dst| kernel(Some(src), dst)),
+        None => par.rows(dst, row_len, |row| kernel(None, row)),
+    }
+}
+
+/// The rows of `len` elements of a source group, if there is one.
+fn rows_of(group: Option<&[f32]>, len: usize) -> Option<std::slice::Chunks<'_, f32>> {
+    group.map(|group| group.chunks(len))
+}
+
+fn softmax_f32(paths: Paths, lanes: Lanes<'_>, n: usize, inner: usize, par: &Parallel) {
+    let (src, dst) = lanes.split();
     if inner > 1 {
-        par.rows(data, n * inner, |slab| paths.run(Job::Strided(slab, n, inner)));
-    } else if n <= BLOCK {
-        // One block per lane: the blocks are the parallel unit already.
-        par.rows(data, n, |lane| {
-            let stats = paths.stats(lane);
-            let factor = lane_factors(&[stats]).next().unwrap_or(f32::NAN);
-            paths.scale(lane, factor);
+        // Strided lanes are read three times wherever they are: copying a
+        // lent source first costs one pass while the slab is in cache.
+        row_groups(par, src, dst, n * inner, |src, dst| {
+            if let Some(src) = src {
+                dst.copy_from_slice(src);
+            }
+            dst.chunks_mut(n * inner).for_each(|slab| paths.run(Job::Strided(slab, n, inner)));
         });
-    } else if !par.splits(data.len()) {
+    } else if n <= BLOCK {
+        // One block per lane: the lanes are the parallel unit already.
+        row_groups(par, src, dst, n, |src, dst| {
+            let mut src_rows = rows_of(src, n);
+            for lane in dst.chunks_mut(n) {
+                paths.short_lane(src_rows.as_mut().and_then(Iterator::next), lane);
+            }
+        });
+    } else if !par.splits(dst.len()) {
         let mut stats = Vec::with_capacity(n.div_ceil(BLOCK));
-        for lane in data.chunks_mut(n) {
-            paths.lane(lane, &mut stats);
+        let mut src_rows = rows_of(src, n);
+        for lane in dst.chunks_mut(n) {
+            paths.lane(src_rows.as_mut().and_then(Iterator::next), lane, &mut stats);
         }
     } else {
         // Long lanes: the blocks of every lane in parallel, then the
         // per-lane reduction in block order, then the scaling in parallel.
-        let stats = par.map_row_blocks(data, n, BLOCK, |block| paths.stats(block));
-        let factors: Vec<f32> = stats.chunks(n.div_ceil(BLOCK)).flat_map(lane_factors).collect();
-        par.for_row_blocks(data, n, BLOCK, |idx, block| {
+        let blocks_per_lane = n.div_ceil(BLOCK);
+        let stats = par.map_row_blocks(dst, n, BLOCK, |idx, block| {
+            let start = idx / blocks_per_lane * n + idx % blocks_per_lane * BLOCK;
+            paths.stats(src.map(|src| &src[start..start + block.len()]), block)
+        });
+        let factors: Vec<f32> = stats.chunks(blocks_per_lane).flat_map(lane_factors).collect();
+        par.for_row_blocks(dst, n, BLOCK, |idx, block| {
             paths.scale(block, factors.get(idx).copied().unwrap_or(f32::NAN));
         });
     }
@@ -636,6 +812,40 @@ mod tests {
                 assert!(max_ulp(&results[0], &reference(&data, n, inner)) <= MAX_ULP);
             }
         }
+        Ok(())
+    }
+
+    #[test]
+    fn into_a_destination_gives_the_same_bits_as_in_place() -> Result<(), String> {
+        let mut rng = Rng::new(21);
+        let pars = [Parallel::serial(), Parallel::with_threads(2)?];
+        // Short lanes, long lanes (serial and split), strided, a ragged end.
+        let shapes = [(3, 5, 1), (40, 1000, 1), (2, 3 * BLOCK + 17, 1), (1, 9 * BLOCK + 5, 1), (3, 7, 19), (5, 33, 1)];
+        for isa in isas() {
+            for (outer, n, inner) in shapes {
+                let src = rng.vec(outer * n * inner, -30.0, 30.0);
+                for par in &pars {
+                    let want = run(isa, &src, n, inner, par);
+                    let mut dst = vec![f32::NAN; src.len()];
+                    softmax_into_f32_isa(isa, &src, &mut dst, n, inner, par);
+                    assert!(
+                        dst.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{isa:?} [{outer},{n},{inner}] threads {}",
+                        par.n_threads()
+                    );
+                }
+            }
+        }
+        // float64 takes the copying default, and mismatched lengths write nothing.
+        let src = [1.0f64, 2.0, 3.0, 4.0];
+        let mut dst = [0.0f64; 4];
+        softmax_into(&src, &mut dst, 2, 1, &Parallel::serial());
+        let mut want = src;
+        softmax(&mut want, 2, 1, &Parallel::serial());
+        assert_eq!(dst, want);
+        let mut short = [7.0f32; 3];
+        softmax_into(&[1.0f32, 2.0, 3.0, 4.0], &mut short, 2, 1, &Parallel::serial());
+        assert_eq!(short, [7.0; 3]);
         Ok(())
     }
 

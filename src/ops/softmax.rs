@@ -20,8 +20,7 @@ use super::activation::{inplace, mapped, through_f32};
 use super::{ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, Registry, check_dtype, normalize_axis, required};
 use crate::attrs::Attrs;
 use crate::error::{LoadError, OpError};
-use crate::kernels::Parallel;
-use crate::kernels::softmax::{SoftmaxFloat, softmax};
+use crate::kernels::softmax::{softmax, softmax_into};
 use crate::tensor::{DType, Tensor};
 
 /// Registers Softmax.
@@ -91,14 +90,13 @@ impl Op for Softmax {
                 Tensor::F64(inplace(array, par, |data, par| softmax(data, n, inner, par)))
             }
             other => match other.as_ref() {
-                // A lent input is copied into the output a group of rows at a
-                // time, each group normalised while it is still in cache. A
-                // single lane group keeps the kernel's own split of its rows.
+                // A lent input is read by the kernel and written to the
+                // output, with no copy pass of its own.
                 Tensor::F32(array) => {
-                    Tensor::F32(mapped(array, ctx, |src, dst, par| copy_then_softmax(src, dst, n, inner, par)))
+                    Tensor::F32(mapped(array, ctx, |src, dst, par| softmax_into(src, dst, n, inner, par)))
                 }
                 Tensor::F64(array) => {
-                    Tensor::F64(mapped(array, ctx, |src, dst, par| copy_then_softmax(src, dst, n, inner, par)))
+                    Tensor::F64(mapped(array, ctx, |src, dst, par| softmax_into(src, dst, n, inner, par)))
                 }
                 half => through_f32(half, par, |data, par| softmax(data, n, inner, par))
                     .ok_or(OpError::UnsupportedDtype { op: "Softmax", dtype: half.dtype() })?,
@@ -106,21 +104,6 @@ impl Op for Softmax {
         };
         Ok(out)
     }
-}
-
-/// Softmax of a lent `src` into `dst`, copying group by group so that each
-/// group is normalised while it is still in cache.
-fn copy_then_softmax<T: SoftmaxFloat>(src: &[T], dst: &mut [T], n: usize, inner: usize, par: &Parallel) {
-    let lane_group = n * inner;
-    if lane_group == 0 || src.len() <= lane_group {
-        dst.copy_from_slice(src);
-        softmax(dst, n, inner, par);
-        return;
-    }
-    par.map_rows(src, dst, lane_group, |src, dst| {
-        dst.copy_from_slice(src);
-        softmax(dst, n, inner, &Parallel::serial());
-    });
 }
 
 #[cfg(test)]
