@@ -48,6 +48,10 @@ struct Shared {
     panic: Mutex<Option<Box<dyn Any + Send>>>,
     shutdown: AtomicBool,
     wake: Condvar,
+    /// Workers parked on `wake`; changed only under the `job` lock, so a
+    /// submitter that reads it under that lock knows whether to notify
+    /// (a notification is a system call even when nobody waits).
+    parked: AtomicUsize,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -84,6 +88,7 @@ impl Pool {
             panic: Mutex::new(None),
             shutdown: AtomicBool::new(false),
             wake: Condvar::new(),
+            parked: AtomicUsize::new(0),
         });
         let mut workers = Vec::new();
         for idx in 1..n_threads.max(1) {
@@ -124,14 +129,17 @@ impl Pool {
         // `active` is zero (so no worker still holds it).
         let work_static: *const (dyn Fn(usize) + Sync) =
             unsafe { std::mem::transmute(work as *const (dyn Fn(usize) + Sync + '_)) };
-        {
+        let any_parked = {
             // Publish and bump the epoch under the lock that parked workers
             // check it under, so none can miss the notification.
             let mut job = lock(&shared.job);
             *job = Some(JobRef { work: work_static, n_chunks });
             shared.epoch.fetch_add(1, Ordering::Release);
+            shared.parked.load(Ordering::Relaxed) > 0
+        };
+        if any_parked {
+            shared.wake.notify_all();
         }
-        shared.wake.notify_all();
 
         claim_chunks(shared, work, n_chunks);
         while shared.done_chunks.load(Ordering::Acquire) < n_chunks {
@@ -172,9 +180,11 @@ fn worker(shared: &Shared) {
         while shared.epoch.load(Ordering::Acquire) == seen_epoch && !shared.shutdown.load(Ordering::Relaxed) {
             if Instant::now() >= spin_until {
                 let mut guard = lock(&shared.job);
+                shared.parked.fetch_add(1, Ordering::Relaxed);
                 while shared.epoch.load(Ordering::Acquire) == seen_epoch && !shared.shutdown.load(Ordering::Relaxed) {
                     guard = shared.wake.wait(guard).unwrap_or_else(PoisonError::into_inner);
                 }
+                shared.parked.fetch_sub(1, Ordering::Relaxed);
                 break;
             }
             std::hint::spin_loop();

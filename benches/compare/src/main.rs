@@ -18,14 +18,15 @@ use systems::{OnnxiModelRun, OnnxiSession, Ort, Runner, Tract, load_onnxi};
 use timing::{Plan, Stream, StreamKind};
 
 const USAGE: &str = "\
-usage: run.sh [--write-results] [--model-run] [--filter TEXT] [--threads 1,2] [--rounds N] [--batch-ms MS]
+usage: run.sh [--write-results] [--model-run] [--filter TEXT] [--threads 1,2] [--rounds N] [--batch-ms MS] [--gap-ms MS]
 
   --write-results  also write benches/RESULTS.md
   --model-run      also time onnxi's Model::run (owned input, fresh outputs)
   --filter TEXT    only the cases whose label contains TEXT
   --threads LIST   thread counts to compare (default 1,2)
   --rounds N       interleaved rounds per case (default 9, at least 5)
-  --batch-ms MS    target duration of one timed batch (default 50)";
+  --batch-ms MS    target duration of one timed batch (default 50)
+  --gap-ms MS      pause after each batch so that spinning worker threads settle (default 20)";
 
 /// Largest |a - b| allowed, as a fraction of max(1, |reference|).
 const TOLERANCE: f32 = 1e-5;
@@ -36,12 +37,13 @@ struct Args {
     threads: Vec<usize>,
     rounds: usize,
     batch_ms: u64,
+    gap_ms: u64,
     model_run: bool,
 }
 
 fn parse_args() -> Result<Args> {
     let mut args =
-        Args { write_results: false, filter: None, threads: vec![1, 2], rounds: 9, batch_ms: 50, model_run: false };
+        Args { write_results: false, filter: None, threads: vec![1, 2], rounds: 9, batch_ms: 50, gap_ms: 20, model_run: false };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = || it.next().with_context(|| format!("{arg} needs a value\n{USAGE}"));
@@ -58,6 +60,7 @@ fn parse_args() -> Result<Args> {
             }
             "--rounds" => args.rounds = value()?.parse::<usize>().context("--rounds wants a number")?.max(5),
             "--batch-ms" => args.batch_ms = value()?.parse::<u64>().context("--batch-ms wants a number")?.max(1),
+            "--gap-ms" => args.gap_ms = value()?.parse::<u64>().context("--gap-ms wants a number")?,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -445,7 +448,7 @@ fn main() -> Result<()> {
     if cases.is_empty() {
         bail!("no case matches the filter");
     }
-    let plan = Plan { batch: Duration::from_millis(args.batch_ms), rounds: args.rounds, gap: Duration::from_millis(2) };
+    let plan = Plan { batch: Duration::from_millis(args.batch_ms), rounds: args.rounds, gap: Duration::from_millis(args.gap_ms) };
     let started = Instant::now();
 
     let load_before = load_average();
@@ -495,7 +498,7 @@ fn main() -> Result<()> {
              - Command: `{command}`\n\
              - rustc: {rustc}\n\
              - onnxi: {onnxi}; ONNX Runtime: `{dylib_name}` through `ort` {ort}; tract-onnx {tract}\n\
-             - Method: {rounds} interleaved rounds per case (order rotating), batches of ~{batch} ms, median µs per run; \
+             - Method: {rounds} interleaved rounds per case (order rotating), batches of ~{batch} ms with {gap} ms pauses between them, median µs per run; \
              inputs uniform in [-10, 10), float32, opset 13\n\n\
              {results_table}\n\
              Notes:\n\
@@ -518,6 +521,7 @@ fn main() -> Result<()> {
             tract = locked_version("tract-onnx"),
             rounds = plan.rounds,
             batch = args.batch_ms,
+            gap = args.gap_ms,
             tol = TOLERANCE,
         );
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../RESULTS.md");
