@@ -8,6 +8,7 @@ use ndarray::{Dimension, IxDyn};
 
 use crate::buffers::BufferPool;
 use crate::error::{Error, RunError};
+use crate::fuse;
 use crate::model::{Dim, Model};
 use crate::ops::{ExecCtx, Inputs};
 use crate::tensor::{DType, Tensor};
@@ -131,6 +132,26 @@ impl Model {
         Ok(Outputs { entries })
     }
 
+    /// The chains of nodes the plan may run as fused steps (see the
+    /// README's "Fused chains"), each as its node names in order. A chain
+    /// runs fused when its input is float32 and every op has a kernel for
+    /// the shape (Softmax over contiguous lanes); otherwise node by node.
+    pub fn fused_chains(&self) -> Vec<Vec<&str>> {
+        let mut chains: Vec<Vec<&str>> = Vec::new();
+        let mut open = false;
+        for node in &self.plan.nodes {
+            if open {
+                if let Some(chain) = chains.last_mut() {
+                    chain.push(&node.name);
+                }
+            } else if node.feeds_next {
+                chains.push(vec![&node.name]);
+            }
+            open = node.feeds_next;
+        }
+        chains
+    }
+
     /// A reusable runner for one thread: it keeps its output buffers between
     /// runs and lends the outputs out, so repeated runs allocate nothing.
     pub fn session(&self) -> Session<'_> {
@@ -190,7 +211,24 @@ impl Model {
         // back into a vector of the next lifetime in place (same layout, so
         // the allocation is kept).
         let mut spare = std::mem::take(&mut scratch.node_inputs);
-        for node in &self.plan.nodes {
+        let nodes = &self.plan.nodes;
+        // Nodes before `fused_until` ran inside a fused step; nodes before
+        // `unfused_until` run one by one (a chain that could not be fused is
+        // not retried from each of its nodes).
+        let (mut fused_until, mut unfused_until) = (0, 0);
+        for (idx, node) in nodes.iter().enumerate() {
+            if idx < fused_until {
+                continue;
+            }
+            if idx >= unfused_until && node.feeds_next {
+                let links = nodes[idx..].iter().take(fuse::MAX_CHAIN - 1).take_while(|node| node.feeds_next).count();
+                let chain = nodes.get(idx..=idx + links).unwrap_or_default();
+                if fuse::run_chain(chain, values, ctx) {
+                    fused_until = idx + chain.len();
+                    continue;
+                }
+                unfused_until = idx + chain.len();
+            }
             let mut summary: InputSummary = Default::default();
             let mut node_inputs: Inputs<'_> = spare.into_iter().map(|_| None).collect();
             // Values read for the last time move into the op (which may then

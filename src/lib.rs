@@ -34,6 +34,7 @@ pub mod buffers;
 pub mod conformance;
 pub mod error;
 pub mod format;
+mod fuse;
 pub mod inspect;
 pub mod interp;
 pub mod kernels;

@@ -28,6 +28,11 @@ pub(crate) struct PlanNode {
     /// Per input: true when this node is the value's last reader, so the
     /// value may be moved into the op.
     pub consumes: Box<[bool]>,
+    /// True when this node and the next in plan order both chain
+    /// ([`Op::chains`]) and this node's output is read by the next one only
+    /// (no other reader, not a graph output): the two may then run as one
+    /// fused step.
+    pub feeds_next: bool,
 }
 
 /// A validated graph in execution order.
@@ -138,6 +143,15 @@ impl Plan {
                     None => false,
                 })
                 .collect();
+        }
+        for pos in 1..ordered.len() {
+            let (before, after) = ordered.split_at_mut(pos);
+            let (producer, reader) = (&mut before[pos - 1], &after[0]);
+            let link = match (&*producer.outputs, &*reader.inputs, &*reader.consumes) {
+                ([Some(out)], [Some(input)], [true]) => out == input,
+                _ => false,
+            };
+            producer.feeds_next = link && producer.op.chains() && reader.op.chains();
         }
         Ok(Plan { nodes: ordered, n_slots, inputs, input_slots, input_defaults, constants, outputs })
     }

@@ -163,13 +163,26 @@ impl Parallel {
             data.chunks_mut(row_len).for_each(&kernel);
             return;
         }
+        self.row_groups(data, row_len, |rows| rows.chunks_mut(row_len).for_each(&kernel));
+    }
+
+    /// Runs `kernel` on groups of whole rows of `row_len` elements (about
+    /// [`CHUNK_ELEMS`] each, so a group stays in cache while the kernel
+    /// makes several passes over it), in parallel when worth it.
+    pub fn row_groups<T: Send>(&self, data: &mut [T], row_len: usize, kernel: impl Fn(&mut [T]) + Sync + Send) {
+        if row_len == 0 || data.is_empty() {
+            return;
+        }
         let group = CHUNK_ELEMS.div_ceil(row_len).max(1) * row_len;
+        if !self.worth_splitting(data.len()) {
+            data.chunks_mut(group).for_each(&kernel);
+            return;
+        }
         let len = data.len();
         let ptr = SendPtr(data.as_mut_ptr());
         self.run_chunks(len.div_ceil(group), &|idx| {
             // SAFETY: `data` outlives `run_chunks`; groups are disjoint.
-            let rows = unsafe { ptr.chunk(idx, group, len) };
-            rows.chunks_mut(row_len).for_each(&kernel);
+            kernel(unsafe { ptr.chunk(idx, group, len) });
         });
     }
 

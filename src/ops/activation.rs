@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use half::{bf16, f16};
 use ndarray::ArrayD;
 
-use super::{ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, Registry, check_dtype, required};
+use super::{ChainKernel, ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, Registry, check_dtype, required};
 use crate::attrs::Attrs;
 use crate::error::{LoadError, OpError};
 use crate::kernels::Parallel;
@@ -85,6 +85,14 @@ impl Relu {
 }
 
 impl Op for Relu {
+    fn chains(&self) -> bool {
+        true
+    }
+
+    fn chain_kernel(&self, _shape: &[usize]) -> Option<ChainKernel> {
+        Some(ChainKernel::Map(Unary::Relu))
+    }
+
     fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
         let x = required(inputs, 0, "Relu")?;
         check_dtype("Relu", x.dtype(), self.dtypes)?;
@@ -136,6 +144,14 @@ impl LeakyRelu {
 }
 
 impl Op for LeakyRelu {
+    fn chains(&self) -> bool {
+        true
+    }
+
+    fn chain_kernel(&self, _shape: &[usize]) -> Option<ChainKernel> {
+        Some(ChainKernel::Map(Unary::LeakyRelu { alpha: self.alpha }))
+    }
+
     fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
         let x = required(inputs, 0, "LeakyRelu")?;
         check_dtype("LeakyRelu", x.dtype(), self.dtypes)?;
@@ -162,6 +178,14 @@ impl Sigmoid {
 }
 
 impl Op for Sigmoid {
+    fn chains(&self) -> bool {
+        true
+    }
+
+    fn chain_kernel(&self, _shape: &[usize]) -> Option<ChainKernel> {
+        Some(ChainKernel::Map(Unary::Sigmoid))
+    }
+
     fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
         let x = required(inputs, 0, "Sigmoid")?;
         check_dtype("Sigmoid", x.dtype(), self.dtypes)?;
@@ -188,6 +212,14 @@ impl Tanh {
 }
 
 impl Op for Tanh {
+    fn chains(&self) -> bool {
+        true
+    }
+
+    fn chain_kernel(&self, _shape: &[usize]) -> Option<ChainKernel> {
+        Some(ChainKernel::Map(Unary::Tanh))
+    }
+
     fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
         let x = required(inputs, 0, "Tanh")?;
         check_dtype("Tanh", x.dtype(), self.dtypes)?;

@@ -58,6 +58,32 @@ pub trait Op: Send + Sync + fmt::Debug {
     /// # Errors
     /// An [`OpError`] when the inputs are unacceptable.
     fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError>;
+
+    /// Whether the op may join a fused chain (see [`ChainKernel`]): one
+    /// input, one output of the same shape, and a float32 kernel that works
+    /// on whole rows.
+    fn chains(&self) -> bool {
+        false
+    }
+
+    /// The float32 kernel this op runs on an input of `shape`, for a fused
+    /// chain; `None` when it has none for that shape (its own [`Op::run`]
+    /// then runs, with its own checks and errors). Must compute exactly
+    /// what [`Op::run`] computes on float32.
+    fn chain_kernel(&self, _shape: &[usize]) -> Option<ChainKernel> {
+        None
+    }
+}
+
+/// A float32 kernel that works on whole rows of the data, so that a chain
+/// of them can run group of rows by group of rows while each group is in
+/// cache (see `crate::fuse`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ChainKernel {
+    /// Each element on its own.
+    Map(crate::kernels::unary::Unary),
+    /// Softmax over contiguous lanes of this many elements.
+    SoftmaxLanes(usize),
 }
 
 /// Builds an op from a node's attributes at a resolved opset version.

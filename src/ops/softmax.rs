@@ -17,7 +17,7 @@
 use std::borrow::Cow;
 
 use super::activation::{inplace, mapped, through_f32};
-use super::{ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, Registry, check_dtype, normalize_axis, required};
+use super::{ChainKernel, ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, Registry, check_dtype, normalize_axis, required};
 use crate::attrs::Attrs;
 use crate::error::{LoadError, OpError};
 use crate::kernels::softmax::{softmax, softmax_into};
@@ -77,6 +77,17 @@ impl Softmax {
 }
 
 impl Op for Softmax {
+    fn chains(&self) -> bool {
+        true
+    }
+
+    fn chain_kernel(&self, shape: &[usize]) -> Option<ChainKernel> {
+        match self.lanes(shape) {
+            Ok((n, 1)) => Some(ChainKernel::SoftmaxLanes(n)),
+            _ => None,
+        }
+    }
+
     fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
         let x = required(inputs, 0, "Softmax")?;
         check_dtype("Softmax", x.dtype(), self.dtypes)?;
