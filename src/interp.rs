@@ -7,10 +7,11 @@ use std::ops::Index;
 use ndarray::{Dimension, IxDyn};
 
 use crate::buffers::BufferPool;
-use crate::error::{Error, RunError};
+use crate::error::{Error, OpError, RunError};
 use crate::fuse;
 use crate::model::{Dim, Model};
-use crate::ops::{ExecCtx, Inputs};
+use crate::ops::ExecCtx;
+use crate::plan::PlanNode;
 use crate::tensor::{DType, Tensor};
 
 /// The outputs of a run, in the graph's output order.
@@ -78,20 +79,67 @@ impl Index<&str> for Outputs {
     }
 }
 
-/// Shapes and dtypes of a node's first inputs, kept for the error message
-/// without allocating (an `IxDyn` of rank ≤ 4 lives inline).
+/// Shapes and dtypes of the inputs a node consumed (moved into the op),
+/// kept for an error message without allocating (an `IxDyn` of rank ≤ 4
+/// lives inline); lent inputs are still in their slots.
 type InputSummary = [Option<(DType, IxDyn)>; 4];
 
-fn describe(summary: &InputSummary, n_inputs: usize) -> String {
-    let mut parts: Vec<String> = summary
+/// Most inputs a node gets on the stack; more go in a vector.
+const STACK_INPUTS: usize = 4;
+
+/// Runs one node: values read for the last time move into the op (which
+/// may then reuse their buffers), the rest are lent. `moved` records the
+/// moved ones for [`describe`].
+fn run_node<'a>(
+    node: &PlanNode,
+    values: &mut [Option<Cow<'a, Tensor>>],
+    ctx: &ExecCtx<'_>,
+    moved: &mut InputSummary,
+) -> Result<Tensor, OpError> {
+    let n_inputs = node.inputs.len();
+    let mut on_stack: [Option<Cow<'_, Tensor>>; STACK_INPUTS] = Default::default();
+    let mut on_heap: Vec<Option<Cow<'_, Tensor>>> = Vec::new();
+    let node_inputs: &mut [Option<Cow<'_, Tensor>>] = match on_stack.get_mut(..n_inputs) {
+        Some(inputs) => inputs,
+        None => {
+            on_heap.resize_with(n_inputs, || None);
+            &mut on_heap
+        }
+    };
+    for (pos, (input, &consume)) in node.inputs.iter().zip(&node.consumes).enumerate() {
+        if let (Some(slot), true) = (*input, consume) {
+            node_inputs[pos] = values[slot].take();
+            if let (Some(entry), Some(value)) = (moved.get_mut(pos), node_inputs[pos].as_ref()) {
+                *entry = Some((value.dtype(), IxDyn(value.shape())));
+            }
+        }
+    }
+    for (pos, (input, &consume)) in node.inputs.iter().zip(&node.consumes).enumerate() {
+        if let (Some(slot), false) = (*input, consume) {
+            node_inputs[pos] = values[slot].as_ref().map(|value| Cow::Borrowed(&**value));
+        }
+    }
+    node.op.run(node_inputs, ctx)
+}
+
+/// The dtypes and shapes of a failed node's inputs, for its error.
+fn describe(node: &PlanNode, values: &[Option<Cow<'_, Tensor>>], moved: &InputSummary) -> String {
+    let mut parts: Vec<String> = node
+        .inputs
         .iter()
-        .take(n_inputs)
-        .map(|entry| match entry {
-            Some((dtype, shape)) => format!("{dtype} {:?}", shape.slice()),
-            None => "none".to_string(),
+        .zip(&node.consumes)
+        .enumerate()
+        .take(moved.len())
+        .map(|(pos, (input, &consume))| {
+            let lent = input.filter(|_| !consume).and_then(|slot| values[slot].as_deref());
+            match (lent, &moved[pos]) {
+                (Some(value), _) => format!("{} {:?}", value.dtype(), value.shape()),
+                (None, Some((dtype, shape))) => format!("{dtype} {:?}", shape.slice()),
+                (None, None) => "none".to_string(),
+            }
         })
         .collect();
-    if n_inputs > summary.len() {
+    if node.inputs.len() > moved.len() {
         parts.push("…".to_string());
     }
     parts.join(", ")
@@ -124,7 +172,7 @@ impl Model {
         let mut scratch = Scratch::default();
         let mut values = self.bind(feeds, &mut scratch)?;
         let ctx = ExecCtx { par: &self.par, pool: None };
-        self.execute(&mut values, &ctx, &mut scratch)?;
+        self.execute(&mut values, &ctx)?;
         let mut entries = Vec::with_capacity(self.plan.outputs.len());
         for (name, slot) in &self.plan.outputs {
             entries.push((name.clone(), Some(take_output(&mut values, *slot, name)?)));
@@ -201,16 +249,7 @@ impl Model {
     }
 
     /// Runs every node in plan order over the value slots.
-    fn execute<'a>(
-        &'a self,
-        values: &mut [Option<Cow<'a, Tensor>>],
-        ctx: &ExecCtx<'_>,
-        scratch: &mut Scratch,
-    ) -> Result<(), Error> {
-        // One input vector for all nodes: emptied after each node and turned
-        // back into a vector of the next lifetime in place (same layout, so
-        // the allocation is kept).
-        let mut spare = std::mem::take(&mut scratch.node_inputs);
+    fn execute<'a>(&'a self, values: &mut [Option<Cow<'a, Tensor>>], ctx: &ExecCtx<'_>) -> Result<(), Error> {
         let nodes = &self.plan.nodes;
         // Nodes before `fused_until` ran inside a fused step; nodes before
         // `unfused_until` run one by one (a chain that could not be fused is
@@ -229,46 +268,18 @@ impl Model {
                 }
                 unfused_until = idx + chain.len();
             }
-            let mut summary: InputSummary = Default::default();
-            let mut node_inputs: Inputs<'_> = spare.into_iter().map(|_| None).collect();
-            // Values read for the last time move into the op (which may then
-            // reuse their buffers); the rest are lent.
-            for (input, &consume) in node.inputs.iter().zip(&node.consumes) {
-                node_inputs.push(match *input {
-                    Some(slot) if consume => values[slot].take(),
-                    _ => None,
-                });
-            }
-            for (pos, (input, &consume)) in node.inputs.iter().zip(&node.consumes).enumerate() {
-                if let (Some(slot), false) = (*input, consume) {
-                    node_inputs[pos] = values[slot].as_ref().map(|value| Cow::Borrowed(&**value));
-                }
-                if let (Some(entry), Some(value)) = (summary.get_mut(pos), node_inputs[pos].as_ref()) {
-                    *entry = Some((value.dtype(), IxDyn(value.shape())));
-                }
-            }
-            let produced = node.op.run(&mut node_inputs, ctx);
-            node_inputs.clear();
-            spare = node_inputs.into_iter().map(|_| None).collect();
-            let produced = produced.map_err(|source| RunError::Op {
+            let mut moved: InputSummary = Default::default();
+            let produced = run_node(node, values, ctx, &mut moved).map_err(|source| RunError::Op {
                 node: node.name.clone(),
                 op_type: node.op_type.clone(),
                 opset: node.version,
-                inputs: describe(&summary, node.inputs.len()),
+                inputs: describe(node, values, &moved),
                 source,
-            });
-            let produced = match produced {
-                Ok(tensor) => tensor,
-                Err(err) => {
-                    scratch.node_inputs = spare;
-                    return Err(err.into());
-                }
-            };
+            })?;
             if let Some(Some(slot)) = node.outputs.first() {
                 values[*slot] = Some(Cow::Owned(produced));
             }
         }
-        scratch.node_inputs = spare;
         Ok(())
     }
 
@@ -383,7 +394,6 @@ struct SymbolBinding {
 struct Scratch {
     bound: Vec<SymbolBinding>,
     values: Vec<Option<Cow<'static, Tensor>>>,
-    node_inputs: Vec<Option<Cow<'static, Tensor>>>,
 }
 
 impl Session<'_> {
@@ -406,7 +416,7 @@ impl Session<'_> {
         let feeds = inputs.into_iter().map(|(name, tensor)| (name, Cow::Borrowed(tensor)));
         let mut values = model.bind(feeds, &mut self.scratch)?;
         let ctx = ExecCtx { par: &model.par, pool: Some(&self.pool) };
-        let mut result = model.execute(&mut values, &ctx, &mut self.scratch);
+        let mut result = model.execute(&mut values, &ctx);
         if result.is_ok() {
             for ((name, slot), (_, out)) in model.plan.outputs.iter().zip(&mut self.last.entries) {
                 match take_output(&mut values, *slot, name) {

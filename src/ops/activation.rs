@@ -285,10 +285,16 @@ pub(crate) fn mapped<T: Element + Default>(
     ctx: &ExecCtx<'_>,
     kernel: impl Fn(&[T], &mut [T], &Parallel),
 ) -> ArrayD<T> {
-    let source = array.as_standard_layout();
     let mut out = ctx.output::<T>(array.shape());
-    if let (Some(src), Some(dst)) = (source.as_slice(), out.as_slice_mut()) {
-        kernel(src, dst, ctx.par);
+    if let Some(dst) = out.as_slice_mut() {
+        match array.as_slice() {
+            Some(src) => kernel(src, dst, ctx.par),
+            None => {
+                if let Some(src) = array.as_standard_layout().as_slice() {
+                    kernel(src, dst, ctx.par);
+                }
+            }
+        }
     }
     out
 }
@@ -339,8 +345,8 @@ mod tests {
     fn run(op: &dyn Op, x: &Tensor) -> Result<Tensor, OpError> {
         let par = Parallel::global();
         let ctx = ExecCtx { par: &par, pool: None };
-        let lent = op.run(&mut vec![Some(Cow::Borrowed(x))], &ctx);
-        let owned = op.run(&mut vec![Some(Cow::Owned(x.clone()))], &ctx);
+        let lent = op.run(&mut [Some(Cow::Borrowed(x))], &ctx);
+        let owned = op.run(&mut [Some(Cow::Owned(x.clone()))], &ctx);
         match (&lent, &owned) {
             (Ok(a), Ok(b)) => assert_eq!(a.to_le_bytes(), b.to_le_bytes(), "lent and owned paths differ"),
             (Err(a), Err(b)) => assert_eq!(a, b),

@@ -25,8 +25,8 @@ use crate::tensor::{DType, Element, Tensor};
 /// A node's inputs as the interpreter hands them over: borrowed when the
 /// value lives on, owned when this node is its last reader (so the op may
 /// reuse its buffer). `None` is an omitted optional input. Ops take what
-/// they need out of the vector.
-pub type Inputs<'a> = Vec<Option<Cow<'a, Tensor>>>;
+/// they need out of the slice.
+pub type Inputs<'a> = [Option<Cow<'a, Tensor>>];
 
 /// What an op sees of the run besides its inputs.
 #[derive(Debug)]

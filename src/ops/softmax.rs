@@ -163,8 +163,8 @@ mod tests {
     fn run(op: &Softmax, x: &Tensor) -> Result<Tensor, OpError> {
         let par = Parallel::global();
         let ctx = ExecCtx { par: &par, pool: None };
-        let lent = op.run(&mut vec![Some(Cow::Borrowed(x))], &ctx);
-        let owned = op.run(&mut vec![Some(Cow::Owned(x.clone()))], &ctx);
+        let lent = op.run(&mut [Some(Cow::Borrowed(x))], &ctx);
+        let owned = op.run(&mut [Some(Cow::Owned(x.clone()))], &ctx);
         assert_eq!(
             lent.as_ref().map(Tensor::to_le_bytes),
             owned.as_ref().map(Tensor::to_le_bytes),
