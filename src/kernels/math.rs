@@ -123,27 +123,51 @@ pub(crate) fn grid_reference(max: f32) -> f32 {
 ///   most ~0.35 in size, is exact or off by under 2^-26.
 /// - otherwise |reference| >= 32000, and `x - reference` itself is exact
 ///   for every `x` within 104 of it (Sterbenz); farther ones give 0.
+///
+/// With `ALL_NORMAL`, the caller guarantees `x - reference >= `
+/// [`NORMAL_FROM`] in every lane (or NaN): no result can underflow or be
+/// subnormal, so the lanes are computed as they are, with the cheap
+/// normal-range scaling. The results are the same bits as without it.
 #[inline(always)]
-pub(crate) fn exp_shifted<V: VecF32, const GRID: bool>(token: V::Token, x: V, reference: V) -> V {
+pub(crate) fn exp_shifted<V: VecF32, const GRID: bool, const ALL_NORMAL: bool>(
+    token: V::Token,
+    x: V,
+    reference: V,
+) -> V {
     let zero = V::splat(token, 0.0);
     let approx = x - reference;
+    if ALL_NORMAL {
+        let (k, r) = shifted_reduce::<V, GRID>(token, x, approx, reference);
+        return exp_reduced(token, r).ldexp_normal(k);
+    }
     // As in `exp`, lanes that round to 0 (-inf, masked-out inputs, the
     // padding of a partial vector) are set at the end, without an
     // underflow assist; they compute e^0 meanwhile.
     let underflow = approx.lt(V::splat(token, EXP_MIN));
     let approx = V::select(underflow, zero, approx);
+    // Underflowing lanes keep their x in the grid form: with k = 0 their r
+    // is just x - reference (or -inf, or NaN), which makes the polynomial
+    // large or NaN but never subnormal, and the select below drops it.
+    let (k, r) = shifted_reduce::<V, GRID>(token, x, approx, reference);
+    V::select(underflow, zero, scale(token, exp_reduced(token, r), k, approx))
+}
+
+/// Lowest `x - reference` for which [`exp_shifted`] may be told
+/// `ALL_NORMAL` (e^-86 is normal, with room for the rounding of the
+/// difference).
+pub(crate) const NORMAL_FROM: f32 = -86.0;
+
+/// The reduction `x - reference = k ln2 + r` of [`exp_shifted`], from
+/// `approx = x - reference` rounded (which only chooses k).
+#[inline(always)]
+fn shifted_reduce<V: VecF32, const GRID: bool>(token: V::Token, x: V, approx: V, reference: V) -> (V, V) {
     if GRID {
-        // Underflowing lanes keep their x: with k = 0 their r is just
-        // x - reference (or -inf, or NaN), which makes the polynomial large
-        // or NaN but never subnormal, and the select below drops it.
         let magic = V::splat(token, ROUND_MAGIC);
         let k = approx.mul_add(V::splat(token, LOG2_E), magic) - magic;
         let shifted = k.mul_add(V::splat(token, LN2_HI), reference);
-        let r = k.mul_add(V::splat(token, -LN2_LO), x - shifted);
-        V::select(underflow, zero, scale(token, exp_reduced(token, r), k, approx))
+        (k, k.mul_add(V::splat(token, -LN2_LO), x - shifted))
     } else {
-        let (k, r) = reduce(token, approx);
-        V::select(underflow, zero, scale(token, exp_reduced(token, r), k, approx))
+        reduce(token, approx)
     }
 }
 

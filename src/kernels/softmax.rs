@@ -258,27 +258,35 @@ impl Elementwise for Scale {
     }
 }
 
-/// Maximum of a block (NaN lanes may or may not win).
+/// Maximum and minimum of a block (NaN lanes may or may not show in
+/// either).
 #[inline(always)]
-fn block_max<V: VecF32>(token: V::Token, block: &[f32]) -> f32 {
+fn block_range<V: VecF32>(token: V::Token, block: &[f32]) -> (f32, f32) {
     let lanes = V::LANES;
-    let neg_inf = V::splat(token, f32::NEG_INFINITY);
-    let mut acc = [neg_inf; 4];
+    let mut max = [V::splat(token, f32::NEG_INFINITY); 4];
+    let mut min = [V::splat(token, f32::INFINITY); 4];
     let mut steps = block.chunks_exact(4 * lanes);
     for step in &mut steps {
-        for (idx, acc) in acc.iter_mut().enumerate() {
-            *acc = acc.max(V::load(token, &step[idx * lanes..]));
+        for (idx, (max, min)) in max.iter_mut().zip(&mut min).enumerate() {
+            let x = V::load(token, &step[idx * lanes..]);
+            *max = max.max(x);
+            *min = min.cap(x);
         }
     }
     let mut vecs = steps.remainder().chunks_exact(lanes);
     for vec in &mut vecs {
-        acc[0] = acc[0].max(V::load(token, vec));
+        let x = V::load(token, vec);
+        max[0] = max[0].max(x);
+        min[0] = min[0].cap(x);
     }
     let rest = vecs.remainder();
     if !rest.is_empty() {
-        acc[1] = acc[1].max(V::load_partial(token, rest, f32::NEG_INFINITY));
+        max[1] = max[1].max(V::load_partial(token, rest, f32::NEG_INFINITY));
+        min[1] = min[1].cap(V::load_partial(token, rest, f32::INFINITY));
     }
-    acc[0].max(acc[1]).max(acc[2].max(acc[3])).reduce_max()
+    let zero = V::splat(token, 0.0);
+    let min = min[0].cap(min[1]).cap(min[2].cap(min[3]));
+    (max[0].max(max[1]).max(max[2].max(max[3])).reduce_max(), -(zero - min).reduce_max())
 }
 
 /// Where the exp pass of a block reads its inputs.
@@ -330,7 +338,7 @@ impl Input for Lent<'_> {
 /// pair) before being widened into the f64 accumulators, which halves the
 /// conversion work.
 #[inline(always)]
-fn block_exp_sum<V: VecF32, I: Input, const GRID: bool>(
+fn block_exp_sum<V: VecF32, I: Input, const GRID: bool, const ALL_NORMAL: bool>(
     token: V::Token,
     input: I,
     dst: &mut [f32],
@@ -338,7 +346,7 @@ fn block_exp_sum<V: VecF32, I: Input, const GRID: bool>(
 ) -> f64 {
     let lanes = V::LANES;
     let reference = V::splat(token, reference);
-    let exp = |x: V| math::exp_shifted::<V, GRID>(token, x, reference);
+    let exp = |x: V| math::exp_shifted::<V, GRID, ALL_NORMAL>(token, x, reference);
     let mut acc = [V::acc_zero(token); 2];
     let mut start = 0;
     let mut steps = dst.chunks_exact_mut(4 * lanes);
@@ -364,23 +372,29 @@ fn block_exp_sum<V: VecF32, I: Input, const GRID: bool>(
     }
     let rest = vecs.into_remainder();
     if !rest.is_empty() {
-        // Padding with -inf adds exp(-inf) = 0 to the sum.
-        let e = exp(input.load_rest::<V>(token, rest, start, f32::NEG_INFINITY));
+        // Padding with -inf adds exp(-inf) = 0 to the sum; the padding
+        // underflows, so this vector takes the general form.
+        let x = input.load_rest::<V>(token, rest, start, f32::NEG_INFINITY);
+        let e = math::exp_shifted::<V, GRID, false>(token, x, reference);
         e.store_partial(rest);
         acc[1] = V::acc_add(acc[1], e);
     }
     V::acc_total(acc[0]) + V::acc_total(acc[1])
 }
 
-/// The second pass over one block whose inputs have maximum `max`: their
-/// exponentials into `dst`.
+/// The second pass over one block whose inputs span `[min, max]`: their
+/// exponentials into `dst`. When no result can be subnormal or zero (the
+/// usual case), the exp skips its underflow handling.
 #[inline(always)]
-fn block_stats<V: VecF32, I: Input>(token: V::Token, input: I, max: f32, dst: &mut [f32]) -> BlockStats {
+fn block_stats<V: VecF32, I: Input>(token: V::Token, input: I, (max, min): (f32, f32), dst: &mut [f32]) -> BlockStats {
     let mut stats = BlockStats::new(max);
-    stats.sum = if stats.reference.abs() < math::GRID_LIMIT {
-        block_exp_sum::<V, I, true>(token, input, dst, stats.reference)
-    } else {
-        block_exp_sum::<V, I, false>(token, input, dst, stats.reference)
+    let reference = stats.reference;
+    let all_normal = min - reference >= math::NORMAL_FROM;
+    stats.sum = match (reference.abs() < math::GRID_LIMIT, all_normal) {
+        (true, true) => block_exp_sum::<V, I, true, true>(token, input, dst, reference),
+        (true, false) => block_exp_sum::<V, I, true, false>(token, input, dst, reference),
+        (false, true) => block_exp_sum::<V, I, false, true>(token, input, dst, reference),
+        (false, false) => block_exp_sum::<V, I, false, false>(token, input, dst, reference),
     };
     stats
 }
@@ -407,9 +421,9 @@ fn strided_lanes<V: VecF32>(token: V::Token, slab: &mut [f32], n: usize, inner: 
         let at = row * inner + col;
         let x = V::load(token, &slab[at..]);
         let e = if grid {
-            math::exp_shifted::<V, true>(token, x, reference)
+            math::exp_shifted::<V, true, false>(token, x, reference)
         } else {
-            math::exp_shifted::<V, false>(token, x, reference)
+            math::exp_shifted::<V, false, false>(token, x, reference)
         };
         e.store(&mut slab[at..]);
         acc = V::acc_add(acc, e);
@@ -458,11 +472,11 @@ enum Job<'a> {
 fn run_generic<V: VecF32>(token: V::Token, job: Job<'_>) {
     match job {
         Job::Stats(Some(src), dst, stats) => {
-            *stats = block_stats::<V, _>(token, Lent(src), block_max::<V>(token, src), dst);
+            *stats = block_stats::<V, _>(token, Lent(src), block_range::<V>(token, src), dst);
         }
         Job::Stats(None, dst, stats) => {
-            let max = block_max::<V>(token, dst);
-            *stats = block_stats::<V, _>(token, Own, max, dst);
+            let range = block_range::<V>(token, dst);
+            *stats = block_stats::<V, _>(token, Own, range, dst);
         }
         Job::Scale(block, factor) => math::map_inplace::<V, _>(token, Scale(factor), block),
         Job::Strided(slab, n, inner) => strided_slab::<V>(token, slab, n, inner),
@@ -847,6 +861,56 @@ mod tests {
         softmax_into(&[1.0f32, 2.0, 3.0, 4.0], &mut short, 2, 1, &Parallel::serial());
         assert_eq!(short, [7.0; 3]);
         Ok(())
+    }
+
+    /// The exp pass with and without `ALL_NORMAL` on one block.
+    fn both_forms<V: VecF32, const GRID: bool>(token: V::Token, data: &[f32], reference: f32) -> [(Vec<u32>, u64); 2] {
+        let mut fast = data.to_vec();
+        let fast_sum = block_exp_sum::<V, Own, GRID, true>(token, Own, &mut fast, reference);
+        let mut general = data.to_vec();
+        let general_sum = block_exp_sum::<V, Own, GRID, false>(token, Own, &mut general, reference);
+        let bits = |values: Vec<f32>| values.into_iter().map(f32::to_bits).collect();
+        [(bits(fast), fast_sum.to_bits()), (bits(general), general_sum.to_bits())]
+    }
+
+    fn check_forms<V: VecF32>(token: V::Token, rng: &mut Rng) {
+        for (center, len) in [(3.0f32, 1000), (-20.5, 77), (41_000.0, 333), (-7.0, 4096)] {
+            let reference = grid_or_exact(center);
+            // Within 86 below the reference (what the max/min test allows),
+            // with a NaN in one case.
+            let mut data: Vec<f32> = rng.vec(len, -85.9, 0.0).iter().map(|d| reference + d).collect();
+            if len == 77 {
+                data[40] = f32::NAN;
+            }
+            let [fast, general] = if reference.abs() < math::GRID_LIMIT {
+                both_forms::<V, true>(token, &data, reference)
+            } else {
+                both_forms::<V, false>(token, &data, reference)
+            };
+            assert!(fast == general, "{} lanes, around {center}", V::LANES);
+        }
+    }
+
+    fn grid_or_exact(max: f32) -> f32 {
+        BlockStats::new(max).reference
+    }
+
+    #[test]
+    fn the_all_normal_exp_gives_the_same_bits_as_the_general_form() {
+        let mut rng = Rng::new(29);
+        check_forms::<F32x1>(Scalar::new(), &mut rng);
+        #[cfg(target_arch = "x86_64")]
+        {
+            if let Some(token) = Sse2::new() {
+                check_forms::<F32x4>(token, &mut rng);
+            }
+            if let Some(token) = Avx2::new() {
+                check_forms::<F32x8>(token, &mut rng);
+            }
+            if let Some(token) = Avx512::new() {
+                check_forms::<F32x16>(token, &mut rng);
+            }
+        }
     }
 
     #[test]
