@@ -179,9 +179,18 @@ fn shifted_reduce<V: VecF32, const GRID: bool>(token: V::Token, x: V, approx: V,
 /// while `e^x` barely moves.) Below -20, `1 + e^x` rounds to 1, so the
 /// result is e^x itself, computed directly down to the subnormals rather
 /// than as the reciprocal of an overflowing e^-x.
+///
+/// A vector whose lanes all lie in [-20, 20] (the usual case) takes a
+/// shortcut with the same results: no lane is in the tail, and e^-x can
+/// neither underflow nor be subnormal, so the selects and the range test
+/// of the general form are skipped.
 #[inline(always)]
 pub(crate) fn sigmoid<V: VecF32>(token: V::Token, x: V) -> V {
     let one = V::splat(token, 1.0);
+    if !V::any(x.abs().gt_or_nan(V::splat(token, SIGMOID_TAIL))) {
+        let (k, r) = reduce(token, V::splat(token, 0.0) - x);
+        return one / (one + exp_reduced(token, r).ldexp_normal(k));
+    }
     let tail = x.lt(V::splat(token, -SIGMOID_TAIL));
     // Above x = 87, e^-x is subnormal but vanishes in 1 + e^-x: it is taken
     // as 0 so as not to pay for subnormal arithmetic. Only the tail's
@@ -195,25 +204,44 @@ pub(crate) fn sigmoid<V: VecF32>(token: V::Token, x: V) -> V {
 /// Hyperbolic tangent: an odd polynomial below |x| = 0.55 (exactly `x` for
 /// tiny and subnormal x), `1 - 2 / (e^(2|x|) + 1)` above, capped at 1,
 /// with the sign of `x` (so tanh(-0) = -0). NaN stays NaN.
+///
+/// A vector whose lanes all lie on one side of 0.55 computes only that
+/// side's formula (same results; the other is dropped by the select
+/// anyway).
 #[inline(always)]
 pub(crate) fn tanh<V: VecF32>(token: V::Token, x: V) -> V {
-    let one = V::splat(token, 1.0);
     let ax = x.abs();
+    let small_lanes = ax.lt(V::splat(token, TANH_SMALL));
+    if !V::any(small_lanes) {
+        return tanh_large(token, ax).copysign(x);
+    }
+    if !V::any(ax.ge(V::splat(token, TANH_SMALL))) {
+        return tanh_small(token, ax).copysign(x);
+    }
+    V::select(small_lanes, tanh_small(token, ax), tanh_large(token, ax)).copysign(x)
+}
 
+/// `1 - 2 / (e^(2|x|) + 1)` from `ax = |x|`, capped at 1 (NaN kept).
+#[inline(always)]
+fn tanh_large<V: VecF32>(token: V::Token, ax: V) -> V {
+    let one = V::splat(token, 1.0);
     // Capping |x| where tanh rounds to 1 keeps exp in range; NaN passes.
     let capped = ax.cap(V::splat(token, TANH_ONE));
     let (k, r) = reduce(token, capped + capped);
     let e = exp_reduced(token, r).ldexp_normal(k);
-    let large = one - V::splat(token, 2.0) / (e + one);
+    one - V::splat(token, 2.0) / (e + one)
+}
 
+/// The odd polynomial `|x| + |x|^3 P(x^2)` for |x| < 0.55 (exactly `|x|`
+/// for tiny and subnormal x).
+#[inline(always)]
+fn tanh_small<V: VecF32>(token: V::Token, ax: V) -> V {
     let u = ax * ax;
     let p = V::splat(token, TANH_P4).mul_add(u, V::splat(token, TANH_P3));
     let p = p.mul_add(u, V::splat(token, TANH_P2));
     let p = p.mul_add(u, V::splat(token, TANH_P1));
     let p = p.mul_add(u, V::splat(token, TANH_P0));
-    let small = (ax * u).mul_add(p, ax);
-
-    V::select(ax.lt(V::splat(token, TANH_SMALL)), small, large).copysign(x)
+    (ax * u).mul_add(p, ax)
 }
 
 /// An elementwise f32 function that the slice loops can map.

@@ -241,6 +241,44 @@ mod tests {
         }
     }
 
+    /// Sigmoid and Tanh take per-vector shortcuts when every lane is in
+    /// one range; a value must give the same bits whether its vector
+    /// takes a shortcut (vectors of like values) or the general form
+    /// (every vector mixed with values from the other ranges).
+    #[test]
+    fn per_vector_shortcuts_give_the_same_bits_as_the_general_form() {
+        let mut rng = Rng::new(31);
+        // Sigmoid: |x| <= 20 (shortcut) against 20 < |x| < 120; Tanh:
+        // |x| < 0.55 and |x| >= 0.55 (each a shortcut) mixed.
+        let cases = [
+            (Unary::Sigmoid, rng.vec(4096, -20.0, 20.0), [-119.0f32, 25.0, -21.0, 90.0]),
+            (Unary::Tanh, rng.vec(4096, -0.55, 0.55), [3.0, -0.6, 9.5, -20.0]),
+            (Unary::Tanh, rng.vec(4096, -12.0, 12.0), [0.1, -0.3, 1e-30, 0.5]),
+        ];
+        for isa in isas() {
+            for (op, values, others) in &cases {
+                let mut pure = vec![0f32; values.len()];
+                apply_f32_isa(isa, *op, values, &mut pure);
+                // A value from the other range after every third one: no 4
+                // consecutive lanes are alike.
+                let mixed_in: Vec<f32> = values
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(idx, &value)| {
+                        [value, others[idx % 4]].into_iter().take(if idx % 3 == 0 { 2 } else { 1 })
+                    })
+                    .collect();
+                let mut mixed_out = vec![0f32; mixed_in.len()];
+                apply_f32_isa(isa, *op, &mixed_in, &mut mixed_out);
+                let mut at = 0;
+                for (idx, &want) in pure.iter().enumerate() {
+                    assert_eq!(mixed_out[at].to_bits(), want.to_bits(), "{op:?} {isa:?} f({:e})", values[idx]);
+                    at += if idx % 3 == 0 { 2 } else { 1 };
+                }
+            }
+        }
+    }
+
     fn check_against_reference(isa: Isa, op: Unary, inputs: &[f32]) {
         let mut outputs = vec![0f32; inputs.len()];
         apply_f32_isa(isa, op, inputs, &mut outputs);
