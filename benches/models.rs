@@ -1,0 +1,151 @@
+//! Whole-model runs through the interpreter: per-call overhead on a
+//! 5-element Relu, and the chain Relu→Sigmoid→Tanh→LeakyRelu→Softmax on
+//! [1000, 1000], fused (one model, the interpreter runs the chain group of
+//! rows by group of rows) against the same five nodes run as five models
+//! one after another (one full pass over memory per node, as before
+//! fusion), both through sessions that reuse their buffers.
+//!
+//! `cargo bench --bench models`; throughput is in elements per second.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use ndarray::{ArrayD, IxDyn};
+use onnxi::onnx::{
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    attribute_proto::AttributeType, tensor_shape_proto, type_proto,
+};
+use onnxi::{Model, Tensor};
+use prost::Message;
+
+/// A float32 value of fixed shape.
+fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|&size| tensor_shape_proto::Dimension {
+            value: Some(tensor_shape_proto::dimension::Value::DimValue(size)),
+            ..Default::default()
+        })
+        .collect();
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(1),
+                shape: Some(TensorShapeProto { dim }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The node `op`, with LeakyRelu's alpha and Softmax's axis set.
+fn node(op: &str, input: &str, output: &str) -> NodeProto {
+    let attribute = match op {
+        "LeakyRelu" => vec![AttributeProto {
+            name: Some("alpha".into()),
+            r#type: Some(AttributeType::Float as i32),
+            f: Some(0.01),
+            ..Default::default()
+        }],
+        "Softmax" => vec![AttributeProto {
+            name: Some("axis".into()),
+            r#type: Some(AttributeType::Int as i32),
+            i: Some(-1),
+            ..Default::default()
+        }],
+        _ => Vec::new(),
+    };
+    NodeProto {
+        op_type: Some(op.into()),
+        input: vec![input.into()],
+        output: vec![output.into()],
+        attribute,
+        ..Default::default()
+    }
+}
+
+/// `x -> ops[0] -> ... -> y` over float32 `dims`, opset 13.
+fn chain(ops: &[&str], dims: &[i64]) -> Model {
+    let names: Vec<String> =
+        (0..ops.len()).map(|idx| if idx + 1 == ops.len() { "y".into() } else { format!("t{idx}") }).collect();
+    let nodes = ops
+        .iter()
+        .enumerate()
+        .map(|(idx, op)| node(op, if idx == 0 { "x" } else { &names[idx - 1] }, &names[idx]))
+        .collect();
+    let graph = GraphProto {
+        name: Some("bench".into()),
+        node: nodes,
+        input: vec![value("x", dims)],
+        output: vec![value("y", dims)],
+        ..Default::default()
+    };
+    let model = ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(13) }],
+        graph: Some(graph),
+        ..Default::default()
+    };
+    Model::from_bytes(&model.encode_to_vec()).expect("the bench model loads")
+}
+
+/// Deterministic inputs in [-10, 10).
+fn input(dims: &[usize]) -> Tensor {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let len = dims.iter().product();
+    let values: Vec<f32> = (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 * 20.0 - 10.0
+        })
+        .collect();
+    Tensor::from(ArrayD::from_shape_vec(IxDyn(dims), values).expect("the shape matches"))
+}
+
+fn per_call(c: &mut Criterion) {
+    let mut group = c.benchmark_group("model");
+    let relu = chain(&["Relu"], &[5]);
+    let x = input(&[5]);
+    let mut session = relu.session();
+    group.bench_function("relu-5-session", |b| b.iter(|| black_box(session.run([("x", &x)]).is_ok())));
+    group.bench_function("relu-5-model-run", |b| {
+        b.iter_batched(|| x.clone(), |x| black_box(relu.run([("x", x)]).is_ok()), criterion::BatchSize::SmallInput)
+    });
+    group.finish();
+}
+
+fn five_op_chain(c: &mut Criterion) {
+    const OPS: [&str; 5] = ["Relu", "Sigmoid", "Tanh", "LeakyRelu", "Softmax"];
+    let mut group = c.benchmark_group("chain-1000x1000");
+    group.throughput(Throughput::Elements(1_000_000));
+    group.sample_size(20).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    let x = input(&[1000, 1000]);
+    let fused = chain(&OPS, &[1000, 1000]);
+    assert_eq!(fused.fused_chains().len(), 1, "the bench chain must fuse");
+    let mut session = fused.session();
+    group.bench_function(BenchmarkId::new("fused", "session"), |b| {
+        b.iter(|| black_box(session.run([("x", &x)]).is_ok()))
+    });
+    // Node by node: five one-node models, each with its own session (so
+    // buffers are reused too), each reading the previous one's output.
+    let singles: Vec<Model> = OPS.iter().map(|op| chain(&[op], &[1000, 1000])).collect();
+    let mut sessions: Vec<_> = singles.iter().map(Model::session).collect();
+    group.bench_function(BenchmarkId::new("node-by-node", "session"), |b| {
+        b.iter(|| {
+            let mut value = &x;
+            for session in &mut sessions {
+                value = session.run([("x", value)]).and_then(|out| out.require("y")).expect("runs");
+            }
+            black_box(value.len())
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, per_call, five_op_chain);
+criterion_main!(benches);
