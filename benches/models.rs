@@ -6,6 +6,7 @@
 //! fusion), both through sessions that reuse their buffers.
 //!
 //! `cargo bench --bench models`; throughput is in elements per second.
+#![allow(clippy::result_large_err)]
 
 use std::hint::black_box;
 use std::time::Duration;
