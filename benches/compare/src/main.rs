@@ -377,7 +377,12 @@ fn cpu_text() -> String {
         .unwrap_or_default();
     let simd: Vec<&str> = ["avx512f", "avx2", "fma"].into_iter().filter(|f| flags.contains(f)).collect();
     let n_cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    format!("{model}, {n_cpus} logical CPUs, {}", simd.join(" "))
+    // The last-level cache decides whether the 16M streams (128 MB of
+    // traffic over 64 MB buffers) run from DRAM or from cache.
+    let llc = std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cache/index3/size")
+        .map(|size| format!(", last-level cache {}", size.trim()))
+        .unwrap_or_default();
+    format!("{model}, {n_cpus} logical CPUs, {}{llc}", simd.join(" "))
 }
 
 /// Version of a package as resolved in this harness's Cargo.lock.
