@@ -79,22 +79,22 @@ impl Index<&str> for Outputs {
     }
 }
 
-/// Shapes and dtypes of the inputs a node consumed (moved into the op),
-/// kept for an error message without allocating (an `IxDyn` of rank ≤ 4
-/// lives inline); lent inputs are still in their slots.
-type InputSummary = [Option<(DType, IxDyn)>; 4];
+/// Shapes and dtypes of the owned inputs a node consumed (moved into the
+/// op), kept for an error message without allocating (an `IxDyn` of rank
+/// ≤ 4 lives inline); the other inputs are still in their slots.
+type InputSummary = [Option<(DType, IxDyn)>; STACK_INPUTS];
 
 /// Most inputs a node gets on the stack; more go in a vector.
 const STACK_INPUTS: usize = 4;
 
 /// Runs one node: values read for the last time move into the op (which
 /// may then reuse their buffers), the rest are lent. `moved` records the
-/// moved ones for [`describe`].
+/// owned ones moved in, for [`describe`].
 fn run_node<'a>(
     node: &PlanNode,
     values: &mut [Option<Cow<'a, Tensor>>],
     ctx: &ExecCtx<'_>,
-    moved: &mut InputSummary,
+    moved: &mut Option<InputSummary>,
 ) -> Result<Tensor, OpError> {
     let n_inputs = node.inputs.len();
     let mut on_stack: [Option<Cow<'_, Tensor>>; STACK_INPUTS] = Default::default();
@@ -108,10 +108,21 @@ fn run_node<'a>(
     };
     for (pos, (input, &consume)) in node.inputs.iter().zip(&node.consumes).enumerate() {
         if let (Some(slot), true) = (*input, consume) {
-            node_inputs[pos] = values[slot].take();
-            if let (Some(entry), Some(value)) = (moved.get_mut(pos), node_inputs[pos].as_ref()) {
-                *entry = Some((value.dtype(), IxDyn(value.shape())));
-            }
+            node_inputs[pos] = match values[slot].take() {
+                // A borrowed value costs nothing to keep: it stays in its
+                // slot too (nobody reads it after this node), for `describe`.
+                Some(Cow::Borrowed(value)) => {
+                    values[slot] = Some(Cow::Borrowed(value));
+                    Some(Cow::Borrowed(value))
+                }
+                Some(Cow::Owned(value)) => {
+                    if let Some(entry) = moved.get_or_insert_with(Default::default).get_mut(pos) {
+                        *entry = Some((value.dtype(), IxDyn(value.shape())));
+                    }
+                    Some(Cow::Owned(value))
+                }
+                None => None,
+            };
         }
     }
     for (pos, (input, &consume)) in node.inputs.iter().zip(&node.consumes).enumerate() {
@@ -122,24 +133,24 @@ fn run_node<'a>(
     node.op.run(node_inputs, ctx)
 }
 
-/// The dtypes and shapes of a failed node's inputs, for its error.
-fn describe(node: &PlanNode, values: &[Option<Cow<'_, Tensor>>], moved: &InputSummary) -> String {
+/// The dtypes and shapes of a failed node's inputs, for its error: from
+/// their slots, or for owned values moved into the op, from `moved`.
+fn describe(node: &PlanNode, values: &[Option<Cow<'_, Tensor>>], moved: Option<&InputSummary>) -> String {
     let mut parts: Vec<String> = node
         .inputs
         .iter()
-        .zip(&node.consumes)
         .enumerate()
-        .take(moved.len())
-        .map(|(pos, (input, &consume))| {
-            let lent = input.filter(|_| !consume).and_then(|slot| values[slot].as_deref());
-            match (lent, &moved[pos]) {
+        .take(STACK_INPUTS)
+        .map(|(pos, input)| {
+            let in_slot = input.and_then(|slot| values[slot].as_deref());
+            match (in_slot, moved.and_then(|moved| moved[pos].as_ref())) {
                 (Some(value), _) => format!("{} {:?}", value.dtype(), value.shape()),
                 (None, Some((dtype, shape))) => format!("{dtype} {:?}", shape.slice()),
                 (None, None) => "none".to_string(),
             }
         })
         .collect();
-    if node.inputs.len() > moved.len() {
+    if node.inputs.len() > STACK_INPUTS {
         parts.push("…".to_string());
     }
     parts.join(", ")
@@ -268,12 +279,12 @@ impl Model {
                 }
                 unfused_until = idx + chain.len();
             }
-            let mut moved: InputSummary = Default::default();
+            let mut moved = None;
             let produced = run_node(node, values, ctx, &mut moved).map_err(|source| RunError::Op {
                 node: node.name.clone(),
                 op_type: node.op_type.clone(),
                 opset: node.version,
-                inputs: describe(node, values, &moved),
+                inputs: describe(node, values, moved.as_ref()),
                 source,
             })?;
             if let Some(Some(slot)) = node.outputs.first() {
