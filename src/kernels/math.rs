@@ -323,9 +323,15 @@ fn head_len<V: VecF32>(dst: *const f32, len: usize) -> usize {
     if head < V::LANES { head.min(len) } else { 0 }
 }
 
-/// `dst[i] = func(src[i])` over the common length.
+/// `dst[i] = func(src[i])` over the common length; with `STREAM`, the
+/// aligned body is written with non-temporal stores (and fenced).
 #[inline(always)]
-pub(crate) fn map<V: VecF32, F: Elementwise>(token: V::Token, func: F, src: &[f32], dst: &mut [f32]) {
+pub(crate) fn map<V: VecF32, F: Elementwise, const STREAM: bool>(
+    token: V::Token,
+    func: F,
+    src: &[f32],
+    dst: &mut [f32],
+) {
     let len = src.len().min(dst.len());
     let (src, dst) = (&src[..len], &mut dst[..len]);
     let head = head_len::<V>(dst.as_ptr(), len);
@@ -344,10 +350,17 @@ pub(crate) fn map<V: VecF32, F: Elementwise>(token: V::Token, func: F, src: &[f3
         let x1 = V::load(token, &src[lanes..]);
         let x2 = V::load(token, &src[2 * lanes..]);
         let x3 = V::load(token, &src[3 * lanes..]);
-        func.apply(token, x0).store(dst);
-        func.apply(token, x1).store(&mut dst[lanes..]);
-        func.apply(token, x2).store(&mut dst[2 * lanes..]);
-        func.apply(token, x3).store(&mut dst[3 * lanes..]);
+        let y = [func.apply(token, x0), func.apply(token, x1), func.apply(token, x2), func.apply(token, x3)];
+        for (idx, y) in y.into_iter().enumerate() {
+            if STREAM {
+                y.store_stream(&mut dst[idx * lanes..]);
+            } else {
+                y.store(&mut dst[idx * lanes..]);
+            }
+        }
+    }
+    if STREAM {
+        super::simd::store_fence();
     }
     let mut src_vecs = src_steps.remainder().chunks_exact(lanes);
     let mut dst_vecs = dst_steps.into_remainder().chunks_exact_mut(lanes);

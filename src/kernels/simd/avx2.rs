@@ -103,6 +103,17 @@ impl VecF32 for F32x8 {
     }
 
     #[inline(always)]
+    fn store_stream(self, dst: &mut [f32]) {
+        let dst = &mut dst[..8];
+        if dst.as_ptr().cast::<u8>().align_offset(32) != 0 {
+            return self.store(dst);
+        }
+        // SAFETY: AVX2 was detected (see the type); `dst` holds 8 writable
+        // f32 and is 32-byte aligned (checked above).
+        unsafe { _mm256_stream_ps(dst.as_mut_ptr(), self.0) }
+    }
+
+    #[inline(always)]
     fn load_partial(token: Avx2, src: &[f32], pad: f32) -> Self {
         let mask = lane_mask(src.len());
         // SAFETY: the token proves AVX2; VMASKMOVPS reads only the lanes

@@ -107,6 +107,17 @@ impl VecF32 for F32x16 {
     }
 
     #[inline(always)]
+    fn store_stream(self, dst: &mut [f32]) {
+        let dst = &mut dst[..16];
+        if dst.as_ptr().cast::<u8>().align_offset(64) != 0 {
+            return self.store(dst);
+        }
+        // SAFETY: AVX-512F was detected (see the type); `dst` holds 16
+        // writable f32 and is 64-byte aligned (checked above).
+        unsafe { _mm512_stream_ps(dst.as_mut_ptr(), self.0) }
+    }
+
+    #[inline(always)]
     fn store_partial(self, dst: &mut [f32]) {
         let mask = lane_mask(dst.len());
         // SAFETY: AVX-512F was detected (see the type); a masked store

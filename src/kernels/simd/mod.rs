@@ -119,6 +119,17 @@ pub fn active() -> Isa {
     })
 }
 
+/// Orders earlier non-temporal stores ([`VecF32::store_stream`]) before
+/// later stores, so a thread that then signals completion publishes them.
+#[inline]
+pub fn store_fence() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SFENCE is part of SSE, which every x86-64 CPU has.
+    unsafe {
+        std::arch::x86_64::_mm_sfence();
+    }
+}
+
 /// A vector of f32 lanes with the operations the kernels need.
 ///
 /// Comparisons are IEEE: ordered ones are false when a lane is NaN.
@@ -143,6 +154,14 @@ pub trait VecF32: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = 
     fn load_partial(token: Self::Token, src: &[f32], pad: f32) -> Self;
     /// Writes the first `dst.len()` lanes (fewer than `LANES`) to `dst`.
     fn store_partial(self, dst: &mut [f32]);
+    /// Like [`VecF32::store`], bypassing the caches where the ISA can (a
+    /// non-temporal store: the line is not read first) when `dst` is
+    /// aligned to the vector size (else a plain store). The writer must
+    /// call [`store_fence`] before other threads may read what it wrote.
+    #[inline(always)]
+    fn store_stream(self, dst: &mut [f32]) {
+        self.store(dst);
+    }
     /// `self * mul + add`, fused (one rounding) where the ISA has FMA.
     fn mul_add(self, mul: Self, add: Self) -> Self;
     /// Absolute value (clears the sign bit; NaN stays NaN).

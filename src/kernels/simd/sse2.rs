@@ -100,6 +100,17 @@ impl VecF32 for F32x4 {
     }
 
     #[inline(always)]
+    fn store_stream(self, dst: &mut [f32]) {
+        let dst = &mut dst[..4];
+        if dst.as_ptr().cast::<u8>().align_offset(16) != 0 {
+            return self.store(dst);
+        }
+        // SAFETY: SSE2 was detected (see the type); `dst` holds 4 writable
+        // f32 and is 16-byte aligned (checked above).
+        unsafe { _mm_stream_ps(dst.as_mut_ptr(), self.0) }
+    }
+
+    #[inline(always)]
     fn load_partial(token: Sse2, src: &[f32], pad: f32) -> Self {
         let mut lanes = [pad; 4];
         let len = src.len().min(4);
