@@ -18,6 +18,7 @@ use std::borrow::Cow;
 use ndarray::ArrayD;
 
 use crate::kernels::Parallel;
+use crate::kernels::par::CHUNK_ELEMS;
 use crate::kernels::softmax::{softmax, softmax_into};
 use crate::kernels::unary;
 use crate::ops::ChainKernel;
@@ -73,7 +74,7 @@ pub(crate) fn run_chain<'a>(nodes: &[PlanNode], values: &mut [Option<Cow<'a, Ten
 
 /// Every node's kernel for `shape`, and the row length groups must be made
 /// of (a multiple of every Softmax lane); `None` when some node has no
-/// kernel or the lanes do not nest.
+/// kernel, the lanes do not nest, or they are too long to gain.
 fn kernels(nodes: &[PlanNode], shape: &[usize]) -> Option<([ChainKernel; MAX_CHAIN], usize)> {
     if nodes.len() > MAX_CHAIN {
         return None;
@@ -90,7 +91,10 @@ fn kernels(nodes: &[PlanNode], shape: &[usize]) -> Option<([ChainKernel; MAX_CHA
         }
         *slot = kernel;
     }
-    Some((kernels, unit))
+    // Lanes longer than a parallel chunk would make each group one long
+    // row that neither fits in cache nor splits across threads (the
+    // Softmax kernel alone splits a long lane into blocks): run node by node.
+    (unit <= CHUNK_ELEMS).then_some((kernels, unit))
 }
 
 /// One group of whole rows through every kernel: the first reads `src`

@@ -146,6 +146,9 @@ fn chains_that_do_not_fuse_still_match() -> Result<(), Error> {
     check(&[relu(), softmax(0), tanh()], &[64, 600], 13, None)?;
     // An intermediate that is also a graph output breaks the chain there.
     check(&[sigmoid(), tanh(), relu(), leaky(0.3)], &[50, 1000], 13, Some(1))?;
+    // Softmax lanes longer than a parallel chunk (the chain runs node by
+    // node, so the Softmax can split its long lanes across threads).
+    check(&[sigmoid(), softmax(-1), tanh()], &[2, 40_000], 13, None)?;
     // Longer than one fused step.
     let long: Vec<Step> = (0..37).map(|idx| [relu(), sigmoid(), tanh(), leaky(0.5)][idx % 4].clone()).collect();
     check(&long, &[20, 3000], 13, None)?;
