@@ -456,6 +456,25 @@ fn strided_slab<V: VecF32>(token: V::Token, slab: &mut [f32], n: usize, inner: u
     }
 }
 
+/// Softmax of each contiguous lane of `n` (at most [`BLOCK`]) elements of
+/// `dst`, read from `src` when given: all passes of a lane while it is in
+/// L1, with one dispatch for the whole group.
+#[inline(always)]
+fn short_lanes<V: VecF32>(token: V::Token, src: Option<&[f32]>, dst: &mut [f32], n: usize) {
+    let mut src_rows = rows_of(src, n);
+    for lane in dst.chunks_mut(n) {
+        let stats = match src_rows.as_mut().and_then(Iterator::next) {
+            Some(src) => block_stats::<V, _>(token, Lent(src), block_range::<V>(token, src), lane),
+            None => {
+                let range = block_range::<V>(token, lane);
+                block_stats::<V, _>(token, Own, range, lane)
+            }
+        };
+        let factor = lane_factors(&[stats]).next().unwrap_or(f32::NAN);
+        math::map_inplace::<V, _>(token, Scale(factor), lane);
+    }
+}
+
 /// One softmax pass on one piece of data, for dispatch to an ISA.
 enum Job<'a> {
     /// The first two passes over a block of a contiguous lane: read from
@@ -463,6 +482,9 @@ enum Job<'a> {
     Stats(Option<&'a [f32]>, &'a mut [f32], &'a mut BlockStats),
     /// The last pass over a block.
     Scale(&'a mut [f32], f32),
+    /// Every pass over a group of contiguous lanes of at most [`BLOCK`]
+    /// elements (the given length), read from the source when there is one.
+    Lanes(Option<&'a [f32]>, &'a mut [f32], usize),
     /// A whole `[n, inner]` slab of strided lanes.
     Strided(&'a mut [f32], usize, usize),
 }
@@ -479,6 +501,7 @@ fn run_generic<V: VecF32>(token: V::Token, job: Job<'_>) {
             *stats = block_stats::<V, _>(token, Own, range, dst);
         }
         Job::Scale(block, factor) => math::map_inplace::<V, _>(token, Scale(factor), block),
+        Job::Lanes(src, dst, n) => short_lanes::<V>(token, src, dst, n),
         Job::Strided(slab, n, inner) => strided_slab::<V>(token, slab, n, inner),
     }
 }
@@ -548,13 +571,6 @@ impl Paths {
         self.run(Job::Scale(block, factor));
     }
 
-    /// Softmax of one contiguous lane of at most [`BLOCK`] elements.
-    fn short_lane(self, src: Option<&[f32]>, lane: &mut [f32]) {
-        let stats = self.stats(src, lane);
-        let factor = lane_factors(&[stats]).next().unwrap_or(f32::NAN);
-        self.scale(lane, factor);
-    }
-
     /// Softmax of one contiguous lane, serially.
     fn lane(self, src: Option<&[f32]>, lane: &mut [f32], stats: &mut Vec<BlockStats>) {
         stats.clear();
@@ -622,12 +638,7 @@ fn softmax_f32(paths: Paths, lanes: Lanes<'_>, n: usize, inner: usize, par: &Par
         });
     } else if n <= BLOCK {
         // One block per lane: the lanes are the parallel unit already.
-        row_groups(par, src, dst, n, |src, dst| {
-            let mut src_rows = rows_of(src, n);
-            for lane in dst.chunks_mut(n) {
-                paths.short_lane(src_rows.as_mut().and_then(Iterator::next), lane);
-            }
-        });
+        row_groups(par, src, dst, n, |src, dst| paths.run(Job::Lanes(src, dst, n)));
     } else if !par.splits(dst.len()) {
         let mut stats = Vec::with_capacity(n.div_ceil(BLOCK));
         let mut src_rows = rows_of(src, n);
