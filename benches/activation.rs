@@ -9,6 +9,8 @@
 //!
 //! `cargo bench --bench activation`; throughput is in elements per second.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -32,15 +34,7 @@ fn naive(op: Unary, src: &[f32], dst: &mut [f32]) {
 
 /// Deterministic inputs in [-10, 10).
 fn inputs(len: usize) -> Vec<f32> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 * 20.0 - 10.0
-        })
-        .collect()
+    common::uniform_inputs(len, 0x9e37_79b9_7f4a_7c15)
 }
 
 fn bench_op(c: &mut Criterion, name: &str, op: Unary) {

@@ -8,6 +8,8 @@
 //! `cargo bench --bench models`; throughput is in elements per second.
 #![allow(clippy::result_large_err)]
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -95,16 +97,7 @@ fn chain(ops: &[&str], dims: &[i64]) -> Model {
 
 /// Deterministic inputs in [-10, 10).
 fn input(dims: &[usize]) -> Tensor {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let len = dims.iter().product();
-    let values: Vec<f32> = (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 * 20.0 - 10.0
-        })
-        .collect();
+    let values = common::uniform_inputs(dims.iter().product(), 0x2545_f491_4f6c_dd1d);
     Tensor::from(ArrayD::from_shape_vec(IxDyn(dims), values).expect("the shape matches"))
 }
 

@@ -12,6 +12,8 @@
 //!
 //! `cargo bench --bench softmax`; throughput is in elements per second.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -39,15 +41,7 @@ fn naive(data: &mut [f32], n: usize) {
 
 /// Deterministic inputs in [-10, 10).
 fn inputs(len: usize) -> Vec<f32> {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 * 20.0 - 10.0
-        })
-        .collect()
+    common::uniform_inputs(len, 0x2545_f491_4f6c_dd1d)
 }
 
 fn softmax_shapes(c: &mut Criterion) {
