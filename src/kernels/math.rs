@@ -56,26 +56,52 @@ const TANH_ONE: f32 = 9.1;
 /// Splits `x = k ln2 + r` with integral `k` and |r| <= ~ln2/2 (|x| < 2^21).
 #[inline(always)]
 fn reduce<V: VecF32>(token: V::Token, x: V) -> (V, V) {
+    reduce_scaled(token, x, 1.0)
+}
+
+/// [`reduce`] of `c * h` for `c` = 1, -1 or 2, returning `k` and `r / c`.
+///
+/// Scaling by a power of two, or negating, commutes with rounding (away
+/// from the subnormals, which `r` never reaches when `c` = 2), so this
+/// gives bit for bit `k` and `r / c` of the reduction of `c * h` computed
+/// first, without the operation that computes it.
+#[inline(always)]
+fn reduce_scaled<V: VecF32>(token: V::Token, h: V, c: f32) -> (V, V) {
     // Adding 1.5 * 2^23 pushes the fraction of x * log2(e) out of the
     // mantissa, rounding to nearest even; subtracting it again leaves k.
     // Two FMA-port operations, where VRNDSCALEPS would compete with the
     // division and VSCALEFPS for port 0.
     let magic = V::splat(token, ROUND_MAGIC);
-    let k = x.mul_add(V::splat(token, LOG2_E), magic) - magic;
-    let r = k.mul_add(V::splat(token, -LN2_HI), x);
-    let r = k.mul_add(V::splat(token, -LN2_LO), r);
+    let k = h.mul_add(V::splat(token, c * LOG2_E), magic) - magic;
+    let r = k.mul_add(V::splat(token, -LN2_HI / c), h);
+    let r = k.mul_add(V::splat(token, -LN2_LO / c), r);
     (k, r)
 }
 
 /// `e^r` for |r| <= ~ln2/2 (within 1 ULP).
 #[inline(always)]
 fn exp_reduced<V: VecF32>(token: V::Token, r: V) -> V {
-    let q = V::splat(token, EXP_Q4).mul_add(r, V::splat(token, EXP_Q3));
-    let q = q.mul_add(r, V::splat(token, EXP_Q2));
-    let q = q.mul_add(r, V::splat(token, EXP_Q1));
-    let q = q.mul_add(r, V::splat(token, EXP_Q0));
-    // Adding 1 last keeps the small terms' rounding errors small.
-    q.mul_add(r * r, r) + V::splat(token, 1.0)
+    exp_reduced_scaled(token, r, 1.0)
+}
+
+/// [`exp_reduced`] of `r = c * h` for `c` = 1, -1 or 2, bit for bit.
+///
+/// The polynomial runs in `h` with each coefficient scaled by the power of
+/// `c` that makes every intermediate the original one times a power of two
+/// (or negated), which rounds the same; the last step multiplies by `c`
+/// exactly inside the final addition.
+#[inline(always)]
+fn exp_reduced_scaled<V: VecF32>(token: V::Token, h: V, c: f32) -> V {
+    let (c2, c3) = (c * c, c * c * c);
+    let q = V::splat(token, EXP_Q4 * c3 * c2).mul_add(h, V::splat(token, EXP_Q3 * c2 * c2));
+    let q = q.mul_add(h, V::splat(token, EXP_Q2 * c3));
+    let q = q.mul_add(h, V::splat(token, EXP_Q1 * c2));
+    let q = q.mul_add(h, V::splat(token, EXP_Q0 * c));
+    // (e^r - 1) / c; adding 1 last keeps the small terms' rounding errors
+    // small.
+    let y = q.mul_add(h * h, h);
+    let one = V::splat(token, 1.0);
+    if c == 1.0 { y + one } else { y.mul_add(V::splat(token, c), one) }
 }
 
 /// `e^x` for `x <= 89` (or NaN; the caller guarantees the bound), within
@@ -188,8 +214,9 @@ fn shifted_reduce<V: VecF32, const GRID: bool>(token: V::Token, x: V, approx: V,
 pub(crate) fn sigmoid<V: VecF32>(token: V::Token, x: V) -> V {
     let one = V::splat(token, 1.0);
     if !V::any(x.abs().gt_or_nan(V::splat(token, SIGMOID_TAIL))) {
-        let (k, r) = reduce(token, V::splat(token, 0.0) - x);
-        return one / (one + exp_reduced(token, r).ldexp_normal(k));
+        // e^-x, its negation folded into the reduction.
+        let (k, r) = reduce_scaled(token, x, -1.0);
+        return one / (one + exp_reduced_scaled(token, r, -1.0).ldexp_normal(k));
     }
     let tail = x.lt(V::splat(token, -SIGMOID_TAIL));
     // Above x = 87, e^-x is subnormal but vanishes in 1 + e^-x: it is taken
@@ -227,8 +254,9 @@ fn tanh_large<V: VecF32>(token: V::Token, ax: V) -> V {
     let one = V::splat(token, 1.0);
     // Capping |x| where tanh rounds to 1 keeps exp in range; NaN passes.
     let capped = ax.cap(V::splat(token, TANH_ONE));
-    let (k, r) = reduce(token, capped + capped);
-    let e = exp_reduced(token, r).ldexp_normal(k);
+    // e^(2|x|), its doubling folded into the reduction.
+    let (k, r) = reduce_scaled(token, capped, 2.0);
+    let e = exp_reduced_scaled(token, r, 2.0).ldexp_normal(k);
     one - V::splat(token, 2.0) / (e + one)
 }
 
