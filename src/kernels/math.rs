@@ -178,6 +178,24 @@ pub(crate) fn exp_shifted<V: VecF32, const GRID: bool, const ALL_NORMAL: bool>(
     V::select(underflow, zero, scale(token, exp_reduced(token, r), k, approx))
 }
 
+/// Largest |x| for which [`exp_scaled_down`] may be used: there `k`
+/// stays below 370, and the part of ln 2 that `LN2_HI + LN2_LO` misses
+/// (under 7.3e-12) shifts `r` by at most 2.7e-9, 0.05 ULP of e^r.
+pub(crate) const DIRECT_LIMIT: f32 = 256.0;
+
+/// `e^x * 2^-m` for an integral `m`, reducing `x` itself (no subtraction,
+/// hence no rounding of `x - m ln2`), one operation cheaper than
+/// [`exp_shifted`]'s grid form.
+///
+/// The caller guarantees, for every lane, |x| <= [`DIRECT_LIMIT`] (or NaN)
+/// and `x - m ln2` in [[`NORMAL_FROM`], 0.5]: the result is then normal and
+/// below 1.5, so the cheap normal-range scaling applies.
+#[inline(always)]
+pub(crate) fn exp_scaled_down<V: VecF32>(token: V::Token, x: V, m: V) -> V {
+    let (k, r) = reduce(token, x);
+    exp_reduced(token, r).ldexp_normal(k - m)
+}
+
 /// Lowest `x - reference` for which [`exp_shifted`] may be told
 /// `ALL_NORMAL` (e^-86 is normal, with room for the rounding of the
 /// difference).

@@ -12,8 +12,12 @@
 //! maximum `m_b`, then `e = exp(x - r_b)` written in place while its sum
 //! `s_b` accumulates (pairs of vectors added in f32, then f64 lanes). The
 //! reference `r_b` is `m_b` rounded up to a multiple of 2^-9, which lets
-//! the exp range reduction absorb the subtraction exactly. The lane's sum
-//! is `S = sum_b s_b * exp(r_b - R)` with `R = max r_b` (in f64, in block
+//! the exp range reduction absorb the subtraction exactly. A block of
+//! usual logits (within 256 of 0, spanning less than 86) instead computes
+//! `exp(x) * 2^-m` with `m = round(m_b log2 e)`, reducing `x` itself, so
+//! that there is no subtraction at all (one vector operation fewer); its
+//! reference is `m ln2`, kept in f64. The lane's sum is
+//! `S = sum_b s_b * exp(r_b - R)` with `R = max r_b` (in f64, in block
 //! order), and a last pass multiplies block `b` by `f_b = exp(r_b - R) / S`
 //! rounded once to f32. Memory is thus read twice and written twice; from
 //! a lent source ([`softmax_into`]) the first two passes read the source
@@ -29,8 +33,8 @@
 //! included) give 0 without computing an underflow, which would cost a
 //! ~150-cycle microcode assist each on Intel.
 //!
-//! Accuracy: `x - r_b` costs no rounding (see `math::exp_shifted`), exp is
-//! within about 1 ULP, the sums add at most 2^-25 relative, and `f_b` and
+//! Accuracy: `x - r_b` costs no rounding (see `math::exp_shifted` and
+//! `math::exp_scaled_down`), exp is within about 1 ULP, the sums add at most 2^-25 relative, and `f_b` and
 //! the final product round once each, so each output is within 3 ULP of
 //! softmax computed in f64 from the same f32 inputs (the largest error
 //! seen over ~10M random elements per path, `softmax_bound_on_a_large_sample`,
@@ -201,9 +205,10 @@ fn softmax_block<T: Float>(block: &mut [T], n: usize, inner: usize) {
 struct BlockStats {
     /// The block's maximum (NaN inputs may or may not show here).
     max: f32,
-    /// What was subtracted before exp: `max` rounded up to the grid of
+    /// What was subtracted before exp: `m ln2` for the direct form (see
+    /// [`math::exp_scaled_down`]), else `max` rounded up to the grid of
     /// [`math::exp_shifted`], or 0 for an all -inf block.
-    reference: f32,
+    reference: f64,
     /// Sum of `exp(x - reference)` over the block.
     sum: f64,
 }
@@ -211,9 +216,15 @@ struct BlockStats {
 impl BlockStats {
     #[inline(always)]
     fn new(max: f32) -> Self {
-        let reference = if max == f32::NEG_INFINITY { 0.0 } else { math::grid_reference(max) };
-        BlockStats { max, reference, sum: 0.0 }
+        BlockStats { max, reference: f64::from(shifted_reference(max)), sum: 0.0 }
     }
+}
+
+/// The reference [`math::exp_shifted`] subtracts for a lane or block whose
+/// maximum is `max`.
+#[inline(always)]
+fn shifted_reference(max: f32) -> f32 {
+    if max == f32::NEG_INFINITY { 0.0 } else { math::grid_reference(max) }
 }
 
 /// The factor each block of a lane is scaled by, `exp(ref_b - R) / S`
@@ -221,7 +232,7 @@ impl BlockStats {
 /// lane's result is NaN).
 fn lane_factors(stats: &[BlockStats]) -> impl Iterator<Item = f32> + '_ {
     let mut lane_max = f32::NEG_INFINITY;
-    let mut lane_reference = f32::NEG_INFINITY;
+    let mut lane_reference = f64::NEG_INFINITY;
     let mut nan = false;
     for block in stats {
         nan |= block.max.is_nan();
@@ -239,7 +250,7 @@ fn lane_factors(stats: &[BlockStats]) -> impl Iterator<Item = f32> + '_ {
         } else if block.reference == lane_reference {
             1.0
         } else {
-            (f64::from(block.reference) - f64::from(lane_reference)).exp()
+            (block.reference - lane_reference).exp()
         }
     };
     let total: f64 =
@@ -331,22 +342,73 @@ impl Input for Lent<'_> {
     }
 }
 
-/// Writes `exp(x - reference)` over `dst` and returns its sum, with `x`
-/// read from `input`.
+/// How the exp pass of a block maps its inputs: `exp(x - reference)` with
+/// some reference per block.
+trait ExpForm: Copy {
+    /// A whole vector of inputs.
+    fn exp<V: VecF32>(self, token: V::Token, x: V) -> V;
+    /// The last, partial vector of a block (`rest` of its elements),
+    /// written to `dst`; returns the sum of what it wrote.
+    fn exp_rest<V: VecF32, I: Input>(self, token: V::Token, input: I, dst: &mut [f32], start: usize) -> f64;
+}
+
+/// [`math::exp_shifted`] from a reference on the grid (`GRID`) or far
+/// from 0.
+#[derive(Clone, Copy)]
+struct Shifted<const GRID: bool, const ALL_NORMAL: bool>(f32);
+
+impl<const GRID: bool, const ALL_NORMAL: bool> ExpForm for Shifted<GRID, ALL_NORMAL> {
+    #[inline(always)]
+    fn exp<V: VecF32>(self, token: V::Token, x: V) -> V {
+        math::exp_shifted::<V, GRID, ALL_NORMAL>(token, x, V::splat(token, self.0))
+    }
+
+    #[inline(always)]
+    fn exp_rest<V: VecF32, I: Input>(self, token: V::Token, input: I, dst: &mut [f32], start: usize) -> f64 {
+        // Padding with -inf adds exp(-inf) = 0 to the sum; the padding
+        // underflows, so this vector takes the general form.
+        let x = input.load_rest::<V>(token, dst, start, f32::NEG_INFINITY);
+        let e = math::exp_shifted::<V, GRID, false>(token, x, V::splat(token, self.0));
+        e.store_partial(dst);
+        V::acc_total(V::acc_add(V::acc_zero(token), e))
+    }
+}
+
+/// [`math::exp_scaled_down`] by `2^-m` (`m` integral, as f32), for a block
+/// whose inputs lie within [`math::DIRECT_LIMIT`] of 0 and within
+/// [`math::NORMAL_FROM`] of `m ln2`; `max` is the block's maximum.
+#[derive(Clone, Copy)]
+struct Direct {
+    m: f32,
+    max: f32,
+}
+
+impl ExpForm for Direct {
+    #[inline(always)]
+    fn exp<V: VecF32>(self, token: V::Token, x: V) -> V {
+        math::exp_scaled_down(token, x, V::splat(token, self.m))
+    }
+
+    #[inline(always)]
+    fn exp_rest<V: VecF32, I: Input>(self, token: V::Token, input: I, dst: &mut [f32], start: usize) -> f64 {
+        // The padding (the block's maximum, within the form's bounds) is
+        // computed but neither stored nor summed.
+        let x = input.load_rest::<V>(token, dst, start, self.max);
+        self.exp::<V>(token, x).store_partial(dst);
+        dst.iter().map(|&e| f64::from(e)).sum()
+    }
+}
+
+/// Writes `exp(x - reference)` over `dst` (the reference chosen by `form`)
+/// and returns its sum, with `x` read from `input`.
 ///
 /// Pairs of vectors are added in f32 (one rounding, at most 2^-25 of the
 /// pair) before being widened into the f64 accumulators, which halves the
 /// conversion work.
 #[inline(always)]
-fn block_exp_sum<V: VecF32, I: Input, const GRID: bool, const ALL_NORMAL: bool>(
-    token: V::Token,
-    input: I,
-    dst: &mut [f32],
-    reference: f32,
-) -> f64 {
+fn block_exp_sum<V: VecF32, I: Input, F: ExpForm>(token: V::Token, input: I, dst: &mut [f32], form: F) -> f64 {
     let lanes = V::LANES;
-    let reference = V::splat(token, reference);
-    let exp = |x: V| math::exp_shifted::<V, GRID, ALL_NORMAL>(token, x, reference);
+    let exp = |x: V| form.exp::<V>(token, x);
     let mut acc = [V::acc_zero(token); 2];
     let mut start = 0;
     let mut steps = dst.chunks_exact_mut(4 * lanes);
@@ -371,30 +433,35 @@ fn block_exp_sum<V: VecF32, I: Input, const GRID: bool, const ALL_NORMAL: bool>(
         start += lanes;
     }
     let rest = vecs.into_remainder();
-    if !rest.is_empty() {
-        // Padding with -inf adds exp(-inf) = 0 to the sum; the padding
-        // underflows, so this vector takes the general form.
-        let x = input.load_rest::<V>(token, rest, start, f32::NEG_INFINITY);
-        let e = math::exp_shifted::<V, GRID, false>(token, x, reference);
-        e.store_partial(rest);
-        acc[1] = V::acc_add(acc[1], e);
-    }
-    V::acc_total(acc[0]) + V::acc_total(acc[1])
+    let rest_sum = if rest.is_empty() { 0.0 } else { form.exp_rest::<V, I>(token, input, rest, start) };
+    V::acc_total(acc[0]) + V::acc_total(acc[1]) + rest_sum
 }
 
 /// The second pass over one block whose inputs span `[min, max]`: their
-/// exponentials into `dst`. When no result can be subnormal or zero (the
-/// usual case), the exp skips its underflow handling.
+/// exponentials into `dst`, in the cheapest form that is exact for them.
+/// Usual logits (within 256 of 0, spanning less than 86) take the direct
+/// form; otherwise, when no result can be subnormal or zero, the grid form
+/// skips its underflow handling.
 #[inline(always)]
 fn block_stats<V: VecF32, I: Input>(token: V::Token, input: I, (max, min): (f32, f32), dst: &mut [f32]) -> BlockStats {
     let mut stats = BlockStats::new(max);
-    let reference = stats.reference;
+    // False for NaN and infinite bounds.
+    if max <= math::DIRECT_LIMIT && min >= -math::DIRECT_LIMIT {
+        let m = (f64::from(max) * std::f64::consts::LOG2_E).round();
+        let shift = m * std::f64::consts::LN_2;
+        if f64::from(min) - shift >= f64::from(math::NORMAL_FROM) {
+            stats.reference = shift;
+            stats.sum = block_exp_sum::<V, I, _>(token, input, dst, Direct { m: m as f32, max });
+            return stats;
+        }
+    }
+    let reference = shifted_reference(max);
     let all_normal = min - reference >= math::NORMAL_FROM;
     stats.sum = match (reference.abs() < math::GRID_LIMIT, all_normal) {
-        (true, true) => block_exp_sum::<V, I, true, true>(token, input, dst, reference),
-        (true, false) => block_exp_sum::<V, I, true, false>(token, input, dst, reference),
-        (false, true) => block_exp_sum::<V, I, false, true>(token, input, dst, reference),
-        (false, false) => block_exp_sum::<V, I, false, false>(token, input, dst, reference),
+        (true, true) => block_exp_sum::<V, I, _>(token, input, dst, Shifted::<true, true>(reference)),
+        (true, false) => block_exp_sum::<V, I, _>(token, input, dst, Shifted::<true, false>(reference)),
+        (false, true) => block_exp_sum::<V, I, _>(token, input, dst, Shifted::<false, true>(reference)),
+        (false, false) => block_exp_sum::<V, I, _>(token, input, dst, Shifted::<false, false>(reference)),
     };
     stats
 }
@@ -412,7 +479,7 @@ fn strided_lanes<V: VecF32>(token: V::Token, slab: &mut [f32], n: usize, inner: 
     max.store(&mut max_lanes);
     let mut reference_lanes = [0f32; MAX_LANES];
     for (reference, &max) in reference_lanes.iter_mut().zip(&max_lanes[..lanes]) {
-        *reference = BlockStats::new(max).reference;
+        *reference = shifted_reference(max);
     }
     let reference = V::load(token, &reference_lanes);
     let grid = reference_lanes[..lanes].iter().all(|reference| reference.abs() < math::GRID_LIMIT);
@@ -432,7 +499,8 @@ fn strided_lanes<V: VecF32>(token: V::Token, slab: &mut [f32], n: usize, inner: 
     V::acc_store(acc, &mut sum_lanes);
     let mut factor_lanes = [0f32; MAX_LANES];
     for lane in 0..lanes {
-        let stats = BlockStats { max: max_lanes[lane], reference: reference_lanes[lane], sum: sum_lanes[lane] };
+        let stats =
+            BlockStats { max: max_lanes[lane], reference: f64::from(reference_lanes[lane]), sum: sum_lanes[lane] };
         factor_lanes[lane] = lane_factors(&[stats]).next().unwrap_or(f32::NAN);
     }
     let factor = V::load(token, &factor_lanes);
@@ -742,6 +810,63 @@ mod tests {
         }
     }
 
+    #[test]
+    fn usual_logits_take_the_direct_form_within_bound() {
+        // Lanes within 256 of 0 spanning less than 86 (the direct form),
+        // right up to both limits, with partial last vectors, in place and
+        // into a destination.
+        let mut rng = Rng::new(31);
+        for isa in isas() {
+            for (center, spread, n) in
+                [(0.0f32, 10.0, 1000), (3.5, 40.0, 17), (-200.0, 42.0, 33), (213.0, 42.9, 5), (-213.0, 42.9, 1)]
+            {
+                let data: Vec<f32> = rng.vec(3 * n, -spread, spread).iter().map(|x| center + x).collect();
+                let want = reference(&data, n, 1);
+                let got = run(isa, &data, n, 1, &Parallel::serial());
+                assert!(max_ulp(&got, &want) <= MAX_ULP, "{isa:?} around {center}: {} ULP", max_ulp(&got, &want));
+                let mut into = vec![0f32; data.len()];
+                softmax_into_f32_isa(isa, &data, &mut into, n, 1, &Parallel::serial());
+                assert_eq!(into, got, "{isa:?} around {center}: into differs from in place");
+                // The form taken: the reference is m ln2, off the f32 grid.
+                let lane = &mut data[..n].to_vec();
+                let stats =
+                    block_stats::<F32x1, _>(Scalar::new(), Own, block_range::<F32x1>(Scalar::new(), lane), lane);
+                let m = (f64::from(stats.max) * std::f64::consts::LOG2_E).round();
+                assert_eq!(stats.reference, m * std::f64::consts::LN_2, "around {center}");
+            }
+            // The span at the edge of the form: e^-85.9 is still normal.
+            let mut data = vec![0.0f32, -85.9, -1.0, 255.0, 255.0 - 85.0, 255.5];
+            data.extend(rng.vec(40, -85.0, 0.0));
+            for (n, offset) in [(3, 0), (3, 3), (40, 6)] {
+                let lane = &data[offset..offset + n];
+                let got = run(isa, lane, n, 1, &Parallel::serial());
+                let error = max_ulp(&got, &reference(lane, n, 1));
+                assert!(error <= MAX_ULP, "{isa:?} {lane:?}: {error} ULP");
+            }
+        }
+    }
+
+    #[test]
+    fn a_lane_mixing_forms_block_by_block() -> Result<(), String> {
+        // One block of usual logits (direct form), one spread wider than 86
+        // (grid form), one far from 0 (grid form, no underflow): their
+        // references differ by non-representable amounts, combined in f64.
+        let mut rng = Rng::new(37);
+        let mut data = rng.vec(BLOCK, -5.0, 5.0);
+        data.extend(rng.vec(BLOCK, -150.0, 3.0));
+        data.extend(rng.vec(100, 290.0, 300.0).iter().map(|x| x - 295.0));
+        data.extend(rng.vec(BLOCK - 100, -1.0, 1.0));
+        let n = data.len();
+        for isa in isas() {
+            for threads in [1, 2] {
+                let got = run(isa, &data, n, 1, &Parallel::with_threads(threads)?);
+                let error = max_ulp(&got, &reference(&data, n, 1));
+                assert!(error <= MAX_ULP, "{isa:?}, {threads} threads: {error} ULP");
+            }
+        }
+        Ok(())
+    }
+
     /// A larger sample than `cargo test` can afford in debug mode:
     /// `cargo test --release -- --ignored softmax_bound`.
     #[test]
@@ -750,9 +875,20 @@ mod tests {
         let mut rng = Rng::new(17);
         for isa in isas() {
             let mut worst = 0;
-            for (n, spread) in [(3, 200.0), (100, 60.0), (1000, 30.0), (BLOCK + 7, 100.0), (5 * BLOCK, 20.0)] {
+            // Centers within 1000 of 0; the last two cases stay in the
+            // direct form's range (|x| <= 256, spanning less than 86).
+            let cases = [
+                (3, 200.0, 1000.0),
+                (100, 60.0, 1000.0),
+                (1000, 30.0, 1000.0),
+                (BLOCK + 7, 100.0, 1000.0),
+                (5 * BLOCK, 20.0, 1000.0),
+                (1000, 42.0, 210.0),
+                (BLOCK + 7, 20.0, 230.0),
+            ];
+            for (n, spread, centers) in cases {
                 for _ in 0..(2_000_000 / n).max(1) {
-                    let center = rng.uniform(-1000.0, 1000.0);
+                    let center = rng.uniform(-centers, centers);
                     let data: Vec<f32> = rng.vec(n, -spread, spread).iter().map(|x| center + x).collect();
                     let got = run(isa, &data, n, 1, &Parallel::serial());
                     worst = worst.max(max_ulp(&got, &reference(&data, n, 1)));
@@ -877,9 +1013,9 @@ mod tests {
     /// The exp pass with and without `ALL_NORMAL` on one block.
     fn both_forms<V: VecF32, const GRID: bool>(token: V::Token, data: &[f32], reference: f32) -> [(Vec<u32>, u64); 2] {
         let mut fast = data.to_vec();
-        let fast_sum = block_exp_sum::<V, Own, GRID, true>(token, Own, &mut fast, reference);
+        let fast_sum = block_exp_sum::<V, Own, _>(token, Own, &mut fast, Shifted::<GRID, true>(reference));
         let mut general = data.to_vec();
-        let general_sum = block_exp_sum::<V, Own, GRID, false>(token, Own, &mut general, reference);
+        let general_sum = block_exp_sum::<V, Own, _>(token, Own, &mut general, Shifted::<GRID, false>(reference));
         let bits = |values: Vec<f32>| values.into_iter().map(f32::to_bits).collect();
         [(bits(fast), fast_sum.to_bits()), (bits(general), general_sum.to_bits())]
     }
@@ -903,7 +1039,7 @@ mod tests {
     }
 
     fn grid_or_exact(max: f32) -> f32 {
-        BlockStats::new(max).reference
+        shifted_reference(max)
     }
 
     #[test]
