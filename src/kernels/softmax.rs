@@ -38,7 +38,7 @@
 //! the final product round once each, so each output is within 3 ULP of
 //! softmax computed in f64 from the same f32 inputs (the largest error
 //! seen over ~10M random elements per path, `softmax_bound_on_a_large_sample`,
-//! is 3 ULP; PyTorch's own f32 softmax is off by up to 16 ULP on the
+//! is 3 ULP; PyTorch's own f32 softmax is off by up to 17 ULP on the
 //! `[4, 1000]` conformance fixture, where onnxi is within 2).
 //!
 //! A strided lane (`inner > 1`) runs the same three passes on a vector of
