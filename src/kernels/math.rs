@@ -178,22 +178,22 @@ pub(crate) fn exp_shifted<V: VecF32, const GRID: bool, const ALL_NORMAL: bool>(
     V::select(underflow, zero, scale(token, exp_reduced(token, r), k, approx))
 }
 
-/// Largest |x| for which [`exp_scaled_down`] may be used: there `k`
-/// stays below 370, and the part of ln 2 that `LN2_HI + LN2_LO` misses
-/// (under 7.3e-12) shifts `r` by at most 2.7e-9, 0.05 ULP of e^r.
-pub(crate) const DIRECT_LIMIT: f32 = 256.0;
+/// Largest `x` for which [`exp_unshifted`] may be used in a softmax: the
+/// sum of e^x over 2^48 elements stays below 2^106, so its reciprocal is
+/// a normal f32. And for |x| <= 86 the part of ln 2 that
+/// `LN2_HI + LN2_LO` misses (under 7.3e-12 per unit of `k`) shifts `r` by
+/// at most 9e-10, 0.02 ULP of e^r.
+pub(crate) const UNSHIFTED_MAX: f32 = 40.0;
 
-/// `e^x * 2^-m` for an integral `m`, reducing `x` itself (no subtraction,
-/// hence no rounding of `x - m ln2`), one operation cheaper than
-/// [`exp_shifted`]'s grid form.
-///
-/// The caller guarantees, for every lane, |x| <= [`DIRECT_LIMIT`] (or NaN)
-/// and `x - m ln2` in [[`NORMAL_FROM`], 0.5]: the result is then normal and
-/// below 1.5, so the cheap normal-range scaling applies.
+/// `e^x` for `x` in [[`NORMAL_FROM`], [`UNSHIFTED_MAX`]] (or NaN; the
+/// caller guarantees the range): the result is normal, so the cheap
+/// normal-range scaling applies, and nothing is subtracted from `x`, hence
+/// nothing rounded before the reduction. Two vector operations cheaper
+/// than [`exp_shifted`]'s grid form.
 #[inline(always)]
-pub(crate) fn exp_scaled_down<V: VecF32>(token: V::Token, x: V, m: V) -> V {
+pub(crate) fn exp_unshifted<V: VecF32>(token: V::Token, x: V) -> V {
     let (k, r) = reduce(token, x);
-    exp_reduced(token, r).ldexp_normal(k - m)
+    exp_reduced(token, r).ldexp_normal(k)
 }
 
 /// Lowest `x - reference` for which [`exp_shifted`] may be told

@@ -13,10 +13,11 @@
 //! `s_b` accumulates (pairs of vectors added in f32, then f64 lanes). The
 //! reference `r_b` is `m_b` rounded up to a multiple of 2^-9, which lets
 //! the exp range reduction absorb the subtraction exactly. A block of
-//! usual logits (within 256 of 0, spanning less than 86) instead computes
-//! `exp(x) * 2^-m` with `m = round(m_b log2 e)`, reducing `x` itself, so
-//! that there is no subtraction at all (one vector operation fewer); its
-//! reference is `m ln2`, kept in f64. The lane's sum is
+//! usual logits (all in [-86, 40]) that is its lane's only block needs no
+//! reference at all: `exp(x)` itself can neither overflow nor turn
+//! subnormal there, and its sum's reciprocal stays a normal f32, so it
+//! computes `exp(x)` (reference 0), two vector operations fewer. The
+//! lane's sum is
 //! `S = sum_b s_b * exp(r_b - R)` with `R = max r_b` (in f64, in block
 //! order), and a last pass multiplies block `b` by `f_b = exp(r_b - R) / S`
 //! rounded once to f32. Memory is thus read twice and written twice; from
@@ -33,8 +34,8 @@
 //! included) give 0 without computing an underflow, which would cost a
 //! ~150-cycle microcode assist each on Intel.
 //!
-//! Accuracy: `x - r_b` costs no rounding (see `math::exp_shifted` and
-//! `math::exp_scaled_down`), exp is within about 1 ULP, the sums add at most 2^-25 relative, and `f_b` and
+//! Accuracy: `x - r_b` costs no rounding (see `math::exp_shifted`), exp
+//! is within about 1 ULP, the sums add at most 2^-25 relative, and `f_b` and
 //! the final product round once each, so each output is within 3 ULP of
 //! softmax computed in f64 from the same f32 inputs (the largest error
 //! seen over ~10M random elements per path, `softmax_bound_on_a_large_sample`,
@@ -205,9 +206,9 @@ fn softmax_block<T: Float>(block: &mut [T], n: usize, inner: usize) {
 struct BlockStats {
     /// The block's maximum (NaN inputs may or may not show here).
     max: f32,
-    /// What was subtracted before exp: `m ln2` for the direct form (see
-    /// [`math::exp_scaled_down`]), else `max` rounded up to the grid of
-    /// [`math::exp_shifted`], or 0 for an all -inf block.
+    /// What was subtracted before exp: `max` rounded up to the grid of
+    /// [`math::exp_shifted`], or 0 for an all -inf block and for the
+    /// unshifted form (see [`math::exp_unshifted`]).
     reference: f64,
     /// Sum of `exp(x - reference)` over the block.
     sum: f64,
@@ -374,24 +375,23 @@ impl<const GRID: bool, const ALL_NORMAL: bool> ExpForm for Shifted<GRID, ALL_NOR
     }
 }
 
-/// [`math::exp_scaled_down`] by `2^-m` (`m` integral, as f32), for a block
-/// whose inputs lie within [`math::DIRECT_LIMIT`] of 0 and within
-/// [`math::NORMAL_FROM`] of `m ln2`; `max` is the block's maximum.
+/// [`math::exp_unshifted`], for a block whose inputs lie in
+/// [[`math::NORMAL_FROM`], [`math::UNSHIFTED_MAX`]]; `max` is the block's
+/// maximum.
 #[derive(Clone, Copy)]
-struct Direct {
-    m: f32,
+struct Unshifted {
     max: f32,
 }
 
-impl ExpForm for Direct {
+impl ExpForm for Unshifted {
     #[inline(always)]
     fn exp<V: VecF32>(self, token: V::Token, x: V) -> V {
-        math::exp_scaled_down(token, x, V::splat(token, self.m))
+        math::exp_unshifted(token, x)
     }
 
     #[inline(always)]
     fn exp_rest<V: VecF32, I: Input>(self, token: V::Token, input: I, dst: &mut [f32], start: usize) -> f64 {
-        // The padding (the block's maximum, within the form's bounds) is
+        // The padding (the block's maximum, within the form's range) is
         // computed but neither stored nor summed.
         let x = input.load_rest::<V>(token, dst, start, self.max);
         self.exp::<V>(token, x).store_partial(dst);
@@ -439,21 +439,27 @@ fn block_exp_sum<V: VecF32, I: Input, F: ExpForm>(token: V::Token, input: I, dst
 
 /// The second pass over one block whose inputs span `[min, max]`: their
 /// exponentials into `dst`, in the cheapest form that is exact for them.
-/// Usual logits (within 256 of 0, spanning less than 86) take the direct
-/// form; otherwise, when no result can be subnormal or zero, the grid form
-/// skips its underflow handling.
+///
+/// With `WHOLE_LANE` (the block is its lane's only one), usual logits (in
+/// [-86, 40]) need no reference at all: the lane's factor is then `1/S`, a
+/// normal f32. In a longer lane another block's reference `R` may exceed
+/// this block's maximum by so much that `exp(-R) / S` leaves the f32 range
+/// while the outputs do not, so those blocks keep a reference. Otherwise,
+/// when no result can be subnormal or zero, the grid form skips its
+/// underflow handling.
 #[inline(always)]
-fn block_stats<V: VecF32, I: Input>(token: V::Token, input: I, (max, min): (f32, f32), dst: &mut [f32]) -> BlockStats {
+fn block_stats<V: VecF32, I: Input, const WHOLE_LANE: bool>(
+    token: V::Token,
+    input: I,
+    (max, min): (f32, f32),
+    dst: &mut [f32],
+) -> BlockStats {
     let mut stats = BlockStats::new(max);
-    // False for NaN and infinite bounds.
-    if max <= math::DIRECT_LIMIT && min >= -math::DIRECT_LIMIT {
-        let m = (f64::from(max) * std::f64::consts::LOG2_E).round();
-        let shift = m * std::f64::consts::LN_2;
-        if f64::from(min) - shift >= f64::from(math::NORMAL_FROM) {
-            stats.reference = shift;
-            stats.sum = block_exp_sum::<V, I, _>(token, input, dst, Direct { m: m as f32, max });
-            return stats;
-        }
+    // False for NaN bounds.
+    if WHOLE_LANE && max <= math::UNSHIFTED_MAX && min >= math::NORMAL_FROM {
+        stats.reference = 0.0;
+        stats.sum = block_exp_sum::<V, I, _>(token, input, dst, Unshifted { max });
+        return stats;
     }
     let reference = shifted_reference(max);
     let all_normal = min - reference >= math::NORMAL_FROM;
@@ -532,10 +538,10 @@ fn short_lanes<V: VecF32>(token: V::Token, src: Option<&[f32]>, dst: &mut [f32],
     let mut src_rows = rows_of(src, n);
     for lane in dst.chunks_mut(n) {
         let stats = match src_rows.as_mut().and_then(Iterator::next) {
-            Some(src) => block_stats::<V, _>(token, Lent(src), block_range::<V>(token, src), lane),
+            Some(src) => block_stats::<V, _, true>(token, Lent(src), block_range::<V>(token, src), lane),
             None => {
                 let range = block_range::<V>(token, lane);
-                block_stats::<V, _>(token, Own, range, lane)
+                block_stats::<V, _, true>(token, Own, range, lane)
             }
         };
         let factor = lane_factors(&[stats]).next().unwrap_or(f32::NAN);
@@ -562,11 +568,11 @@ enum Job<'a> {
 fn run_generic<V: VecF32>(token: V::Token, job: Job<'_>) {
     match job {
         Job::Stats(Some(src), dst, stats) => {
-            *stats = block_stats::<V, _>(token, Lent(src), block_range::<V>(token, src), dst);
+            *stats = block_stats::<V, _, false>(token, Lent(src), block_range::<V>(token, src), dst);
         }
         Job::Stats(None, dst, stats) => {
             let range = block_range::<V>(token, dst);
-            *stats = block_stats::<V, _>(token, Own, range, dst);
+            *stats = block_stats::<V, _, false>(token, Own, range, dst);
         }
         Job::Scale(block, factor) => math::map_inplace::<V, _>(token, Scale(factor), block),
         Job::Lanes(src, dst, n) => short_lanes::<V>(token, src, dst, n),
@@ -811,14 +817,13 @@ mod tests {
     }
 
     #[test]
-    fn usual_logits_take_the_direct_form_within_bound() {
-        // Lanes within 256 of 0 spanning less than 86 (the direct form),
-        // right up to both limits, with partial last vectors, in place and
-        // into a destination.
+    fn usual_logits_take_the_unshifted_form_within_bound() {
+        // Lanes in [-86, 40] (the unshifted form), right up to both limits,
+        // with partial last vectors, in place and into a destination.
         let mut rng = Rng::new(31);
         for isa in isas() {
             for (center, spread, n) in
-                [(0.0f32, 10.0, 1000), (3.5, 40.0, 17), (-200.0, 42.0, 33), (213.0, 42.9, 5), (-213.0, 42.9, 1)]
+                [(0.0f32, 10.0, 1000), (3.5, 36.0, 17), (-40.0, 42.0, 33), (20.0, 19.9, 5), (-60.0, 25.0, 1)]
             {
                 let data: Vec<f32> = rng.vec(3 * n, -spread, spread).iter().map(|x| center + x).collect();
                 let want = reference(&data, n, 1);
@@ -827,15 +832,10 @@ mod tests {
                 let mut into = vec![0f32; data.len()];
                 softmax_into_f32_isa(isa, &data, &mut into, n, 1, &Parallel::serial());
                 assert_eq!(into, got, "{isa:?} around {center}: into differs from in place");
-                // The form taken: the reference is m ln2, off the f32 grid.
-                let lane = &mut data[..n].to_vec();
-                let stats =
-                    block_stats::<F32x1, _>(Scalar::new(), Own, block_range::<F32x1>(Scalar::new(), lane), lane);
-                let m = (f64::from(stats.max) * std::f64::consts::LOG2_E).round();
-                assert_eq!(stats.reference, m * std::f64::consts::LN_2, "around {center}");
             }
-            // The span at the edge of the form: e^-85.9 is still normal.
-            let mut data = vec![0.0f32, -85.9, -1.0, 255.0, 255.0 - 85.0, 255.5];
+            // The edges of the form: e^-85.9 is still normal, and the sum
+            // of e^40 still has a normal reciprocal.
+            let mut data = vec![0.0f32, -85.9, -1.0, 40.0, -85.9, 39.99];
             data.extend(rng.vec(40, -85.0, 0.0));
             for (n, offset) in [(3, 0), (3, 3), (40, 6)] {
                 let lane = &data[offset..offset + n];
@@ -844,18 +844,30 @@ mod tests {
                 assert!(error <= MAX_ULP, "{isa:?} {lane:?}: {error} ULP");
             }
         }
+        // The form taken: reference 0 inside the range, the grid outside.
+        for (lane, want) in
+            [(vec![40.0f32, -85.9, 3.0], 0.0), (vec![40.5f32, 0.0], 40.5), (vec![0.3f32, -86.5], 0.30078125)]
+        {
+            let mut lane = lane;
+            let range = block_range::<F32x1>(Scalar::new(), &lane);
+            let stats = block_stats::<F32x1, _, true>(Scalar::new(), Own, range, &mut lane);
+            assert_eq!(stats.reference, want, "{lane:?}");
+        }
     }
 
     #[test]
-    fn a_lane_mixing_forms_block_by_block() -> Result<(), String> {
-        // One block of usual logits (direct form), one spread wider than 86
-        // (grid form), one far from 0 (grid form, no underflow): their
-        // references differ by non-representable amounts, combined in f64.
+    fn a_lane_of_blocks_with_far_apart_references() -> Result<(), String> {
+        // Blocks of usual logits (which would be unshifted in a lane of
+        // their own), one spread wider than 86 (grid form, underflow
+        // handled), one above 40 (grid form, all normal), and last a
+        // partial block of 7 under a maximum 110 away: its outputs are
+        // normal floats although exp(-110) / S is not.
         let mut rng = Rng::new(37);
         let mut data = rng.vec(BLOCK, -5.0, 5.0);
         data.extend(rng.vec(BLOCK, -150.0, 3.0));
-        data.extend(rng.vec(100, 290.0, 300.0).iter().map(|x| x - 295.0));
-        data.extend(rng.vec(BLOCK - 100, -1.0, 1.0));
+        data.extend(rng.vec(BLOCK, 30.0, 45.0));
+        data.extend(rng.vec(BLOCK, 60.0, 110.0));
+        data.extend([36.8f32, 30.0, 1.0, -5.0, 0.0, 20.0, 35.0]);
         let n = data.len();
         for isa in isas() {
             for threads in [1, 2] {
@@ -876,15 +888,15 @@ mod tests {
         for isa in isas() {
             let mut worst = 0;
             // Centers within 1000 of 0; the last two cases stay in the
-            // direct form's range (|x| <= 256, spanning less than 86).
+            // unshifted form's range, [-86, 40].
             let cases = [
                 (3, 200.0, 1000.0),
                 (100, 60.0, 1000.0),
                 (1000, 30.0, 1000.0),
                 (BLOCK + 7, 100.0, 1000.0),
                 (5 * BLOCK, 20.0, 1000.0),
-                (1000, 42.0, 210.0),
-                (BLOCK + 7, 20.0, 230.0),
+                (1000, 38.0, 2.0),
+                (BLOCK + 7, 20.0, 20.0),
             ];
             for (n, spread, centers) in cases {
                 for _ in 0..(2_000_000 / n).max(1) {
