@@ -290,8 +290,27 @@ fn tanh_small<V: VecF32>(token: V::Token, ax: V) -> V {
     (ax * u).mul_add(p, ax)
 }
 
+/// How far ahead [`map`] prefetches: far enough for an L3 or memory
+/// access to complete while the steps between run, near enough to stay in
+/// L1.
+const PREFETCH_BYTES: usize = 2048;
+
+/// From this many elements (64 KiB of float32 per buffer) on, [`map`]
+/// prefetches for functions that ask for it; it is per call of `map`, so a
+/// 1M-element input cut into ~62K-element chunks per thread still
+/// prefetches. In-process A/B on the dev box, 1 thread: Sigmoid +6 % and
+/// Tanh +10 % over 1M elements, +6 % and +12 % over 3M, neutral from 16K
+/// to 100K (in L2), Relu neutral (hence not asked for).
+const PREFETCH_MIN_ELEMS: usize = 1 << 14;
+
 /// An elementwise f32 function that the slice loops can map.
 pub(crate) trait Elementwise: Copy {
+    /// Whether [`map`] should prefetch for it: true for functions slow
+    /// enough per element that the hardware prefetcher falls behind the
+    /// loop's memory stalls (measured: sigmoid and tanh gain, relu does
+    /// not).
+    const PREFETCH: bool = false;
+
     /// The function on one vector.
     fn apply<V: VecF32>(self, token: V::Token, x: V) -> V;
 }
@@ -329,6 +348,8 @@ impl Elementwise for LeakyRelu {
 pub(crate) struct Sigmoid;
 
 impl Elementwise for Sigmoid {
+    const PREFETCH: bool = true;
+
     #[inline(always)]
     fn apply<V: VecF32>(self, token: V::Token, x: V) -> V {
         sigmoid(token, x)
@@ -340,6 +361,8 @@ impl Elementwise for Sigmoid {
 pub(crate) struct Tanh;
 
 impl Elementwise for Tanh {
+    const PREFETCH: bool = true;
+
     #[inline(always)]
     fn apply<V: VecF32>(self, token: V::Token, x: V) -> V {
         tanh(token, x)
@@ -387,11 +410,17 @@ pub(crate) fn map<V: VecF32, F: Elementwise, const STREAM: bool>(
         map_partial::<V, F>(token, func, src_head, dst_head);
     }
     let lanes = V::LANES;
+    // Prefetching pays when the data comes from beyond L2 and the work per
+    // element is long; streamed outputs must not be pulled into cache.
+    let prefetch = F::PREFETCH && !STREAM && len >= PREFETCH_MIN_ELEMS;
     // Four independent vectors per step hide the latency of the long
     // dependency chains (exp, division) and the loop overhead.
     let mut src_steps = src.chunks_exact(4 * lanes);
     let mut dst_steps = dst.chunks_exact_mut(4 * lanes);
     for (src, dst) in (&mut src_steps).zip(&mut dst_steps) {
+        if prefetch {
+            super::simd::prefetch_ahead(src.as_ptr(), dst.as_ptr(), PREFETCH_BYTES, 4 * lanes * size_of::<f32>());
+        }
         let x0 = V::load(token, src);
         let x1 = V::load(token, &src[lanes..]);
         let x2 = V::load(token, &src[2 * lanes..]);

@@ -130,6 +130,33 @@ pub fn store_fence() {
     }
 }
 
+/// Asks for the cache lines of `len` bytes from `bytes_ahead` past `src`
+/// to be read into L1, and those past `dst` to be fetched for writing, so
+/// that a loop whose work per line is long (sigmoid, tanh) does not wait
+/// for them when it gets there. A hint: addresses past the end of either
+/// buffer are harmless (a prefetch never faults), and nothing is read.
+#[inline(always)]
+pub(crate) fn prefetch_ahead(src: *const f32, dst: *const f32, bytes_ahead: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_ET0, _MM_HINT_T0, _mm_prefetch};
+        let (src, dst) = (src.cast::<i8>().wrapping_add(bytes_ahead), dst.cast::<i8>().wrapping_add(bytes_ahead));
+        let mut line = 0;
+        while line < len {
+            // SAFETY: PREFETCHh is part of SSE and PREFETCHW a hint that
+            // older CPUs execute as a no-op; neither dereferences its
+            // address, which `wrapping_add` formed without UB.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(src.wrapping_add(line));
+                _mm_prefetch::<_MM_HINT_ET0>(dst.wrapping_add(line));
+            }
+            line += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (src, dst, bytes_ahead, len);
+}
+
 /// A vector of f32 lanes with the operations the kernels need.
 ///
 /// Comparisons are IEEE: ordered ones are false when a lane is NaN.
