@@ -279,6 +279,10 @@ fn block_range<V: VecF32>(token: V::Token, block: &[f32]) -> (f32, f32) {
     let mut min = [V::splat(token, f32::INFINITY); 4];
     let mut steps = block.chunks_exact(4 * lanes);
     for step in &mut steps {
+        // The data ahead, into the next rows: this pass is the first to
+        // touch them, and the hardware prefetcher does not cross 4 KiB
+        // pages ([1000, 1000] at 1 thread: +5 %, in-process A/B).
+        simd::prefetch_read(step.as_ptr(), 2048, 4 * lanes * size_of::<f32>());
         for (idx, (max, min)) in max.iter_mut().zip(&mut min).enumerate() {
             let x = V::load(token, &step[idx * lanes..]);
             *max = max.max(x);

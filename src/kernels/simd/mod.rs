@@ -137,24 +137,43 @@ pub fn store_fence() {
 /// buffer are harmless (a prefetch never faults), and nothing is read.
 #[inline(always)]
 pub(crate) fn prefetch_ahead(src: *const f32, dst: *const f32, bytes_ahead: usize, len: usize) {
+    prefetch_read(src, bytes_ahead, len);
+    prefetch_write(dst, bytes_ahead, len);
+}
+
+/// The reading half of [`prefetch_ahead`].
+#[inline(always)]
+pub(crate) fn prefetch_read(src: *const f32, bytes_ahead: usize, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
-        use std::arch::x86_64::{_MM_HINT_ET0, _MM_HINT_T0, _mm_prefetch};
-        let (src, dst) = (src.cast::<i8>().wrapping_add(bytes_ahead), dst.cast::<i8>().wrapping_add(bytes_ahead));
-        let mut line = 0;
-        while line < len {
-            // SAFETY: PREFETCHh is part of SSE and PREFETCHW a hint that
-            // older CPUs execute as a no-op; neither dereferences its
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let src = src.cast::<i8>().wrapping_add(bytes_ahead);
+        for line in (0..len).step_by(64) {
+            // SAFETY: PREFETCHh is part of SSE; it does not dereference its
             // address, which `wrapping_add` formed without UB.
-            unsafe {
-                _mm_prefetch::<_MM_HINT_T0>(src.wrapping_add(line));
-                _mm_prefetch::<_MM_HINT_ET0>(dst.wrapping_add(line));
-            }
-            line += 64;
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(src.wrapping_add(line)) };
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (src, dst, bytes_ahead, len);
+    let _ = (src, bytes_ahead, len);
+}
+
+/// The writing half of [`prefetch_ahead`].
+#[inline(always)]
+pub(crate) fn prefetch_write(dst: *const f32, bytes_ahead: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_ET0, _mm_prefetch};
+        let dst = dst.cast::<i8>().wrapping_add(bytes_ahead);
+        for line in (0..len).step_by(64) {
+            // SAFETY: PREFETCHW is a hint that CPUs without it execute as
+            // a no-op; it does not dereference its address, which
+            // `wrapping_add` formed without UB.
+            unsafe { _mm_prefetch::<_MM_HINT_ET0>(dst.wrapping_add(line)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (dst, bytes_ahead, len);
 }
 
 /// A vector of f32 lanes with the operations the kernels need.
