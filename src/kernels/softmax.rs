@@ -16,7 +16,7 @@
 //! usual logits (all in [-86, 40]) that is its lane's only block needs no
 //! reference at all: `exp(x)` itself can neither overflow nor turn
 //! subnormal there, and its sum's reciprocal stays a normal f32, so it
-//! computes `exp(x)` (reference 0), two vector operations fewer. The
+//! computes `exp(x)` (reference 0), three vector operations fewer. The
 //! lane's sum is
 //! `S = sum_b s_b * exp(r_b - R)` with `R = max r_b` (in f64, in block
 //! order), and a last pass multiplies block `b` by `f_b = exp(r_b - R) / S`
