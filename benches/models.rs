@@ -6,7 +6,6 @@
 //! fusion), both through sessions that reuse their buffers.
 //!
 //! `cargo bench --bench models`; throughput is in elements per second.
-#![allow(clippy::result_large_err)]
 
 mod common;
 

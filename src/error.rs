@@ -9,7 +9,7 @@
 // themselves.
 #![allow(missing_docs)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::tensor::DType;
 
@@ -42,12 +42,12 @@ pub enum LoadError {
     #[error(
         "node {node:?}: unsupported op {op_type:?} in domain {domain:?} (opset {opset}); onnxi supports: {supported}"
     )]
-    UnsupportedOp { node: String, op_type: String, domain: String, opset: i64, supported: String },
+    UnsupportedOp { node: String, op_type: String, domain: String, opset: i64, supported: Box<str> },
     /// The op exists, but not for this opset.
     #[error(
         "node {node:?}: op {op_type} has no version for opset {opset} in domain {domain:?}; onnxi implements versions {versions}"
     )]
-    UnsupportedOpset { node: String, op_type: String, domain: String, opset: i64, versions: String },
+    UnsupportedOpset { node: String, op_type: String, domain: String, opset: i64, versions: Box<str> },
     /// An attribute is missing, has the wrong type or an invalid value.
     #[error("node {node:?} (op {op_type}): attribute {attr:?}: {reason}")]
     Attribute { node: String, op_type: String, attr: String, reason: String },
@@ -108,7 +108,7 @@ pub enum OpError {
 pub enum RunError {
     /// A node failed.
     #[error("node {node:?} (op {op_type}, opset {opset}) failed: {source}. Inputs were ({inputs})")]
-    Op { node: String, op_type: String, opset: i64, inputs: String, source: OpError },
+    Op { node: String, op_type: String, opset: i64, inputs: Box<str>, source: OpError },
     /// A graph input was not supplied.
     #[error("missing input {name:?} (the model expects: {expected})")]
     MissingInput { name: String, expected: String },
@@ -141,7 +141,7 @@ pub struct TensorFileError {
 pub enum Error {
     /// Loading failed.
     #[error("{}{source}", file_prefix(file))]
-    Load { file: Option<PathBuf>, source: LoadError },
+    Load { file: Option<Box<Path>>, source: LoadError },
     /// Running failed.
     #[error("{source}")]
     Run { source: RunError },
@@ -156,7 +156,7 @@ pub enum Error {
     WrongDtype { expected: DType, actual: DType },
 }
 
-fn file_prefix(file: &Option<PathBuf>) -> String {
+fn file_prefix(file: &Option<Box<Path>>) -> String {
     match file {
         Some(path) => format!("{}: ", path.display()),
         None => String::new(),

@@ -63,7 +63,7 @@ pub struct Report {
 /// [`Error::Load`] only when the file cannot be read or decoded at all;
 /// other problems are reported inside the [`Report`].
 pub fn inspect_file(path: &Path) -> Result<Report, Error> {
-    let with_file = |source| Error::Load { file: Some(path.to_path_buf()), source };
+    let with_file = |source| Error::Load { file: Some(Box::from(path)), source };
     // Load first and drop the model, so the plan and the decoded protobuf
     // are never in memory together.
     let load_error = ModelBuilder::default().threads(1).load(path).err().map(|err| err.to_string());

@@ -284,7 +284,7 @@ impl Model {
                 node: node.name.clone(),
                 op_type: node.op_type.clone(),
                 opset: node.version,
-                inputs: describe(node, values, moved.as_ref()),
+                inputs: describe(node, values, moved.as_ref()).into(),
                 source,
             })?;
             if let Some(Some(slot)) = node.outputs.first() {
@@ -360,7 +360,7 @@ fn take_output(values: &mut [Option<Cow<'_, Tensor>>], slot: usize, name: &str) 
             node: String::new(),
             op_type: String::new(),
             opset: 0,
-            inputs: String::new(),
+            inputs: Box::default(),
             source: crate::error::OpError::Invalid { op: "graph", reason: format!("output {name:?} was not computed") },
         }
         .into()

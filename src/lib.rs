@@ -26,7 +26,6 @@
 // Errors carry the node, op and file names so that every message is
 // self-explanatory; they only travel on the failure path, so their size
 // costs nothing on the hot path.
-#![allow(clippy::result_large_err)]
 #![warn(missing_docs)]
 
 pub mod attrs;

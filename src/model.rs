@@ -119,7 +119,7 @@ impl ModelBuilder {
     /// [`Error::Load`] naming the file and what is wrong with it.
     pub fn load(&self, path: impl AsRef<Path>) -> Result<Model, Error> {
         let path = path.as_ref();
-        let with_file = |source| Error::Load { file: Some(path.to_path_buf()), source };
+        let with_file = |source| Error::Load { file: Some(Box::from(path)), source };
         let bytes = std::fs::read(path).map_err(|err| with_file(LoadError::Io { reason: err.to_string() }))?;
         self.from_file_bytes(&bytes, path)
     }
@@ -131,7 +131,7 @@ impl ModelBuilder {
     /// [`Error::Load`] naming the file and what is wrong with it.
     pub fn from_file_bytes(&self, bytes: &[u8], path: &Path) -> Result<Model, Error> {
         let base_dir = path.parent().map(|dir| if dir.as_os_str().is_empty() { Path::new(".") } else { dir });
-        self.build(bytes, base_dir).map_err(|source| Error::Load { file: Some(path.to_path_buf()), source })
+        self.build(bytes, base_dir).map_err(|source| Error::Load { file: Some(Box::from(path)), source })
     }
 
     /// Loads a model from bytes. External data is refused (there is no
@@ -493,14 +493,14 @@ pub(crate) fn resolve_op(
         op_type: op_type.to_string(),
         domain: domain.to_string(),
         opset,
-        supported: registry.op_names(),
+        supported: registry.op_names().into(),
     })?;
     let unsupported = || LoadError::UnsupportedOpset {
         node: label.to_string(),
         op_type: op_type.to_string(),
         domain: domain.to_string(),
         opset,
-        versions: entry.versions_text(),
+        versions: entry.versions_text().into(),
     };
     if domain.is_empty() && opset > MAX_OPSET {
         return Err(unsupported());

@@ -4,7 +4,6 @@
 //! on inputs large enough to be split across threads.
 
 // onnxi::Error carries names for its messages (see src/lib.rs).
-#![allow(clippy::result_large_err)]
 
 mod common;
 

@@ -13,7 +13,6 @@
 //! Ops that only move data must keep every bit, NaN payloads included.
 
 // onnxi::Error carries names for its messages (see src/lib.rs).
-#![allow(clippy::result_large_err)]
 
 mod common;
 

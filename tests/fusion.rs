@@ -5,7 +5,6 @@
 //! case here runs a chain model through `Model::run` (owned input, in
 //! place) and a `Session` (lent input), at 1 and 2 threads, and compares
 //! the outputs bit for bit with the same nodes run one model per node.
-#![allow(clippy::result_large_err)]
 
 mod common;
 

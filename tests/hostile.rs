@@ -13,7 +13,6 @@
 //! run them with `cargo test --release --test hostile -- --ignored`.
 
 // onnxi::Error carries names for its messages (see src/lib.rs).
-#![allow(clippy::result_large_err)]
 
 mod common;
 
