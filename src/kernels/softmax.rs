@@ -861,6 +861,29 @@ mod tests {
     }
 
     #[test]
+    fn special_values_among_usual_logits() {
+        // A NaN or +inf hidden in full vectors of logits the unshifted form
+        // would take makes the lane NaN; a -inf sends it to the grid form
+        // and gives 0 there.
+        let mut rng = Rng::new(41);
+        let base = rng.vec(100, -5.0, 5.0);
+        for isa in isas() {
+            for (at, special) in [(37, f32::NAN), (0, f32::NAN), (99, f32::NAN), (64, f32::INFINITY)] {
+                let mut data = base.clone();
+                data[at] = special;
+                let got = run(isa, &data, 100, 1, &Parallel::serial());
+                assert!(got.iter().all(|y| y.is_nan()), "{isa:?} {special} at {at}");
+            }
+            let mut data = base.clone();
+            data[37] = f32::NEG_INFINITY;
+            let got = run(isa, &data, 100, 1, &Parallel::serial());
+            assert_eq!(got[37], 0.0, "{isa:?}");
+            let error = max_ulp(&got, &reference(&data, 100, 1));
+            assert!(error <= MAX_ULP, "{isa:?} -inf: {error} ULP");
+        }
+    }
+
+    #[test]
     fn a_lane_of_blocks_with_far_apart_references() -> Result<(), String> {
         // Blocks of usual logits (which would be unshifted in a lane of
         // their own), one spread wider than 86 (grid form, underflow
