@@ -92,16 +92,24 @@ fn exp_reduced<V: VecF32>(token: V::Token, r: V) -> V {
 /// exactly inside the final addition.
 #[inline(always)]
 fn exp_reduced_scaled<V: VecF32>(token: V::Token, h: V, c: f32) -> V {
-    let (c2, c3) = (c * c, c * c * c);
-    let q = V::splat(token, EXP_Q4 * c3 * c2).mul_add(h, V::splat(token, EXP_Q3 * c2 * c2));
-    let q = q.mul_add(h, V::splat(token, EXP_Q2 * c3));
-    let q = q.mul_add(h, V::splat(token, EXP_Q1 * c2));
-    let q = q.mul_add(h, V::splat(token, EXP_Q0 * c));
+    let q = exp_q_scaled(token, h, c);
     // (e^r - 1) / c; adding 1 last keeps the small terms' rounding errors
     // small.
     let y = q.mul_add(h * h, h);
     let one = V::splat(token, 1.0);
     if c == 1.0 { y + one } else { y.mul_add(V::splat(token, c), one) }
+}
+
+/// `c Q(r)` for `r = c * h`, where `e^r = 1 + r + r^2 Q(r)`, by Horner's
+/// rule in `h` with the coefficients scaled by powers of `c` (see
+/// [`exp_reduced_scaled`]).
+#[inline(always)]
+fn exp_q_scaled<V: VecF32>(token: V::Token, h: V, c: f32) -> V {
+    let (c2, c3) = (c * c, c * c * c);
+    let q = V::splat(token, EXP_Q4 * c3 * c2).mul_add(h, V::splat(token, EXP_Q3 * c2 * c2));
+    let q = q.mul_add(h, V::splat(token, EXP_Q2 * c3));
+    let q = q.mul_add(h, V::splat(token, EXP_Q1 * c2));
+    q.mul_add(h, V::splat(token, EXP_Q0 * c))
 }
 
 /// `e^x` for `x <= 89` (or NaN; the caller guarantees the bound), within
@@ -195,12 +203,8 @@ pub(crate) const UNSHIFTED_MAX: f32 = 40.0;
 #[inline(always)]
 pub(crate) fn exp_unshifted<V: VecF32>(token: V::Token, x: V) -> V {
     let (k, r) = reduce(token, x);
-    let q = V::splat(token, EXP_Q4).mul_add(r, V::splat(token, EXP_Q3));
-    let q = q.mul_add(r, V::splat(token, EXP_Q2));
-    let q = q.mul_add(r, V::splat(token, EXP_Q1));
-    let q = q.mul_add(r, V::splat(token, EXP_Q0));
     let one = V::splat(token, 1.0);
-    q.mul_add(r, one).mul_add(r, one).ldexp_normal(k)
+    exp_q_scaled(token, r, 1.0).mul_add(r, one).mul_add(r, one).ldexp_normal(k)
 }
 
 /// Lowest `x - reference` for which [`exp_shifted`] may be told
@@ -312,10 +316,8 @@ const PREFETCH_MIN_ELEMS: usize = 1 << 14;
 
 /// An elementwise f32 function that the slice loops can map.
 pub(crate) trait Elementwise: Copy {
-    /// Whether [`map`] should prefetch for it: true for functions slow
-    /// enough per element that the hardware prefetcher falls behind the
-    /// loop's memory stalls (measured: sigmoid and tanh gain, relu does
-    /// not).
+    /// Whether [`map`] should prefetch for it: true where that measurably
+    /// pays (sigmoid and tanh, long per element, gain; relu does not).
     const PREFETCH: bool = false;
 
     /// The function on one vector.
