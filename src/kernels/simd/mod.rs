@@ -145,15 +145,7 @@ pub(crate) fn prefetch_ahead(src: *const f32, dst: *const f32, bytes_ahead: usiz
 #[inline(always)]
 pub(crate) fn prefetch_read(src: *const f32, bytes_ahead: usize, len: usize) {
     #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        let src = src.cast::<i8>().wrapping_add(bytes_ahead);
-        for line in (0..len).step_by(64) {
-            // SAFETY: PREFETCHh is part of SSE; it does not dereference its
-            // address, which `wrapping_add` formed without UB.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(src.wrapping_add(line)) };
-        }
-    }
+    prefetch_lines::<{ std::arch::x86_64::_MM_HINT_T0 }>(src, bytes_ahead, len);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (src, bytes_ahead, len);
 }
@@ -162,18 +154,23 @@ pub(crate) fn prefetch_read(src: *const f32, bytes_ahead: usize, len: usize) {
 #[inline(always)]
 pub(crate) fn prefetch_write(dst: *const f32, bytes_ahead: usize, len: usize) {
     #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_ET0, _mm_prefetch};
-        let dst = dst.cast::<i8>().wrapping_add(bytes_ahead);
-        for line in (0..len).step_by(64) {
-            // SAFETY: PREFETCHW is a hint that CPUs without it execute as
-            // a no-op; it does not dereference its address, which
-            // `wrapping_add` formed without UB.
-            unsafe { _mm_prefetch::<_MM_HINT_ET0>(dst.wrapping_add(line)) };
-        }
-    }
+    prefetch_lines::<{ std::arch::x86_64::_MM_HINT_ET0 }>(dst, bytes_ahead, len);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (dst, bytes_ahead, len);
+}
+
+/// One prefetch with `HINT` per 64-byte line of `len` bytes from
+/// `bytes_ahead` past `start`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn prefetch_lines<const HINT: i32>(start: *const f32, bytes_ahead: usize, len: usize) {
+    let start = start.cast::<i8>().wrapping_add(bytes_ahead);
+    for line in (0..len).step_by(64) {
+        // SAFETY: PREFETCHh is part of SSE, and PREFETCHW a hint that CPUs
+        // without it execute as a no-op; neither dereferences its address,
+        // which `wrapping_add` formed without UB.
+        unsafe { std::arch::x86_64::_mm_prefetch::<HINT>(start.wrapping_add(line)) };
+    }
 }
 
 /// A vector of f32 lanes with the operations the kernels need.
