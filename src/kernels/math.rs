@@ -263,7 +263,7 @@ pub(crate) fn sigmoid<V: VecF32>(token: V::Token, x: V) -> V {
 ///
 /// A vector whose lanes all lie on one side of 0.55 computes only that
 /// side's formula (same results; the other is dropped by the select
-/// anyway).
+/// anyway; a NaN lane counts as large).
 #[inline(always)]
 pub(crate) fn tanh<V: VecF32>(token: V::Token, x: V) -> V {
     let ax = x.abs();
@@ -271,7 +271,7 @@ pub(crate) fn tanh<V: VecF32>(token: V::Token, x: V) -> V {
     if !V::any(small_lanes) {
         return tanh_large(token, ax).copysign(x);
     }
-    if !V::any(ax.ge(V::splat(token, TANH_SMALL))) {
+    if V::all(small_lanes) {
         return tanh_small(token, ax).copysign(x);
     }
     V::select(small_lanes, tanh_small(token, ax), tanh_large(token, ax)).copysign(x)

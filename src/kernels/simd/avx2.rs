@@ -225,6 +225,12 @@ impl VecF32 for F32x8 {
     }
 
     #[inline(always)]
+    fn all(mask: __m256) -> bool {
+        // SAFETY: masks come from F32x8 comparisons, so AVX2 was detected.
+        unsafe { _mm256_movemask_ps(mask) == 0xFF }
+    }
+
+    #[inline(always)]
     fn select(mask: __m256, if_true: Self, if_false: Self) -> Self {
         // SAFETY: two F32x8 exist, so AVX2 was detected (see the type).
         F32x8(unsafe { _mm256_blendv_ps(if_false.0, if_true.0, mask) })

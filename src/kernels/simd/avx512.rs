@@ -206,6 +206,11 @@ impl VecF32 for F32x16 {
     }
 
     #[inline(always)]
+    fn all(mask: __mmask16) -> bool {
+        mask == u16::MAX
+    }
+
+    #[inline(always)]
     fn select(mask: __mmask16, if_true: Self, if_false: Self) -> Self {
         // SAFETY: two F32x16 exist, so AVX-512F was detected (see the type).
         F32x16(unsafe { _mm512_mask_blend_ps(mask, if_false.0, if_true.0) })

@@ -232,6 +232,8 @@ pub trait VecF32: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = 
     fn eq(self, other: Self) -> Self::Mask;
     /// Whether any lane of `mask` is set.
     fn any(mask: Self::Mask) -> bool;
+    /// Whether every lane of `mask` is set.
+    fn all(mask: Self::Mask) -> bool;
     /// `mask ? if_true : if_false`, lane by lane.
     fn select(mask: Self::Mask, if_true: Self, if_false: Self) -> Self;
     /// Lane-wise maximum; which operand a NaN lane gives is unspecified.

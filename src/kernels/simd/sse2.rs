@@ -218,6 +218,12 @@ impl VecF32 for F32x4 {
     }
 
     #[inline(always)]
+    fn all(mask: __m128) -> bool {
+        // SAFETY: masks come from F32x4 comparisons, so SSE2 was detected.
+        unsafe { _mm_movemask_ps(mask) == 0xF }
+    }
+
+    #[inline(always)]
     fn select(mask: __m128, if_true: Self, if_false: Self) -> Self {
         // SAFETY: two F32x4 exist, so SSE2 was detected (see the type).
         F32x4(unsafe { _mm_or_ps(_mm_and_ps(mask, if_true.0), _mm_andnot_ps(mask, if_false.0)) })
