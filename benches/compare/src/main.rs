@@ -499,7 +499,7 @@ fn main() -> Result<()> {
              Written by `benches/compare` (see its README.md); rerun to refresh.\n\n\
              - Date: {date}\n\
              - CPU: {cpu}; 1-minute load average {load_before} at the start, {load_after} at the end \
-             (above the CPU count, other work shared the machine and the figures are noisier)\n\
+             (the harness adds about 1 while it runs; more means other work shared the machine and the figures are noisier)\n\
              - Command: `{command}`\n\
              - rustc: {rustc}\n\
              - onnxi: {onnxi}; ONNX Runtime: `{dylib_name}` through `ort` {ort}; tract-onnx {tract}\n\
