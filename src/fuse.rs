@@ -31,7 +31,7 @@ use crate::tensor::Tensor;
 /// kernels live in a fixed array, so a run allocates nothing).
 pub(crate) const MAX_CHAIN: usize = 16;
 
-/// Runs `nodes` (a chain the plan marked with `feeds_next`, at most
+/// Runs `nodes` (a chain the plan linked, see `PlanNode::links`, at most
 /// [`MAX_CHAIN`] long) as one step over the value slots. Returns false,
 /// having touched nothing, when the chain cannot be fused for this input.
 pub(crate) fn run_chain<'a>(nodes: &[PlanNode], values: &mut [Option<Cow<'a, Tensor>>], ctx: &ExecCtx<'_>) -> bool {

@@ -196,17 +196,15 @@ impl Model {
     /// runs fused when its input is float32 and every op has a kernel for
     /// the shape (Softmax over contiguous lanes); otherwise node by node.
     pub fn fused_chains(&self) -> Vec<Vec<&str>> {
-        let mut chains: Vec<Vec<&str>> = Vec::new();
-        let mut open = false;
-        for node in &self.plan.nodes {
-            if open {
-                if let Some(chain) = chains.last_mut() {
-                    chain.push(&node.name);
-                }
-            } else if node.feeds_next {
-                chains.push(vec![&node.name]);
+        let nodes = &self.plan.nodes;
+        let mut chains = Vec::new();
+        let mut idx = 0;
+        while let Some(node) = nodes.get(idx) {
+            let chain = &nodes[idx..=(idx + node.links).min(nodes.len() - 1)];
+            if node.links > 0 {
+                chains.push(chain.iter().map(|node| node.name.as_str()).collect());
             }
-            open = node.feeds_next;
+            idx += chain.len();
         }
         chains
     }
@@ -270,9 +268,8 @@ impl Model {
             if idx < fused_until {
                 continue;
             }
-            if idx >= unfused_until && node.feeds_next {
-                let links = nodes[idx..].iter().take(fuse::MAX_CHAIN - 1).take_while(|node| node.feeds_next).count();
-                let chain = nodes.get(idx..=idx + links).unwrap_or_default();
+            if idx >= unfused_until && node.links > 0 {
+                let chain = nodes.get(idx..=idx + node.links.min(fuse::MAX_CHAIN - 1)).unwrap_or_default();
                 if fuse::run_chain(chain, values, ctx) {
                     fused_until = idx + chain.len();
                     continue;

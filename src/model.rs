@@ -1079,7 +1079,7 @@ impl<'l> PlanBuilder<'l> {
             inputs: inputs.into_boxed_slice(),
             outputs: outputs.into_boxed_slice(),
             consumes: Box::default(),
-            feeds_next: false,
+            links: 0,
         });
         Ok(())
     }

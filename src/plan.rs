@@ -28,11 +28,12 @@ pub(crate) struct PlanNode {
     /// Per input: true when this node is the value's last reader, so the
     /// value may be moved into the op.
     pub consumes: Box<[bool]>,
-    /// True when this node and the next in plan order both chain
-    /// ([`Op::chains`]) and this node's output is read by the next one only
-    /// (no other reader, not a graph output): the two may then run as one
-    /// fused step.
-    pub feeds_next: bool,
+    /// How many of the following nodes, in plan order, this node's output
+    /// reaches through unbroken links, a link being two consecutive nodes
+    /// that both chain ([`Op::chains`]) where the first's output is read
+    /// by the second only (no other reader, not a graph output). Linked
+    /// nodes may run as one fused step; 0 when this node feeds no next one.
+    pub links: usize,
 }
 
 /// A validated graph in execution order.
@@ -144,14 +145,15 @@ impl Plan {
                 })
                 .collect();
         }
-        for pos in 1..ordered.len() {
+        // Backwards, so that each node adds its link to the next one's count.
+        for pos in (1..ordered.len()).rev() {
             let (before, after) = ordered.split_at_mut(pos);
             let (producer, reader) = (&mut before[pos - 1], &after[0]);
             let link = match (&*producer.outputs, &*reader.inputs, &*reader.consumes) {
                 ([Some(out)], [Some(input)], [true]) => out == input,
                 _ => false,
             };
-            producer.feeds_next = link && producer.op.chains() && reader.op.chains();
+            producer.links = if link && producer.op.chains() && reader.op.chains() { reader.links + 1 } else { 0 };
         }
         Ok(Plan { nodes: ordered, n_slots, inputs, input_slots, input_defaults, constants, outputs })
     }
