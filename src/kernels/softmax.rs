@@ -214,13 +214,6 @@ struct BlockStats {
     sum: f64,
 }
 
-impl BlockStats {
-    #[inline(always)]
-    fn new(max: f32) -> Self {
-        BlockStats { max, reference: f64::from(shifted_reference(max)), sum: 0.0 }
-    }
-}
-
 /// The reference [`math::exp_shifted`] subtracts for a lane or block whose
 /// maximum is `max`.
 #[inline(always)]
@@ -459,22 +452,20 @@ fn block_stats<V: VecF32, I: Input, const WHOLE_LANE: bool>(
     (max, min): (f32, f32),
     dst: &mut [f32],
 ) -> BlockStats {
-    let mut stats = BlockStats::new(max);
     // False for NaN bounds.
     if WHOLE_LANE && max <= math::UNSHIFTED_MAX && min >= math::NORMAL_FROM {
-        stats.reference = 0.0;
-        stats.sum = block_exp_sum::<V, I, _>(token, input, dst, Unshifted { max });
-        return stats;
+        let sum = block_exp_sum::<V, I, _>(token, input, dst, Unshifted { max });
+        return BlockStats { max, reference: 0.0, sum };
     }
     let reference = shifted_reference(max);
     let all_normal = min - reference >= math::NORMAL_FROM;
-    stats.sum = match (reference.abs() < math::GRID_LIMIT, all_normal) {
+    let sum = match (reference.abs() < math::GRID_LIMIT, all_normal) {
         (true, true) => block_exp_sum::<V, I, _>(token, input, dst, Shifted::<true, true>(reference)),
         (true, false) => block_exp_sum::<V, I, _>(token, input, dst, Shifted::<true, false>(reference)),
         (false, true) => block_exp_sum::<V, I, _>(token, input, dst, Shifted::<false, true>(reference)),
         (false, false) => block_exp_sum::<V, I, _>(token, input, dst, Shifted::<false, false>(reference)),
     };
-    stats
+    BlockStats { max, reference: f64::from(reference), sum }
 }
 
 /// All three passes over `n` lanes of `inner`-strided data starting at
@@ -641,7 +632,8 @@ impl Paths {
 
     /// The first two passes over a block, from `src` when given.
     fn stats(self, src: Option<&[f32]>, block: &mut [f32]) -> BlockStats {
-        let mut stats = BlockStats::new(f32::NAN);
+        // Overwritten by the job.
+        let mut stats = BlockStats { max: f32::NAN, reference: f64::NAN, sum: f64::NAN };
         self.run(Job::Stats(src, block, &mut stats));
         stats
     }
