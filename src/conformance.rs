@@ -558,12 +558,18 @@ pub fn compare(expected: &Tensor, actual: &Tensor, tolerance: Tolerance) -> Comp
         let abs_for_stats = if abs.is_nan() { f64::INFINITY } else { abs };
         result.max_abs = result.max_abs.max(abs_for_stats);
         result.max_ulp = result.max_ulp.max(ulp);
+        // A non-finite value on either side matches only itself: NaN only
+        // NaN, and an infinity only the same infinity. Without this rule
+        // `rtol * |inf|` would accept any finite value, or even the other
+        // infinity, and one ULP separates f32::MAX from +inf.
+        let both_finite = want.is_finite() && got.is_finite();
         let ok = same
-            || match tolerance {
-                Tolerance::Exact => false,
-                Tolerance::Close { rtol, atol } => abs <= atol + rtol * want.abs(),
-                Tolerance::Ulp(n) => ulp <= n && !want.is_nan() && !got.is_nan(),
-            };
+            || (both_finite
+                && match tolerance {
+                    Tolerance::Exact => false,
+                    Tolerance::Close { rtol, atol } => abs <= atol + rtol * want.abs(),
+                    Tolerance::Ulp(n) => ulp <= n,
+                });
         // Rank failures by how far past the tolerance they are.
         let excess = if ok { 0.0 } else { abs_for_stats };
         if !ok && worst.is_none_or(|(_, worst_excess)| excess > worst_excess) {
@@ -633,6 +639,51 @@ mod tests {
         assert_eq!((result.max_ulp, result.failure.is_none()), (3, true));
         let result = compare(&expected, &actual, Tolerance::Ulp(2));
         assert!(result.failure.unwrap().contains("index [2]"));
+    }
+
+    /// Issue 10: `rtol * |want|` is infinite when `want` is, so a wrong
+    /// infinity or a finite value passed for an expected infinity.
+    #[test]
+    fn infinities_and_nan_match_only_themselves_under_every_tolerance() {
+        let cases: [(&[f32], &[f32]); 8] = [
+            // Relu of [+inf, 1, 2] with a wrong expected -inf.
+            (&[f32::NEG_INFINITY, 1.0, 2.0], &[f32::INFINITY, 1.0, 2.0]),
+            // Relu of [3e38, 1, 2] with a wrong expected +inf.
+            (&[f32::INFINITY, 1.0, 2.0], &[3e38, 1.0, 2.0]),
+            // Relu of [-inf, 1, 2] is 0, not -inf.
+            (&[f32::NEG_INFINITY, 1.0, 2.0], &[0.0, 1.0, 2.0]),
+            // f32::MAX is one ULP below +inf.
+            (&[f32::INFINITY], &[f32::MAX]),
+            (&[f32::MAX], &[f32::INFINITY]),
+            (&[1.0], &[f32::NAN]),
+            (&[f32::NAN], &[1.0]),
+            (&[f32::NAN], &[f32::INFINITY]),
+        ];
+        let tolerances = [
+            Tolerance::Exact,
+            Tolerance::DEFAULT,
+            Tolerance::APPROXIMATE,
+            Tolerance::Close { rtol: 1.0, atol: 1e30 },
+            Tolerance::Ulp(1),
+            Tolerance::Ulp(u64::MAX),
+        ];
+        for (want, got) in cases {
+            for tolerance in tolerances {
+                let expected = Tensor::from(ndarray::Array1::from(want.to_vec()).into_dyn());
+                let actual = Tensor::from(ndarray::Array1::from(got.to_vec()).into_dyn());
+                let result = compare(&expected, &actual, tolerance);
+                assert!(result.failure.is_some(), "{want:?} vs {got:?} passed under {tolerance:?}");
+                // The same in float64.
+                let expected = Tensor::from(ndarray::Array1::from_iter(want.iter().map(|&v| f64::from(v))).into_dyn());
+                let actual = Tensor::from(ndarray::Array1::from_iter(got.iter().map(|&v| f64::from(v))).into_dyn());
+                assert!(compare(&expected, &actual, tolerance).failure.is_some(), "f64 {want:?} vs {got:?}");
+            }
+        }
+        // Matching infinities and NaNs still pass.
+        let same = Tensor::from(ndarray::array![f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 1.0].into_dyn());
+        for tolerance in tolerances {
+            assert!(compare(&same, &same.clone(), tolerance).failure.is_none(), "{tolerance:?}");
+        }
     }
 
     #[test]

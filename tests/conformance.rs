@@ -5,6 +5,8 @@
 //! Errors are bucketed so that the snapshot is the same on every CPU (the
 //! SIMD path chosen at run time may move a result by an ULP or two).
 
+mod common;
+
 use std::path::PathBuf;
 
 use onnxi::conformance::{CaseReport, Options, Status, run_paths};
@@ -86,4 +88,43 @@ fn a_group_with_fewer_cases_than_pinned_trips_the_wire() {
     assert_eq!(report.tripwires.len(), 1, "{:?}", report.tripwires);
     assert!(report.tripwires[0].contains("pins 3 cases, found 1"));
     assert_eq!(report.summary_line(), "1 passed, 1 failed");
+}
+
+/// Writes a Relu case folder (float32 `[3]`) with the given input and
+/// expected output, and runs it through the conformance runner.
+fn run_relu_case(input: [f32; 3], expected: [f32; 3]) -> Status {
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("test_relu_user");
+    std::fs::create_dir_all(case.join("test_data_set_0")).unwrap();
+    let model = common::single_op("Relu", vec![], &[common::D::N(3)], 14);
+    std::fs::write(case.join("model.onnx"), common::bytes(&model)).unwrap();
+    let pb = |name: &str, values: [f32; 3]| onnxi::tensor_file::encode_pb(name, &common::f32s(&values));
+    std::fs::write(case.join("test_data_set_0/input_0.pb"), pb("x", input)).unwrap();
+    std::fs::write(case.join("test_data_set_0/output_0.pb"), pb("y", expected)).unwrap();
+    let report = run_paths(&[case], &Options::default(), |_, _, _| {});
+    assert_eq!(report.cases.len(), 1);
+    report.cases[0].status.clone()
+}
+
+/// Issue 10: wrong expected infinities passed the checker, because
+/// `atol + rtol * |inf|` is infinite.
+#[test]
+fn issue_10_wrong_expected_infinities_fail_the_case() {
+    let inf = f32::INFINITY;
+    let wrong = [
+        ([inf, 1.0, 2.0], [-inf, 1.0, 2.0]),
+        ([3e38, 1.0, 2.0], [inf, 1.0, 2.0]),
+        ([-inf, 1.0, 2.0], [-inf, 1.0, 2.0]),
+        ([f32::NAN, 1.0, 2.0], [inf, 1.0, 2.0]),
+        ([inf, 1.0, 2.0], [f32::NAN, 1.0, 2.0]),
+        ([f32::MAX, 1.0, 2.0], [inf, 1.0, 2.0]),
+    ];
+    for (input, expected) in wrong {
+        let status = run_relu_case(input, expected);
+        assert!(matches!(status, Status::Fail(_)), "Relu({input:?}) expected {expected:?}: {status:?}");
+    }
+    // The right answers pass.
+    for (input, expected) in [([inf, 1.0, 2.0], [inf, 1.0, 2.0]), ([-inf, f32::NAN, 2.0], [0.0, f32::NAN, 2.0])] {
+        assert_eq!(run_relu_case(input, expected), Status::Pass, "Relu({input:?})");
+    }
 }
