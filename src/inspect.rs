@@ -22,6 +22,10 @@ pub struct NodeReport {
     pub domain: String,
     /// Attributes as `name=value` text.
     pub attributes: Vec<(String, String)>,
+    /// Input value names; an omitted optional input is `""`.
+    pub inputs: Vec<String>,
+    /// Output value names; an omitted optional output is `""`.
+    pub outputs: Vec<String>,
     /// `Ok(version)` when onnxi can run it at that schema version, or the
     /// reason it cannot.
     pub support: Result<String, String>,
@@ -107,6 +111,8 @@ fn report(proto: &ModelProto, load_error: Option<String>) -> Report {
                 op_type: node.op_type().to_string(),
                 domain: node.domain().to_string(),
                 attributes: node.attribute.iter().map(|attr| (attr.name().to_string(), attribute_text(attr))).collect(),
+                inputs: node.input.clone(),
+                outputs: node.output.clone(),
                 support,
             }
         })
@@ -219,10 +225,18 @@ impl Report {
                 Ok(text) => text.clone(),
                 Err(reason) => format!("UNSUPPORTED: {reason}"),
             };
+            // An omitted optional value shows as `_`.
+            let values = |names: &[String]| {
+                let names: Vec<&str> =
+                    names.iter().map(|name| if name.is_empty() { "_" } else { name.as_str() }).collect();
+                names.join(", ")
+            };
             out.push_str(&format!(
-                "  {op} {:?} {} -- {status}\n",
+                "  {op} {:?} {}{} -> {} -- {status}\n",
                 node.name,
-                if attrs.is_empty() { String::new() } else { format!("({})", attrs.join(", ")) }
+                if attrs.is_empty() { String::new() } else { format!("({}) ", attrs.join(", ")) },
+                values(&node.inputs),
+                values(&node.outputs),
             ));
         }
         match &self.load_error {
@@ -248,6 +262,8 @@ impl Report {
                 "op_type": node.op_type,
                 "domain": node.domain,
                 "attributes": node.attributes.iter().map(|(name, value)| json!({"name": name, "value": value})).collect::<Vec<_>>(),
+                "inputs": node.inputs,
+                "outputs": node.outputs,
                 "supported": node.support.is_ok(),
                 "detail": match &node.support { Ok(text) | Err(text) => text },
             })).collect::<Vec<_>>(),

@@ -10,7 +10,7 @@ use crate::buffers::BufferPool;
 use crate::error::{Error, OpError, RunError};
 use crate::fuse;
 use crate::model::{Dim, Model};
-use crate::ops::ExecCtx;
+use crate::ops::{ExecCtx, OutputSet};
 use crate::plan::PlanNode;
 use crate::tensor::{DType, Tensor};
 
@@ -90,12 +90,12 @@ const STACK_INPUTS: usize = 4;
 /// Runs one node: values read for the last time move into the op (which
 /// may then reuse their buffers), the rest are lent. `moved` records the
 /// owned ones moved in, for [`describe`].
-fn run_node<'a>(
+fn run_node<'a, R>(
     node: &PlanNode,
     values: &mut [Option<Cow<'a, Tensor>>],
-    ctx: &ExecCtx<'_>,
     moved: &mut Option<InputSummary>,
-) -> Result<Tensor, OpError> {
+    call: impl FnOnce(&mut [Option<Cow<'_, Tensor>>]) -> Result<R, OpError>,
+) -> Result<R, OpError> {
     let n_inputs = node.inputs.len();
     let mut on_stack: [Option<Cow<'_, Tensor>>; STACK_INPUTS] = Default::default();
     let mut on_heap: Vec<Option<Cow<'_, Tensor>>> = Vec::new();
@@ -130,7 +130,47 @@ fn run_node<'a>(
             node_inputs[pos] = values[slot].as_ref().map(|value| Cow::Borrowed(&**value));
         }
     }
-    node.op.run(node_inputs, ctx)
+    call(node_inputs)
+}
+
+/// Most outputs a node gets on the stack; more go in a vector.
+const STACK_OUTPUTS: usize = 4;
+
+/// Runs a node that declares several outputs (or one it leaves unnamed)
+/// and stores the outputs something reads.
+fn run_multi_output<'a>(
+    node: &PlanNode,
+    values: &mut [Option<Cow<'a, Tensor>>],
+    ctx: &ExecCtx<'_>,
+    moved: &mut Option<InputSummary>,
+) -> Result<(), OpError> {
+    let n_outputs = node.outputs.len();
+    let (mut on_stack, mut wanted_on_stack): ([Option<Tensor>; STACK_OUTPUTS], [bool; STACK_OUTPUTS]) =
+        Default::default();
+    let (mut on_heap, mut wanted_on_heap) = (Vec::new(), Vec::new());
+    let (produced, wanted): (&mut [Option<Tensor>], &mut [bool]) =
+        match (on_stack.get_mut(..n_outputs), wanted_on_stack.get_mut(..n_outputs)) {
+            (Some(produced), Some(wanted)) => (produced, wanted),
+            _ => {
+                on_heap.resize_with(n_outputs, || None);
+                wanted_on_heap.resize(n_outputs, false);
+                (&mut on_heap, &mut wanted_on_heap)
+            }
+        };
+    for (want, slot) in wanted.iter_mut().zip(&node.outputs) {
+        *want = slot.is_some();
+    }
+    run_node(node, values, moved, |inputs| node.op.run_outputs(inputs, ctx, &mut OutputSet::new(produced, wanted)))?;
+    for (idx, slot) in node.outputs.iter().enumerate() {
+        if let Some(slot) = *slot {
+            let value = produced[idx].take().ok_or_else(|| OpError::Invalid {
+                op: "graph",
+                reason: format!("the op did not produce its output {idx}, which the graph reads"),
+            })?;
+            values[slot] = Some(Cow::Owned(value));
+        }
+    }
+    Ok(())
 }
 
 /// The dtypes and shapes of a failed node's inputs, for its error: from
@@ -277,16 +317,18 @@ impl Model {
                 unfused_until = idx + chain.len();
             }
             let mut moved = None;
-            let produced = run_node(node, values, ctx, &mut moved).map_err(|source| RunError::Op {
+            let result = match *node.outputs {
+                [Some(slot)] => run_node(node, values, &mut moved, |inputs| node.op.run(inputs, ctx))
+                    .map(|produced| values[slot] = Some(Cow::Owned(produced))),
+                _ => run_multi_output(node, values, ctx, &mut moved),
+            };
+            result.map_err(|source| RunError::Op {
                 node: node.name.clone(),
                 op_type: node.op_type.clone(),
                 opset: node.version,
                 inputs: describe(node, values, moved.as_ref()).into(),
                 source,
             })?;
-            if let Some(Some(slot)) = node.outputs.first() {
-                values[*slot] = Some(Cow::Owned(produced));
-            }
         }
         Ok(())
     }

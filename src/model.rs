@@ -525,7 +525,7 @@ pub(crate) fn resolve_op(
         })
     };
     arity("inputs", op.n_inputs(), proto.input.len())?;
-    arity("outputs", 1..=1, proto.output.len())?;
+    arity("outputs", op.n_outputs(), proto.output.len())?;
     Ok((op, version))
 }
 

@@ -422,3 +422,73 @@ fn errors_stay_below_clippys_large_error_threshold() {
     let size = std::mem::size_of::<onnxi::Error>();
     assert!(size < 128, "onnxi::Error is {size} bytes");
 }
+
+/// A Split with three outputs, the middle one omitted (empty name), feeding
+/// a Relu and a graph output; sessions and `Model::run` agree.
+fn split_model(outputs: &[&str], split_sizes: Option<&[i64]>) -> onnxi::onnx::ModelProto {
+    let mut inputs = vec!["x"];
+    let mut initializers = vec![];
+    if let Some(sizes) = split_sizes {
+        inputs.push("sizes");
+        initializers.push(TensorProto {
+            name: Some("sizes".into()),
+            dims: vec![sizes.len() as i64],
+            data_type: Some(INT64),
+            int64_data: sizes.to_vec(),
+            ..Default::default()
+        });
+    }
+    let nodes = vec![
+        node("Split", "split", &inputs, outputs, vec![attr_i("axis", 1)]),
+        node("Relu", "relu", &["a"], &["ra"], vec![]),
+    ];
+    let mut graph = graph(nodes, vec![value_info("x", FLOAT, Some(&[D::N(2), D::N(6)]))], &["ra", "c"]);
+    graph.initializer = initializers;
+    model(graph, 13)
+}
+
+#[test]
+fn a_node_with_several_outputs_and_an_omitted_one_runs() {
+    let model = load(&split_model(&["a", "", "c"], Some(&[2, 1, 3]))).unwrap();
+    let x: Vec<f32> = (0..12).map(|v| v as f32 - 6.0).collect();
+    let x = Tensor::from(ArrayD::from_shape_vec(IxDyn(&[2, 6]), x).unwrap());
+    let out = model.run([("x", x.clone())]).unwrap();
+    // Columns 0-1, through Relu; columns 3-5 as they are.
+    assert_eq!(out["ra"].to_f64_vec(), [0.0, 0.0, 0.0, 1.0]);
+    assert_eq!(out["ra"].shape(), [2, 2]);
+    assert_eq!(out["c"].to_f64_vec(), [-3.0, -2.0, -1.0, 3.0, 4.0, 5.0]);
+    let mut session = model.session();
+    for _ in 0..2 {
+        let again = session.run([("x", &x)]).unwrap();
+        assert_eq!(again["c"], out["c"]);
+        assert_eq!(again["ra"], out["ra"]);
+    }
+    // Equal parts when the optional sizes input is left off.
+    let model = load(&split_model(&["a", "b", "c"], None)).unwrap();
+    let out = model.run([("x", x)]).unwrap();
+    assert_eq!(out["c"].to_f64_vec(), [-2.0, -1.0, 4.0, 5.0]);
+}
+
+#[test]
+fn a_multi_output_node_that_cannot_split_names_node_and_op() {
+    let split = load(&split_model(&["a", "b", "c"], Some(&[2, 2, 3]))).unwrap();
+    let x = Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[2, 6])));
+    let text = err_text(split.run([("x", x)]));
+    assert!(text.contains("\"split\"") && text.contains("Split") && text.contains("do not add up"), "{text}");
+    // More outputs than the op has are refused at load (Relu has one).
+    let nodes = vec![node("Relu", "two", &["x"], &["y", "z"], vec![])];
+    let err = load_err(&model(graph(nodes, vec![value_info("x", FLOAT, Some(&[D::N(2)]))], &["y"]), 13));
+    assert!(err.to_string().contains("expects 1 outputs, got 2"), "{err}");
+}
+
+#[test]
+fn inspect_lists_inputs_and_outputs_with_omitted_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("split.onnx");
+    std::fs::write(&path, bytes(&split_model(&["a", "", "c"], Some(&[2, 1, 3])))).unwrap();
+    let report = onnxi::inspect::inspect_file(&path).unwrap();
+    let text = report.to_text();
+    assert!(text.contains("Split \"split\" (axis=1) x, sizes -> a, _, c -- Supported (version 13)"), "{text}");
+    let json = report.to_json();
+    assert_eq!(json["nodes"][0]["outputs"], serde_json::json!(["a", "", "c"]));
+}

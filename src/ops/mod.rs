@@ -7,6 +7,7 @@ pub mod cast;
 pub mod identity;
 pub mod shape;
 pub mod softmax;
+pub mod split;
 pub mod transpose;
 
 use std::borrow::Cow;
@@ -52,12 +53,39 @@ pub trait Op: Send + Sync + fmt::Debug {
         1..=1
     }
 
-    /// Computes the op's one output. (Every op onnxi implements has a single
-    /// output; returning it directly spares an allocation per node.)
+    /// How many outputs a node of this op may declare. Trailing optional
+    /// outputs may be left off; one in the middle is omitted by an empty
+    /// name (the node's output slot is then `None`).
+    fn n_outputs(&self) -> RangeInclusive<usize> {
+        1..=1
+    }
+
+    /// Computes the op's first output. Returning it directly spares an
+    /// allocation per node; this is all the interpreter calls when a node
+    /// declares exactly one output. An op with several outputs computes
+    /// the first one here too (usually by calling [`first_output`]), and
+    /// all of them in [`Op::run_outputs`].
     ///
     /// # Errors
     /// An [`OpError`] when the inputs are unacceptable.
     fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError>;
+
+    /// Computes the outputs the node wants ([`OutputSet::wanted`]) and
+    /// stores each with [`OutputSet::set`]. The default, for ops with one
+    /// output, stores what [`Op::run`] returns.
+    ///
+    /// # Errors
+    /// An [`OpError`] when the inputs are unacceptable.
+    fn run_outputs(
+        &self,
+        inputs: &mut Inputs<'_>,
+        ctx: &ExecCtx<'_>,
+        outputs: &mut OutputSet<'_>,
+    ) -> Result<(), OpError> {
+        let first = self.run(inputs, ctx)?;
+        outputs.set(0, first);
+        Ok(())
+    }
 
     /// Whether the op may join a fused chain (see [`ChainKernel`]): one
     /// input, one output of the same shape, and a float32 kernel that works
@@ -73,6 +101,76 @@ pub trait Op: Send + Sync + fmt::Debug {
     fn chain_kernel(&self, _shape: &[usize]) -> Option<ChainKernel> {
         None
     }
+}
+
+/// The outputs of one run of a node with several outputs: one entry per
+/// output the node declares, and which of them something reads.
+#[derive(Debug)]
+pub struct OutputSet<'o> {
+    values: &'o mut [Option<Tensor>],
+    wanted: &'o [bool],
+}
+
+impl<'o> OutputSet<'o> {
+    /// Output entries to fill (all `None`) and, per entry, whether the
+    /// node names that output (an op may skip work for the others).
+    ///
+    /// # Panics
+    /// Never on model input; `values` and `wanted` have the node's output
+    /// count, so mismatched lengths are an interpreter bug (debug assert).
+    pub fn new(values: &'o mut [Option<Tensor>], wanted: &'o [bool]) -> Self {
+        debug_assert_eq!(values.len(), wanted.len());
+        OutputSet { values, wanted }
+    }
+
+    /// How many outputs the node declares (named or omitted).
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// True when the node declares no output.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Whether output `index` is declared with a name (so someone reads it).
+    pub fn wanted(&self, index: usize) -> bool {
+        self.wanted.get(index).copied().unwrap_or(false)
+    }
+
+    /// Stores output `index`; an output past the node's declared count is
+    /// dropped (the node left it off).
+    pub fn set(&mut self, index: usize, tensor: Tensor) {
+        if let Some(entry) = self.values.get_mut(index) {
+            *entry = Some(tensor);
+        }
+    }
+
+    /// Takes output `index` back (for [`first_output`]).
+    pub fn take(&mut self, index: usize) -> Option<Tensor> {
+        self.values.get_mut(index).and_then(Option::take)
+    }
+}
+
+/// [`Op::run`] for an op with several outputs: runs [`Op::run_outputs`]
+/// wanting only the first output, and returns it.
+///
+/// # Errors
+/// Whatever `run_outputs` returns, or [`OpError::Invalid`] if it did not
+/// produce the first output.
+pub fn first_output(
+    op: &(impl Op + ?Sized),
+    inputs: &mut Inputs<'_>,
+    ctx: &ExecCtx<'_>,
+    name: &'static str,
+) -> Result<Tensor, OpError> {
+    let n_outputs = *op.n_outputs().start().max(&1);
+    let mut values: Vec<Option<Tensor>> = vec![None; n_outputs];
+    let mut wanted = vec![false; n_outputs];
+    wanted[0] = true;
+    let mut outputs = OutputSet::new(&mut values, &wanted);
+    op.run_outputs(inputs, ctx, &mut outputs)?;
+    outputs.take(0).ok_or(OpError::Invalid { op: name, reason: "produced no first output".into() })
 }
 
 /// A float32 kernel that works on whole rows of the data, so that a chain
@@ -145,6 +243,7 @@ impl Registry {
             cast::register(&mut reg);
             transpose::register(&mut reg);
             shape::register(&mut reg);
+            split::register(&mut reg);
             reg
         })
     }
