@@ -81,6 +81,10 @@ pub enum LoadError {
     /// A model-local function could not be expanded.
     #[error("function {function:?}: {reason}")]
     Function { function: String, reason: String },
+    /// A node whose inputs are all constants failed when run at load: it
+    /// would fail on every run.
+    #[error("node {node:?} (op {op_type}) fails on its constant inputs: {source}")]
+    Fold { node: String, op_type: String, source: OpError },
 }
 
 /// An operator's complaint about its inputs. Carries no node context;

@@ -32,6 +32,7 @@ pub mod attrs;
 pub mod buffers;
 pub mod conformance;
 pub mod error;
+mod fold;
 pub mod format;
 mod fuse;
 pub mod inspect;

@@ -61,6 +61,7 @@ impl Default for Limits {
 pub struct ModelBuilder {
     limits: Limits,
     threads: Option<usize>,
+    no_folding: bool,
 }
 
 impl ModelBuilder {
@@ -68,6 +69,14 @@ impl ModelBuilder {
     /// thread only). Without this, the shared pool (one thread per core) is used.
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = Some(n);
+        self
+    }
+
+    /// Whether nodes whose inputs are all constants run once at load
+    /// (default: yes). Off, every node runs on every call; results are the
+    /// same either way.
+    pub fn fold_constants(mut self, fold: bool) -> Self {
+        self.no_folding = !fold;
         self
     }
 
@@ -150,7 +159,7 @@ impl ModelBuilder {
                 .map_err(|reason| LoadError::Io { reason: format!("cannot start threads: {reason}") })?,
             None => Parallel::global(),
         };
-        let graph = build_graph(&proto, nodes, base_dir, &self.limits)?;
+        let graph = build_graph(&proto, nodes, base_dir, &self.limits, !self.no_folding)?;
         Ok(Model { info: ModelInfo::from_proto(&proto), plan: graph, par, limits: self.limits.clone() })
     }
 }
@@ -799,6 +808,7 @@ fn build_graph(
     nodes: GraphNodes<'_>,
     base_dir: Option<&Path>,
     limits: &Limits,
+    fold: bool,
 ) -> Result<Plan, LoadError> {
     let opsets = model_opsets(proto)?;
     let graph = proto.graph.as_ref().ok_or(LoadError::MissingGraph)?;
@@ -899,9 +909,37 @@ fn build_graph(
     }
     // The name table is not needed past this point: free it before the
     // plan's own working arrays are allocated.
-    let PlanBuilder { slots, producers, nodes, inputs, input_slots, input_defaults, constants, .. } = builder;
+    let PlanBuilder {
+        slots,
+        producers,
+        nodes,
+        inputs,
+        input_slots,
+        input_defaults,
+        constants,
+        mut initializer_bytes,
+        ..
+    } = builder;
     drop(slots);
-    Plan::new(nodes, producers.len(), inputs, input_slots, input_defaults, constants, outputs)
+    let plan = Plan::new(nodes, producers.len(), inputs, input_slots, input_defaults, constants, outputs)?;
+    if !fold {
+        return Ok(plan);
+    }
+    crate::fold::fold_constants(plan, |value, node| {
+        let bytes = value.n_bytes() as u64;
+        if bytes > limits.max_tensor_bytes {
+            return Err(LoadError::LimitExceeded {
+                what: format!(
+                    "value folded from node {node:?} ({}, shape {:?}) size in bytes",
+                    value.dtype(),
+                    value.shape()
+                ),
+                limit: limits.max_tensor_bytes,
+                actual: bytes,
+            });
+        }
+        initializer_bytes.charge(bytes, node)
+    })
 }
 
 /// The running total of initializer and constant bytes.

@@ -492,3 +492,77 @@ fn inspect_lists_inputs_and_outputs_with_omitted_ones() {
     let json = report.to_json();
     assert_eq!(json["nodes"][0]["outputs"], serde_json::json!(["a", "", "c"]));
 }
+
+/// Weights that pass through Transpose and Cast, and a Reshape whose shape
+/// is a Constant, run once at load; the model then holds only the node
+/// that reads the graph input, and gives what the unfolded model gives.
+#[test]
+fn nodes_with_only_constant_inputs_are_folded_at_load_with_equal_results() {
+    let weights = tensor_f32("w", &[2, 3], &[-1.0, 2.0, -3.0, 4.0, -5.0, 6.0]);
+    let shape = TensorProto {
+        name: Some("shape".into()),
+        dims: vec![2],
+        data_type: Some(INT64),
+        int64_data: vec![3, 2],
+        ..Default::default()
+    };
+    let nodes = vec![
+        node("Transpose", "t", &["w"], &["wt"], vec![]),
+        node("Cast", "cast", &["wt"], &["w64"], vec![attr_i("to", DOUBLE as i64)]),
+        node("Sigmoid", "sig", &["w64"], &["ws"], vec![]),
+        node("Reshape", "reshape", &["x", "shape"], &["xr"], vec![]),
+        node("Relu", "relu", &["xr"], &["y"], vec![]),
+    ];
+    let mut graph = graph(nodes, vec![value_info("x", FLOAT, Some(&[D::N(6)]))], &["y", "ws"]);
+    graph.initializer = vec![weights, shape];
+    let proto = model(graph, 13);
+    let folded = load(&proto).unwrap();
+    let unfolded = Model::builder().fold_constants(false).from_bytes(&bytes(&proto)).unwrap();
+    let ops = |model: &Model| model.nodes().map(|(_, op, _)| op.to_string()).collect::<Vec<_>>();
+    assert_eq!(ops(&folded), ["Reshape", "Relu"]);
+    let mut all = ops(&unfolded);
+    all.sort();
+    assert_eq!(all, ["Cast", "Relu", "Reshape", "Sigmoid", "Transpose"]);
+    let x = f32s(&[-1.0, 1.0, -2.0, 2.0, -3.0, 3.0]);
+    let (a, b) = (folded.run([("x", x.clone())]).unwrap(), unfolded.run([("x", x)]).unwrap());
+    assert_eq!(a, b);
+    // sigmoid(transpose(w)) in float64: w^T = [[-1, 4], [2, -5], [-3, 6]].
+    let expected: Vec<f64> = [-1.0f64, 4.0, 2.0, -5.0, -3.0, 6.0].iter().map(|v| 1.0 / (1.0 + (-v).exp())).collect();
+    let got = a["ws"].to_f64_vec();
+    assert!(got.iter().zip(&expected).all(|(g, e)| (g - e).abs() < 1e-15), "{got:?}");
+    assert_eq!(a["y"].to_f64_vec(), [0.0, 1.0, 0.0, 2.0, 0.0, 3.0]);
+    assert_eq!(a["y"].shape(), [3, 2]);
+}
+
+#[test]
+fn a_constant_node_that_always_fails_is_refused_at_load_and_folded_values_obey_the_limits() {
+    // Transpose with a perm of the wrong length, on a constant.
+    let nodes = vec![
+        node("Transpose", "bad_perm", &["w"], &["wt"], vec![onnxi_ints("perm", &[0, 1, 2])]),
+        node("Relu", "relu", &["x"], &["y"], vec![]),
+    ];
+    let mut g = graph(nodes, vec![value_info("x", FLOAT, Some(&[D::N(2)]))], &["y", "wt"]);
+    g.initializer = vec![tensor_f32("w", &[2, 3], &[0.0; 6])];
+    let err = load_err(&model(g.clone(), 13));
+    let text = err.to_string();
+    assert!(text.contains("bad_perm") && text.contains("Transpose") && text.contains("constant"), "{text}");
+    // Unfolded, the same node fails when run, naming it.
+    let unfolded = Model::builder().fold_constants(false).from_bytes(&bytes(&model(g, 13))).unwrap();
+    assert!(err_text(unfolded.run([("x", f32s(&[1.0, 2.0]))])).contains("bad_perm"));
+    // A folded value counts against the initializer budget: 24 bytes of
+    // weights plus 48 of Cast output are over a 64-byte budget.
+    let nodes = vec![node("Cast", "widen", &["w"], &["w64"], vec![attr_i("to", DOUBLE as i64)])];
+    let mut g = graph(nodes, vec![value_info("x", FLOAT, Some(&[D::N(2)]))], &["w64"]);
+    g.initializer = vec![tensor_f32("w", &[2, 3], &[0.0; 6])];
+    let result = Model::builder().max_initializer_bytes(64).from_bytes(&bytes(&model(g, 13)));
+    assert!(err_text(result).contains("widen"));
+}
+
+fn onnxi_ints(name: &str, values: &[i64]) -> onnxi::onnx::AttributeProto {
+    onnxi::onnx::AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(onnxi::onnx::attribute_proto::AttributeType::Ints as i32),
+        ints: values.to_vec(),
+        ..Default::default()
+    }
+}

@@ -954,7 +954,9 @@ fn corpus() -> Vec<Case> {
             |err| matches!(err, Error::Run { source: RunError::Op { source: OpError::AxisOutOfRange { .. }, .. } }),
             &["\"the_node\"", "-9223372036854775808"],
         ),
-        run_case(
+        // Every input constant: the node runs at load (constant folding)
+        // and its failure is a load error.
+        load_case(
             "int64_initializer_into_sigmoid",
             {
                 let mut g = graph(vec![node("Sigmoid", "squash", &["w"], &["y"], vec![])], vec![], &["y"]);
@@ -967,9 +969,13 @@ fn corpus() -> Vec<Case> {
                 });
                 bytes(&model(g, 13))
             },
-            None,
-            |err| matches!(err, Error::Run { source: RunError::Op { source: OpError::UnsupportedDtype { .. }, .. } }),
-            &["\"squash\"", "Sigmoid", "int64"],
+            |err| {
+                matches!(
+                    err,
+                    Error::Load { source: LoadError::Fold { source: OpError::UnsupportedDtype { .. }, .. }, .. }
+                )
+            },
+            &["\"squash\"", "Sigmoid", "int64", "constant inputs"],
         ),
         run_case(
             "input_of_the_wrong_shape",

@@ -87,6 +87,14 @@ pub trait Op: Send + Sync + fmt::Debug {
         Ok(())
     }
 
+    /// Whether a node of this op whose inputs are all constants may run
+    /// once at load instead of on every run (see `crate::fold`). False
+    /// only for ops whose result is not a function of their inputs
+    /// (random generators).
+    fn foldable(&self) -> bool {
+        true
+    }
+
     /// Whether the op may join a fused chain (see [`ChainKernel`]): one
     /// input, one output of the same shape, and a float32 kernel that works
     /// on whole rows.
