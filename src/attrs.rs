@@ -31,6 +31,16 @@ impl<'a> Attrs<'a> {
     }
 
     /// An attribute error naming this node.
+    /// The largest tensor an attribute may hold, in bytes.
+    pub(crate) fn max_tensor_bytes(&self) -> u64 {
+        self.max_tensor_bytes
+    }
+
+    /// The node's display name.
+    pub(crate) fn node(&self) -> &str {
+        self.node
+    }
+
     pub(crate) fn error(&self, attr: &str, reason: impl Into<String>) -> LoadError {
         LoadError::Attribute {
             node: self.node.to_string(),

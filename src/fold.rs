@@ -19,8 +19,9 @@ use crate::plan::{Plan, PlanNode};
 use crate::tensor::Tensor;
 
 /// Folds the constant nodes of `plan`, returning the smaller plan.
-/// `charge(bytes, node)` pays for each folded output (and refuses it past
-/// the limits).
+/// `charge(value, node)` pays for each folded output of a node with inputs
+/// (and refuses it past the limits); a node without inputs (Constant)
+/// outputs what its attributes held, which loading charged.
 ///
 /// # Errors
 /// [`LoadError::Fold`] when a node fails on its constant inputs (it would
@@ -65,7 +66,11 @@ pub(crate) fn fold_constants(
             let (Some(slot), Some(value)) = (*output, value) else {
                 continue;
             };
-            charge(&value, &node.name)?;
+            // A node without inputs outputs what its attributes hold,
+            // which loading already charged.
+            if !node.inputs.is_empty() {
+                charge(&value, &node.name)?;
+            }
             constant_of[slot] = Some(constants.len());
             constants.push((slot, value));
         }

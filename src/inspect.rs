@@ -98,8 +98,6 @@ fn report(proto: &ModelProto, load_error: Option<String>) -> Report {
                 .any(|function| function.domain() == node.domain() && function.name() == node.op_type());
             let support = if is_function {
                 Ok("local function (expanded at load)".to_string())
-            } else if node.op_type() == "Constant" && node.domain().is_empty() {
-                Ok("constant (bound at load)".to_string())
             } else {
                 match &opsets {
                     Err(err) => Err(err.to_string()),

@@ -718,50 +718,6 @@ fn resolve_attribute_refs(
         .collect()
 }
 
-/// Evaluates a Constant node's value.
-fn constant_value(proto: &NodeProto, label: &str, limits: &Limits) -> Result<Tensor, LoadError> {
-    let mut attrs = Attrs::new(label, "Constant", &proto.attribute, limits.max_tensor_bytes);
-    let mut values = Vec::new();
-    if let Some(tensor) = attrs.tensor("value")? {
-        values.push(tensor);
-    }
-    if let Some(value) = attrs.f32("value_float")? {
-        values.push(Tensor::F32(ndarray::arr0(value).into_dyn()));
-    }
-    if let Some(list) = attrs.floats("value_floats")? {
-        values.push(Tensor::F32(ndarray::Array1::from(list).into_dyn()));
-    }
-    if let Some(value) = attrs.i64("value_int")? {
-        values.push(Tensor::I64(ndarray::arr0(value).into_dyn()));
-    }
-    if let Some(list) = attrs.ints("value_ints")? {
-        values.push(Tensor::I64(ndarray::Array1::from(list).into_dyn()));
-    }
-    attrs.finish()?;
-    // value_floats / value_ints are not decoded by the tensor reader, so
-    // the single-tensor limit is applied here.
-    if let Some(value) = values.iter().find(|value| value.n_bytes() as u64 > limits.max_tensor_bytes) {
-        return Err(LoadError::LimitExceeded {
-            what: format!(
-                "value of Constant node {label:?} ({}, shape {:?}) size in bytes",
-                value.dtype(),
-                value.shape()
-            ),
-            limit: limits.max_tensor_bytes,
-            actual: value.n_bytes() as u64,
-        });
-    }
-    if values.len() != 1 {
-        return Err(LoadError::Attribute {
-            node: label.to_string(),
-            op_type: "Constant".into(),
-            attr: "value".into(),
-            reason: format!("exactly one value attribute must be set, found {}", values.len()),
-        });
-    }
-    Ok(values.remove(0))
-}
-
 /// Reads a graph input's declared type.
 fn input_spec(info: &ValueInfoProto, has_default: bool) -> Result<InputSpec, LoadError> {
     let name = info.name().to_string();
@@ -977,8 +933,6 @@ enum Producer {
     Nobody,
     GraphInput,
     Initializer,
-    /// A Constant node, by index into `constant_labels`.
-    Constant(usize),
     /// A node of the plan, by index into `nodes`.
     Node(usize),
 }
@@ -989,7 +943,6 @@ struct PlanBuilder<'l> {
     limits: &'l Limits,
     slots: HashMap<String, usize>,
     producers: Vec<Producer>,
-    constant_labels: Vec<String>,
     nodes: Vec<PlanNode>,
     n_flat: usize,
     initializer_bytes: ByteBudget,
@@ -1005,7 +958,6 @@ impl<'l> PlanBuilder<'l> {
             limits,
             slots: HashMap::new(),
             producers: Vec::new(),
-            constant_labels: Vec::new(),
             nodes: Vec::new(),
             n_flat: 0,
             initializer_bytes: ByteBudget { used: 0, limit: limits.max_initializer_bytes },
@@ -1046,14 +998,13 @@ impl<'l> PlanBuilder<'l> {
                 Producer::Nobody => String::new(),
                 Producer::GraphInput => "graph input".to_string(),
                 Producer::Initializer => "an initializer".to_string(),
-                Producer::Constant(idx) => format!("node {:?}", self.constant_labels[idx]),
                 Producer::Node(idx) => format!("node {:?}", self.nodes.get(idx).map_or(label, |node| &node.name)),
             };
             return Err(LoadError::DuplicateProducer {
                 value: name,
                 first: describe(first, label),
                 second: match producer {
-                    Producer::Constant(_) | Producer::Node(_) => format!("node {label:?}"),
+                    Producer::Node(_) => format!("node {label:?}"),
                     other => describe(other, label),
                 },
             });
@@ -1075,27 +1026,22 @@ impl<'l> PlanBuilder<'l> {
         }
         let label = node_label(&node, self.n_flat);
         self.n_flat += 1;
-        if node.op_type() == "Constant" && canonical_domain(node.domain()).is_empty() {
-            // A `value` tensor is checked against the total from its dims
-            // before it is decoded; the value itself is charged after.
-            let declared = node.attribute.iter().filter_map(|attr| attr.t.as_ref()).filter_map(declared_bytes);
-            let declared = declared.filter(|&bytes| bytes <= limits.max_tensor_bytes);
-            self.initializer_bytes.check(declared.fold(0, u64::saturating_add), &label)?;
-            let value = constant_value(&node, &label, limits)?;
-            self.initializer_bytes.charge(value.n_bytes() as u64, &label)?;
-            if node.output.len() != 1 {
-                return Err(LoadError::Arity {
-                    node: label,
-                    op_type: "Constant".into(),
-                    reason: format!("expects 1 output, got {}", node.output.len()),
-                });
-            }
-            let name = std::mem::take(&mut node.output[0]);
-            let slot = self.define(name, Producer::Constant(self.constant_labels.len()), &label)?;
-            self.constant_labels.push(label);
-            self.constants.push((slot, value));
-            return Ok(());
-        }
+        // Values held in attributes (a Constant's `value`, `value_floats`,
+        // any op's tensor attribute) count as constants: checked against
+        // the budget from their declared size before they are decoded, and
+        // charged. (Folding charges the outputs of nodes with inputs only.)
+        let declared = node
+            .attribute
+            .iter()
+            .map(|attr| {
+                let tensor = attr.t.as_ref().and_then(declared_bytes).filter(|&bytes| bytes <= limits.max_tensor_bytes);
+                let lists = (attr.floats.len() as u64)
+                    .saturating_mul(4)
+                    .saturating_add((attr.ints.len() as u64).saturating_mul(8));
+                tensor.unwrap_or(0).saturating_add(lists)
+            })
+            .fold(0, u64::saturating_add);
+        self.initializer_bytes.charge(declared, &label)?;
         let (op, version) = resolve_op(&node, &label, opsets, limits)?;
         let node_idx = self.nodes.len();
         let mut outputs = Vec::with_capacity(node.output.len());

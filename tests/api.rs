@@ -566,3 +566,24 @@ fn onnxi_ints(name: &str, values: &[i64]) -> onnxi::onnx::AttributeProto {
         ..Default::default()
     }
 }
+
+/// Constant goes through the registry: its value forms follow the opset
+/// (value_float and friends from 12), and it folds into a plan constant.
+#[test]
+fn constant_value_forms_follow_the_opset_and_fold_away() {
+    let constant_model = |opset: i64| {
+        let nodes = vec![
+            node("Constant", "c", &[], &["k"], vec![attr_f("value_float", 2.5)]),
+            node("Relu", "relu", &["k"], &["y"], vec![]),
+        ];
+        model(graph(nodes, vec![], &["y"]), opset)
+    };
+    let err = load_err(&constant_model(11));
+    assert!(err.to_string().contains("value_float") && err.to_string().contains("\"c\""), "{err}");
+    let loaded = load(&constant_model(12)).unwrap();
+    assert_eq!(loaded.nodes().count(), 0, "Constant and Relu both fold");
+    assert_eq!(loaded.run(Vec::<(&str, Tensor)>::new()).unwrap()["y"].to_f64_vec(), [2.5]);
+    let unfolded = Model::builder().fold_constants(false).from_bytes(&bytes(&constant_model(12))).unwrap();
+    assert_eq!(unfolded.nodes().count(), 2);
+    assert_eq!(unfolded.run(Vec::<(&str, Tensor)>::new()).unwrap()["y"].to_f64_vec(), [2.5]);
+}
