@@ -30,7 +30,7 @@ pub(crate) fn fold_constants(
     plan: Plan,
     mut charge: impl FnMut(&Tensor, &str) -> Result<(), LoadError>,
 ) -> Result<Plan, LoadError> {
-    let Plan { nodes, n_slots, inputs, input_slots, input_defaults, mut constants, outputs } = plan;
+    let Plan { nodes, n_slots, inputs, input_slots, input_defaults, mut constants, outputs, .. } = plan;
     // Per slot, its index in `constants`.
     let mut constant_of: Vec<Option<usize>> = vec![None; n_slots];
     for (idx, (slot, _)) in constants.iter().enumerate() {
@@ -89,7 +89,17 @@ pub(crate) fn fold_constants(
     }
     if !folded_any {
         // Order, last uses and links are those already computed.
-        return Ok(Plan { nodes: kept, n_slots, inputs, input_slots, input_defaults, constants, outputs });
+        return Ok(Plan {
+            nodes: kept,
+            n_slots,
+            inputs,
+            input_slots,
+            input_defaults,
+            constants,
+            outputs,
+            names: Vec::new(),
+            types: Vec::new(),
+        });
     }
     // Keep the constants that something still reads.
     let mut used = vec![false; n_slots];

@@ -59,6 +59,9 @@ pub struct Report {
     pub nodes: Vec<NodeReport>,
     /// `None` when the model loads; else why it does not.
     pub load_error: Option<String>,
+    /// When it loads: every value of the plan (after constant folding)
+    /// with its inferred type as text (`float32 [batch, 5]`, or `unknown`).
+    pub values: Vec<(String, String)>,
 }
 
 /// Inspects a model file.
@@ -70,11 +73,22 @@ pub fn inspect_file(path: &Path) -> Result<Report, Error> {
     let with_file = |source| Error::Load { file: Some(Box::from(path)), source };
     // Load first and drop the model, so the plan and the decoded protobuf
     // are never in memory together.
-    let load_error = ModelBuilder::default().threads(1).load(path).err().map(|err| err.to_string());
+    let (load_error, values) = match ModelBuilder::default().threads(1).load(path) {
+        Ok(model) => {
+            let values = model
+                .value_types()
+                .into_iter()
+                .map(|(name, ty)| (name.to_string(), ty.map_or_else(|| "unknown".to_string(), ToString::to_string)));
+            (None, values.collect())
+        }
+        Err(err) => (Some(err.to_string()), Vec::new()),
+    };
     let bytes = std::fs::read(path).map_err(|err| with_file(LoadError::Io { reason: err.to_string() }))?;
     let proto = decode_model(&bytes).map_err(with_file)?;
     drop(bytes);
-    Ok(report(&proto, load_error))
+    let mut report = report(&proto, load_error);
+    report.values = values;
+    Ok(report)
 }
 
 fn report(proto: &ModelProto, load_error: Option<String>) -> Report {
@@ -132,6 +146,7 @@ fn report(proto: &ModelProto, load_error: Option<String>) -> Report {
         functions,
         nodes,
         load_error,
+        values: Vec::new(),
     }
 }
 
@@ -237,6 +252,12 @@ impl Report {
                 values(&node.outputs),
             ));
         }
+        if !self.values.is_empty() {
+            out.push_str("values (after constant folding):\n");
+            for (name, ty) in &self.values {
+                out.push_str(&format!("  {name}: {ty}\n"));
+            }
+        }
         match &self.load_error {
             None => out.push_str("runnable: yes\n"),
             Some(reason) => out.push_str(&format!("runnable: no: {reason}\n")),
@@ -267,6 +288,7 @@ impl Report {
             })).collect::<Vec<_>>(),
             "runnable": self.load_error.is_none(),
             "load_error": self.load_error,
+            "values": self.values.iter().map(|(name, ty)| json!({"name": name, "type": ty})).collect::<Vec<_>>(),
         })
     }
 }

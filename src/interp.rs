@@ -133,6 +133,40 @@ fn run_node<'a, R>(
     call(node_inputs)
 }
 
+/// Debug builds check every output against the type loading inferred for
+/// it, so that the test suite (every fixture, every op) catches an
+/// [`crate::ops::Op::infer`] that disagrees with [`crate::ops::Op::run`].
+#[cfg(debug_assertions)]
+fn check_inferred_types(
+    node: &PlanNode,
+    values: &[Option<Cow<'_, Tensor>>],
+    types: &[Option<crate::shapes::ValueType>],
+) -> Result<(), OpError> {
+    for &slot in node.outputs.iter().flatten() {
+        let (Some(value), Some(Some(ty))) = (values[slot].as_deref(), types.get(slot)) else {
+            continue;
+        };
+        let dims_agree = ty.dims.as_ref().is_none_or(|dims| {
+            dims.len() == value.shape().len()
+                && dims
+                    .iter()
+                    .zip(value.shape())
+                    .all(|(dim, &size)| !matches!(dim, Dim::Fixed(fixed) if *fixed != size))
+        });
+        if ty.dtype != value.dtype() || !dims_agree {
+            return Err(OpError::Invalid {
+                op: "shape inference",
+                reason: format!(
+                    "inferred {ty} for output slot {slot}, the op produced {} {:?}",
+                    value.dtype(),
+                    value.shape()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Most outputs a node gets on the stack; more go in a vector.
 const STACK_OUTPUTS: usize = 4;
 
@@ -322,6 +356,8 @@ impl Model {
                     .map(|produced| values[slot] = Some(Cow::Owned(produced))),
                 _ => run_multi_output(node, values, ctx, &mut moved),
             };
+            #[cfg(debug_assertions)]
+            let result = result.and_then(|()| check_inferred_types(node, values, &self.plan.types));
             result.map_err(|source| RunError::Op {
                 node: node.name.clone(),
                 op_type: node.op_type.clone(),

@@ -41,6 +41,7 @@ pub mod kernels;
 pub mod model;
 pub mod ops;
 mod plan;
+pub mod shapes;
 pub mod tensor;
 pub mod tensor_file;
 pub mod tensor_proto;

@@ -12,6 +12,7 @@ use crate::kernels::Parallel;
 use crate::onnx::{AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, ValueInfoProto, type_proto};
 use crate::ops::{MAX_OPSET, Op, Registry};
 use crate::plan::{Plan, PlanNode};
+use crate::shapes::ValueType;
 use crate::tensor::{DType, Tensor, onnx_type_name};
 use crate::tensor_proto::{DecodeCtx, MAX_RANK, declared_bytes, tensor_from_proto};
 
@@ -386,6 +387,20 @@ impl Model {
     /// The nodes in execution order, as (name, op_type, opset version).
     pub fn nodes(&self) -> impl Iterator<Item = (&str, &str, i64)> {
         self.plan.nodes.iter().map(|node| (node.name.as_str(), node.op_type.as_str(), node.version))
+    }
+
+    /// Every value the plan holds or computes, with its static type where
+    /// loading could infer it: graph inputs, constants (initializers and
+    /// folded values), then each node's outputs in execution order.
+    pub fn value_types(&self) -> Vec<(&str, Option<&ValueType>)> {
+        let plan = &self.plan;
+        let entry = |slot: usize| {
+            (plan.names.get(slot).map_or("", |name| &**name), plan.types.get(slot).and_then(Option::as_ref))
+        };
+        let mut out: Vec<(&str, Option<&ValueType>)> = plan.input_slots.iter().map(|&slot| entry(slot)).collect();
+        out.extend(plan.constants.iter().map(|(slot, _)| entry(*slot)));
+        out.extend(plan.nodes.iter().flat_map(|node| node.outputs.iter().flatten().map(|&slot| entry(slot))));
+        out
     }
 }
 
@@ -876,11 +891,21 @@ fn build_graph(
         mut initializer_bytes,
         ..
     } = builder;
-    drop(slots);
-    let plan = Plan::new(nodes, producers.len(), inputs, input_slots, input_defaults, constants, outputs)?;
-    if !fold {
-        return Ok(plan);
+    // Names by slot, kept for `inspect` and messages; the map goes before
+    // the plan's own working arrays are allocated.
+    let mut names: Vec<Box<str>> = vec![Box::default(); producers.len()];
+    for (name, slot) in slots {
+        names[slot] = name.into_boxed_str();
     }
+    let plan = Plan::new(nodes, producers.len(), inputs, input_slots, input_defaults, constants, outputs)?;
+    let mut plan = if fold { fold_plan(plan, limits, &mut initializer_bytes)? } else { plan };
+    plan.names = names;
+    plan.infer_types();
+    Ok(plan)
+}
+
+/// Constant folding with the loader's limits (see `crate::fold`).
+fn fold_plan(plan: Plan, limits: &Limits, initializer_bytes: &mut ByteBudget) -> Result<Plan, LoadError> {
     crate::fold::fold_constants(plan, |value, node| {
         let bytes = value.n_bytes() as u64;
         if bytes > limits.max_tensor_bytes {

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use crate::error::LoadError;
 use crate::model::InputSpec;
 use crate::ops::Op;
+use crate::shapes::{InferInput, ValueType};
 use crate::tensor::Tensor;
 
 /// One node, ready to run.
@@ -46,6 +47,10 @@ pub(crate) struct Plan {
     pub input_defaults: Vec<Option<Tensor>>,
     pub constants: Vec<(usize, Tensor)>,
     pub outputs: Vec<(String, usize)>,
+    /// Each slot's value name (empty until the loader sets them).
+    pub names: Vec<Box<str>>,
+    /// Each slot's static type where known (empty until inferred).
+    pub types: Vec<Option<ValueType>>,
 }
 
 impl Plan {
@@ -155,7 +160,49 @@ impl Plan {
             };
             producer.links = if link && producer.op.chains() && reader.op.chains() { reader.links + 1 } else { 0 };
         }
-        Ok(Plan { nodes: ordered, n_slots, inputs, input_slots, input_defaults, constants, outputs })
+        Ok(Plan {
+            nodes: ordered,
+            n_slots,
+            inputs,
+            input_slots,
+            input_defaults,
+            constants,
+            outputs,
+            names: Vec::new(),
+            types: Vec::new(),
+        })
+    }
+
+    /// Infers every slot's static type in plan order: graph inputs as
+    /// declared, constants exactly, node outputs from [`Op::infer`].
+    pub fn infer_types(&mut self) {
+        let mut types: Vec<Option<ValueType>> = vec![None; self.n_slots];
+        let mut values: Vec<Option<&Tensor>> = vec![None; self.n_slots];
+        for (spec, &slot) in self.inputs.iter().zip(&self.input_slots) {
+            types[slot] = Some(ValueType { dtype: spec.dtype, dims: spec.dims.clone() });
+        }
+        for (slot, tensor) in &self.constants {
+            types[*slot] = Some(ValueType::of(tensor));
+            values[*slot] = Some(tensor);
+        }
+        for node in &self.nodes {
+            let inputs: Vec<InferInput<'_>> = node
+                .inputs
+                .iter()
+                .map(|input| match *input {
+                    Some(slot) => InferInput { ty: types[slot].as_ref(), value: values[slot] },
+                    None => InferInput::default(),
+                })
+                .collect();
+            let inferred = node.op.infer(&inputs, node.outputs.len());
+            drop(inputs);
+            for (slot, ty) in node.outputs.iter().zip(inferred) {
+                if let Some(slot) = *slot {
+                    types[slot] = ty;
+                }
+            }
+        }
+        self.types = types;
     }
 }
 

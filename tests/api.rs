@@ -587,3 +587,56 @@ fn constant_value_forms_follow_the_opset_and_fold_away() {
     assert_eq!(unfolded.nodes().count(), 2);
     assert_eq!(unfolded.run(Vec::<(&str, Tensor)>::new()).unwrap()["y"].to_f64_vec(), [2.5]);
 }
+
+/// Types inferred at load through shape ops, with a symbolic batch axis;
+/// debug builds also check each against what the ops produce.
+#[test]
+fn value_types_are_inferred_through_the_plan() {
+    let axes = TensorProto {
+        name: Some("axes".into()),
+        dims: vec![1],
+        data_type: Some(INT64),
+        int64_data: vec![1],
+        ..Default::default()
+    };
+    let shape = TensorProto {
+        name: Some("shape".into()),
+        dims: vec![3],
+        data_type: Some(INT64),
+        int64_data: vec![0, 4, -1],
+        ..Default::default()
+    };
+    let nodes = vec![
+        node("Flatten", "flat", &["x"], &["f"], vec![]),
+        node("Reshape", "reshape", &["f", "shape"], &["r"], vec![]),
+        node("Transpose", "t", &["r"], &["rt"], vec![onnxi_ints("perm", &[2, 0, 1])]),
+        node("Split", "split", &["rt"], &["s0", "s1"], vec![attr_i("axis", 2)]),
+        node("Unsqueeze", "unsq", &["s1", "axes"], &["u"], vec![]),
+        node("Cast", "cast", &["u"], &["y"], vec![attr_i("to", DOUBLE as i64)]),
+    ];
+    let mut g = graph(nodes, vec![value_info("x", FLOAT, Some(&[D::P("batch"), D::N(3), D::N(4)]))], &["y", "s0"]);
+    g.initializer = vec![axes, shape];
+    let loaded = load(&model(g, 13)).unwrap();
+    let types: Vec<String> = loaded
+        .value_types()
+        .into_iter()
+        .map(|(name, ty)| format!("{name}: {}", ty.map_or("unknown".into(), |ty| ty.to_string())))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "x: float32 [batch, 3, 4]",
+            "axes: int64 [1]",
+            "shape: int64 [3]",
+            "f: float32 [batch, 12]",
+            "r: float32 [batch, 4, ?]",
+            "rt: float32 [?, batch, 4]",
+            "s0: float32 [?, batch, 2]",
+            "s1: float32 [?, batch, 2]",
+            "u: float32 [?, 1, batch, 2]",
+            "y: float64 [?, 1, batch, 2]",
+        ]
+    );
+    let out = loaded.run([("x", Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[2, 3, 4]))))]).unwrap();
+    assert_eq!(out["y"].shape(), [3, 1, 2, 2]);
+}

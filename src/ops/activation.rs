@@ -26,6 +26,7 @@ use crate::attrs::Attrs;
 use crate::error::{LoadError, OpError};
 use crate::kernels::Parallel;
 use crate::kernels::unary::{self, Unary};
+use crate::shapes::{InferInput, ValueType, same_as_first};
 use crate::tensor::{DType, Element, Tensor};
 
 const RELU_14: &[DType] =
@@ -85,6 +86,10 @@ impl Relu {
 }
 
 impl Op for Relu {
+    fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
+        same_as_first(inputs)
+    }
+
     fn chains(&self) -> bool {
         true
     }
@@ -144,6 +149,10 @@ impl LeakyRelu {
 }
 
 impl Op for LeakyRelu {
+    fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
+        same_as_first(inputs)
+    }
+
     fn chains(&self) -> bool {
         true
     }
@@ -178,6 +187,10 @@ impl Sigmoid {
 }
 
 impl Op for Sigmoid {
+    fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
+        same_as_first(inputs)
+    }
+
     fn chains(&self) -> bool {
         true
     }
@@ -212,6 +225,10 @@ impl Tanh {
 }
 
 impl Op for Tanh {
+    fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
+        same_as_first(inputs)
+    }
+
     fn chains(&self) -> bool {
         true
     }

@@ -19,6 +19,7 @@ use ndarray::ArrayD;
 use super::{ExecCtx, Inputs, Op, Registry, required};
 use crate::attrs::Attrs;
 use crate::error::{LoadError, OpError};
+use crate::shapes::{InferInput, ValueType};
 use crate::tensor::{DType, Tensor, onnx_type_name};
 
 /// Registers Cast.
@@ -76,6 +77,11 @@ impl Cast {
 }
 
 impl Op for Cast {
+    fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
+        let dims = inputs.first().and_then(|input| input.ty).and_then(|ty| ty.dims.clone());
+        vec![Some(ValueType { dtype: self.to, dims })]
+    }
+
     fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
         let x = required(inputs, 0, "Cast")?;
         if x.dtype() == self.to {

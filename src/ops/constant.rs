@@ -16,6 +16,7 @@
 use super::{ExecCtx, FLOATS, Inputs, Op, Registry};
 use crate::attrs::Attrs;
 use crate::error::{LoadError, OpError};
+use crate::shapes::{InferInput, ValueType};
 use crate::tensor::{DType, Tensor};
 
 /// Registers Constant.
@@ -49,7 +50,10 @@ impl Constant {
         if version < 12 {
             let newer = ["value_float", "value_floats", "value_int", "value_ints", "value_string", "value_strings"];
             if let Some(name) = attrs.names().into_iter().find(|name| newer.contains(name)) {
-                return Err(attrs.error(name, format!("needs opset 12 or newer (this model resolves Constant to version {version})")));
+                return Err(attrs.error(
+                    name,
+                    format!("needs opset 12 or newer (this model resolves Constant to version {version})"),
+                ));
             }
         } else {
             if let Some(value) = attrs.f32("value_float")? {
@@ -94,6 +98,10 @@ impl Constant {
 }
 
 impl Op for Constant {
+    fn infer(&self, _inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
+        vec![Some(ValueType::of(&self.value))]
+    }
+
     fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
         0..=0
     }

@@ -14,6 +14,7 @@
 use super::{ExecCtx, Inputs, Op, Registry, required};
 use crate::attrs::Attrs;
 use crate::error::{LoadError, OpError};
+use crate::shapes::{InferInput, ValueType, same_as_first};
 use crate::tensor::{DType, Tensor};
 
 /// Registers Identity.
@@ -36,6 +37,10 @@ impl Identity {
 }
 
 impl Op for Identity {
+    fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
+        same_as_first(inputs)
+    }
+
     fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
         Ok(required(inputs, 0, "Identity")?.into_owned())
     }

@@ -22,6 +22,7 @@ use crate::attrs::Attrs;
 use crate::buffers::BufferPool;
 use crate::error::{LoadError, OpError};
 use crate::kernels::Parallel;
+use crate::shapes::{InferInput, ValueType};
 use crate::tensor::{DType, Element, Tensor};
 
 /// A node's inputs as the interpreter hands them over: borrowed when the
@@ -86,6 +87,14 @@ pub trait Op: Send + Sync + fmt::Debug {
         let first = self.run(inputs, ctx)?;
         outputs.set(0, first);
         Ok(())
+    }
+
+    /// The types of the outputs, from what is known of the inputs (one
+    /// entry per output; `None` or a short vector where unknown). The
+    /// default knows nothing. Must agree with what [`Op::run`] produces
+    /// whenever the inputs have the given types (`tests/shapes.rs`).
+    fn infer(&self, _inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
+        Vec::new()
     }
 
     /// Whether a node of this op whose inputs are all constants may run

@@ -26,6 +26,8 @@ use super::{ExecCtx, Inputs, Op, Registry, normalize_axis, required};
 use crate::attrs::Attrs;
 use crate::dispatch;
 use crate::error::{LoadError, OpError};
+use crate::model::Dim;
+use crate::shapes::{InferInput, ValueType};
 use crate::tensor::{DType, Tensor};
 use crate::tensor_proto::MAX_RANK;
 
@@ -60,6 +62,29 @@ fn read_axes(attrs: &mut Attrs<'_>, version: i64, required_attr: bool) -> Result
         None if required_attr => Err(attrs.error("axes", "is required")),
         None => Ok(None),
     }
+}
+
+/// The axes when known at load: from the attribute or a constant input.
+fn known_axes(axes: &Option<Axes>, inputs: &[InferInput<'_>]) -> Option<Vec<i64>> {
+    match axes {
+        Some(Axes::Attribute(values)) => Some(values.clone()),
+        Some(Axes::Input) => inputs.get(1)?.int64_values(),
+        None => None,
+    }
+}
+
+/// The product of some dims: a number when all are fixed, the dim itself
+/// when there is one, else unknown.
+fn dims_product(dims: &[Dim]) -> Dim {
+    if let [dim] = dims {
+        return dim.clone();
+    }
+    dims.iter()
+        .try_fold(1usize, |acc, dim| match dim {
+            Dim::Fixed(size) => acc.checked_mul(*size),
+            _ => None,
+        })
+        .map_or(Dim::Any, Dim::Fixed)
 }
 
 fn axes_values(op: &'static str, axes: &Option<Axes>, inputs: &mut Inputs<'_>) -> Result<Option<Vec<i64>>, OpError> {
@@ -129,6 +154,26 @@ impl Unsqueeze {
 }
 
 impl Op for Unsqueeze {
+    fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
+        let Some(ty) = inputs.first().and_then(|input| input.ty) else {
+            return Vec::new();
+        };
+        let axes = known_axes(&Some(self.axes.clone()), inputs);
+        let dims = match (ty.dims.as_ref(), axes) {
+            (Some(dims), Some(axes)) => {
+                let out_rank = dims.len() + axes.len();
+                sorted_unique("Unsqueeze", &axes, out_rank).ok().map(|axes| {
+                    let mut kept = dims.iter().cloned();
+                    (0..out_rank)
+                        .map(|axis| if axes.contains(&axis) { Dim::Fixed(1) } else { kept.next().unwrap_or(Dim::Any) })
+                        .collect()
+                })
+            }
+            _ => None,
+        };
+        vec![Some(ValueType { dtype: ty.dtype, dims })]
+    }
+
     fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
         if self.axes == Axes::Input { 2..=2 } else { 1..=1 }
     }
@@ -165,6 +210,39 @@ impl Squeeze {
 }
 
 impl Op for Squeeze {
+    fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
+        let Some(ty) = inputs.first().and_then(|input| input.ty) else {
+            return Vec::new();
+        };
+        let dims = ty.dims.as_ref().and_then(|dims| {
+            let squeezed: Vec<usize> = match (&self.axes, known_axes(&self.axes, inputs)) {
+                (_, Some(axes)) => sorted_unique("Squeeze", &axes, dims.len()).ok()?,
+                // Every size-1 axis: known only when every dim is.
+                (None, None) => dims
+                    .iter()
+                    .enumerate()
+                    .map(|(axis, dim)| match dim {
+                        Dim::Fixed(1) => Some(Some(axis)),
+                        Dim::Fixed(_) => Some(None),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()?
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+                (Some(_), None) => return None,
+            };
+            Some(
+                dims.iter()
+                    .enumerate()
+                    .filter(|(axis, _)| !squeezed.contains(axis))
+                    .map(|(_, dim)| dim.clone())
+                    .collect(),
+            )
+        });
+        vec![Some(ValueType { dtype: ty.dtype, dims })]
+    }
+
     fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
         if self.axes == Some(Axes::Input) { 1..=2 } else { 1..=1 }
     }
@@ -213,6 +291,21 @@ impl Flatten {
 }
 
 impl Op for Flatten {
+    fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
+        let Some(ty) = inputs.first().and_then(|input| input.ty) else {
+            return Vec::new();
+        };
+        let dims = ty.dims.as_ref().and_then(|dims| {
+            let axis = if self.axis == dims.len() as i64 {
+                dims.len()
+            } else {
+                normalize_axis("Flatten", self.axis, dims.len()).ok()?
+            };
+            Some(vec![dims_product(&dims[..axis]), dims_product(&dims[axis..])])
+        });
+        vec![Some(ValueType { dtype: ty.dtype, dims })]
+    }
+
     fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
         let x = required(inputs, 0, "Flatten")?.into_owned();
         let shape = x.shape().to_vec();
@@ -297,6 +390,42 @@ impl Reshape {
 }
 
 impl Op for Reshape {
+    fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
+        let Some(ty) = inputs.first().and_then(|input| input.ty) else {
+            return Vec::new();
+        };
+        let requested = match &self.shape {
+            Some(shape) => Some(shape.clone()),
+            None => inputs.get(1).and_then(InferInput::int64_values),
+        };
+        let dims = match (requested, ty.fixed_shape()) {
+            (Some(requested), Some(input)) => {
+                self.target(&requested, &input).ok().map(|dims| dims.into_iter().map(Dim::Fixed).collect())
+            }
+            (Some(requested), None) => Some(
+                requested
+                    .iter()
+                    .enumerate()
+                    .map(|(idx, &dim)| match dim {
+                        0 if !self.allow_zero => {
+                            ty.dims.as_ref().and_then(|dims| dims.get(idx).cloned()).unwrap_or(Dim::Any)
+                        }
+                        dim if dim >= 0 => usize::try_from(dim).map_or(Dim::Any, Dim::Fixed),
+                        _ => Dim::Any,
+                    })
+                    .collect(),
+            ),
+            // Only the rank, from the shape input's length.
+            (None, _) => inputs
+                .get(1)
+                .and_then(|input| input.ty)
+                .and_then(ValueType::fixed_shape)
+                .and_then(|shape| shape.first().copied())
+                .map(|rank| vec![Dim::Any; rank]),
+        };
+        vec![Some(ValueType { dtype: ty.dtype, dims })]
+    }
+
     fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
         if self.shape.is_some() { 1..=1 } else { 2..=2 }
     }

@@ -21,6 +21,7 @@ use super::{ChainKernel, ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, Registry, che
 use crate::attrs::Attrs;
 use crate::error::{LoadError, OpError};
 use crate::kernels::softmax::{softmax, softmax_into};
+use crate::shapes::{InferInput, ValueType, same_as_first};
 use crate::tensor::{DType, Tensor};
 
 /// Registers Softmax.
@@ -77,6 +78,10 @@ impl Softmax {
 }
 
 impl Op for Softmax {
+    fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
+        same_as_first(inputs)
+    }
+
     fn chains(&self) -> bool {
         true
     }

@@ -20,6 +20,8 @@ use super::{ExecCtx, Inputs, Op, OutputSet, Registry, first_output, normalize_ax
 use crate::attrs::Attrs;
 use crate::dispatch;
 use crate::error::{LoadError, OpError};
+use crate::model::Dim;
+use crate::shapes::{InferInput, ValueType};
 use crate::tensor::{DType, Tensor};
 
 /// Registers Split.
@@ -151,6 +153,34 @@ impl Op for Split {
 
     fn n_outputs(&self) -> std::ops::RangeInclusive<usize> {
         1..=usize::MAX
+    }
+
+    fn infer(&self, inputs: &[InferInput<'_>], n_outputs: usize) -> Vec<Option<ValueType>> {
+        let Some(ty) = inputs.first().and_then(|input| input.ty) else {
+            return Vec::new();
+        };
+        let Some(dims) = ty.dims.as_ref() else {
+            return vec![Some(ty.clone()); n_outputs];
+        };
+        let Ok(axis) = normalize_axis("Split", self.axis, dims.len()) else {
+            return Vec::new();
+        };
+        // A split input that is given but not constant leaves the sizes unknown.
+        let split = inputs.get(1).filter(|input| input.ty.is_some() || input.value.is_some());
+        let sizes = match (&dims[axis], split) {
+            (Dim::Fixed(dim), None) => self.part_sizes(*dim, n_outputs, None).ok(),
+            (Dim::Fixed(dim), Some(InferInput { value: Some(split), .. })) => {
+                self.part_sizes(*dim, n_outputs, Some(split)).ok()
+            }
+            _ => None,
+        };
+        (0..n_outputs)
+            .map(|idx| {
+                let mut out = dims.clone();
+                out[axis] = sizes.as_ref().map_or(Dim::Any, |sizes| Dim::Fixed(sizes[idx]));
+                Some(ValueType { dtype: ty.dtype, dims: Some(out) })
+            })
+            .collect()
     }
 
     fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {

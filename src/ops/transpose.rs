@@ -12,6 +12,7 @@ use super::{ExecCtx, Inputs, Op, Registry, required};
 use crate::attrs::Attrs;
 use crate::dispatch;
 use crate::error::{LoadError, OpError};
+use crate::shapes::{InferInput, ValueType};
 use crate::tensor::{DType, Tensor};
 
 /// Registers Transpose.
@@ -58,6 +59,17 @@ impl Transpose {
 }
 
 impl Op for Transpose {
+    fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
+        let Some(ty) = inputs.first().and_then(|input| input.ty) else {
+            return Vec::new();
+        };
+        let dims = ty.dims.as_ref().and_then(|dims| {
+            let axes = self.axes(dims.len()).ok()?;
+            Some(axes.iter().map(|&axis| dims[axis].clone()).collect())
+        });
+        vec![Some(ValueType { dtype: ty.dtype, dims })]
+    }
+
     fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
         let x = required(inputs, 0, "Transpose")?.into_owned();
         let axes = self.axes(x.shape().len())?;
