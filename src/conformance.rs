@@ -5,15 +5,36 @@
 //!
 //! A case is a folder with `model.onnx` and `test_data_set_N/` folders of
 //! `input_K.pb` / `output_K.pb` (serialized TensorProto). A `manifest.txt`
-//! in a folder above the cases can pin the expected case count (a tripwire
-//! against a generator that silently produces nothing), mark cases as
-//! expected-unsupported with a reason, and name a tolerance per case:
+//! in the folder holding the cases pins the expected case count (a tripwire
+//! against a generator that silently produces nothing), says what each case
+//! is expected to do, and can name a tolerance per case:
 //!
 //! ```text
 //! cases 57                          # fail unless exactly 57 cases are found here
-//! test_*_expanded*  unsupported     # needs ReduceMax, Exp, … (not implemented)
+//! all-listed                        # a case here that no status line matches trips the run
+//! test_relu                 pass
+//! test_abs                  unsupported  # unsupported op Abs
+//! test_*_expanded*          unsupported  # needs ReduceMax, Exp, … (not implemented)
+//! test_gelu                 known-fail   # wrong numbers: max abs err 3.1e-2
 //! test_softmax_large_number  tol:approximate   # measured: 3e-6 abs at 1e4
 //! ```
+//!
+//! Patterns are globs; for each case the last line with a status and the
+//! last line with a tolerance that match it apply. What a status means:
+//!
+//! - `pass` (or no status): any failure or error fails the run.
+//! - `unsupported  # reason`: the model must be refused at load (an op,
+//!   dtype, value kind or opset onnxi does not handle); it is then reported
+//!   as expected-unsupported. If it passes, or loads and then gives wrong
+//!   numbers or a run error, the run fails: a wrong result is never hidden
+//!   as "unsupported".
+//! - `known-fail  # reason`: the model loads but gives wrong numbers or a
+//!   run error (a bug, listed with what was measured). If it passes the run
+//!   fails until the line is changed to `pass`; if it no longer loads, too.
+//!
+//! A manifest line without glob characters that names no case found here is
+//! a tripwire (a stale entry), as is a wrong `cases` count; both are checked
+//! only when the run covers the manifest's whole folder.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -68,16 +89,30 @@ pub enum Status {
     Error(String),
     /// Listed in a manifest as unsupported, and it indeed fails to load.
     ExpectedUnsupported(String),
+    /// Listed in a manifest as a known failure (wrong numbers or a run
+    /// error of a model that loads), and it indeed still fails that way.
+    KnownFail(String),
 }
 
 impl Status {
-    /// `pass`, `fail`, `error` or `unsupported`.
+    /// `pass`, `fail`, `error`, `unsupported` or `known-fail`.
     pub fn label(&self) -> &'static str {
         match self {
             Status::Pass => "pass",
             Status::Fail(_) => "fail",
             Status::Error(_) => "error",
             Status::ExpectedUnsupported(_) => "unsupported",
+            Status::KnownFail(_) => "known-fail",
+        }
+    }
+
+    /// The reason or failure message, if any.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Status::Pass => None,
+            Status::Fail(text) | Status::Error(text) | Status::ExpectedUnsupported(text) | Status::KnownFail(text) => {
+                Some(text)
+            }
         }
     }
 }
@@ -97,8 +132,14 @@ pub struct CaseReport {
     pub inputs: Vec<String>,
     /// Number of data sets compared.
     pub n_data_sets: usize,
-    /// Outcome.
+    /// Outcome, after the manifest's expectation is applied.
     pub status: Status,
+    /// What running the case gave before the manifest was applied (`Pass`,
+    /// `Fail` or `Error`): what `update_manifest.py` turns into statuses.
+    pub raw_status: Status,
+    /// Whether onnxi loaded the model (an `Error` with `loaded == false` is
+    /// a refusal to load; with `true`, a failure while reading data or running).
+    pub loaded: bool,
     /// Largest absolute error over all outputs and data sets.
     pub max_abs_error: f64,
     /// Largest error in units in the last place.
@@ -133,6 +174,37 @@ impl SuiteReport {
         self.cases.iter().filter(|case| matches!(case.status, Status::ExpectedUnsupported(_))).count()
     }
 
+    /// Cases listed as known failures that still fail (bugs on record;
+    /// neither passed nor counted as failed).
+    pub fn n_known_fail(&self) -> usize {
+        self.cases.iter().filter(|case| matches!(case.status, Status::KnownFail(_))).count()
+    }
+
+    /// Passes per operator, sorted by op type: `(op, passed, total)`. A
+    /// case counts once under each distinct op type of its graph.
+    pub fn by_op(&self) -> Vec<(String, usize, usize)> {
+        let mut counts: std::collections::BTreeMap<&str, (usize, usize)> = std::collections::BTreeMap::new();
+        for case in &self.cases {
+            for op in &case.ops {
+                let entry = counts.entry(op.as_str()).or_default();
+                entry.1 += 1;
+                if case.status == Status::Pass {
+                    entry.0 += 1;
+                }
+            }
+        }
+        counts.into_iter().map(|(op, (passed, total))| (op.to_string(), passed, total)).collect()
+    }
+
+    /// [`SuiteReport::by_op`] as a Markdown table `op | passed | total`.
+    pub fn by_op_table(&self) -> String {
+        let mut table = String::from("| op | passed | total |\n|---|---|---|\n");
+        for (op, passed, total) in self.by_op() {
+            table.push_str(&format!("| {op} | {passed} | {total} |\n"));
+        }
+        table
+    }
+
     /// The closing line: `N passed, N failed`.
     pub fn summary_line(&self) -> String {
         format!("{} passed, {} failed", self.n_passed(), self.n_failed())
@@ -144,6 +216,7 @@ impl SuiteReport {
             "passed": self.n_passed(),
             "failed": self.n_failed(),
             "expected_unsupported": self.n_unsupported(),
+            "known_fail": self.n_known_fail(),
             "tripwires": self.tripwires,
             "cases": self.cases.iter().map(CaseReport::to_json).collect::<Vec<_>>(),
         })
@@ -161,15 +234,12 @@ impl CaseReport {
             Status::ExpectedUnsupported(reason) => {
                 format!("unsupported {} (expected: {reason})", self.name)
             }
+            Status::KnownFail(reason) => format!("known-fail {} (listed: {reason}; {errors})", self.name),
         }
     }
 
     /// This case as JSON.
     pub fn to_json(&self) -> Value {
-        let detail = match &self.status {
-            Status::Pass => None,
-            Status::Fail(text) | Status::Error(text) | Status::ExpectedUnsupported(text) => Some(text.clone()),
-        };
         json!({
             "name": self.name,
             "path": self.path.display().to_string(),
@@ -178,7 +248,10 @@ impl CaseReport {
             "inputs": self.inputs,
             "data_sets": self.n_data_sets,
             "status": self.status.label(),
-            "detail": detail,
+            "detail": self.status.detail(),
+            "raw_status": self.raw_status.label(),
+            "raw_detail": self.raw_status.detail(),
+            "loaded": self.loaded,
             "max_abs_error": if self.max_abs_error.is_finite() { json!(self.max_abs_error) } else { json!(self.max_abs_error.to_string()) },
             "max_ulp_error": self.max_ulp_error,
             "time_ms": self.elapsed.as_secs_f64() * 1e3,
@@ -186,11 +259,22 @@ impl CaseReport {
     }
 }
 
+/// What a manifest line says a case does.
+#[derive(Debug, Clone, PartialEq)]
+enum Expect {
+    /// Passes.
+    Pass,
+    /// Refused at load, for the reason given.
+    Unsupported(String),
+    /// Loads, then gives wrong numbers or a run error, as described.
+    KnownFail(String),
+}
+
 /// One manifest line.
 #[derive(Debug, Clone)]
 struct Rule {
     pattern: String,
-    unsupported: Option<String>,
+    expect: Option<Expect>,
     tolerance: Option<Tolerance>,
 }
 
@@ -199,7 +283,16 @@ struct Rule {
 struct Manifest {
     dir: PathBuf,
     expected_cases: Option<usize>,
+    all_listed: bool,
     rules: Vec<Rule>,
+    /// Indices of the rules whose pattern is a plain name, by name.
+    literal: std::collections::HashMap<String, Vec<usize>>,
+    /// Indices of the rules whose pattern has glob characters.
+    globs: Vec<usize>,
+}
+
+fn is_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '['])
 }
 
 impl Manifest {
@@ -209,27 +302,62 @@ impl Manifest {
             return Ok(None);
         }
         let text = std::fs::read_to_string(&path).map_err(|err| format!("{}: {err}", path.display()))?;
-        let mut manifest = Manifest { dir: dir.to_path_buf(), expected_cases: None, rules: Vec::new() };
+        Manifest::parse(dir, &path, &text).map(Some)
+    }
+
+    fn parse(dir: &Path, path: &Path, text: &str) -> Result<Manifest, String> {
+        let mut manifest = Manifest {
+            dir: dir.to_path_buf(),
+            expected_cases: None,
+            all_listed: false,
+            rules: Vec::new(),
+            literal: Default::default(),
+            globs: Vec::new(),
+        };
         for (line_idx, line) in text.lines().enumerate() {
             let (body, comment) = line.split_once('#').unwrap_or((line, ""));
+            let comment = comment.trim();
             let mut words = body.split_whitespace();
             let Some(first) = words.next() else { continue };
             let bad = |what: &str| format!("{}:{}: {what}", path.display(), line_idx + 1);
             if first == "cases" {
                 let count = words.next().and_then(|n| n.parse().ok()).ok_or_else(|| bad("`cases` needs a number"))?;
+                if words.next().is_some() {
+                    return Err(bad("`cases` takes one number"));
+                }
                 manifest.expected_cases = Some(count);
                 continue;
             }
-            let mut rule = Rule { pattern: first.to_string(), unsupported: None, tolerance: None };
+            if first == "all-listed" {
+                if words.next().is_some() {
+                    return Err(bad("`all-listed` takes nothing"));
+                }
+                manifest.all_listed = true;
+                continue;
+            }
+            let mut rule = Rule { pattern: first.to_string(), expect: None, tolerance: None };
             for word in words {
-                if word == "unsupported" {
-                    let reason = comment.trim();
-                    if reason.is_empty() {
-                        return Err(bad("an `unsupported` entry needs a reason in its # comment"));
+                let expect = match word {
+                    "pass" => Some(Expect::Pass),
+                    "unsupported" | "known-fail" => {
+                        if comment.is_empty() {
+                            return Err(bad(&format!("a `{word}` entry needs a reason in its # comment")));
+                        }
+                        Some(if word == "unsupported" {
+                            Expect::Unsupported(comment.to_string())
+                        } else {
+                            Expect::KnownFail(comment.to_string())
+                        })
                     }
-                    rule.unsupported = Some(reason.to_string());
+                    _ => None,
+                };
+                if let Some(expect) = expect {
+                    if rule.expect.is_some() {
+                        return Err(bad("more than one status on a line"));
+                    }
+                    rule.expect = Some(expect);
                 } else if let Some(tolerance) = word.strip_prefix("tol:") {
-                    if comment.trim().is_empty() {
+                    if comment.is_empty() {
                         return Err(bad("a tolerance entry needs the measurement in its # comment"));
                     }
                     rule.tolerance = Some(
@@ -239,13 +367,88 @@ impl Manifest {
                     return Err(bad(&format!("unknown directive {word:?}")));
                 }
             }
+            if rule.expect.is_none() && rule.tolerance.is_none() {
+                return Err(bad(&format!("{first:?} needs a status (pass, unsupported, known-fail) or a tolerance")));
+            }
+            if is_glob(&rule.pattern) {
+                manifest.globs.push(manifest.rules.len());
+            } else {
+                manifest.literal.entry(rule.pattern.clone()).or_default().push(manifest.rules.len());
+            }
             manifest.rules.push(rule);
         }
-        Ok(Some(manifest))
+        Ok(manifest)
     }
 
-    fn rule_for(&self, name: &str) -> Option<&Rule> {
-        self.rules.iter().rev().find(|rule| glob_match(&rule.pattern, name))
+    /// The expectation and the tolerance for a case: each from the last
+    /// line that matches and says it.
+    fn lookup(&self, name: &str) -> (Option<&Expect>, Option<Tolerance>) {
+        // A manifest lists every case of a big group by name: look names up
+        // instead of matching each line (quadratic in the group's size).
+        let mut matching: Vec<usize> = self.literal.get(name).cloned().unwrap_or_default();
+        matching.extend(self.globs.iter().copied().filter(|&idx| glob_match(&self.rules[idx].pattern, name)));
+        matching.sort_unstable();
+        let last =
+            |pick: &dyn Fn(&Rule) -> bool| matching.iter().rev().map(|&idx| &self.rules[idx]).find(|rule| pick(rule));
+        (
+            last(&|rule| rule.expect.is_some()).and_then(|rule| rule.expect.as_ref()),
+            last(&|rule| rule.tolerance.is_some()).and_then(|rule| rule.tolerance),
+        )
+    }
+
+    /// Tripwires that need every case of the folder: the pinned count,
+    /// stale exact-name lines, and (with `all-listed`) unlisted cases.
+    fn check_group(&self, names: &[String]) -> Vec<String> {
+        let mut tripwires = Vec::new();
+        let dir = self.dir.display();
+        if let Some(expected) = self.expected_cases
+            && names.len() != expected
+        {
+            tripwires.push(format!("{dir}: manifest pins {expected} cases, found {}", names.len()));
+        }
+        let present: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+        let mut stale: Vec<&String> = self.literal.keys().filter(|name| !present.contains(name.as_str())).collect();
+        stale.sort();
+        for name in stale {
+            tripwires.push(format!("{dir}/manifest.txt lists {name}, which is not a case here"));
+        }
+        if self.all_listed {
+            for name in names {
+                if self.lookup(name).0.is_none() {
+                    tripwires.push(format!(
+                        "{dir}/{name}: not listed in manifest.txt (all-listed): add `{name} pass`, \
+                         `unsupported  # reason` or `known-fail  # reason`"
+                    ));
+                }
+            }
+        }
+        tripwires
+    }
+}
+
+/// Applies a manifest expectation to what running the case gave.
+fn expected_status(expect: Option<&Expect>, raw: &Status, loaded: bool) -> Status {
+    match (expect, raw) {
+        (None | Some(Expect::Pass), raw) => raw.clone(),
+        (Some(Expect::Unsupported(_)), Status::Error(_)) if !loaded => match expect {
+            Some(Expect::Unsupported(reason)) => Status::ExpectedUnsupported(reason.clone()),
+            _ => raw.clone(),
+        },
+        (Some(Expect::Unsupported(reason)), Status::Pass) => {
+            Status::Fail(format!("listed as unsupported ({reason}) but passes: update the manifest"))
+        }
+        (Some(Expect::Unsupported(reason)), Status::Fail(message) | Status::Error(message)) => Status::Fail(format!(
+            "listed as unsupported ({reason}) but the model loads and then fails (list it as known-fail): {message}"
+        )),
+        (Some(Expect::KnownFail(reason)), Status::Fail(_)) => Status::KnownFail(reason.clone()),
+        (Some(Expect::KnownFail(reason)), Status::Error(_)) if loaded => Status::KnownFail(reason.clone()),
+        (Some(Expect::KnownFail(reason)), Status::Pass) => {
+            Status::Fail(format!("listed as known-fail ({reason}) but passes: update the manifest"))
+        }
+        (Some(Expect::KnownFail(reason)), Status::Error(message)) => {
+            Status::Error(format!("listed as known-fail ({reason}) but the model no longer loads: {message}"))
+        }
+        (Some(Expect::Unsupported(_) | Expect::KnownFail(_)), other) => other.clone(),
     }
 }
 
@@ -368,32 +571,25 @@ pub fn run_paths(
             }
         }
     }
+    // Group checks only for folders the run covers whole: one case run on
+    // its own does not trip its group's count.
     for manifest in &manifests {
-        if let Some(expected) = manifest.expected_cases {
-            let found = work.iter().filter(|(case, _)| case.parent() == Some(manifest.dir.as_path())).count();
-            if found != expected {
-                report
-                    .tripwires
-                    .push(format!("{}: manifest pins {expected} cases, found {found}", manifest.dir.display()));
-            }
+        if !paths.iter().any(|root| manifest.dir.starts_with(root)) {
+            continue;
         }
+        let names: Vec<String> = work
+            .iter()
+            .filter(|(case, _)| case.parent() == Some(manifest.dir.as_path()))
+            .filter_map(|(case, _)| case.file_name().map(|name| name.to_string_lossy().into_owned()))
+            .collect();
+        report.tripwires.extend(manifest.check_group(&names));
     }
     let total = work.len();
     for (idx, (case, manifest_idx)) in work.into_iter().enumerate() {
         let name = case.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-        let rule = manifest_idx.and_then(|idx| manifests[idx].rule_for(&name));
-        let tolerance = rule.and_then(|rule| rule.tolerance).unwrap_or(options.tolerance);
-        let mut case_report = run_case(&case, tolerance);
-        if let Some(reason) = rule.and_then(|rule| rule.unsupported.clone()) {
-            case_report.status = match case_report.status {
-                // Only a refusal to load an op counts; any other error stays one.
-                Status::Error(message) if message.contains("unsupported op") => Status::ExpectedUnsupported(reason),
-                Status::Pass => {
-                    Status::Fail(format!("listed as unsupported ({reason}) but passes: update the manifest"))
-                }
-                other => other,
-            };
-        }
+        let (expect, tolerance) = manifest_idx.map_or((None, None), |idx| manifests[idx].lookup(&name));
+        let mut case_report = run_case(&case, tolerance.unwrap_or(options.tolerance));
+        case_report.status = expected_status(expect, &case_report.raw_status, case_report.loaded);
         on_case(&case_report, idx + 1, total);
         report.cases.push(case_report);
     }
@@ -412,14 +608,17 @@ pub fn run_case(dir: &Path, tolerance: Tolerance) -> CaseReport {
         inputs: Vec::new(),
         n_data_sets: 0,
         status: Status::Pass,
+        raw_status: Status::Pass,
+        loaded: false,
         max_abs_error: 0.0,
         max_ulp_error: 0,
         elapsed: Duration::ZERO,
     };
-    report.status = match run_case_inner(dir, tolerance, &mut report) {
+    report.raw_status = match run_case_inner(dir, tolerance, &mut report) {
         Ok(status) => status,
         Err(reason) => Status::Error(reason),
     };
+    report.status = report.raw_status.clone();
     report.elapsed = started.elapsed();
     report
 }
@@ -465,6 +664,7 @@ fn run_case_inner(dir: &Path, tolerance: Tolerance, report: &mut CaseReport) -> 
         std::fs::read(&model_path).map_err(|err| format!("{}: cannot read model: {err}", model_path.display()))?;
     describe_model(&bytes, report);
     let model = ModelBuilder::default().from_file_bytes(&bytes, &model_path).map_err(|err| err.to_string())?;
+    report.loaded = true;
     let mut data_sets: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)
         .map_err(|err| format!("cannot list {}: {err}", dir.display()))?
         .flatten()
@@ -629,6 +829,79 @@ mod tests {
         assert!(glob_match("test_*_expanded*", "test_softmax_axis_0_expanded_ver18"));
         assert!(!glob_match("test_*_expanded", "test_relu"));
         assert!(glob_match("test_leakyrelu.*", "test_leakyrelu.x") && glob_match("*", ""));
+    }
+
+    fn parse(text: &str) -> Result<Manifest, String> {
+        Manifest::parse(Path::new("g"), Path::new("g/manifest.txt"), text)
+    }
+
+    #[test]
+    fn manifest_grammar_needs_reasons_and_one_status_per_line() {
+        let manifest = parse(
+            "cases 3\nall-listed\ntest_a pass\ntest_b unsupported  # dtype bool\n\
+             test_c known-fail tol:exact  # wrong numbers: 1 ULP\ntest_* tol:ulp:4  # measured 3 ULP\n",
+        )
+        .unwrap();
+        assert_eq!((manifest.expected_cases, manifest.all_listed), (Some(3), true));
+        assert_eq!(manifest.lookup("test_a"), (Some(&Expect::Pass), Some(Tolerance::Ulp(4))));
+        assert_eq!(manifest.lookup("test_b").0, Some(&Expect::Unsupported("dtype bool".into())));
+        // The last matching line with a tolerance wins, independently of the status.
+        assert_eq!(manifest.lookup("test_c").1, Some(Tolerance::Ulp(4)));
+        assert_eq!(manifest.lookup("other"), (None, None));
+        for bad in [
+            "test_a unsupported\n",
+            "test_a known-fail\n",
+            "test_a pass unsupported  # x\n",
+            "test_a\n",
+            "test_a passes\n",
+            "cases\n",
+            "cases 3 4\n",
+            "all-listed yes\n",
+            "test_a tol:close\n",
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert!(err.starts_with("g/manifest.txt:1: "), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn listed_statuses_turn_outcomes_into_statuses() {
+        let unsupported = Expect::Unsupported("unsupported op Abs".into());
+        let known = Expect::KnownFail("wrong numbers".into());
+        let error = Status::Error("e".into());
+        let fail = Status::Fail("f".into());
+        let label = |expect: Option<&Expect>, raw: &Status, loaded| expected_status(expect, raw, loaded).label();
+        // pass or unlisted: what happened.
+        for expect in [None, Some(&Expect::Pass)] {
+            assert_eq!(
+                [label(expect, &Status::Pass, true), label(expect, &fail, true), label(expect, &error, false)],
+                ["pass", "fail", "error"]
+            );
+        }
+        // unsupported: only a refusal to load.
+        assert_eq!(label(Some(&unsupported), &error, false), "unsupported");
+        assert_eq!(label(Some(&unsupported), &error, true), "fail");
+        assert_eq!(label(Some(&unsupported), &fail, true), "fail");
+        assert_eq!(label(Some(&unsupported), &Status::Pass, true), "fail");
+        // known-fail: only wrong numbers or a run error of a loaded model.
+        assert_eq!(label(Some(&known), &fail, true), "known-fail");
+        assert_eq!(label(Some(&known), &error, true), "known-fail");
+        assert_eq!(label(Some(&known), &error, false), "error");
+        assert_eq!(label(Some(&known), &Status::Pass, true), "fail");
+    }
+
+    #[test]
+    fn group_checks_pin_the_count_the_listing_and_stale_entries() {
+        let manifest = parse("cases 2\nall-listed\ntest_a pass\ntest_[xy] pass\ntest_gone pass\n").unwrap();
+        let names = |list: &[&str]| list.iter().map(|name| name.to_string()).collect::<Vec<_>>();
+        let wires = manifest.check_group(&names(&["test_a", "test_x", "test_new"]));
+        assert_eq!(wires.len(), 3, "{wires:?}");
+        assert!(wires[0].contains("manifest pins 2 cases, found 3"));
+        assert!(wires[1].contains("lists test_gone"));
+        assert!(wires[2].contains("g/test_new: not listed"));
+        // Without all-listed an unlisted case is fine; globs are never stale.
+        let manifest = parse("cases 1\ntest_[xy] pass\n").unwrap();
+        assert!(manifest.check_group(&names(&["test_new"])).is_empty());
     }
 
     #[test]

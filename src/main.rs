@@ -52,6 +52,10 @@ enum Command {
         /// Also write a machine-readable report to FILE.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// Also print a table of passes per operator (`op | passed | total`;
+        /// a case counts under each distinct op type of its graph).
+        #[arg(long)]
+        by_op: bool,
     },
     /// Time a model: warm-up, then per-run wall time (median, min, p90) and elements/ns.
     Bench {
@@ -109,7 +113,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Test { paths, rtol, atol, json } => test(&paths, rtol, atol, json.as_deref()),
+        Command::Test { paths, rtol, atol, json, by_op } => test(&paths, rtol, atol, json.as_deref(), by_op),
         Command::Bench { model, shapes, inputs, threads, iters, warmup, json } => {
             bench(&model, &shapes, &inputs, threads, iters, warmup, json)
         }
@@ -152,7 +156,7 @@ fn run(model_path: &Path, input_args: &[String], output_dir: Option<&Path>) -> R
     Ok(ExitCode::SUCCESS)
 }
 
-fn test(paths: &[PathBuf], rtol: f64, atol: f64, json: Option<&Path>) -> Result<ExitCode> {
+fn test(paths: &[PathBuf], rtol: f64, atol: f64, json: Option<&Path>, by_op: bool) -> Result<ExitCode> {
     use std::io::IsTerminal;
     if !(rtol >= 0.0 && atol >= 0.0) {
         bail!("--rtol and --atol must be non-negative numbers");
@@ -181,8 +185,14 @@ fn test(paths: &[PathBuf], rtol: f64, atol: f64, json: Option<&Path>) -> Result<
     for tripwire in &report.tripwires {
         println!("TRIPWIRE {tripwire}");
     }
+    if by_op {
+        print!("{}", report.by_op_table());
+    }
     if report.n_unsupported() > 0 {
         println!("{} expected unsupported (listed in a manifest)", report.n_unsupported());
+    }
+    if report.n_known_fail() > 0 {
+        println!("{} known-fail (wrong results listed in a manifest: bugs)", report.n_known_fail());
     }
     if let Some(path) = json {
         std::fs::write(path, serde_json::to_string_pretty(&report.to_json())?)

@@ -227,3 +227,32 @@ fn readme_operator_table_matches_the_registry() {
     let end = readme.find("<!-- ops-table:end -->").unwrap();
     assert_eq!(&readme[start..end], onnxi::ops::support_table(), "run `onnxi ops` and paste it into README.md");
 }
+
+#[test]
+fn test_by_op_prints_passes_per_operator_before_the_closing_line() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_case("relu", dir.path(), "relu_a");
+    copy_case("relu", dir.path(), "relu_b");
+    copy_case("tanh", dir.path(), "tanh_a");
+    let output = onnxi(&["test", dir.path().to_str().unwrap(), "--by-op"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.iter().position(|line| *line == "| op | passed | total |").expect("the table header");
+    assert_eq!(
+        lines[start..],
+        ["| op | passed | total |", "|---|---|---|", "| Relu | 2 | 2 |", "| Tanh | 1 | 1 |", "3 passed, 0 failed"]
+    );
+}
+
+/// The official node tests: every case is listed in the manifest, so the
+/// group is green, and the table counts each op's cases.
+#[test]
+fn test_by_op_on_the_onnx_node_group() {
+    let output = onnxi(&["test", "fixtures/onnx-node", "--by-op"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let text = stdout(&output);
+    assert!(text.lines().any(|line| line.starts_with("| Relu | 1 | ")), "{text}");
+    assert!(text.lines().any(|line| line.starts_with("| Softmax | 7 | ")), "{text}");
+    assert!(text.lines().last().is_some_and(|line| line.ends_with(" passed, 0 failed")), "{text}");
+}

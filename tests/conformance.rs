@@ -47,6 +47,7 @@ fn row(case: &CaseReport) -> String {
 #[test]
 fn every_fixture_group_passes_and_the_report_is_stable() {
     let groups = ["seed", "pytorch", "onnx-node", "onnx-pytorch"];
+    let registry = onnxi::ops::Registry::builtin();
     let mut snapshot = String::new();
     for group in groups {
         let root = PathBuf::from("fixtures").join(group);
@@ -59,10 +60,18 @@ fn every_fixture_group_passes_and_the_report_is_stable() {
             .map(CaseReport::line)
             .collect();
         assert!(failures.is_empty(), "{group}:\n{}", failures.join("\n"));
-        // Expected-unsupported cases are reported as such, never as passed.
-        for case in &report.cases {
-            if case.name.contains("_expanded") {
-                assert!(matches!(case.status, Status::ExpectedUnsupported(_)), "{}", case.line());
+        // An `_expanded` case (the op spelled as its function body) passes
+        // only by running every node of that body, so each of its ops must
+        // be one onnxi implements; one that does not run is refused at load.
+        for case in report.cases.iter().filter(|case| case.name.contains("_expanded")) {
+            match &case.status {
+                Status::Pass => {
+                    for op in &case.ops {
+                        assert!(registry.find("", op).is_some(), "{} passes but uses {op}", case.name);
+                    }
+                }
+                Status::ExpectedUnsupported(_) => assert!(!case.loaded, "{}", case.line()),
+                other => panic!("{}: {other:?}", case.name),
             }
         }
         snapshot.push_str(&format!("## {group}: {}\n", report.summary_line()));
@@ -127,4 +136,90 @@ fn issue_10_wrong_expected_infinities_fail_the_case() {
     for (input, expected) in [([inf, 1.0, 2.0], [inf, 1.0, 2.0]), ([-inf, f32::NAN, 2.0], [0.0, f32::NAN, 2.0])] {
         assert_eq!(run_relu_case(input, expected), Status::Pass, "Relu({input:?})");
     }
+}
+
+/// Writes Relu case folders into `dir` (name, expected output for the input
+/// [-1, 0, 2]; `None` writes a model onnxi refuses to load) and a manifest,
+/// and runs `dir`.
+fn run_group(manifest: &str, cases: &[(&str, Option<[f32; 3]>)]) -> onnxi::conformance::SuiteReport {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("manifest.txt"), manifest).unwrap();
+    for (name, expected) in cases {
+        let case = dir.path().join(name);
+        std::fs::create_dir_all(case.join("test_data_set_0")).unwrap();
+        let op = if expected.is_some() { "Relu" } else { "Abs" };
+        let model = common::single_op(op, vec![], &[common::D::N(3)], 14);
+        std::fs::write(case.join("model.onnx"), common::bytes(&model)).unwrap();
+        let pb = |name: &str, values: [f32; 3]| onnxi::tensor_file::encode_pb(name, &common::f32s(&values));
+        std::fs::write(case.join("test_data_set_0/input_0.pb"), pb("x", [-1.0, 0.0, 2.0])).unwrap();
+        std::fs::write(case.join("test_data_set_0/output_0.pb"), pb("y", expected.unwrap_or([1.0, 0.0, 2.0]))).unwrap();
+    }
+    run_paths(&[dir.path().to_path_buf()], &Options::default(), |_, _, _| {})
+}
+
+const RIGHT: Option<[f32; 3]> = Some([0.0, 0.0, 2.0]);
+const WRONG: Option<[f32; 3]> = Some([0.0, 0.0, 2.5]);
+const REFUSED: Option<[f32; 3]> = None;
+
+fn statuses(report: &onnxi::conformance::SuiteReport) -> Vec<(&str, &str)> {
+    report.cases.iter().map(|case| (case.name.as_str(), case.status.label())).collect()
+}
+
+#[test]
+fn manifest_statuses_hold_each_case_to_what_it_is_listed_as() {
+    let manifest = "cases 3\nall-listed\ntest_a pass\ntest_b unsupported  # unsupported op Abs\n\
+                    test_c known-fail  # wrong numbers: 0.5 abs at [2]\n";
+    // As listed: green, the known failure is neither passed nor failed.
+    let report = run_group(manifest, &[("test_a", RIGHT), ("test_b", REFUSED), ("test_c", WRONG)]);
+    assert_eq!(statuses(&report), [("test_a", "pass"), ("test_b", "unsupported"), ("test_c", "known-fail")]);
+    assert!(report.tripwires.is_empty(), "{:?}", report.tripwires);
+    assert_eq!(
+        (report.summary_line().as_str(), report.n_unsupported(), report.n_known_fail()),
+        ("1 passed, 0 failed", 1, 1)
+    );
+
+    // A listed pass that fails or errors fails the run.
+    let report = run_group(manifest, &[("test_a", WRONG), ("test_b", REFUSED), ("test_c", WRONG)]);
+    assert_eq!(statuses(&report)[0], ("test_a", "fail"));
+    let report = run_group(manifest, &[("test_a", REFUSED), ("test_b", REFUSED), ("test_c", WRONG)]);
+    assert_eq!((statuses(&report)[0], report.summary_line().as_str()), (("test_a", "error"), "0 passed, 1 failed"));
+
+    // A listed-unsupported case that passes trips until moved to pass; one
+    // that loads and gives wrong numbers is never hidden as unsupported.
+    let report = run_group(manifest, &[("test_a", RIGHT), ("test_b", RIGHT), ("test_c", WRONG)]);
+    assert!(report.cases[1].line().contains("but passes: update the manifest"), "{}", report.cases[1].line());
+    assert_eq!(report.summary_line(), "1 passed, 1 failed");
+    let report = run_group(manifest, &[("test_a", RIGHT), ("test_b", WRONG), ("test_c", WRONG)]);
+    assert_eq!(statuses(&report)[1], ("test_b", "fail"));
+    assert!(report.cases[1].line().contains("list it as known-fail"), "{}", report.cases[1].line());
+
+    // A known failure that passes, or stops loading, fails the run.
+    let report = run_group(manifest, &[("test_a", RIGHT), ("test_b", REFUSED), ("test_c", RIGHT)]);
+    assert_eq!((statuses(&report)[2], report.n_failed()), (("test_c", "fail"), 1));
+    let report = run_group(manifest, &[("test_a", RIGHT), ("test_b", REFUSED), ("test_c", REFUSED)]);
+    assert_eq!((statuses(&report)[2], report.n_failed()), (("test_c", "error"), 1));
+}
+
+#[test]
+fn manifest_tripwires_catch_a_wrong_count_an_unlisted_case_and_a_stale_entry() {
+    let manifest = "cases 2\nall-listed\ntest_a pass\ntest_gone unsupported  # unsupported op Abs\n";
+    let report = run_group(manifest, &[("test_a", RIGHT), ("test_new", RIGHT), ("test_x", REFUSED)]);
+    let wires = report.tripwires.join("\n");
+    assert_eq!(report.tripwires.len(), 4, "{wires}");
+    assert!(wires.contains("manifest pins 2 cases, found 3"), "{wires}");
+    assert!(wires.contains("lists test_gone, which is not a case here"), "{wires}");
+    assert!(wires.contains("test_new: not listed") && wires.contains("test_x: not listed"), "{wires}");
+    // The unlisted cases still run and report what they did.
+    assert_eq!(statuses(&report), [("test_a", "pass"), ("test_new", "pass"), ("test_x", "error")]);
+    assert_eq!(report.summary_line(), "2 passed, 5 failed");
+}
+
+/// One case of a group run on its own: the group's count and listing are
+/// not checked, its own line still applies.
+#[test]
+fn one_case_of_a_pinned_group_runs_without_tripping_the_group_count() {
+    let root = PathBuf::from("fixtures/onnx-node");
+    let report = run_paths(&[root.join("test_abs"), root.join("test_relu")], &Options::default(), |_, _, _| {});
+    assert!(report.tripwires.is_empty(), "{:?}", report.tripwires);
+    assert_eq!(statuses(&report), [("test_abs", "unsupported"), ("test_relu", "pass")]);
 }
