@@ -717,16 +717,16 @@ fn constant_value(proto: &NodeProto, label: &str, limits: &Limits) -> Result<Ten
         values.push(tensor);
     }
     if let Some(value) = attrs.f32("value_float")? {
-        values.push(Tensor::F32(ndarray::arr0(value).into_dyn()));
+        values.push(Tensor::from(ndarray::arr0(value).into_dyn()));
     }
     if let Some(list) = attrs.floats("value_floats")? {
-        values.push(Tensor::F32(ndarray::Array1::from(list).into_dyn()));
+        values.push(Tensor::from(ndarray::Array1::from(list).into_dyn()));
     }
     if let Some(value) = attrs.i64("value_int")? {
-        values.push(Tensor::I64(ndarray::arr0(value).into_dyn()));
+        values.push(Tensor::from(ndarray::arr0(value).into_dyn()));
     }
     if let Some(list) = attrs.ints("value_ints")? {
-        values.push(Tensor::I64(ndarray::Array1::from(list).into_dyn()));
+        values.push(Tensor::from(ndarray::Array1::from(list).into_dyn()));
     }
     attrs.finish()?;
     // value_floats / value_ints are not decoded by the tensor reader, so

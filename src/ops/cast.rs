@@ -10,20 +10,43 @@
 //! | 24+   | adds `round_mode` (float8 targets only, which onnxi lacks)   |
 //! | 21–28 | more element types (float8, int4, …) that onnxi does not hold |
 //!
-//! Float to int truncates toward zero and saturates (NaN becomes 0), as
-//! Rust's `as`; ONNX leaves out-of-range values undefined. Int to int wraps.
+//! The conversions follow the rules the Cast schema states (opset 21+),
+//! which earlier opsets left implicit:
+//!
+//! - float → float rounds to nearest-even once, from the exact value (±inf
+//!   out of range);
+//! - float → int truncates toward zero; ONNX leaves out-of-range values
+//!   undefined, and onnxi saturates them (NaN becomes 0), as Rust's `as`;
+//! - float → bool: ±0 is false, everything else (NaN too) is true;
+//! - int → float rounds to nearest-even once (±inf out of range);
+//! - int → int keeps the low bits (200 as int16 → -56 as int8);
+//! - int → bool: nonzero is true; bool → number: 1 or 0.
+//!
+//! Rounding "once" matters for float16 and bfloat16 targets: going through
+//! float32 with the usual rounding can round twice and land one step off on
+//! a tie. onnxi rounds to float32 *to odd* first (which keeps a sticky bit
+//! for the second rounding), so the result is the correctly rounded one.
 
 use half::{bf16, f16};
-use ndarray::ArrayD;
+use ndarray::Zip;
 
+use super::identity::ALL_BUT_BF16;
 use super::{ExecCtx, Inputs, Op, Registry, required};
 use crate::attrs::Attrs;
+use crate::buffers::{BufferPool, output_shared};
+use crate::dispatch;
 use crate::error::{LoadError, OpError};
-use crate::tensor::{DType, Tensor, onnx_type_name};
+use crate::tensor::{DType, Element, SharedArray, Tensor, onnx_type_name};
 
 /// Registers Cast.
 pub fn register(reg: &mut Registry) {
-    reg.add("", "Cast", &[1, 6, 9, 13, 19, 21, 23, 24, 25, 28], |_| &DType::ALL, Cast::from_node);
+    reg.add(
+        "",
+        "Cast",
+        &[1, 6, 9, 13, 19, 21, 23, 24, 25, 28],
+        |version| if version >= 13 { &DType::ALL } else { ALL_BUT_BF16 },
+        Cast::from_node,
+    );
 }
 
 /// Cast to `to`.
@@ -33,7 +56,8 @@ pub struct Cast {
     pub to: DType,
 }
 
-const LEGACY_NAMES: [(&str, DType); 8] = [
+/// The `to` strings of Cast-1 (`TensorProto.DataType` names).
+const LEGACY_NAMES: [(&str, DType); 13] = [
     ("FLOAT", DType::F32),
     ("DOUBLE", DType::F64),
     ("FLOAT16", DType::F16),
@@ -42,6 +66,11 @@ const LEGACY_NAMES: [(&str, DType); 8] = [
     ("INT16", DType::I16),
     ("INT32", DType::I32),
     ("INT64", DType::I64),
+    ("UINT8", DType::U8),
+    ("UINT16", DType::U16),
+    ("UINT32", DType::U32),
+    ("UINT64", DType::U64),
+    ("BOOL", DType::Bool),
 ];
 
 impl Cast {
@@ -76,50 +105,210 @@ impl Cast {
 }
 
 impl Op for Cast {
-    fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+    fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
         let x = required(inputs, 0, "Cast")?;
         if x.dtype() == self.to {
+            // A lent input is shared, not copied.
             return Ok(x.into_owned());
         }
-        Ok(cast(&x, self.to))
+        Ok(cast_with(&x, self.to, ctx.pool))
     }
 }
 
-/// Converts a tensor to `to`.
+/// Converts a tensor to `to` (see the module's rules); the same type gives
+/// a tensor sharing the input's data.
 pub fn cast(x: &Tensor, to: DType) -> Tensor {
-    if to.is_float() {
-        let wide: ArrayD<f64> = match x {
-            // f32 → f16/bf16 must round once, straight from f32.
-            Tensor::F32(array) if to == DType::F16 => {
-                return Tensor::F16(array.mapv(f16::from_f32));
-            }
-            Tensor::F32(array) if to == DType::BF16 => {
-                return Tensor::BF16(array.mapv(bf16::from_f32));
-            }
-            Tensor::I64(array) if to == DType::F32 => return Tensor::F32(array.mapv(|v| v as f32)),
-            Tensor::I64(array) => array.mapv(|v| v as f64),
-            other => ArrayD::from_shape_vec(other.shape(), other.to_f64_vec()).unwrap_or_default(),
-        };
-        return match to {
-            DType::F32 => Tensor::F32(wide.mapv(|v| v as f32)),
-            DType::F16 => Tensor::F16(wide.mapv(f16::from_f64)),
-            DType::BF16 => Tensor::BF16(wide.mapv(bf16::from_f64)),
-            _ => Tensor::F64(wide),
-        };
+    cast_with(x, to, None)
+}
+
+fn cast_with(x: &Tensor, to: DType, pool: Option<&BufferPool>) -> Tensor {
+    if x.dtype() == to {
+        return x.clone();
     }
-    let ints: ArrayD<i64> = match x {
-        Tensor::I8(array) => array.mapv(i64::from),
-        Tensor::I16(array) => array.mapv(i64::from),
-        Tensor::I32(array) => array.mapv(i64::from),
-        Tensor::I64(array) => array.clone(),
-        // Truncation toward zero, saturating; NaN becomes 0.
-        other => ArrayD::from_shape_vec(other.shape(), other.to_f64_vec().into_iter().map(|v| v as i64).collect())
-            .unwrap_or_default(),
-    };
+    dispatch!(x, array => cast_from(array, to, pool))
+}
+
+fn cast_from<S: Scalar>(array: &SharedArray<S>, to: DType, pool: Option<&BufferPool>) -> Tensor {
     match to {
-        DType::I8 => Tensor::I8(ints.mapv(|v| v as i8)),
-        DType::I16 => Tensor::I16(ints.mapv(|v| v as i16)),
-        DType::I32 => Tensor::I32(ints.mapv(|v| v as i32)),
-        _ => Tensor::I64(ints),
+        DType::F32 => convert_all::<S, f32>(array, pool),
+        DType::F64 => convert_all::<S, f64>(array, pool),
+        DType::F16 => convert_all::<S, f16>(array, pool),
+        DType::BF16 => convert_all::<S, bf16>(array, pool),
+        DType::I8 => convert_all::<S, i8>(array, pool),
+        DType::I16 => convert_all::<S, i16>(array, pool),
+        DType::I32 => convert_all::<S, i32>(array, pool),
+        DType::I64 => convert_all::<S, i64>(array, pool),
+        DType::U8 => convert_all::<S, u8>(array, pool),
+        DType::U16 => convert_all::<S, u16>(array, pool),
+        DType::U32 => convert_all::<S, u32>(array, pool),
+        DType::U64 => convert_all::<S, u64>(array, pool),
+        DType::Bool => convert_all::<S, bool>(array, pool),
     }
+}
+
+fn convert_all<S: Scalar, D: Scalar>(array: &SharedArray<S>, pool: Option<&BufferPool>) -> Tensor {
+    let mut out = output_shared::<D>(pool, array.shape());
+    Zip::from(&mut out).and(array).for_each(|out, &value| *out = convert::<S, D>(value));
+    Tensor::from(out)
+}
+
+/// One element from `S` to `D`: a float goes through its exact f64 value,
+/// an integer or bool through its exact i128 value (the branch is decided
+/// per type pair at compile time).
+fn convert<S: Scalar, D: Scalar>(value: S) -> D {
+    if S::IS_FLOAT { D::from_float(value.to_f64()) } else { D::from_int(value.to_i128()) }
+}
+
+/// An element type Cast converts between.
+trait Scalar: Element + Default {
+    /// True for the float types, which widen to f64 exactly.
+    const IS_FLOAT: bool;
+    /// The value as f64 (exact for the float types).
+    fn to_f64(self) -> f64;
+    /// The value as i128 (exact for the integer types and bool).
+    fn to_i128(self) -> i128;
+    /// From a float value, by the float → this type rule.
+    fn from_float(value: f64) -> Self;
+    /// From an integer value, by the int → this type rule.
+    fn from_int(value: i128) -> Self;
+}
+
+macro_rules! int_scalar {
+    ($($ty:ty),*) => {$(
+        impl Scalar for $ty {
+            const IS_FLOAT: bool = false;
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn to_i128(self) -> i128 {
+                i128::from(self)
+            }
+            // Truncation toward zero, saturating; NaN becomes 0.
+            fn from_float(value: f64) -> Self {
+                value as $ty
+            }
+            // Keeps the low bits, as two's complement.
+            fn from_int(value: i128) -> Self {
+                value as $ty
+            }
+        }
+    )*};
+}
+
+int_scalar!(i8, i16, i32, i64, u8, u16, u32, u64);
+
+impl Scalar for bool {
+    const IS_FLOAT: bool = false;
+    fn to_f64(self) -> f64 {
+        f64::from(u8::from(self))
+    }
+    fn to_i128(self) -> i128 {
+        i128::from(self)
+    }
+    // NaN is not equal to zero, so it is true.
+    fn from_float(value: f64) -> Self {
+        value != 0.0
+    }
+    fn from_int(value: i128) -> Self {
+        value != 0
+    }
+}
+
+impl Scalar for f64 {
+    const IS_FLOAT: bool = true;
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn to_i128(self) -> i128 {
+        self as i128
+    }
+    fn from_float(value: f64) -> Self {
+        value
+    }
+    // Rust's int → float `as` rounds to nearest-even.
+    fn from_int(value: i128) -> Self {
+        value as f64
+    }
+}
+
+impl Scalar for f32 {
+    const IS_FLOAT: bool = true;
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    fn to_i128(self) -> i128 {
+        self as i128
+    }
+    fn from_float(value: f64) -> Self {
+        value as f32
+    }
+    fn from_int(value: i128) -> Self {
+        value as f32
+    }
+}
+
+impl Scalar for f16 {
+    const IS_FLOAT: bool = true;
+    fn to_f64(self) -> f64 {
+        f16::to_f64(self)
+    }
+    fn to_i128(self) -> i128 {
+        f16::to_f64(self) as i128
+    }
+    fn from_float(value: f64) -> Self {
+        f16::from_f32(f64_to_f32_odd(value))
+    }
+    fn from_int(value: i128) -> Self {
+        f16::from_f32(i128_to_f32_odd(value))
+    }
+}
+
+impl Scalar for bf16 {
+    const IS_FLOAT: bool = true;
+    fn to_f64(self) -> f64 {
+        bf16::to_f64(self)
+    }
+    fn to_i128(self) -> i128 {
+        bf16::to_f64(self) as i128
+    }
+    fn from_float(value: f64) -> Self {
+        bf16::from_f32(f64_to_f32_odd(value))
+    }
+    fn from_int(value: i128) -> Self {
+        bf16::from_f32(i128_to_f32_odd(value))
+    }
+}
+
+/// `value` rounded to float32 *to odd*: exact values stay, others become
+/// whichever neighbour has an odd last bit. float32 keeps at least two bits
+/// more than float16 and bfloat16 at every magnitude they reach, so a
+/// second rounding to nearest from this result equals one rounding from
+/// `value` (a plain `as f32` could make a tie out of a value just above or
+/// below one). `half`'s own `from_f64` goes through a nearest `f32`.
+fn f64_to_f32_odd(value: f64) -> f32 {
+    let nearest = value as f32;
+    if f64::from(nearest) == value || value.is_nan() {
+        return nearest;
+    }
+    // The neighbour toward zero, then its odd choice of the two.
+    let mut bits = nearest.to_bits();
+    if f64::from(nearest).abs() > value.abs() {
+        bits -= 1;
+    }
+    f32::from_bits(bits | 1)
+}
+
+/// An integer rounded to float32 to odd (see [`f64_to_f32_odd`]). Every
+/// value here fits 65 bits, so the float32 result converts back exactly.
+fn i128_to_f32_odd(value: i128) -> f32 {
+    let nearest = value as f32;
+    let back = nearest as i128;
+    if back == value {
+        return nearest;
+    }
+    let mut bits = nearest.to_bits();
+    if back.unsigned_abs() > value.unsigned_abs() {
+        bits -= 1;
+    }
+    f32::from_bits(bits | 1)
 }

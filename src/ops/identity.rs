@@ -16,9 +16,31 @@ use crate::attrs::Attrs;
 use crate::error::{LoadError, OpError};
 use crate::tensor::{DType, Tensor};
 
+/// Every dtype onnxi holds but bfloat16, which the schemas of Identity,
+/// Cast, Transpose and the shape ops gained at opset 13.
+pub(crate) const ALL_BUT_BF16: &[DType] = &[
+    DType::F32,
+    DType::F64,
+    DType::F16,
+    DType::I8,
+    DType::I16,
+    DType::I32,
+    DType::I64,
+    DType::U8,
+    DType::U16,
+    DType::U32,
+    DType::U64,
+    DType::Bool,
+];
+
+/// Every dtype before opset 13, every one from 13 on.
+pub(crate) fn all_from_13(version: i64) -> &'static [DType] {
+    if version >= 13 { &DType::ALL } else { ALL_BUT_BF16 }
+}
+
 /// Registers Identity.
 pub fn register(reg: &mut Registry) {
-    reg.add("", "Identity", &[1, 13, 14, 16, 19, 21, 23, 24, 25], |_| &DType::ALL, Identity::from_node);
+    reg.add("", "Identity", &[1, 13, 14, 16, 19, 21, 23, 24, 25], all_from_13, Identity::from_node);
 }
 
 /// Identity: output = input.
@@ -37,6 +59,7 @@ impl Identity {
 
 impl Op for Identity {
     fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        // A lent input becomes a second handle on the same data, not a copy.
         Ok(required(inputs, 0, "Identity")?.into_owned())
     }
 }
