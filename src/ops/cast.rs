@@ -312,3 +312,279 @@ fn i128_to_f32_odd(value: i128) -> f32 {
     }
     f32::from_bits(bits | 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{ArrayD, IxDyn};
+
+    use super::*;
+
+    /// A value exactly: a float (every source float widens to f64 exactly)
+    /// or an integer.
+    #[derive(Debug, Clone, Copy)]
+    enum Exact {
+        Float(f64),
+        Int(i128),
+    }
+
+    /// Round-to-nearest-even of `value` to a binary format with `p`
+    /// significand bits and exponents `emin..=emax`, written from the
+    /// definition on integer significands (independent of `as` and `half`).
+    fn round_to_format(value: Exact, p: u32, emin: i32, emax: i32) -> f64 {
+        let (negative, m, e) = match value {
+            Exact::Float(v) if v.is_nan() || v.is_infinite() => return v,
+            Exact::Float(v) if v == 0.0 => return v,
+            Exact::Float(v) => {
+                let bits = v.to_bits();
+                let exponent = ((bits >> 52) & 0x7ff) as i32;
+                let fraction = u128::from(bits & ((1 << 52) - 1));
+                let (m, e) = if exponent == 0 { (fraction, -1074) } else { (fraction | 1 << 52, exponent - 1075) };
+                (v < 0.0, m, e)
+            }
+            Exact::Int(0) => return 0.0,
+            Exact::Int(v) => (v < 0, v.unsigned_abs(), 0),
+        };
+        let top = e + (127 - m.leading_zeros() as i32);
+        let quantum = top.max(emin) - (p as i32 - 1);
+        let shift = quantum - e;
+        let rounded = if shift <= 0 {
+            m << (-shift)
+        } else if shift >= 128 {
+            0
+        } else {
+            let (kept, rest, half) = (m >> shift, m & ((1 << shift) - 1), 1u128 << (shift - 1));
+            if rest > half || (rest == half && kept & 1 == 1) { kept + 1 } else { kept }
+        };
+        // In two steps, so that 2^-1074 does not underflow on its own.
+        let magnitude = rounded as f64 * 2f64.powi(quantum / 2) * 2f64.powi(quantum - quantum / 2);
+        let max_finite = ((1u64 << p) - 1) as f64 * 2f64.powi(emax - p as i32 + 1);
+        let magnitude = if magnitude > max_finite { f64::INFINITY } else { magnitude };
+        if negative { -magnitude } else { magnitude }
+    }
+
+    /// What the module's rules give for `value` cast to `to`, as f64 (the
+    /// integer results all fit f64 exactly except 64-bit extremes, which
+    /// are compared through i128 below).
+    fn expected(value: Exact, to: DType) -> Result<f64, i128> {
+        let int_range = |bits: u32, signed: bool| {
+            if signed { (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1) } else { (0, (1i128 << bits) - 1) }
+        };
+        let (bits, signed) = match to {
+            DType::F64 => return Ok(round_to_format(value, 53, -1022, 1023)),
+            DType::F32 => return Ok(round_to_format(value, 24, -126, 127)),
+            DType::F16 => return Ok(round_to_format(value, 11, -14, 15)),
+            DType::BF16 => return Ok(round_to_format(value, 8, -126, 127)),
+            DType::Bool => {
+                return Ok(match value {
+                    Exact::Float(v) => f64::from(u8::from(v != 0.0)),
+                    Exact::Int(v) => f64::from(u8::from(v != 0)),
+                });
+            }
+            DType::I8 => (8, true),
+            DType::I16 => (16, true),
+            DType::I32 => (32, true),
+            DType::I64 => (64, true),
+            DType::U8 => (8, false),
+            DType::U16 => (16, false),
+            DType::U32 => (32, false),
+            DType::U64 => (64, false),
+        };
+        let (min, max) = int_range(bits, signed);
+        Err(match value {
+            // Truncation toward zero; out of range (undefined in ONNX)
+            // saturates and NaN gives 0, as documented.
+            Exact::Float(v) if v.is_nan() => 0,
+            Exact::Float(v) if v.trunc() <= min as f64 => min,
+            Exact::Float(v) if v.trunc() >= max as f64 => max,
+            Exact::Float(v) => v.trunc() as i128,
+            // The low `bits` bits, read as two's complement when signed.
+            Exact::Int(v) => {
+                let low = v.rem_euclid(1i128 << bits);
+                if signed && low > max { low - (1i128 << bits) } else { low }
+            }
+        })
+    }
+
+    /// Every element of a tensor exactly.
+    fn exact_values(tensor: &Tensor) -> Vec<Exact> {
+        fn ints<T: Copy + Into<i128>>(array: &SharedArray<T>) -> Vec<Exact> {
+            array.iter().map(|&v| Exact::Int(v.into())).collect()
+        }
+        match tensor {
+            Tensor::I8(a) => ints(a),
+            Tensor::I16(a) => ints(a),
+            Tensor::I32(a) => ints(a),
+            Tensor::I64(a) => ints(a),
+            Tensor::U8(a) => ints(a),
+            Tensor::U16(a) => ints(a),
+            Tensor::U32(a) => ints(a),
+            Tensor::U64(a) => ints(a),
+            Tensor::Bool(a) => ints(a),
+            floats => floats.to_f64_vec().into_iter().map(Exact::Float).collect(),
+        }
+    }
+
+    fn float_sources() -> Vec<f64> {
+        let tie_above = 1.0 + 2f64.powi(-11) + 2f64.powi(-40);
+        vec![
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            -0.5,
+            0.9999,
+            -0.9999,
+            1.5,
+            -2.5,
+            2.5,
+            127.9,
+            128.0,
+            -128.0,
+            -129.5,
+            255.0,
+            256.0,
+            65504.0,
+            65519.0,
+            65520.0,
+            -65536.0,
+            2147483647.0,
+            2147483648.0,
+            -2147483649.0,
+            4294967296.0,
+            1e10,
+            -1e10,
+            9.3e18,
+            -9.3e18,
+            1.9e19,
+            3.4e38,
+            3.5e38,
+            1e300,
+            -1e300,
+            1e-8,
+            -1e-8,
+            6e-8,
+            1e-40,
+            5e-324,
+            // Rounds up to float16 1 + 2^-10; a round to nearest float32 on
+            // the way makes it a tie that goes down to 1.
+            tie_above,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+        ]
+    }
+
+    fn int_sources() -> Vec<i128> {
+        let mut values: Vec<i128> = vec![
+            0,
+            1,
+            -1,
+            2,
+            36,
+            127,
+            128,
+            -128,
+            -129,
+            200,
+            255,
+            256,
+            -256,
+            2049,
+            32767,
+            32768,
+            -32768,
+            65535,
+            65536,
+            16_777_217,
+            (1 << 31) - 1,
+            1 << 31,
+            -(1 << 31),
+            (1 << 32) - 1,
+            1 << 32,
+            (1 << 53) + 1,
+            // A tie for bfloat16 only if first rounded to f64.
+            (1 << 60) + (1 << 52) + 1,
+        ];
+        values.extend([i64::MAX.into(), i64::MIN.into(), u64::MAX.into(), i128::from(u64::MAX) - 1]);
+        values
+    }
+
+    /// The source values representable in `dtype`, as a 1-D tensor.
+    fn source(dtype: DType) -> Tensor {
+        fn ints<T: TryFrom<i128> + Element>(values: &[i128]) -> Tensor {
+            let kept: Vec<T> = values.iter().filter_map(|&v| T::try_from(v).ok()).collect();
+            Tensor::from(ArrayD::from_shape_vec(IxDyn(&[kept.len()]), kept).unwrap())
+        }
+        fn floats<T: Element>(values: &[f64], from: fn(f64) -> T) -> Tensor {
+            let kept: Vec<T> = values.iter().map(|&v| from(v)).collect();
+            Tensor::from(ArrayD::from_shape_vec(IxDyn(&[kept.len()]), kept).unwrap())
+        }
+        let (f, i) = (float_sources(), int_sources());
+        match dtype {
+            DType::F64 => floats(&f, |v| v),
+            DType::F32 => floats(&f, |v| v as f32),
+            DType::F16 => floats(&f, f16::from_f64),
+            DType::BF16 => floats(&f, bf16::from_f64),
+            DType::I8 => ints::<i8>(&i),
+            DType::I16 => ints::<i16>(&i),
+            DType::I32 => ints::<i32>(&i),
+            DType::I64 => ints::<i64>(&i),
+            DType::U8 => ints::<u8>(&i),
+            DType::U16 => ints::<u16>(&i),
+            DType::U32 => ints::<u32>(&i),
+            DType::U64 => ints::<u64>(&i),
+            DType::Bool => Tensor::from(ndarray::array![false, true].into_dyn()),
+        }
+    }
+
+    #[test]
+    fn every_pair_of_types_follows_the_rules_on_edge_values() {
+        for from in DType::ALL {
+            let x = source(from);
+            let inputs = exact_values(&x);
+            for to in DType::ALL {
+                let y = cast(&x, to);
+                assert_eq!((y.dtype(), y.shape()), (to, x.shape()), "{from} → {to}");
+                let got = exact_values(&y);
+                for (input, got) in inputs.iter().zip(&got) {
+                    let ok = match (expected(*input, to), got) {
+                        (Ok(want), Exact::Float(got)) => {
+                            (want.is_nan() && got.is_nan())
+                                || (want == *got && want.is_sign_negative() == got.is_sign_negative())
+                        }
+                        (Ok(want), Exact::Int(got)) => want == *got as f64,
+                        (Err(want), Exact::Int(got)) => want == *got,
+                        (Err(_), Exact::Float(_)) => false,
+                    };
+                    assert!(ok, "{from} → {to}: {input:?} gave {got:?}, want {:?}", expected(*input, to));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rounds_once_where_a_detour_through_float32_would_round_twice() {
+        let x = Tensor::from(ndarray::array![1.0 + 2f64.powi(-11) + 2f64.powi(-40)].into_dyn());
+        assert_eq!(cast(&x, DType::F16).to_f64_vec(), [1.0 + 2f64.powi(-10)]);
+        let x = Tensor::from(ndarray::array![(1i64 << 60) + (1 << 52) + 1].into_dyn());
+        assert_eq!(cast(&x, DType::BF16).to_f64_vec(), [2f64.powi(60) + 2f64.powi(53)]);
+    }
+
+    #[test]
+    fn the_schema_examples_hold() {
+        let x = Tensor::from(ndarray::array![200i16, 36, 0].into_dyn());
+        assert_eq!(cast(&x, DType::I8).to_f64_vec(), [-56.0, 36.0, 0.0]);
+        assert_eq!(cast(&x, DType::Bool).to_f64_vec(), [1.0, 1.0, 0.0]);
+        let x = Tensor::from(ndarray::array![f32::NAN, -0.0, 0.0, 1e-45].into_dyn());
+        assert_eq!(cast(&x, DType::Bool), Tensor::from(ndarray::array![true, false, false, true].into_dyn()));
+        let x = Tensor::from(ndarray::array![u64::MAX].into_dyn());
+        assert_eq!(cast(&x, DType::F16).to_f64_vec(), [f64::INFINITY]);
+    }
+
+    #[test]
+    fn the_same_type_shares_the_input() {
+        let x = Tensor::from(ndarray::array![1u8, 2, 3].into_dyn());
+        assert!(cast(&x, DType::U8).shares_data(&x));
+    }
+}
