@@ -527,6 +527,28 @@ mod tests {
     }
 
     #[test]
+    fn a_handed_over_buffer_is_overwritten_in_place_and_a_shared_one_never() {
+        let par = Parallel::serial();
+        let ctx = ExecCtx { par: &par, pool: None };
+        let inputs = [
+            Tensor::from(array![-1.0f32, 2.0].into_dyn()),
+            Tensor::from(array![-1.0f64, 2.0].into_dyn()),
+            Tensor::from(array![-1i32, 2].into_dyn()),
+        ];
+        for x in inputs {
+            let op = op_for(Unary::Relu, 14);
+            let ptr = x.data_ptr();
+            let kept = x.clone();
+            // Shared with `kept`: computed into a new buffer, `kept` intact.
+            let y = op.run(&mut [Some(Cow::Owned(x))], &ctx).unwrap();
+            assert!(!y.shares_data(&kept) && kept.to_f64_vec() == [-1.0, 2.0], "{:?}", kept.dtype());
+            // Handed over and unique: the same buffer, overwritten.
+            let y = op.run(&mut [Some(Cow::Owned(kept))], &ctx).unwrap();
+            assert_eq!((y.data_ptr(), y.to_f64_vec()), (ptr, vec![0.0, 2.0]), "{:?}", y.dtype());
+        }
+    }
+
+    #[test]
     fn dtypes_follow_the_schema_of_each_version() {
         let brain = Tensor::from(array![bf16::ONE].into_dyn());
         let ints = Tensor::from(array![-3i32, 0, 5].into_dyn());
