@@ -815,6 +815,12 @@ fn ordered_bits(tensor: &Tensor) -> Vec<i64> {
         Tensor::I16(array) => array.iter().map(|&v| i64::from(v)).collect(),
         Tensor::I32(array) => array.iter().map(|&v| i64::from(v)).collect(),
         Tensor::I64(array) => array.iter().copied().collect(),
+        Tensor::U8(array) => array.iter().map(|&v| i64::from(v)).collect(),
+        Tensor::U16(array) => array.iter().map(|&v| i64::from(v)).collect(),
+        Tensor::U32(array) => array.iter().map(|&v| i64::from(v)).collect(),
+        // Shifted by 2^63 so that the order and differences stay exact.
+        Tensor::U64(array) => array.iter().map(|&v| (v ^ (1 << 63)) as i64).collect(),
+        Tensor::Bool(array) => array.iter().map(|&v| i64::from(v)).collect(),
     }
 }
 

@@ -43,15 +43,15 @@ pub fn format_float(value: f64, shortest: &str, scientific: bool) -> String {
 
 /// The whole tensor, numpy-style, with commas: `[0.5, 1., nan]`.
 pub fn format_tensor(tensor: &Tensor) -> String {
-    let values = tensor.to_f64_vec();
     let texts: Vec<String> = if tensor.dtype().is_float() {
+        let values = tensor.to_f64_vec();
         let shortest = shortest_texts(tensor);
         let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite() && *v != 0.0).map(f64::abs).collect();
         let scientific = finite.iter().any(|&v| !(1e-4..1e8).contains(&v))
             || finite.iter().copied().fold(0.0, f64::max) / finite.iter().copied().fold(f64::INFINITY, f64::min) > 1e3;
         values.iter().zip(&shortest).map(|(&value, short)| format_float(value, short, scientific)).collect()
     } else {
-        values.iter().map(|value| format!("{value}")).collect()
+        exact_texts(tensor)
     };
     let shape = tensor.shape();
     if shape.is_empty() {
@@ -74,6 +74,24 @@ fn shortest_texts(tensor: &Tensor) -> Vec<String> {
         Tensor::F16(array) => array.iter().map(|v| format!("{v}")).collect(),
         Tensor::BF16(array) => array.iter().map(|v| format!("{v}")).collect(),
         other => other.to_f64_vec().iter().map(|v| format!("{v}")).collect(),
+    }
+}
+
+/// Integers in full (not through f64, which would round 64-bit values), and
+/// bools as numpy spells them. numpy pads `True` to the width of `False`
+/// in arrays that hold both; like the integers here, they are not padded.
+fn exact_texts(tensor: &Tensor) -> Vec<String> {
+    match tensor {
+        Tensor::Bool(array) => array.iter().map(|&v| if v { "True" } else { "False" }.to_string()).collect(),
+        Tensor::I8(array) => array.iter().map(ToString::to_string).collect(),
+        Tensor::I16(array) => array.iter().map(ToString::to_string).collect(),
+        Tensor::I32(array) => array.iter().map(ToString::to_string).collect(),
+        Tensor::I64(array) => array.iter().map(ToString::to_string).collect(),
+        Tensor::U8(array) => array.iter().map(ToString::to_string).collect(),
+        Tensor::U16(array) => array.iter().map(ToString::to_string).collect(),
+        Tensor::U32(array) => array.iter().map(ToString::to_string).collect(),
+        Tensor::U64(array) => array.iter().map(ToString::to_string).collect(),
+        floats => floats.to_f64_vec().iter().map(|v| format!("{v}")).collect(),
     }
 }
 
@@ -120,5 +138,18 @@ mod tests {
         assert_eq!(format_tensor(&matrix), "[[1, 2],\n [3, 4]]");
         let long = Tensor::from(ndarray::Array1::<i64>::from_iter(0..2000).into_dyn());
         assert_eq!(format_tensor(&long), "[0, 1, 2, ..., 1997, 1998, 1999]");
+    }
+
+    #[test]
+    fn bools_print_as_true_and_false_and_64_bit_integers_in_full() {
+        let bools = Tensor::from(ndarray::array![[true, false], [false, true]].into_dyn());
+        assert_eq!(format_tensor(&bools), "[[True, False],\n [False, True]]");
+        assert_eq!(format_tensor(&Tensor::from(ndarray::arr0(false).into_dyn())), "False");
+        let wide = Tensor::from(ndarray::array![u64::MAX, 0].into_dyn());
+        assert_eq!(format_tensor(&wide), "[18446744073709551615, 0]");
+        let wide = Tensor::from(ndarray::array![i64::MIN, 255].into_dyn());
+        assert_eq!(format_tensor(&wide), "[-9223372036854775808, 255]");
+        let small = Tensor::from(ndarray::array![255u8, 0, 7].into_dyn());
+        assert_eq!(format_tensor(&small), "[255, 0, 7]");
     }
 }

@@ -15,8 +15,6 @@
 
 use std::borrow::Cow;
 
-use ndarray::ArrayD;
-
 use crate::kernels::Parallel;
 use crate::kernels::par::CHUNK_ELEMS;
 use crate::kernels::softmax::{softmax, softmax_into};
@@ -25,7 +23,7 @@ use crate::ops::ChainKernel;
 use crate::ops::ExecCtx;
 use crate::ops::activation::{inplace, mapped};
 use crate::plan::PlanNode;
-use crate::tensor::Tensor;
+use crate::tensor::{SharedArray, Tensor};
 
 /// Most nodes fused into one step; longer chains run as several steps (the
 /// kernels live in a fixed array, so a run allocates nothing).
@@ -48,17 +46,21 @@ pub(crate) fn run_chain<'a>(nodes: &[PlanNode], values: &mut [Option<Cow<'a, Ten
         return false;
     };
     let kernels = &kernels[..nodes.len()];
-    let lent = |input: &ArrayD<f32>| {
+    let lent = |input: &SharedArray<f32>| {
         mapped(input, ctx, |src, dst, par| {
             par.map_rows(src, dst, unit, |src, dst| run_group(kernels, Some(src), dst));
         })
     };
     // The value moves in when this chain is its last reader, and is then
-    // overwritten in place if the run owns it (a Session lends its inputs).
+    // overwritten in place if the run owns it (a Session lends its inputs)
+    // and no other tensor shares its buffer (else the write would copy it).
     let output = match (first.consumes.first(), values[*in_slot].take()) {
-        (Some(true), Some(Cow::Owned(Tensor::F32(array)))) => inplace(array, ctx.par, |data, par| {
-            par.row_groups(data, unit, |group| run_group(kernels, None, group));
-        }),
+        (Some(true), Some(Cow::Owned(Tensor::F32(array)))) if array.is_unique() => {
+            inplace(array, ctx.par, |data, par| {
+                par.row_groups(data, unit, |group| run_group(kernels, None, group));
+            })
+        }
+        (Some(true), Some(Cow::Owned(Tensor::F32(array)))) => lent(&array),
         (Some(true), Some(Cow::Borrowed(Tensor::F32(array)))) => lent(array),
         (_, value) => {
             values[*in_slot] = value;

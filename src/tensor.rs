@@ -1,11 +1,21 @@
 //! `Tensor`: an element type plus an ndarray, and the one dtype-dispatch helper.
+//!
+//! The data sits behind a reference-counted, copy-on-write handle
+//! ([`ArcArray`]): cloning a tensor, passing one through Identity or
+//! reshaping one shares the buffer instead of copying it. Writing to a shared
+//! buffer copies it first (ndarray's copy-on-write), so in-place kernels are
+//! always correct; ops check [`Tensor::is_unique`] to write in place only when
+//! that costs no copy, and otherwise compute into a fresh buffer.
 
 use std::fmt;
 
 use half::{bf16, f16};
-use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use ndarray::{ArcArray, ArrayD, ArrayViewD, IxDyn};
 
 use crate::error::Error;
+
+/// The shared, copy-on-write n-dimensional array a [`Tensor`] holds.
+pub type SharedArray<T> = ArcArray<T, IxDyn>;
 
 /// Element types onnxi can hold. Codes follow `TensorProto.DataType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -26,23 +36,51 @@ pub enum DType {
     I32,
     /// int64 (ONNX 7).
     I64,
+    /// uint8 (ONNX 2).
+    U8,
+    /// uint16 (ONNX 4).
+    U16,
+    /// uint32 (ONNX 12).
+    U32,
+    /// uint64 (ONNX 13).
+    U64,
+    /// bool (ONNX 9), one byte per element holding 0 or 1.
+    Bool,
 }
 
 impl DType {
-    /// Every dtype, in ONNX code order of appearance in the README table.
-    pub const ALL: [DType; 8] =
-        [DType::F32, DType::F64, DType::F16, DType::BF16, DType::I8, DType::I16, DType::I32, DType::I64];
+    /// Every dtype, in the order of the README table.
+    pub const ALL: [DType; 13] = [
+        DType::F32,
+        DType::F64,
+        DType::F16,
+        DType::BF16,
+        DType::I8,
+        DType::I16,
+        DType::I32,
+        DType::I64,
+        DType::U8,
+        DType::U16,
+        DType::U32,
+        DType::U64,
+        DType::Bool,
+    ];
 
     /// The `TensorProto.DataType` code.
     pub fn onnx_code(self) -> i32 {
         match self {
             DType::F32 => 1,
+            DType::U8 => 2,
             DType::I8 => 3,
+            DType::U16 => 4,
             DType::I16 => 5,
             DType::I32 => 6,
             DType::I64 => 7,
+            DType::Bool => 9,
             DType::F16 => 10,
             DType::F64 => 11,
+            DType::U32 => 12,
+            DType::U64 => 13,
             DType::BF16 => 16,
         }
     }
@@ -55,10 +93,10 @@ impl DType {
     /// Bytes per element.
     pub fn size(self) -> usize {
         match self {
-            DType::I8 => 1,
-            DType::F16 | DType::BF16 | DType::I16 => 2,
-            DType::F32 | DType::I32 => 4,
-            DType::F64 | DType::I64 => 8,
+            DType::I8 | DType::U8 | DType::Bool => 1,
+            DType::F16 | DType::BF16 | DType::I16 | DType::U16 => 2,
+            DType::F32 | DType::I32 | DType::U32 => 4,
+            DType::F64 | DType::I64 | DType::U64 => 8,
         }
     }
 
@@ -67,7 +105,7 @@ impl DType {
         matches!(self, DType::F32 | DType::F64 | DType::F16 | DType::BF16)
     }
 
-    /// The numpy name (`float32`, `int64`, …), also used in messages.
+    /// The numpy name (`float32`, `int64`, `bool`, …), also used in messages.
     pub fn name(self) -> &'static str {
         match self {
             DType::F32 => "float32",
@@ -78,6 +116,11 @@ impl DType {
             DType::I16 => "int16",
             DType::I32 => "int32",
             DType::I64 => "int64",
+            DType::U8 => "uint8",
+            DType::U16 => "uint16",
+            DType::U32 => "uint32",
+            DType::U64 => "uint64",
+            DType::Bool => "bool",
         }
     }
 }
@@ -93,12 +136,7 @@ impl fmt::Display for DType {
 pub fn onnx_type_name(code: i32) -> String {
     let name = match code {
         0 => "UNDEFINED",
-        2 => "UINT8",
-        4 => "UINT16",
         8 => "STRING",
-        9 => "BOOL",
-        12 => "UINT32",
-        13 => "UINT64",
         14 => "COMPLEX64",
         15 => "COMPLEX128",
         _ => match DType::from_onnx_code(code) {
@@ -109,57 +147,82 @@ pub fn onnx_type_name(code: i32) -> String {
     name.to_string()
 }
 
-/// A dense tensor: an element type and an n-dimensional array.
+/// A dense tensor: an element type and an n-dimensional array whose data is
+/// shared copy-on-write (cloning a tensor never copies its data).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Tensor {
     /// float32 data.
-    F32(ArrayD<f32>),
+    F32(SharedArray<f32>),
     /// float64 data.
-    F64(ArrayD<f64>),
+    F64(SharedArray<f64>),
     /// float16 data.
-    F16(ArrayD<f16>),
+    F16(SharedArray<f16>),
     /// bfloat16 data.
-    BF16(ArrayD<bf16>),
+    BF16(SharedArray<bf16>),
     /// int8 data.
-    I8(ArrayD<i8>),
+    I8(SharedArray<i8>),
     /// int16 data.
-    I16(ArrayD<i16>),
+    I16(SharedArray<i16>),
     /// int32 data.
-    I32(ArrayD<i32>),
+    I32(SharedArray<i32>),
     /// int64 data.
-    I64(ArrayD<i64>),
+    I64(SharedArray<i64>),
+    /// uint8 data.
+    U8(SharedArray<u8>),
+    /// uint16 data.
+    U16(SharedArray<u16>),
+    /// uint32 data.
+    U32(SharedArray<u32>),
+    /// uint64 data.
+    U64(SharedArray<u64>),
+    /// bool data.
+    Bool(SharedArray<bool>),
 }
 
 /// A Rust element type that a [`Tensor`] can hold.
 pub trait Element: Copy + Send + Sync + PartialEq + fmt::Debug + 'static {
     /// The matching dtype.
     const DTYPE: DType;
-    /// Wraps an array in the matching variant.
-    fn wrap(array: ArrayD<Self>) -> Tensor;
-    /// Borrows the array if the tensor holds this type.
-    fn view(tensor: &Tensor) -> Option<ArrayViewD<'_, Self>>;
-    /// Takes the array if the tensor holds this type.
-    fn unwrap(tensor: Tensor) -> Result<ArrayD<Self>, Tensor>;
+    /// Wraps a shared array in the matching variant (no copy).
+    fn wrap_shared(array: SharedArray<Self>) -> Tensor;
+    /// Borrows the shared array if the tensor holds this type.
+    fn shared(tensor: &Tensor) -> Option<&SharedArray<Self>>;
+    /// Takes the shared array if the tensor holds this type (no copy).
+    fn unwrap_shared(tensor: Tensor) -> Result<SharedArray<Self>, Tensor>;
     /// Decodes one element from little-endian bytes (`bytes.len() == DTYPE.size()`).
     fn from_le(bytes: &[u8]) -> Self;
     /// Appends the element's little-endian bytes.
     fn write_le(self, out: &mut Vec<u8>);
+
+    /// Wraps an array in the matching variant (no copy of the elements).
+    fn wrap(array: ArrayD<Self>) -> Tensor {
+        Self::wrap_shared(array.into_shared())
+    }
+    /// Borrows the array if the tensor holds this type.
+    fn view(tensor: &Tensor) -> Option<ArrayViewD<'_, Self>> {
+        Self::shared(tensor).map(|array| array.view())
+    }
+    /// Takes the array if the tensor holds this type: without a copy when
+    /// no other tensor shares the data, else a copy of it.
+    fn unwrap(tensor: Tensor) -> Result<ArrayD<Self>, Tensor> {
+        Self::unwrap_shared(tensor).map(SharedArray::into_owned)
+    }
 }
 
 macro_rules! element {
     ($ty:ty, $variant:ident, $from:expr, $to:expr) => {
         impl Element for $ty {
             const DTYPE: DType = DType::$variant;
-            fn wrap(array: ArrayD<Self>) -> Tensor {
+            fn wrap_shared(array: SharedArray<Self>) -> Tensor {
                 Tensor::$variant(array)
             }
-            fn view(tensor: &Tensor) -> Option<ArrayViewD<'_, Self>> {
+            fn shared(tensor: &Tensor) -> Option<&SharedArray<Self>> {
                 match tensor {
-                    Tensor::$variant(array) => Some(array.view()),
+                    Tensor::$variant(array) => Some(array),
                     _ => None,
                 }
             }
-            fn unwrap(tensor: Tensor) -> Result<ArrayD<Self>, Tensor> {
+            fn unwrap_shared(tensor: Tensor) -> Result<SharedArray<Self>, Tensor> {
                 match tensor {
                     Tensor::$variant(array) => Ok(array),
                     other => Err(other),
@@ -185,10 +248,17 @@ element!(i8, I8, i8::from_le_bytes, i8::to_le_bytes);
 element!(i16, I16, i16::from_le_bytes, i16::to_le_bytes);
 element!(i32, I32, i32::from_le_bytes, i32::to_le_bytes);
 element!(i64, I64, i64::from_le_bytes, i64::to_le_bytes);
+element!(u8, U8, u8::from_le_bytes, u8::to_le_bytes);
+element!(u16, U16, u16::from_le_bytes, u16::to_le_bytes);
+element!(u32, U32, u32::from_le_bytes, u32::to_le_bytes);
+element!(u64, U64, u64::from_le_bytes, u64::to_le_bytes);
+// A stored byte other than 0 or 1 reads as true, as numpy does when it
+// views such bytes as bool: a Rust `bool` must never hold another value.
+element!(bool, Bool, |[byte]: [u8; 1]| byte != 0, |value: bool| [u8::from(value)]);
 
 /// Applies a generic expression to the array inside a tensor, whatever its
 /// dtype. This is the one dtype-dispatch helper: `$array` is bound to the
-/// `ArrayD<T>` (or a reference to it, following `$tensor`).
+/// [`SharedArray<T>`] (or a reference to it, following `$tensor`).
 #[macro_export]
 #[doc(hidden)]
 macro_rules! dispatch {
@@ -202,6 +272,11 @@ macro_rules! dispatch {
             $crate::Tensor::I16($array) => $body,
             $crate::Tensor::I32($array) => $body,
             $crate::Tensor::I64($array) => $body,
+            $crate::Tensor::U8($array) => $body,
+            $crate::Tensor::U16($array) => $body,
+            $crate::Tensor::U32($array) => $body,
+            $crate::Tensor::U64($array) => $body,
+            $crate::Tensor::Bool($array) => $body,
         }
     };
 }
@@ -232,18 +307,48 @@ impl Tensor {
         self.len() * self.dtype().size()
     }
 
-    /// A tensor of zeros.
+    /// True when no other tensor shares this one's data, so writing to it
+    /// in place costs no copy.
+    pub fn is_unique(&self) -> bool {
+        dispatch!(self, array => array.is_unique())
+    }
+
+    /// Address of the element at index zero, to tell whether two tensors
+    /// share one buffer; dangling for an empty tensor.
+    pub fn data_ptr(&self) -> *const u8 {
+        dispatch!(self, array => array.as_ptr().cast::<u8>())
+    }
+
+    /// True when both tensors are non-empty views of the same buffer at the
+    /// same position, as after Identity or Reshape (which share, not copy).
+    pub fn shares_data(&self, other: &Tensor) -> bool {
+        !self.is_empty() && !other.is_empty() && self.data_ptr() == other.data_ptr()
+    }
+
+    /// A copy with a buffer of its own (`clone` shares the data instead).
+    pub fn deep_copy(&self) -> Tensor {
+        dispatch!(self, array => Tensor::from(array.to_owned()))
+    }
+
+    /// A tensor of zeros (false for bool).
     pub fn zeros(dtype: DType, shape: &[usize]) -> Tensor {
-        let shape = IxDyn(shape);
+        fn zeros<T: Element + Default>(shape: &[usize]) -> Tensor {
+            T::wrap(ArrayD::from_elem(IxDyn(shape), T::default()))
+        }
         match dtype {
-            DType::F32 => Tensor::F32(ArrayD::zeros(shape)),
-            DType::F64 => Tensor::F64(ArrayD::zeros(shape)),
-            DType::F16 => Tensor::F16(ArrayD::from_elem(shape, f16::ZERO)),
-            DType::BF16 => Tensor::BF16(ArrayD::from_elem(shape, bf16::ZERO)),
-            DType::I8 => Tensor::I8(ArrayD::zeros(shape)),
-            DType::I16 => Tensor::I16(ArrayD::zeros(shape)),
-            DType::I32 => Tensor::I32(ArrayD::zeros(shape)),
-            DType::I64 => Tensor::I64(ArrayD::zeros(shape)),
+            DType::F32 => zeros::<f32>(shape),
+            DType::F64 => zeros::<f64>(shape),
+            DType::F16 => zeros::<f16>(shape),
+            DType::BF16 => zeros::<bf16>(shape),
+            DType::I8 => zeros::<i8>(shape),
+            DType::I16 => zeros::<i16>(shape),
+            DType::I32 => zeros::<i32>(shape),
+            DType::I64 => zeros::<i64>(shape),
+            DType::U8 => zeros::<u8>(shape),
+            DType::U16 => zeros::<u16>(shape),
+            DType::U32 => zeros::<u32>(shape),
+            DType::U64 => zeros::<u64>(shape),
+            DType::Bool => zeros::<bool>(shape),
         }
     }
 
@@ -271,7 +376,8 @@ impl Tensor {
         self.view::<f64>()
     }
 
-    /// Takes the array out as `T`.
+    /// Takes the array out as `T`: without a copy when no other tensor
+    /// shares the data, else as a copy.
     ///
     /// # Errors
     /// [`Error::WrongDtype`] when the tensor holds another type.
@@ -279,7 +385,16 @@ impl Tensor {
         T::unwrap(self).map_err(|other| Error::WrongDtype { expected: T::DTYPE, actual: other.dtype() })
     }
 
-    /// The elements in logical (row-major) order as little-endian bytes.
+    /// Takes the shared array out as `T`, never copying.
+    ///
+    /// # Errors
+    /// [`Error::WrongDtype`] when the tensor holds another type.
+    pub fn into_shared<T: Element>(self) -> Result<SharedArray<T>, Error> {
+        T::unwrap_shared(self).map_err(|other| Error::WrongDtype { expected: T::DTYPE, actual: other.dtype() })
+    }
+
+    /// The elements in logical (row-major) order as little-endian bytes
+    /// (bool as one byte, 0 or 1).
     pub fn to_le_bytes(&self) -> Vec<u8> {
         dispatch!(self, array => {
             let mut out = Vec::with_capacity(self.n_bytes());
@@ -290,7 +405,8 @@ impl Tensor {
         })
     }
 
-    /// Every element converted to f64 (for comparison and printing).
+    /// Every element converted to f64 (for comparison and printing); bool
+    /// is 0 or 1, and 64-bit integers beyond 2^53 round.
     pub fn to_f64_vec(&self) -> Vec<f64> {
         match self {
             Tensor::F32(array) => array.iter().map(|&v| f64::from(v)).collect(),
@@ -301,17 +417,28 @@ impl Tensor {
             Tensor::I16(array) => array.iter().map(|&v| f64::from(v)).collect(),
             Tensor::I32(array) => array.iter().map(|&v| f64::from(v)).collect(),
             Tensor::I64(array) => array.iter().map(|&v| v as f64).collect(),
+            Tensor::U8(array) => array.iter().map(|&v| f64::from(v)).collect(),
+            Tensor::U16(array) => array.iter().map(|&v| f64::from(v)).collect(),
+            Tensor::U32(array) => array.iter().map(|&v| f64::from(v)).collect(),
+            Tensor::U64(array) => array.iter().map(|&v| v as f64).collect(),
+            Tensor::Bool(array) => array.iter().map(|&v| f64::from(u8::from(v))).collect(),
         }
     }
 }
 
-fn element_dtype<T: Element>(_: &ArrayD<T>) -> DType {
+fn element_dtype<T: Element>(_: &SharedArray<T>) -> DType {
     T::DTYPE
 }
 
 impl<T: Element> From<ArrayD<T>> for Tensor {
     fn from(array: ArrayD<T>) -> Self {
         T::wrap(array)
+    }
+}
+
+impl<T: Element> From<SharedArray<T>> for Tensor {
+    fn from(array: SharedArray<T>) -> Self {
+        T::wrap_shared(array)
     }
 }
 
@@ -342,6 +469,11 @@ pub(crate) fn from_le_bytes(dtype: DType, shape: &[usize], bytes: &[u8]) -> Resu
         DType::I16 => build::<i16>(shape, bytes),
         DType::I32 => build::<i32>(shape, bytes),
         DType::I64 => build::<i64>(shape, bytes),
+        DType::U8 => build::<u8>(shape, bytes),
+        DType::U16 => build::<u16>(shape, bytes),
+        DType::U32 => build::<u32>(shape, bytes),
+        DType::U64 => build::<u64>(shape, bytes),
+        DType::Bool => build::<bool>(shape, bytes),
     }
 }
 

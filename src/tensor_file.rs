@@ -64,6 +64,11 @@ fn npy_descr(dtype: DType) -> &'static str {
         DType::I16 => "<i2",
         DType::I32 => "<i4",
         DType::I64 => "<i8",
+        DType::U8 => "|u1",
+        DType::U16 => "<u2",
+        DType::U32 => "<u4",
+        DType::U64 => "<u8",
+        DType::Bool => "|b1",
     }
 }
 
@@ -183,6 +188,89 @@ mod tests {
         assert_eq!(parsed, tensor);
         let scalar = Tensor::from(ndarray::arr0(7i64).into_dyn());
         assert_eq!(parse_npy(&encode_npy(&scalar), u64::MAX).unwrap(), scalar);
+    }
+
+    /// One 2x2 tensor of extremes per dtype.
+    fn every_dtype() -> Vec<Tensor> {
+        use half::{bf16, f16};
+        use ndarray::array;
+        vec![
+            Tensor::from(array![[1.5f32, -0.0], [f32::INFINITY, f32::MIN_POSITIVE]].into_dyn()),
+            Tensor::from(array![[1.5f64, -0.0], [f64::NEG_INFINITY, 5e-324]].into_dyn()),
+            Tensor::from(
+                array![[f16::MAX, f16::NEG_ZERO], [f16::from_f32(0.1), f16::MIN_POSITIVE_SUBNORMAL]].into_dyn(),
+            ),
+            Tensor::from(array![[bf16::MAX, bf16::NEG_ZERO], [bf16::from_f32(0.1), bf16::INFINITY]].into_dyn()),
+            Tensor::from(array![[i8::MIN, i8::MAX], [0, -1]].into_dyn()),
+            Tensor::from(array![[i16::MIN, i16::MAX], [0, -1]].into_dyn()),
+            Tensor::from(array![[i32::MIN, i32::MAX], [0, -1]].into_dyn()),
+            Tensor::from(array![[i64::MIN, i64::MAX], [0, -1]].into_dyn()),
+            Tensor::from(array![[u8::MAX, 0], [1, 128]].into_dyn()),
+            Tensor::from(array![[u16::MAX, 0], [1, 32768]].into_dyn()),
+            Tensor::from(array![[u32::MAX, 0], [1, 1 << 31]].into_dyn()),
+            Tensor::from(array![[u64::MAX, 0], [1, 1 << 63]].into_dyn()),
+            Tensor::from(array![[true, false], [false, true]].into_dyn()),
+        ]
+    }
+
+    #[test]
+    fn every_dtype_round_trips_through_npy_raw_data_and_typed_fields() {
+        let tensors = every_dtype();
+        assert_eq!(tensors.iter().map(Tensor::dtype).collect::<Vec<_>>(), DType::ALL);
+        for tensor in &tensors {
+            let npy = encode_npy(tensor);
+            assert_eq!(&parse_npy(&npy, u64::MAX).unwrap(), tensor, "{} via .npy", tensor.dtype());
+            let (raw, name) = parse_pb(&encode_pb("t", tensor), u64::MAX).unwrap();
+            assert_eq!((&raw, name.as_deref()), (tensor, Some("t")), "{} via raw_data", tensor.dtype());
+            let typed = crate::tensor_proto::tensor_to_proto_typed("t", tensor);
+            assert!(typed.raw_data.is_none());
+            let (parsed, _) = parse_pb(&typed.encode_to_vec(), u64::MAX).unwrap();
+            assert_eq!(&parsed, tensor, "{} via its typed field", tensor.dtype());
+        }
+    }
+
+    #[test]
+    fn new_dtypes_use_numpy_descrs_and_onnx_fields() {
+        let descr = |tensor: &Tensor| {
+            let npy = encode_npy(tensor);
+            let header = String::from_utf8_lossy(&npy[10..]).to_string();
+            header[header.find("'descr': '").unwrap() + 10..].chars().take(3).collect::<String>()
+        };
+        let descrs: Vec<String> = every_dtype()[8..].iter().map(descr).collect();
+        assert_eq!(descrs, ["|u1", "<u2", "<u4", "<u8", "|b1"]);
+        let fields: Vec<(bool, bool)> = every_dtype()[8..]
+            .iter()
+            .map(|tensor| {
+                let proto = crate::tensor_proto::tensor_to_proto_typed("t", tensor);
+                (!proto.int32_data.is_empty(), !proto.uint64_data.is_empty())
+            })
+            .collect();
+        assert_eq!(fields, [(true, false), (true, false), (false, true), (false, true), (true, false)]);
+        assert_eq!(DType::ALL[8..].iter().map(|d| d.onnx_code()).collect::<Vec<_>>(), [2, 4, 12, 13, 9]);
+    }
+
+    #[test]
+    fn bool_bytes_other_than_0_and_1_read_as_true_and_out_of_range_typed_values_are_refused() {
+        let proto =
+            TensorProto { dims: vec![3], data_type: Some(9), raw_data: Some(vec![0, 1, 2]), ..Default::default() };
+        let (tensor, _) = parse_pb(&proto.encode_to_vec(), u64::MAX).unwrap();
+        assert_eq!(tensor, Tensor::from(ndarray::array![false, true, true].into_dyn()));
+        let mut npy = encode_npy(&tensor);
+        *npy.last_mut().unwrap() = 0xff;
+        assert_eq!(parse_npy(&npy, u64::MAX).unwrap(), tensor);
+        let typed = TensorProto { dims: vec![2], data_type: Some(9), int32_data: vec![0, -7], ..Default::default() };
+        assert_eq!(parse_pb(&typed.encode_to_vec(), u64::MAX).unwrap().0.to_f64_vec(), [0.0, 1.0]);
+        for (code, int32_data, uint64_data) in
+            [(2, vec![256], vec![]), (2, vec![-1], vec![]), (4, vec![65536], vec![]), (12, vec![], vec![1u64 << 32])]
+        {
+            let proto =
+                TensorProto { dims: vec![1], data_type: Some(code), int32_data, uint64_data, ..Default::default() };
+            let err = parse_pb(&proto.encode_to_vec(), u64::MAX).unwrap_err();
+            assert!(err.reason.contains("does not fit"), "{code}: {err}");
+        }
+        // uint32 in int32_data is not what onnx.proto says: refused.
+        let proto = TensorProto { dims: vec![1], data_type: Some(12), int32_data: vec![1], ..Default::default() };
+        assert!(parse_pb(&proto.encode_to_vec(), u64::MAX).unwrap_err().reason.contains("cannot hold"));
     }
 
     #[test]

@@ -157,6 +157,19 @@ pub(crate) fn tensor_from_proto(proto: &TensorProto, ctx: &mut DecodeCtx<'_>) ->
         (DType::I32, "int32_data") => array(&shape, proto.int32_data.clone()),
         (DType::I16, "int32_data") => array(&shape, narrow(name, &proto.int32_data, |v| i16::try_from(v).ok())?),
         (DType::I8, "int32_data") => array(&shape, narrow(name, &proto.int32_data, |v| i8::try_from(v).ok())?),
+        (DType::U16, "int32_data") => array(&shape, narrow(name, &proto.int32_data, |v| u16::try_from(v).ok())?),
+        (DType::U8, "int32_data") => array(&shape, narrow(name, &proto.int32_data, |v| u8::try_from(v).ok())?),
+        // Any nonzero value is true, as for a raw_data byte (and numpy's
+        // `astype(bool)`).
+        (DType::Bool, "int32_data") => array(&shape, proto.int32_data.iter().map(|&v| v != 0).collect()),
+        (DType::U64, "uint64_data") => array(&shape, proto.uint64_data.clone()),
+        (DType::U32, "uint64_data") => {
+            let values = proto.uint64_data.iter().map(|&value| {
+                u32::try_from(value)
+                    .map_err(|_| bad(name, format!("uint64_data value {value} does not fit the tensor's type")))
+            });
+            array(&shape, values.collect::<Result<Vec<_>, _>>()?)
+        }
         // float16 and bfloat16 travel as their 16-bit patterns in int32_data.
         (DType::F16, "int32_data") => {
             array(&shape, narrow(name, &proto.int32_data, |v| u16::try_from(v).ok().map(f16::from_bits))?)
@@ -266,6 +279,36 @@ fn confined_path(base_dir: &Path, location: &str) -> Result<PathBuf, String> {
         return Err(format!("external data location {location:?} leads outside the model's folder"));
     }
     Ok(resolved)
+}
+
+/// Encodes a tensor as a TensorProto with its elements in the typed field
+/// onnx.proto assigns to its dtype instead of `raw_data`: `float_data`,
+/// `double_data`, `int64_data`, `uint64_data` (uint32, uint64) or
+/// `int32_data` (int8, int16, int32, uint8, uint16, bool, and the bit
+/// patterns of float16 and bfloat16). Older exporters write this form.
+pub fn tensor_to_proto_typed(name: &str, tensor: &Tensor) -> TensorProto {
+    let mut proto = TensorProto {
+        name: Some(name.to_string()),
+        dims: tensor.shape().iter().map(|&dim| dim as i64).collect(),
+        data_type: Some(tensor.dtype().onnx_code()),
+        ..Default::default()
+    };
+    match tensor {
+        Tensor::F32(array) => proto.float_data = array.iter().copied().collect(),
+        Tensor::F64(array) => proto.double_data = array.iter().copied().collect(),
+        Tensor::I64(array) => proto.int64_data = array.iter().copied().collect(),
+        Tensor::U64(array) => proto.uint64_data = array.iter().copied().collect(),
+        Tensor::U32(array) => proto.uint64_data = array.iter().map(|&v| u64::from(v)).collect(),
+        Tensor::I32(array) => proto.int32_data = array.iter().copied().collect(),
+        Tensor::I16(array) => proto.int32_data = array.iter().map(|&v| i32::from(v)).collect(),
+        Tensor::I8(array) => proto.int32_data = array.iter().map(|&v| i32::from(v)).collect(),
+        Tensor::U16(array) => proto.int32_data = array.iter().map(|&v| i32::from(v)).collect(),
+        Tensor::U8(array) => proto.int32_data = array.iter().map(|&v| i32::from(v)).collect(),
+        Tensor::Bool(array) => proto.int32_data = array.iter().map(|&v| i32::from(v)).collect(),
+        Tensor::F16(array) => proto.int32_data = array.iter().map(|v| i32::from(v.to_bits())).collect(),
+        Tensor::BF16(array) => proto.int32_data = array.iter().map(|v| i32::from(v.to_bits())).collect(),
+    }
+    proto
 }
 
 /// Encodes a tensor as a TensorProto with little-endian `raw_data`.

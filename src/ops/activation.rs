@@ -19,15 +19,16 @@
 use std::borrow::Cow;
 
 use half::{bf16, f16};
-use ndarray::ArrayD;
+use ndarray::{ArrayBase, ArrayD, Data, IxDyn, Zip};
 
 use super::{ChainKernel, ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, Registry, check_dtype, required};
 use crate::attrs::Attrs;
+use crate::buffers::output_shared;
 use crate::error::{LoadError, OpError};
 use crate::kernels::Parallel;
 use crate::kernels::unary::{self, Unary};
 use crate::shapes::{InferInput, ValueType, same_as_first};
-use crate::tensor::{DType, Element, Tensor};
+use crate::tensor::{DType, Element, SharedArray, Tensor};
 
 const RELU_14: &[DType] =
     &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I8, DType::I16, DType::I32, DType::I64];
@@ -102,28 +103,44 @@ impl Op for Relu {
         let x = required(inputs, 0, "Relu")?;
         check_dtype("Relu", x.dtype(), self.dtypes)?;
         let out = match x.dtype() {
-            DType::I8 | DType::I16 | DType::I32 | DType::I64 => relu_int(x.into_owned(), ctx.par),
+            DType::I8 | DType::I16 | DType::I32 | DType::I64 => relu_int(x, ctx)?,
             _ => map_float(x, Unary::Relu, ctx)?,
         };
         Ok(out)
     }
 }
 
-fn relu_int(tensor: Tensor, par: &Parallel) -> Tensor {
-    fn apply<T: PartialOrd + Default + Copy + Send>(mut array: ArrayD<T>, par: &Parallel) -> ArrayD<T> {
-        match array.as_slice_mut() {
-            Some(data) => unary::relu_int_inplace(data, par),
-            None => array.mapv_inplace(unary::relu),
-        }
-        array
+/// Relu on integers: in place when the data may be overwritten (see
+/// [`take_unique`]), else into an output buffer.
+fn relu_int(x: Cow<'_, Tensor>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+    fn apply<'a, T: Element + PartialOrd + Default>(
+        x: Cow<'a, Tensor>,
+        ctx: &ExecCtx<'_>,
+    ) -> Result<Tensor, Cow<'a, Tensor>> {
+        let x = match take_unique::<T>(x) {
+            Ok(array) => return Ok(inplace(array, ctx.par, unary::relu_int_inplace).into()),
+            Err(x) => x,
+        };
+        let Some(array) = T::shared(&x) else {
+            return Err(x);
+        };
+        let mut out = output_shared::<T>(ctx.pool, array.shape());
+        Zip::from(&mut out).and(array).for_each(|out, &value| *out = unary::relu(value));
+        Ok(out.into())
     }
-    match tensor {
-        Tensor::I8(array) => Tensor::I8(apply(array, par)),
-        Tensor::I16(array) => Tensor::I16(apply(array, par)),
-        Tensor::I32(array) => Tensor::I32(apply(array, par)),
-        Tensor::I64(array) => Tensor::I64(apply(array, par)),
-        other => other,
-    }
+    let x = match apply::<i8>(x, ctx) {
+        Ok(out) => return Ok(out),
+        Err(x) => x,
+    };
+    let x = match apply::<i16>(x, ctx) {
+        Ok(out) => return Ok(out),
+        Err(x) => x,
+    };
+    let x = match apply::<i32>(x, ctx) {
+        Ok(out) => return Ok(out),
+        Err(x) => x,
+    };
+    apply::<i64>(x, ctx).map_err(|x| OpError::UnsupportedDtype { op: "Relu", dtype: x.dtype() })
 }
 
 /// LeakyRelu: `x` for `x > 0`, else `alpha * x`.
@@ -244,26 +261,38 @@ impl Op for Tanh {
     }
 }
 
-/// Applies an elementwise float function: in place when the input is owned
-/// and contiguous, else into an output buffer (reused from the session's
-/// pool when there is one). float16 and bfloat16 go through f32 and round
-/// once.
+/// The data of `x` as `T` when an op may overwrite it without a copy: the
+/// value was handed over (it had no later reader) and no other tensor shares
+/// its buffer. Otherwise `x` comes back, to be read into a fresh buffer:
+/// writing to a shared buffer would first copy it (copy-on-write), a pass
+/// over memory that computing into a new buffer does not need.
+pub(crate) fn take_unique<T: Element>(x: Cow<'_, Tensor>) -> Result<SharedArray<T>, Cow<'_, Tensor>> {
+    match x {
+        Cow::Owned(tensor) if tensor.dtype() == T::DTYPE && tensor.is_unique() => {
+            T::unwrap_shared(tensor).map_err(Cow::Owned)
+        }
+        other => Err(other),
+    }
+}
+
+/// Applies an elementwise float function: in place when the input's buffer
+/// may be overwritten (see [`take_unique`]), else into an output buffer
+/// (reused from the session's pool when there is one). float16 and
+/// bfloat16 go through f32 and round once.
 pub(crate) fn map_float(x: Cow<'_, Tensor>, op: Unary, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
     let par = ctx.par;
-    Ok(match x {
-        Cow::Owned(Tensor::F32(array)) => {
-            Tensor::F32(inplace(array, par, |data, par| unary::apply_f32_inplace(op, data, par)))
-        }
-        Cow::Owned(Tensor::F64(array)) => {
-            Tensor::F64(inplace(array, par, |data, par| unary::apply_f64_inplace(op, data, par)))
-        }
-        Cow::Borrowed(Tensor::F32(array)) => {
-            Tensor::F32(mapped(array, ctx, |src, dst, par| unary::apply_f32(op, src, dst, par)))
-        }
-        Cow::Borrowed(Tensor::F64(array)) => {
-            Tensor::F64(mapped(array, ctx, |src, dst, par| unary::apply_f64(op, src, dst, par)))
-        }
-        other => through_f32(&other, par, |data, par| unary::apply_f32_inplace(op, data, par))
+    let x = match take_unique::<f32>(x) {
+        Ok(array) => return Ok(Tensor::F32(inplace(array, par, |data, par| unary::apply_f32_inplace(op, data, par)))),
+        Err(x) => x,
+    };
+    let x = match take_unique::<f64>(x) {
+        Ok(array) => return Ok(Tensor::F64(inplace(array, par, |data, par| unary::apply_f64_inplace(op, data, par)))),
+        Err(x) => x,
+    };
+    Ok(match x.as_ref() {
+        Tensor::F32(array) => Tensor::F32(mapped(array, ctx, |src, dst, par| unary::apply_f32(op, src, dst, par))),
+        Tensor::F64(array) => Tensor::F64(mapped(array, ctx, |src, dst, par| unary::apply_f64(op, src, dst, par))),
+        other => through_f32(other, par, |data, par| unary::apply_f32_inplace(op, data, par))
             .ok_or(OpError::UnsupportedDtype { op: op_name(op), dtype: other.dtype() })?,
     })
 }
@@ -280,29 +309,44 @@ fn op_name(op: Unary) -> &'static str {
 /// Runs an f32 kernel on a float16 or bfloat16 tensor: widen, compute in
 /// place, round once at the end. `None` for any other dtype.
 pub(crate) fn through_f32(x: &Tensor, par: &Parallel, kernel: impl Fn(&mut [f32], &Parallel)) -> Option<Tensor> {
+    let widened = |array: ArrayD<f32>| {
+        let mut array = if array.is_standard_layout() { array } else { array.as_standard_layout().into_owned() };
+        if let Some(data) = array.as_slice_mut() {
+            kernel(data, par);
+        }
+        array
+    };
     match x {
-        Tensor::F16(array) => Some(Tensor::F16(inplace(array.mapv(f16::to_f32), par, kernel).mapv(f16::from_f32))),
-        Tensor::BF16(array) => Some(Tensor::BF16(inplace(array.mapv(bf16::to_f32), par, kernel).mapv(bf16::from_f32))),
+        Tensor::F16(array) => Some(Tensor::from(widened(array.mapv(f16::to_f32)).mapv(f16::from_f32))),
+        Tensor::BF16(array) => Some(Tensor::from(widened(array.mapv(bf16::to_f32)).mapv(bf16::from_f32))),
         _ => None,
     }
 }
 
 /// Runs `kernel` on the array's data in place, making it contiguous first.
-pub(crate) fn inplace<T: Clone>(array: ArrayD<T>, par: &Parallel, kernel: impl Fn(&mut [T], &Parallel)) -> ArrayD<T> {
-    let mut array = if array.is_standard_layout() { array } else { array.as_standard_layout().into_owned() };
+/// Callers hand over a buffer no other tensor shares (see [`take_unique`]);
+/// a shared one would be copied by the first write.
+pub(crate) fn inplace<T: Clone>(
+    array: SharedArray<T>,
+    par: &Parallel,
+    kernel: impl Fn(&mut [T], &Parallel),
+) -> SharedArray<T> {
+    let mut array =
+        if array.is_standard_layout() { array } else { array.as_standard_layout().into_owned().into_shared() };
     if let Some(data) = array.as_slice_mut() {
         kernel(data, par);
     }
     array
 }
 
-/// Runs `kernel` from the array's data into an output buffer of the same shape.
-pub(crate) fn mapped<T: Element + Default>(
-    array: &ArrayD<T>,
+/// Runs `kernel` from the array's data into an output buffer of the same
+/// shape (from the session's pool when one fits).
+pub(crate) fn mapped<T: Element + Default, S: Data<Elem = T>>(
+    array: &ArrayBase<S, IxDyn>,
     ctx: &ExecCtx<'_>,
     kernel: impl Fn(&[T], &mut [T], &Parallel),
-) -> ArrayD<T> {
-    let mut out = ctx.output::<T>(array.shape());
+) -> SharedArray<T> {
+    let mut out = output_shared::<T>(ctx.pool, array.shape());
     if let Some(dst) = out.as_slice_mut() {
         match array.as_slice() {
             Some(src) => kernel(src, dst, ctx.par),
@@ -363,11 +407,19 @@ mod tests {
         let par = Parallel::global();
         let ctx = ExecCtx { par: &par, pool: None };
         let lent = op.run(&mut [Some(Cow::Borrowed(x))], &ctx);
-        let owned = op.run(&mut [Some(Cow::Owned(x.clone()))], &ctx);
-        match (&lent, &owned) {
-            (Ok(a), Ok(b)) => assert_eq!(a.to_le_bytes(), b.to_le_bytes(), "lent and owned paths differ"),
-            (Err(a), Err(b)) => assert_eq!(a, b),
-            _ => panic!("lent {lent:?} vs owned {owned:?}"),
+        // A buffer of its own is overwritten in place; a clone shares the
+        // caller's buffer, which must be read, not written.
+        let owned = op.run(&mut [Some(Cow::Owned(x.deep_copy()))], &ctx);
+        let shared = op.run(&mut [Some(Cow::Owned(x.clone()))], &ctx);
+        for other in [&owned, &shared] {
+            match (&lent, other) {
+                (Ok(a), Ok(b)) => assert_eq!(a.to_le_bytes(), b.to_le_bytes(), "lent and owned paths differ"),
+                (Err(a), Err(b)) => assert_eq!(a, b),
+                _ => panic!("lent {lent:?} vs owned {other:?}"),
+            }
+        }
+        if let Ok(out) = &shared {
+            assert!(!out.shares_data(x), "a shared input was written in place");
         }
         lent
     }
@@ -488,6 +540,28 @@ mod tests {
                     "{op:?}({input}) = {got}, want {want}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_handed_over_buffer_is_overwritten_in_place_and_a_shared_one_never() {
+        let par = Parallel::serial();
+        let ctx = ExecCtx { par: &par, pool: None };
+        let inputs = [
+            Tensor::from(array![-1.0f32, 2.0].into_dyn()),
+            Tensor::from(array![-1.0f64, 2.0].into_dyn()),
+            Tensor::from(array![-1i32, 2].into_dyn()),
+        ];
+        for x in inputs {
+            let op = op_for(Unary::Relu, 14);
+            let ptr = x.data_ptr();
+            let kept = x.clone();
+            // Shared with `kept`: computed into a new buffer, `kept` intact.
+            let y = op.run(&mut [Some(Cow::Owned(x))], &ctx).unwrap();
+            assert!(!y.shares_data(&kept) && kept.to_f64_vec() == [-1.0, 2.0], "{:?}", kept.dtype());
+            // Handed over and unique: the same buffer, overwritten.
+            let y = op.run(&mut [Some(Cow::Owned(kept))], &ctx).unwrap();
+            assert_eq!((y.data_ptr(), y.to_f64_vec()), (ptr, vec![0.0, 2.0]), "{:?}", y.dtype());
         }
     }
 

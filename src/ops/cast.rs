@@ -10,21 +10,44 @@
 //! | 24+   | adds `round_mode` (float8 targets only, which onnxi lacks)   |
 //! | 21–28 | more element types (float8, int4, …) that onnxi does not hold |
 //!
-//! Float to int truncates toward zero and saturates (NaN becomes 0), as
-//! Rust's `as`; ONNX leaves out-of-range values undefined. Int to int wraps.
+//! The conversions follow the rules the Cast schema states (opset 21+),
+//! which earlier opsets left implicit:
+//!
+//! - float → float rounds to nearest-even once, from the exact value (±inf
+//!   out of range);
+//! - float → int truncates toward zero; ONNX leaves out-of-range values
+//!   undefined, and onnxi saturates them (NaN becomes 0), as Rust's `as`;
+//! - float → bool: ±0 is false, everything else (NaN too) is true;
+//! - int → float rounds to nearest-even once (±inf out of range);
+//! - int → int keeps the low bits (200 as int16 → -56 as int8);
+//! - int → bool: nonzero is true; bool → number: 1 or 0.
+//!
+//! Rounding "once" matters for float16 and bfloat16 targets: going through
+//! float32 with the usual rounding can round twice and land one step off on
+//! a tie. onnxi rounds to float32 *to odd* first (which keeps a sticky bit
+//! for the second rounding), so the result is the correctly rounded one.
 
 use half::{bf16, f16};
-use ndarray::ArrayD;
+use ndarray::Zip;
 
+use super::identity::ALL_BUT_BF16;
 use super::{ExecCtx, Inputs, Op, Registry, required};
 use crate::attrs::Attrs;
+use crate::buffers::{BufferPool, output_shared};
+use crate::dispatch;
 use crate::error::{LoadError, OpError};
 use crate::shapes::{InferInput, ValueType};
-use crate::tensor::{DType, Tensor, onnx_type_name};
+use crate::tensor::{DType, Element, SharedArray, Tensor, onnx_type_name};
 
 /// Registers Cast.
 pub fn register(reg: &mut Registry) {
-    reg.add("", "Cast", &[1, 6, 9, 13, 19, 21, 23, 24, 25, 28], |_| &DType::ALL, Cast::from_node);
+    reg.add(
+        "",
+        "Cast",
+        &[1, 6, 9, 13, 19, 21, 23, 24, 25, 28],
+        |version| if version >= 13 { &DType::ALL } else { ALL_BUT_BF16 },
+        Cast::from_node,
+    );
 }
 
 /// Cast to `to`.
@@ -34,7 +57,8 @@ pub struct Cast {
     pub to: DType,
 }
 
-const LEGACY_NAMES: [(&str, DType); 8] = [
+/// The `to` strings of Cast-1 (`TensorProto.DataType` names).
+const LEGACY_NAMES: [(&str, DType); 13] = [
     ("FLOAT", DType::F32),
     ("DOUBLE", DType::F64),
     ("FLOAT16", DType::F16),
@@ -43,6 +67,11 @@ const LEGACY_NAMES: [(&str, DType); 8] = [
     ("INT16", DType::I16),
     ("INT32", DType::I32),
     ("INT64", DType::I64),
+    ("UINT8", DType::U8),
+    ("UINT16", DType::U16),
+    ("UINT32", DType::U32),
+    ("UINT64", DType::U64),
+    ("BOOL", DType::Bool),
 ];
 
 impl Cast {
@@ -82,50 +111,486 @@ impl Op for Cast {
         vec![Some(ValueType { dtype: self.to, dims })]
     }
 
-    fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+    fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
         let x = required(inputs, 0, "Cast")?;
         if x.dtype() == self.to {
+            // A lent input is shared, not copied.
             return Ok(x.into_owned());
         }
-        Ok(cast(&x, self.to))
+        Ok(cast_with(&x, self.to, ctx.pool))
     }
 }
 
-/// Converts a tensor to `to`.
+/// Converts a tensor to `to` (see the module's rules); the same type gives
+/// a tensor sharing the input's data.
 pub fn cast(x: &Tensor, to: DType) -> Tensor {
-    if to.is_float() {
-        let wide: ArrayD<f64> = match x {
-            // f32 → f16/bf16 must round once, straight from f32.
-            Tensor::F32(array) if to == DType::F16 => {
-                return Tensor::F16(array.mapv(f16::from_f32));
-            }
-            Tensor::F32(array) if to == DType::BF16 => {
-                return Tensor::BF16(array.mapv(bf16::from_f32));
-            }
-            Tensor::I64(array) if to == DType::F32 => return Tensor::F32(array.mapv(|v| v as f32)),
-            Tensor::I64(array) => array.mapv(|v| v as f64),
-            other => ArrayD::from_shape_vec(other.shape(), other.to_f64_vec()).unwrap_or_default(),
-        };
-        return match to {
-            DType::F32 => Tensor::F32(wide.mapv(|v| v as f32)),
-            DType::F16 => Tensor::F16(wide.mapv(f16::from_f64)),
-            DType::BF16 => Tensor::BF16(wide.mapv(bf16::from_f64)),
-            _ => Tensor::F64(wide),
-        };
+    cast_with(x, to, None)
+}
+
+fn cast_with(x: &Tensor, to: DType, pool: Option<&BufferPool>) -> Tensor {
+    if x.dtype() == to {
+        return x.clone();
     }
-    let ints: ArrayD<i64> = match x {
-        Tensor::I8(array) => array.mapv(i64::from),
-        Tensor::I16(array) => array.mapv(i64::from),
-        Tensor::I32(array) => array.mapv(i64::from),
-        Tensor::I64(array) => array.clone(),
-        // Truncation toward zero, saturating; NaN becomes 0.
-        other => ArrayD::from_shape_vec(other.shape(), other.to_f64_vec().into_iter().map(|v| v as i64).collect())
-            .unwrap_or_default(),
-    };
+    dispatch!(x, array => cast_from(array, to, pool))
+}
+
+fn cast_from<S: Scalar>(array: &SharedArray<S>, to: DType, pool: Option<&BufferPool>) -> Tensor {
     match to {
-        DType::I8 => Tensor::I8(ints.mapv(|v| v as i8)),
-        DType::I16 => Tensor::I16(ints.mapv(|v| v as i16)),
-        DType::I32 => Tensor::I32(ints.mapv(|v| v as i32)),
-        _ => Tensor::I64(ints),
+        DType::F32 => convert_all::<S, f32>(array, pool),
+        DType::F64 => convert_all::<S, f64>(array, pool),
+        DType::F16 => convert_all::<S, f16>(array, pool),
+        DType::BF16 => convert_all::<S, bf16>(array, pool),
+        DType::I8 => convert_all::<S, i8>(array, pool),
+        DType::I16 => convert_all::<S, i16>(array, pool),
+        DType::I32 => convert_all::<S, i32>(array, pool),
+        DType::I64 => convert_all::<S, i64>(array, pool),
+        DType::U8 => convert_all::<S, u8>(array, pool),
+        DType::U16 => convert_all::<S, u16>(array, pool),
+        DType::U32 => convert_all::<S, u32>(array, pool),
+        DType::U64 => convert_all::<S, u64>(array, pool),
+        DType::Bool => convert_all::<S, bool>(array, pool),
+    }
+}
+
+fn convert_all<S: Scalar, D: Scalar>(array: &SharedArray<S>, pool: Option<&BufferPool>) -> Tensor {
+    let mut out = output_shared::<D>(pool, array.shape());
+    Zip::from(&mut out).and(array).for_each(|out, &value| *out = convert::<S, D>(value));
+    Tensor::from(out)
+}
+
+/// One element from `S` to `D`: a float goes through its exact f64 value,
+/// an integer or bool through its exact i128 value (the branch is decided
+/// per type pair at compile time).
+fn convert<S: Scalar, D: Scalar>(value: S) -> D {
+    if S::IS_FLOAT { D::from_float(value.to_f64()) } else { D::from_int(value.to_i128()) }
+}
+
+/// An element type Cast converts between.
+trait Scalar: Element + Default {
+    /// True for the float types, which widen to f64 exactly.
+    const IS_FLOAT: bool;
+    /// The value as f64 (exact for the float types).
+    fn to_f64(self) -> f64;
+    /// The value as i128 (exact for the integer types and bool).
+    fn to_i128(self) -> i128;
+    /// From a float value, by the float → this type rule.
+    fn from_float(value: f64) -> Self;
+    /// From an integer value, by the int → this type rule.
+    fn from_int(value: i128) -> Self;
+}
+
+macro_rules! int_scalar {
+    ($($ty:ty),*) => {$(
+        impl Scalar for $ty {
+            const IS_FLOAT: bool = false;
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn to_i128(self) -> i128 {
+                i128::from(self)
+            }
+            // Truncation toward zero, saturating; NaN becomes 0.
+            fn from_float(value: f64) -> Self {
+                value as $ty
+            }
+            // Keeps the low bits, as two's complement.
+            fn from_int(value: i128) -> Self {
+                value as $ty
+            }
+        }
+    )*};
+}
+
+int_scalar!(i8, i16, i32, i64, u8, u16, u32, u64);
+
+impl Scalar for bool {
+    const IS_FLOAT: bool = false;
+    fn to_f64(self) -> f64 {
+        f64::from(u8::from(self))
+    }
+    fn to_i128(self) -> i128 {
+        i128::from(self)
+    }
+    // NaN is not equal to zero, so it is true.
+    fn from_float(value: f64) -> Self {
+        value != 0.0
+    }
+    fn from_int(value: i128) -> Self {
+        value != 0
+    }
+}
+
+impl Scalar for f64 {
+    const IS_FLOAT: bool = true;
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn to_i128(self) -> i128 {
+        self as i128
+    }
+    fn from_float(value: f64) -> Self {
+        value
+    }
+    // Rust's int → float `as` rounds to nearest-even.
+    fn from_int(value: i128) -> Self {
+        value as f64
+    }
+}
+
+impl Scalar for f32 {
+    const IS_FLOAT: bool = true;
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    fn to_i128(self) -> i128 {
+        self as i128
+    }
+    fn from_float(value: f64) -> Self {
+        value as f32
+    }
+    fn from_int(value: i128) -> Self {
+        value as f32
+    }
+}
+
+impl Scalar for f16 {
+    const IS_FLOAT: bool = true;
+    fn to_f64(self) -> f64 {
+        f16::to_f64(self)
+    }
+    fn to_i128(self) -> i128 {
+        f16::to_f64(self) as i128
+    }
+    fn from_float(value: f64) -> Self {
+        f16::from_f32(f64_to_f32_odd(value))
+    }
+    fn from_int(value: i128) -> Self {
+        f16::from_f32(i128_to_f32_odd(value))
+    }
+}
+
+impl Scalar for bf16 {
+    const IS_FLOAT: bool = true;
+    fn to_f64(self) -> f64 {
+        bf16::to_f64(self)
+    }
+    fn to_i128(self) -> i128 {
+        bf16::to_f64(self) as i128
+    }
+    fn from_float(value: f64) -> Self {
+        bf16::from_f32(f64_to_f32_odd(value))
+    }
+    fn from_int(value: i128) -> Self {
+        bf16::from_f32(i128_to_f32_odd(value))
+    }
+}
+
+/// `value` rounded to float32 *to odd*: exact values stay, others become
+/// whichever neighbour has an odd last bit. float32 keeps at least two bits
+/// more than float16 and bfloat16 at every magnitude they reach, so a
+/// second rounding to nearest from this result equals one rounding from
+/// `value` (a plain `as f32` could make a tie out of a value just above or
+/// below one). `half`'s own `from_f64` goes through a nearest `f32`.
+fn f64_to_f32_odd(value: f64) -> f32 {
+    let nearest = value as f32;
+    if f64::from(nearest) == value || value.is_nan() {
+        return nearest;
+    }
+    // The neighbour toward zero, then its odd choice of the two.
+    let mut bits = nearest.to_bits();
+    if f64::from(nearest).abs() > value.abs() {
+        bits -= 1;
+    }
+    f32::from_bits(bits | 1)
+}
+
+/// An integer rounded to float32 to odd (see [`f64_to_f32_odd`]). Every
+/// value here fits 65 bits, so the float32 result converts back exactly.
+fn i128_to_f32_odd(value: i128) -> f32 {
+    let nearest = value as f32;
+    let back = nearest as i128;
+    if back == value {
+        return nearest;
+    }
+    let mut bits = nearest.to_bits();
+    if back.unsigned_abs() > value.unsigned_abs() {
+        bits -= 1;
+    }
+    f32::from_bits(bits | 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{ArrayD, IxDyn};
+
+    use super::*;
+
+    /// A value exactly: a float (every source float widens to f64 exactly)
+    /// or an integer.
+    #[derive(Debug, Clone, Copy)]
+    enum Exact {
+        Float(f64),
+        Int(i128),
+    }
+
+    /// Round-to-nearest-even of `value` to a binary format with `p`
+    /// significand bits and exponents `emin..=emax`, written from the
+    /// definition on integer significands (independent of `as` and `half`).
+    fn round_to_format(value: Exact, p: u32, emin: i32, emax: i32) -> f64 {
+        let (negative, m, e) = match value {
+            Exact::Float(v) if v.is_nan() || v.is_infinite() => return v,
+            Exact::Float(v) if v == 0.0 => return v,
+            Exact::Float(v) => {
+                let bits = v.to_bits();
+                let exponent = ((bits >> 52) & 0x7ff) as i32;
+                let fraction = u128::from(bits & ((1 << 52) - 1));
+                let (m, e) = if exponent == 0 { (fraction, -1074) } else { (fraction | 1 << 52, exponent - 1075) };
+                (v < 0.0, m, e)
+            }
+            Exact::Int(0) => return 0.0,
+            Exact::Int(v) => (v < 0, v.unsigned_abs(), 0),
+        };
+        let top = e + (127 - m.leading_zeros() as i32);
+        let quantum = top.max(emin) - (p as i32 - 1);
+        let shift = quantum - e;
+        let rounded = if shift <= 0 {
+            m << (-shift)
+        } else if shift >= 128 {
+            0
+        } else {
+            let (kept, rest, half) = (m >> shift, m & ((1 << shift) - 1), 1u128 << (shift - 1));
+            if rest > half || (rest == half && kept & 1 == 1) { kept + 1 } else { kept }
+        };
+        // In two steps, so that 2^-1074 does not underflow on its own.
+        let magnitude = rounded as f64 * 2f64.powi(quantum / 2) * 2f64.powi(quantum - quantum / 2);
+        let max_finite = ((1u64 << p) - 1) as f64 * 2f64.powi(emax - p as i32 + 1);
+        let magnitude = if magnitude > max_finite { f64::INFINITY } else { magnitude };
+        if negative { -magnitude } else { magnitude }
+    }
+
+    /// What the module's rules give for `value` cast to `to`, as f64 (the
+    /// integer results all fit f64 exactly except 64-bit extremes, which
+    /// are compared through i128 below).
+    fn expected(value: Exact, to: DType) -> Result<f64, i128> {
+        let int_range = |bits: u32, signed: bool| {
+            if signed { (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1) } else { (0, (1i128 << bits) - 1) }
+        };
+        let (bits, signed) = match to {
+            DType::F64 => return Ok(round_to_format(value, 53, -1022, 1023)),
+            DType::F32 => return Ok(round_to_format(value, 24, -126, 127)),
+            DType::F16 => return Ok(round_to_format(value, 11, -14, 15)),
+            DType::BF16 => return Ok(round_to_format(value, 8, -126, 127)),
+            DType::Bool => {
+                return Ok(match value {
+                    Exact::Float(v) => f64::from(u8::from(v != 0.0)),
+                    Exact::Int(v) => f64::from(u8::from(v != 0)),
+                });
+            }
+            DType::I8 => (8, true),
+            DType::I16 => (16, true),
+            DType::I32 => (32, true),
+            DType::I64 => (64, true),
+            DType::U8 => (8, false),
+            DType::U16 => (16, false),
+            DType::U32 => (32, false),
+            DType::U64 => (64, false),
+        };
+        let (min, max) = int_range(bits, signed);
+        Err(match value {
+            // Truncation toward zero; out of range (undefined in ONNX)
+            // saturates and NaN gives 0, as documented.
+            Exact::Float(v) if v.is_nan() => 0,
+            Exact::Float(v) if v.trunc() <= min as f64 => min,
+            Exact::Float(v) if v.trunc() >= max as f64 => max,
+            Exact::Float(v) => v.trunc() as i128,
+            // The low `bits` bits, read as two's complement when signed.
+            Exact::Int(v) => {
+                let low = v.rem_euclid(1i128 << bits);
+                if signed && low > max { low - (1i128 << bits) } else { low }
+            }
+        })
+    }
+
+    /// Every element of a tensor exactly.
+    fn exact_values(tensor: &Tensor) -> Vec<Exact> {
+        fn ints<T: Copy + Into<i128>>(array: &SharedArray<T>) -> Vec<Exact> {
+            array.iter().map(|&v| Exact::Int(v.into())).collect()
+        }
+        match tensor {
+            Tensor::I8(a) => ints(a),
+            Tensor::I16(a) => ints(a),
+            Tensor::I32(a) => ints(a),
+            Tensor::I64(a) => ints(a),
+            Tensor::U8(a) => ints(a),
+            Tensor::U16(a) => ints(a),
+            Tensor::U32(a) => ints(a),
+            Tensor::U64(a) => ints(a),
+            Tensor::Bool(a) => ints(a),
+            floats => floats.to_f64_vec().into_iter().map(Exact::Float).collect(),
+        }
+    }
+
+    fn float_sources() -> Vec<f64> {
+        let tie_above = 1.0 + 2f64.powi(-11) + 2f64.powi(-40);
+        vec![
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            -0.5,
+            0.9999,
+            -0.9999,
+            1.5,
+            -2.5,
+            2.5,
+            127.9,
+            128.0,
+            -128.0,
+            -129.5,
+            255.0,
+            256.0,
+            65504.0,
+            65519.0,
+            65520.0,
+            -65536.0,
+            2147483647.0,
+            2147483648.0,
+            -2147483649.0,
+            4294967296.0,
+            1e10,
+            -1e10,
+            9.3e18,
+            -9.3e18,
+            1.9e19,
+            3.4e38,
+            3.5e38,
+            1e300,
+            -1e300,
+            1e-8,
+            -1e-8,
+            6e-8,
+            1e-40,
+            5e-324,
+            // Rounds up to float16 1 + 2^-10; a round to nearest float32 on
+            // the way makes it a tie that goes down to 1.
+            tie_above,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+        ]
+    }
+
+    fn int_sources() -> Vec<i128> {
+        let mut values: Vec<i128> = vec![
+            0,
+            1,
+            -1,
+            2,
+            36,
+            127,
+            128,
+            -128,
+            -129,
+            200,
+            255,
+            256,
+            -256,
+            2049,
+            32767,
+            32768,
+            -32768,
+            65535,
+            65536,
+            16_777_217,
+            (1 << 31) - 1,
+            1 << 31,
+            -(1 << 31),
+            (1 << 32) - 1,
+            1 << 32,
+            (1 << 53) + 1,
+            // A tie for bfloat16 only if first rounded to f64.
+            (1 << 60) + (1 << 52) + 1,
+        ];
+        values.extend([i64::MAX.into(), i64::MIN.into(), u64::MAX.into(), i128::from(u64::MAX) - 1]);
+        values
+    }
+
+    /// The source values representable in `dtype`, as a 1-D tensor.
+    fn source(dtype: DType) -> Tensor {
+        fn ints<T: TryFrom<i128> + Element>(values: &[i128]) -> Tensor {
+            let kept: Vec<T> = values.iter().filter_map(|&v| T::try_from(v).ok()).collect();
+            Tensor::from(ArrayD::from_shape_vec(IxDyn(&[kept.len()]), kept).unwrap())
+        }
+        fn floats<T: Element>(values: &[f64], from: fn(f64) -> T) -> Tensor {
+            let kept: Vec<T> = values.iter().map(|&v| from(v)).collect();
+            Tensor::from(ArrayD::from_shape_vec(IxDyn(&[kept.len()]), kept).unwrap())
+        }
+        let (f, i) = (float_sources(), int_sources());
+        match dtype {
+            DType::F64 => floats(&f, |v| v),
+            DType::F32 => floats(&f, |v| v as f32),
+            DType::F16 => floats(&f, f16::from_f64),
+            DType::BF16 => floats(&f, bf16::from_f64),
+            DType::I8 => ints::<i8>(&i),
+            DType::I16 => ints::<i16>(&i),
+            DType::I32 => ints::<i32>(&i),
+            DType::I64 => ints::<i64>(&i),
+            DType::U8 => ints::<u8>(&i),
+            DType::U16 => ints::<u16>(&i),
+            DType::U32 => ints::<u32>(&i),
+            DType::U64 => ints::<u64>(&i),
+            DType::Bool => Tensor::from(ndarray::array![false, true].into_dyn()),
+        }
+    }
+
+    #[test]
+    fn every_pair_of_types_follows_the_rules_on_edge_values() {
+        for from in DType::ALL {
+            let x = source(from);
+            let inputs = exact_values(&x);
+            for to in DType::ALL {
+                let y = cast(&x, to);
+                assert_eq!((y.dtype(), y.shape()), (to, x.shape()), "{from} → {to}");
+                let got = exact_values(&y);
+                for (input, got) in inputs.iter().zip(&got) {
+                    let ok = match (expected(*input, to), got) {
+                        (Ok(want), Exact::Float(got)) => {
+                            (want.is_nan() && got.is_nan())
+                                || (want == *got && want.is_sign_negative() == got.is_sign_negative())
+                        }
+                        (Ok(want), Exact::Int(got)) => want == *got as f64,
+                        (Err(want), Exact::Int(got)) => want == *got,
+                        (Err(_), Exact::Float(_)) => false,
+                    };
+                    assert!(ok, "{from} → {to}: {input:?} gave {got:?}, want {:?}", expected(*input, to));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rounds_once_where_a_detour_through_float32_would_round_twice() {
+        let x = Tensor::from(ndarray::array![1.0 + 2f64.powi(-11) + 2f64.powi(-40)].into_dyn());
+        assert_eq!(cast(&x, DType::F16).to_f64_vec(), [1.0 + 2f64.powi(-10)]);
+        let x = Tensor::from(ndarray::array![(1i64 << 60) + (1 << 52) + 1].into_dyn());
+        assert_eq!(cast(&x, DType::BF16).to_f64_vec(), [2f64.powi(60) + 2f64.powi(53)]);
+    }
+
+    #[test]
+    fn the_schema_examples_hold() {
+        let x = Tensor::from(ndarray::array![200i16, 36, 0].into_dyn());
+        assert_eq!(cast(&x, DType::I8).to_f64_vec(), [-56.0, 36.0, 0.0]);
+        assert_eq!(cast(&x, DType::Bool).to_f64_vec(), [1.0, 1.0, 0.0]);
+        let x = Tensor::from(ndarray::array![f32::NAN, -0.0, 0.0, 1e-45].into_dyn());
+        assert_eq!(cast(&x, DType::Bool), Tensor::from(ndarray::array![true, false, false, true].into_dyn()));
+        let x = Tensor::from(ndarray::array![u64::MAX].into_dyn());
+        assert_eq!(cast(&x, DType::F16).to_f64_vec(), [f64::INFINITY]);
+    }
+
+    #[test]
+    fn the_same_type_shares_the_input() {
+        let x = Tensor::from(ndarray::array![1u8, 2, 3].into_dyn());
+        assert!(cast(&x, DType::U8).shares_data(&x));
     }
 }

@@ -25,7 +25,11 @@ pub fn register(reg: &mut Registry) {
 }
 
 fn constant_dtypes(version: i64) -> &'static [DType] {
-    if version < 9 { FLOATS } else { &DType::ALL }
+    match version {
+        ..9 => FLOATS,
+        9..13 => super::identity::ALL_BUT_BF16,
+        _ => &DType::ALL,
+    }
 }
 
 /// A stored value.

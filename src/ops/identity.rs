@@ -17,9 +17,31 @@ use crate::error::{LoadError, OpError};
 use crate::shapes::{InferInput, ValueType, same_as_first};
 use crate::tensor::{DType, Tensor};
 
+/// Every dtype onnxi holds but bfloat16, which the schemas of Identity,
+/// Cast, Transpose and the shape ops gained at opset 13.
+pub(crate) const ALL_BUT_BF16: &[DType] = &[
+    DType::F32,
+    DType::F64,
+    DType::F16,
+    DType::I8,
+    DType::I16,
+    DType::I32,
+    DType::I64,
+    DType::U8,
+    DType::U16,
+    DType::U32,
+    DType::U64,
+    DType::Bool,
+];
+
+/// Every dtype before opset 13, every one from 13 on.
+pub(crate) fn all_from_13(version: i64) -> &'static [DType] {
+    if version >= 13 { &DType::ALL } else { ALL_BUT_BF16 }
+}
+
 /// Registers Identity.
 pub fn register(reg: &mut Registry) {
-    reg.add("", "Identity", &[1, 13, 14, 16, 19, 21, 23, 24, 25], |_| &DType::ALL, Identity::from_node);
+    reg.add("", "Identity", &[1, 13, 14, 16, 19, 21, 23, 24, 25], all_from_13, Identity::from_node);
 }
 
 /// Identity: output = input.
@@ -42,6 +64,61 @@ impl Op for Identity {
     }
 
     fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        // A lent input becomes a second handle on the same data, not a copy.
         Ok(required(inputs, 0, "Identity")?.into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use ndarray::{ArrayD, IxDyn, array};
+
+    use super::*;
+    use crate::kernels::Parallel;
+    use crate::ops::shape::{Axes, Flatten, Reshape, Squeeze, Unsqueeze};
+    use crate::ops::transpose::Transpose;
+
+    /// The pass-through ops, each with the extra inputs it needs, on a
+    /// `[2, 1, 3]` input.
+    fn pass_through_ops() -> Vec<(Box<dyn Op>, Vec<Tensor>)> {
+        let ints =
+            |values: &[i64]| Tensor::from(ArrayD::from_shape_vec(IxDyn(&[values.len()]), values.to_vec()).unwrap());
+        vec![
+            (Box::new(Identity), vec![]),
+            (Box::new(Reshape { shape: None, allow_zero: false }), vec![ints(&[3, -1])]),
+            (Box::new(Reshape { shape: Some(vec![6]), allow_zero: false }), vec![]),
+            (Box::new(Flatten { axis: 2 }), vec![]),
+            (Box::new(Squeeze { axes: Some(Axes::Input) }), vec![ints(&[1])]),
+            (Box::new(Squeeze { axes: None }), vec![]),
+            (Box::new(Unsqueeze { axes: Axes::Input }), vec![ints(&[0, -1])]),
+            (Box::new(Unsqueeze { axes: Axes::Attribute(vec![3]) }), vec![]),
+            // Moves only the size-1 axis: the memory order stays row-major.
+            (Box::new(Transpose { perm: Some(vec![1, 0, 2]) }), vec![]),
+        ]
+    }
+
+    #[test]
+    fn pass_through_ops_share_a_lent_or_handed_over_input_for_every_dtype() {
+        let par = Parallel::serial();
+        let ctx = ExecCtx { par: &par, pool: None };
+        for dtype in DType::ALL {
+            let x = crate::ops::cast::cast(&Tensor::from(array![[[1i64, 0, 3]], [[4, 5, 0]]].into_dyn()), dtype);
+            for (op, extra) in pass_through_ops() {
+                let mut lent: Vec<Option<Cow<'_, Tensor>>> =
+                    std::iter::once(&x).chain(&extra).map(|t| Some(Cow::Borrowed(t))).collect();
+                let y = op.run(&mut lent, &ctx).unwrap();
+                assert!(y.shares_data(&x), "{op:?} copied a lent {dtype} input");
+                assert_eq!(y.to_le_bytes(), x.to_le_bytes(), "{op:?} on {dtype}");
+                let owned = x.deep_copy();
+                let ptr = owned.data_ptr();
+                let mut inputs: Vec<Option<Cow<'_, Tensor>>> = std::iter::once(Some(Cow::Owned(owned)))
+                    .chain(extra.iter().map(|t| Some(Cow::Borrowed(t))))
+                    .collect();
+                let y = op.run(&mut inputs, &ctx).unwrap();
+                assert_eq!(y.data_ptr(), ptr, "{op:?} copied a handed-over {dtype} input");
+            }
+        }
     }
 }

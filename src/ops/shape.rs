@@ -22,7 +22,8 @@
 
 use ndarray::IxDyn;
 
-use super::{ExecCtx, Inputs, Op, Registry, normalize_axis, required};
+use super::identity::all_from_13;
+use super::{ExecCtx, FLOATS, Inputs, Op, Registry, normalize_axis, required};
 use crate::attrs::Attrs;
 use crate::dispatch;
 use crate::error::{LoadError, OpError};
@@ -33,10 +34,16 @@ use crate::tensor_proto::MAX_RANK;
 
 /// Registers Unsqueeze and Squeeze.
 pub fn register(reg: &mut Registry) {
-    reg.add("", "Unsqueeze", &[1, 11, 13, 21, 23, 24, 25], |_| &DType::ALL, Unsqueeze::from_node);
-    reg.add("", "Squeeze", &[1, 11, 13, 21, 23, 24, 25], |_| &DType::ALL, Squeeze::from_node);
-    reg.add("", "Flatten", &[1, 9, 11, 13, 21, 23, 24, 25], |_| &DType::ALL, Flatten::from_node);
-    reg.add("", "Reshape", &[1, 5, 13, 14, 19, 21, 23, 24, 25], |_| &DType::ALL, Reshape::from_node);
+    reg.add("", "Unsqueeze", &[1, 11, 13, 21, 23, 24, 25], all_from_13, Unsqueeze::from_node);
+    reg.add("", "Squeeze", &[1, 11, 13, 21, 23, 24, 25], all_from_13, Squeeze::from_node);
+    reg.add("", "Flatten", &[1, 9, 11, 13, 21, 23, 24, 25], floats_at_1_then_all_from_13, Flatten::from_node);
+    reg.add("", "Reshape", &[1, 5, 13, 14, 19, 21, 23, 24, 25], floats_at_1_then_all_from_13, Reshape::from_node);
+}
+
+/// Flatten-1 and Reshape-1 took float types only; later versions every
+/// type, with bfloat16 from 13.
+fn floats_at_1_then_all_from_13(version: i64) -> &'static [DType] {
+    if version < 5 { FLOATS } else { all_from_13(version) }
 }
 
 /// Where the axes come from.
@@ -106,7 +113,10 @@ fn axes_values(op: &'static str, axes: &Option<Axes>, inputs: &mut Inputs<'_>) -
 
 fn reshaped(x: Tensor, shape: &[usize]) -> Result<Tensor, OpError> {
     Ok(dispatch!(x, array => {
-        let array = if array.is_standard_layout() { array } else { array.as_standard_layout().into_owned() };
+        // A standard-layout array reshapes without a copy: the output shares
+        // the input's buffer (and a lent input is only a handle clone).
+        let array =
+            if array.is_standard_layout() { array } else { array.as_standard_layout().into_owned().into_shared() };
         array
             .into_shape_with_order(IxDyn(shape))
             .map_err(|err| OpError::Invalid { op: "Reshape", reason: err.to_string() })?

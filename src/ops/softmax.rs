@@ -14,9 +14,7 @@
 //! or NaN for NaN/±inf), as `torch.softmax` does on a 0-d tensor; ONNX
 //! leaves that case undefined.
 
-use std::borrow::Cow;
-
-use super::activation::{inplace, mapped, through_f32};
+use super::activation::{inplace, mapped, take_unique, through_f32};
 use super::{ChainKernel, ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, Registry, check_dtype, normalize_axis, required};
 use crate::attrs::Attrs;
 use crate::error::{LoadError, OpError};
@@ -98,25 +96,26 @@ impl Op for Softmax {
         check_dtype("Softmax", x.dtype(), self.dtypes)?;
         let (n, inner) = self.lanes(x.shape())?;
         let par = ctx.par;
-        let out = match x {
-            Cow::Owned(Tensor::F32(array)) => {
-                Tensor::F32(inplace(array, par, |data, par| softmax(data, n, inner, par)))
+        // In place when the buffer may be overwritten; a lent or shared
+        // input is read by the kernel and written to the output, with no
+        // copy pass of its own.
+        let x = match take_unique::<f32>(x) {
+            Ok(array) => return Ok(Tensor::F32(inplace(array, par, |data, par| softmax(data, n, inner, par)))),
+            Err(x) => x,
+        };
+        let x = match take_unique::<f64>(x) {
+            Ok(array) => return Ok(Tensor::F64(inplace(array, par, |data, par| softmax(data, n, inner, par)))),
+            Err(x) => x,
+        };
+        let out = match x.as_ref() {
+            Tensor::F32(array) => {
+                Tensor::F32(mapped(array, ctx, |src, dst, par| softmax_into(src, dst, n, inner, par)))
             }
-            Cow::Owned(Tensor::F64(array)) => {
-                Tensor::F64(inplace(array, par, |data, par| softmax(data, n, inner, par)))
+            Tensor::F64(array) => {
+                Tensor::F64(mapped(array, ctx, |src, dst, par| softmax_into(src, dst, n, inner, par)))
             }
-            other => match other.as_ref() {
-                // A lent input is read by the kernel and written to the
-                // output, with no copy pass of its own.
-                Tensor::F32(array) => {
-                    Tensor::F32(mapped(array, ctx, |src, dst, par| softmax_into(src, dst, n, inner, par)))
-                }
-                Tensor::F64(array) => {
-                    Tensor::F64(mapped(array, ctx, |src, dst, par| softmax_into(src, dst, n, inner, par)))
-                }
-                half => through_f32(half, par, |data, par| softmax(data, n, inner, par))
-                    .ok_or(OpError::UnsupportedDtype { op: "Softmax", dtype: half.dtype() })?,
-            },
+            half => through_f32(half, par, |data, par| softmax(data, n, inner, par))
+                .ok_or(OpError::UnsupportedDtype { op: "Softmax", dtype: half.dtype() })?,
         };
         Ok(out)
     }
@@ -126,6 +125,8 @@ impl Op for Softmax {
 mod tests {
     use half::{bf16, f16};
     use ndarray::{ArrayD, Axis, IxDyn, array};
+
+    use std::borrow::Cow;
 
     use super::*;
     use crate::kernels::Parallel;
@@ -169,12 +170,20 @@ mod tests {
         let par = Parallel::global();
         let ctx = ExecCtx { par: &par, pool: None };
         let lent = op.run(&mut [Some(Cow::Borrowed(x))], &ctx);
-        let owned = op.run(&mut [Some(Cow::Owned(x.clone()))], &ctx);
-        assert_eq!(
-            lent.as_ref().map(Tensor::to_le_bytes),
-            owned.as_ref().map(Tensor::to_le_bytes),
-            "lent and owned paths differ"
-        );
+        // A buffer of its own is overwritten in place; a clone shares the
+        // caller's buffer, which must be read, not written.
+        let owned = op.run(&mut [Some(Cow::Owned(x.deep_copy()))], &ctx);
+        let shared = op.run(&mut [Some(Cow::Owned(x.clone()))], &ctx);
+        for other in [&owned, &shared] {
+            assert_eq!(
+                lent.as_ref().map(Tensor::to_le_bytes),
+                other.as_ref().map(Tensor::to_le_bytes),
+                "lent, owned and shared paths differ"
+            );
+        }
+        if let Ok(out) = &shared {
+            assert!(!out.shares_data(x), "a shared input was written in place");
+        }
         lent
     }
 

@@ -8,16 +8,17 @@
 //! | 1     | `perm` (default: reverse the axes)                          |
 //! | 13–25 | more element types only; the same code path in onnxi        |
 
+use super::identity::all_from_13;
 use super::{ExecCtx, Inputs, Op, Registry, required};
 use crate::attrs::Attrs;
 use crate::dispatch;
 use crate::error::{LoadError, OpError};
 use crate::shapes::{InferInput, ValueType};
-use crate::tensor::{DType, Tensor};
+use crate::tensor::Tensor;
 
 /// Registers Transpose.
 pub fn register(reg: &mut Registry) {
-    reg.add("", "Transpose", &[1, 13, 21, 23, 24, 25], |_| &DType::ALL, Transpose::from_node);
+    reg.add("", "Transpose", &[1, 13, 21, 23, 24, 25], all_from_13, Transpose::from_node);
 }
 
 /// Transpose with an optional explicit permutation.
@@ -73,6 +74,15 @@ impl Op for Transpose {
     fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
         let x = required(inputs, 0, "Transpose")?.into_owned();
         let axes = self.axes(x.shape().len())?;
-        Ok(dispatch!(x, array => array.permuted_axes(axes.as_slice()).as_standard_layout().into_owned().into()))
+        Ok(dispatch!(x, array => {
+            let permuted = array.permuted_axes(axes.as_slice());
+            // A permutation that leaves the memory order row-major (the
+            // identity, or one that only moves size-1 axes) shares the data.
+            if permuted.is_standard_layout() {
+                permuted.into()
+            } else {
+                permuted.as_standard_layout().into_owned().into()
+            }
+        }))
     }
 }
