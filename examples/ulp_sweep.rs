@@ -167,6 +167,8 @@ struct Options {
     step: u64,
     funcs: Vec<(&'static str, Unary)>,
     isas: Vec<Isa>,
+    /// Requested paths this CPU lacks.
+    skipped: Vec<Isa>,
 }
 
 fn options() -> Options {
@@ -179,23 +181,31 @@ fn options() -> Options {
         }
         None => FUNCS.to_vec(),
     };
-    let isas = match value("--isa") {
-        Some(names) => {
-            Isa::supported().into_iter().filter(|isa| names.split(',').any(|want| want == isa.name())).collect()
-        }
-        None => Isa::supported(),
+    let requested: Vec<Isa> = match value("--isa") {
+        Some(names) => Isa::ALL.into_iter().filter(|isa| names.split(',').any(|want| want == isa.name())).collect(),
+        None => Isa::ALL.to_vec(),
     };
-    Options { step, funcs, isas }
+    // A path the CPU lacks is named as skipped, not swept on a lower path.
+    let (isas, skipped): (Vec<Isa>, Vec<Isa>) = requested.into_iter().partition(|isa| isa.is_supported());
+    Options { step, funcs, isas, skipped }
 }
 
 fn main() {
-    let Options { step, funcs, isas } = options();
+    let Options { step, funcs, isas, skipped } = options();
     let total: u64 = 1 << 32;
     let n_chunks = total / CHUNK;
+    let names = |isas: &[Isa]| {
+        if isas.is_empty() {
+            "none".to_owned()
+        } else {
+            isas.iter().map(|isa| isa.name()).collect::<Vec<_>>().join(", ")
+        }
+    };
     println!(
-        "ulp_sweep: {} inputs (every {step}th bit pattern), paths: {}",
+        "ulp_sweep: {} inputs (every {step}th bit pattern), SIMD paths: tested {}; skipped (CPU lacks them): {}",
         total / step,
-        isas.iter().map(|isa| isa.name()).collect::<Vec<_>>().join(", ")
+        names(&isas),
+        names(&skipped)
     );
     let started = Instant::now();
     // Per chunk, per (func, isa): stats. Chunks stay in bit-pattern order

@@ -19,9 +19,22 @@ pub(crate) fn ulp_diff(got: f32, want: f32) -> u64 {
     }
 }
 
-/// The SIMD paths this CPU can run (each is tested in turn).
+/// The SIMD paths this CPU can run (each is tested in turn), after printing
+/// which paths a test covers and which it skips (`--nocapture` shows it),
+/// so that a path the machine lacks is reported as skipped, never tested
+/// on the path below it and counted as passed.
 pub(crate) fn isas() -> Vec<Isa> {
-    Isa::supported()
+    let (tested, skipped): (Vec<Isa>, Vec<Isa>) = Isa::ALL.into_iter().partition(|isa| isa.is_supported());
+    println!("SIMD paths: tested {}; skipped: {}", names(&tested), names(&skipped));
+    tested
+}
+
+/// `scalar, sse2`, or `none`.
+fn names(isas: &[Isa]) -> String {
+    if isas.is_empty() {
+        return "none".to_owned();
+    }
+    isas.iter().map(|isa| isa.name()).collect::<Vec<_>>().join(", ")
 }
 
 /// A small deterministic generator (xorshift64*), so tests need no crate.
@@ -47,5 +60,25 @@ impl Rng {
 
     pub(crate) fn vec(&mut self, len: usize, lo: f32, hi: f32) -> Vec<f32> {
         (0..len).map(|_| self.uniform(lo, hi)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each path a test is handed runs as itself: a kernel given an `Isa`
+    /// runs `isa.lowered()`, so a path that lowered to another would be
+    /// tested twice under two names.
+    #[test]
+    fn isas_are_the_supported_paths_and_each_runs_as_itself() {
+        let tested = isas();
+        assert_eq!(tested.first(), Some(&Isa::Scalar));
+        for isa in Isa::ALL {
+            assert_eq!(tested.contains(&isa), isa.is_supported(), "{isa:?}");
+        }
+        for isa in tested {
+            assert_eq!(isa.lowered(), isa, "{isa:?} would run as another path");
+        }
     }
 }

@@ -31,17 +31,46 @@
 //! points carry `#[target_feature]`, and the generic bodies are
 //! `#[inline(always)]`, so the intrinsics are inlined into code compiled for
 //! that instruction set.
+//!
+//! # What is public
+//!
+//! Only [`Isa`] and [`active`]. The vector types, their tokens, the
+//! `VecF32` trait (whose AVX2 masks are raw `__m256` values) and the
+//! per-ISA modules are private to the crate, so code outside it cannot run
+//! an instruction the CPU lacks; the public kernels that take an [`Isa`]
+//! (`unary::apply_f32_isa`, `softmax::softmax_f32_isa`, ...) run a path
+//! the CPU lacks as the best path below it that the CPU has
+//! ([`Isa::lowered`]). Neither the modules nor the types can be named:
+//!
+//! ```compile_fail,E0603
+//! use onnxi::kernels::simd::avx512::{Avx512, F32x16};
+//! ```
+//!
+//! ```compile_fail,E0603
+//! use onnxi::kernels::simd::avx2::{Avx2, F32x8};
+//! ```
+//!
+//! ```compile_fail,E0603
+//! use onnxi::kernels::simd::sse2::{F32x4, Sse2};
+//! ```
+//!
+//! ```compile_fail,E0603
+//! use onnxi::kernels::simd::VecF32;
+//! ```
 
 use std::ops::{Add, Div, Mul, Sub};
 use std::sync::OnceLock;
 
+// The vector types and their tokens stay inside the crate: the vector
+// methods are safe functions that run the ISA's instructions, sound only
+// because a value can only be made through a token that checked the CPU.
 #[cfg(target_arch = "x86_64")]
-pub mod avx2;
+pub(crate) mod avx2;
 #[cfg(target_arch = "x86_64")]
-pub mod avx512;
-pub mod scalar;
+pub(crate) mod avx512;
+pub(crate) mod scalar;
 #[cfg(target_arch = "x86_64")]
-pub mod sse2;
+pub(crate) mod sse2;
 
 /// An instruction set the f32 kernels can run on, from slowest to fastest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -122,7 +151,7 @@ pub fn active() -> Isa {
 /// Orders earlier non-temporal stores ([`VecF32::store_stream`]) before
 /// later stores, so a thread that then signals completion publishes them.
 #[inline]
-pub fn store_fence() {
+pub(crate) fn store_fence() {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: SFENCE is part of SSE, which every x86-64 CPU has.
     unsafe {
@@ -176,7 +205,9 @@ fn prefetch_lines<const HINT: i32>(start: *const f32, bytes_ahead: usize, len: u
 /// A vector of f32 lanes with the operations the kernels need.
 ///
 /// Comparisons are IEEE: ordered ones are false when a lane is NaN.
-pub trait VecF32: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self> {
+pub(crate) trait VecF32:
+    Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self>
+{
     /// Proof that the instruction set is available.
     type Token: Copy;
     /// One boolean per lane.
@@ -225,10 +256,12 @@ pub trait VecF32: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = 
     /// Lanes where `self > other`.
     fn gt(self, other: Self) -> Self::Mask;
     /// Lanes where `self >= other`.
+    #[allow(dead_code, reason = "no kernel compares this way today; kept so the comparison set stays complete")]
     fn ge(self, other: Self) -> Self::Mask;
     /// Lanes where `!(self <= other)`: greater, or either is NaN.
     fn gt_or_nan(self, other: Self) -> Self::Mask;
     /// Lanes equal to `other`.
+    #[allow(dead_code, reason = "no kernel compares this way today; kept so the comparison set stays complete")]
     fn eq(self, other: Self) -> Self::Mask;
     /// Whether any lane of `mask` is set.
     fn any(mask: Self::Mask) -> bool;
