@@ -3,6 +3,7 @@
 //! opset)` to a constructor.
 
 pub mod activation;
+pub mod binary;
 pub mod cast;
 pub mod identity;
 pub mod shape;
@@ -140,6 +141,7 @@ impl Registry {
         REGISTRY.get_or_init(|| {
             let mut reg = Registry::default();
             activation::register(&mut reg);
+            binary::register(&mut reg);
             softmax::register(&mut reg);
             identity::register(&mut reg);
             cast::register(&mut reg);
