@@ -655,3 +655,279 @@ where
     fill_all(isa, &InPlace { walk, b, f }, dst, par);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{ArrayD, Axis, Dimension, IxDyn, s};
+
+    use super::*;
+
+    fn shape_of(shapes: &[&[usize]]) -> Result<Vec<usize>, BroadcastError> {
+        multidirectional(shapes)
+    }
+
+    #[test]
+    fn multidirectional_follows_numpy_for_any_number_of_shapes() {
+        let cases: &[(&[&[usize]], Option<&[usize]>)] = &[
+            (&[&[2, 3], &[2, 3]], Some(&[2, 3])),
+            (&[&[2, 3], &[]], Some(&[2, 3])),
+            (&[&[], &[]], Some(&[])),
+            (&[&[2, 3], &[3]], Some(&[2, 3])),
+            (&[&[2, 3], &[2, 1]], Some(&[2, 3])),
+            (&[&[4, 1], &[1, 5]], Some(&[4, 5])),
+            (&[&[2, 1, 4], &[3, 1], &[1, 1, 1, 1]], Some(&[1, 2, 3, 4])),
+            (&[&[0, 3], &[3]], Some(&[0, 3])),
+            (&[&[0, 3], &[1, 1]], Some(&[0, 3])),
+            (&[&[2, 0], &[1]], Some(&[2, 0])),
+            (&[&[2, 3], &[4]], None),
+            (&[&[2, 3], &[0]], None),
+            (&[&[2, 3], &[3, 3], &[2, 1]], None),
+            (&[&[], &[5], &[1, 5]], Some(&[1, 5])),
+        ];
+        for (shapes, want) in cases {
+            let got = shape_of(shapes);
+            match want {
+                Some(want) => assert_eq!(got.as_deref(), Ok(*want), "{shapes:?}"),
+                None => assert!(matches!(got, Err(BroadcastError::Mismatch { .. })), "{shapes:?}: {got:?}"),
+            }
+        }
+        let err = shape_of(&[&[2, 3], &[4]]).unwrap_err();
+        assert_eq!(err, BroadcastError::Mismatch { axis_from_end: 0, extents: (3, 4) });
+    }
+
+    #[test]
+    fn sizes_that_overflow_are_refused() {
+        let huge = usize::MAX / 2;
+        assert_eq!(shape_of(&[&[huge, 1], &[1, 3]]), Err(BroadcastError::TooLarge));
+        assert_eq!(checked_len(&[huge, 3]), Err(BroadcastError::TooLarge));
+        assert_eq!(checked_len(&[huge, 0, 3]), Ok(0));
+    }
+
+    #[test]
+    fn unidirectional_broadcasts_only_toward_the_target() {
+        assert_eq!(unidirectional(&[2, 3], &[3]), Ok(()));
+        assert_eq!(unidirectional(&[2, 3], &[]), Ok(()));
+        assert_eq!(unidirectional(&[2, 3], &[2, 1]), Ok(()));
+        assert_eq!(
+            unidirectional(&[2, 1], &[2, 3]),
+            Err(BroadcastError::Mismatch { axis_from_end: 0, extents: (1, 3) })
+        );
+        assert_eq!(unidirectional(&[3], &[1, 3]), Err(BroadcastError::RankTooHigh { rank: 2, target_rank: 1 }));
+    }
+
+    #[test]
+    fn block_length_depends_only_on_size() {
+        assert_eq!(block_len(40_000), CHUNK_ELEMS);
+        assert_eq!(block_len(1_000_000), CHUNK_ELEMS);
+        assert_eq!(block_len(16_000_000), 250_048);
+        assert_eq!(block_len(16_000_000) % 64, 0);
+    }
+
+    /// Deterministic values with a few exact halves and thirds.
+    fn values(len: usize, seed: u64) -> Vec<f64> {
+        let mut state = seed | 1;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                ((state >> 40) % 2001) as f64 / 8.0 - 125.0
+            })
+            .collect()
+    }
+
+    fn array(shape: &[usize], seed: u64) -> ArrayD<f64> {
+        let len = shape.iter().product();
+        ArrayD::from_shape_vec(IxDyn(shape), values(len, seed)).unwrap()
+    }
+
+    /// The numpy rule written directly: each output index reads index 0
+    /// where the operand has extent 1.
+    fn reference(a: &ArrayD<f64>, b: &ArrayD<f64>, f: impl Fn(f64, f64) -> f64) -> ArrayD<f64> {
+        let shape = multidirectional(&[a.shape(), b.shape()]).unwrap();
+        let pick = |x: &ArrayD<f64>, idx: &[usize]| {
+            let skip = idx.len() - x.ndim();
+            let own: Vec<usize> = x
+                .shape()
+                .iter()
+                .enumerate()
+                .map(|(axis, &extent)| if extent == 1 { 0 } else { idx[skip + axis] })
+                .collect();
+            x[IxDyn(&own)]
+        };
+        ArrayD::from_shape_fn(IxDyn(&shape), |idx| f(pick(a, idx.slice()), pick(b, idx.slice())))
+    }
+
+    fn compute(a: &ArrayD<f64>, b: &ArrayD<f64>, par: &Parallel) -> ArrayD<f64> {
+        let shape = multidirectional(&[a.shape(), b.shape()]).unwrap();
+        let mut out = ArrayD::from_elem(IxDyn(&shape), f64::NAN);
+        binary_into(&a.view(), &b.view(), &shape, out.as_slice_mut().unwrap(), |x: f64, y: f64| x - 2.0 * y, par)
+            .unwrap();
+        // The same through the in-place form, where the first operand has
+        // the output's shape.
+        if a.shape() == shape.as_slice() {
+            let mut dst = a.as_standard_layout().into_owned();
+            binary_inplace(dst.as_slice_mut().unwrap(), &shape, &b.view(), |x: f64, y: f64| x - 2.0 * y, par).unwrap();
+            assert_eq!(dst, out, "in place differs from into");
+        }
+        out
+    }
+
+    /// Shape pairs covering each broadcasting pattern.
+    const PATTERNS: &[(&[usize], &[usize])] = &[
+        (&[2, 3, 4], &[2, 3, 4]),
+        (&[2, 3, 4], &[]),
+        (&[], &[2, 3, 4]),
+        (&[], &[]),
+        (&[2, 3, 4], &[4]),
+        (&[2, 3, 4], &[3, 1]),
+        (&[2, 3, 4], &[2, 1, 4]),
+        (&[2, 3, 4], &[2, 1, 1]),
+        (&[4, 1], &[1, 5]),
+        (&[1, 3, 1], &[2, 1, 4]),
+        (&[5, 1, 1, 7], &[1, 1, 6, 1]),
+        (&[1], &[3, 1]),
+        (&[0, 3], &[3]),
+        (&[2, 0], &[1]),
+        (&[1, 1, 1], &[1]),
+    ];
+
+    #[test]
+    fn every_pattern_matches_the_reference() {
+        let par = Parallel::serial();
+        for (seed, (sa, sb)) in PATTERNS.iter().enumerate() {
+            let a = array(sa, seed as u64 * 2 + 1);
+            let b = array(sb, seed as u64 * 2 + 2);
+            let want = reference(&a, &b, |x, y| x - 2.0 * y);
+            assert_eq!(compute(&a, &b, &par), want, "{sa:?} with {sb:?}");
+        }
+    }
+
+    #[test]
+    fn transposed_reversed_and_gappy_operands_read_without_error() {
+        let par = Parallel::serial();
+        let base = array(&[4, 5, 6], 7);
+        let transposed = base.clone().permuted_axes(IxDyn(&[2, 0, 1]));
+        let mut reversed = base.clone();
+        reversed.invert_axis(Axis(1));
+        let mut gappy = array(&[4, 10, 6], 8);
+        gappy.slice_collapse(s![.., ..;2, ..]);
+        assert!(gappy.as_slice_memory_order().is_none());
+        let others = [array(&[6, 4, 5], 9), array(&[5], 10), array(&[6, 1, 1], 11), array(&[4, 1, 6], 12)];
+        for x in [&transposed, &reversed, &gappy] {
+            for y in &others {
+                if multidirectional(&[x.shape(), y.shape()]).is_err() {
+                    continue;
+                }
+                let want = reference(x, y, |p, q| p - 2.0 * q);
+                assert_eq!(compute(x, y, &par), want, "{:?} ({:?}) with {:?}", x.shape(), x.strides(), y.shape());
+                let want = reference(y, x, |p, q| p - 2.0 * q);
+                assert_eq!(compute(y, x, &par), want, "{:?} with {:?} ({:?})", y.shape(), x.shape(), x.strides());
+            }
+        }
+    }
+
+    #[test]
+    fn results_are_bitwise_equal_for_1_2_and_8_threads() {
+        // Rows of 301 so blocks of 16384 cut rows in the middle.
+        let cases: &[(&[usize], &[usize])] = &[
+            (&[300, 301], &[300, 301]),
+            (&[300, 301], &[301]),
+            (&[300, 301], &[300, 1]),
+            (&[300, 301], &[]),
+            (&[3, 100, 301], &[3, 1, 301]),
+        ];
+        let pars = [Parallel::serial(), Parallel::with_threads(2).unwrap(), Parallel::with_threads(8).unwrap()];
+        for (sa, sb) in cases {
+            let a = array(sa, 21);
+            let b = array(sb, 22);
+            let a_t = a.clone().reversed_axes();
+            // Leading unit axes keep B broadcastable once both are reversed.
+            let mut padded = vec![1; a.ndim() - b.ndim()];
+            padded.extend_from_slice(b.shape());
+            let b_t = b.clone().into_shape_with_order(IxDyn(&padded)).unwrap().reversed_axes();
+            let want = reference(&a, &b, |x, y| x - 2.0 * y);
+            for par in &pars {
+                assert!(par.n_threads() == 1 || par.splits(want.len()));
+                let got = compute(&a, &b, par);
+                assert_eq!(
+                    got.mapv(f64::to_bits),
+                    want.mapv(f64::to_bits),
+                    "{sa:?} {sb:?}, {} threads",
+                    par.n_threads()
+                );
+                // Transposed operands give the transposed result.
+                let got_t = compute(&a_t, &b_t, par);
+                assert_eq!(got_t, want.clone().reversed_axes(), "{sa:?}ᵀ {sb:?}ᵀ, {} threads", par.n_threads());
+            }
+        }
+    }
+
+    #[test]
+    fn every_instruction_set_gives_the_same_bits() {
+        let a: Vec<f32> = values(70_001, 3).iter().map(|&v| v as f32 / 7.0).collect();
+        let b: Vec<f32> = values(70_001, 4).iter().map(|&v| v as f32 / 3.0).collect();
+        let a = ArrayD::from_shape_vec(IxDyn(&[70_001]), a).unwrap();
+        let b = ArrayD::from_shape_vec(IxDyn(&[70_001]), b).unwrap();
+        let bias = b.slice(s![..101]).to_owned().into_dyn();
+        let rows = a.slice(s![..70_000]).to_owned().into_shape_with_order(IxDyn(&[700, 100])).unwrap();
+        let ops: [fn(f32, f32) -> f32; 4] = [|x, y| x + y, |x, y| x - y, |x, y| x * y, |x, y| x / y];
+        let serial = Parallel::serial();
+        for f in ops {
+            let mut outputs = Vec::new();
+            for isa in Isa::supported() {
+                let mut zip = vec![0f32; 70_001];
+                binary_into_isa(isa, &a.view(), &b.view(), &[70_001], &mut zip, f, &serial).unwrap();
+                let mut splat = vec![0f32; 70_001];
+                binary_into_isa(isa, &a.view(), &bias.slice(s![3..4]).into_dyn(), &[70_001], &mut splat, f, &serial)
+                    .unwrap();
+                let row_bias = bias.slice(s![..100]).into_dyn();
+                let mut row = rows.as_slice().unwrap().to_vec();
+                binary_inplace_isa(isa, &mut row, &[700, 100], &row_bias, f, &serial).unwrap();
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                outputs.push((isa, bits(&zip), bits(&splat), bits(&row)));
+            }
+            for other in &outputs[1..] {
+                assert!(outputs[0].1 == other.1 && outputs[0].2 == other.2 && outputs[0].3 == other.3, "{:?}", other.0);
+            }
+            // And the same as the scalar definition.
+            let want: Vec<u32> = a.iter().zip(&b).map(|(&x, &y)| f(x, y).to_bits()).collect();
+            assert_eq!(outputs[0].1, want);
+        }
+    }
+
+    #[test]
+    fn mismatched_operands_and_buffers_are_errors_not_panics() {
+        let a = array(&[2, 3], 1);
+        let b = array(&[4], 2);
+        let mut dst = vec![0.0; 6];
+        let add = |x: f64, y: f64| x + y;
+        let par = Parallel::serial();
+        assert!(matches!(
+            binary_into(&a.view(), &b.view(), &[2, 3], &mut dst, add, &par),
+            Err(BroadcastError::Mismatch { .. })
+        ));
+        let b = array(&[3], 2);
+        assert_eq!(
+            binary_into(&a.view(), &b.view(), &[2, 3], &mut dst[..5], add, &par),
+            Err(BroadcastError::BadOutput)
+        );
+        assert_eq!(
+            binary_inplace(&mut dst, &[2, 3], &array(&[2, 2, 3], 3).view(), add, &par),
+            Err(BroadcastError::RankTooHigh { rank: 3, target_rank: 2 })
+        );
+    }
+
+    #[test]
+    fn integer_arithmetic_wraps_and_division_by_zero_is_zero() {
+        assert_eq!(127i8.add(1), -128);
+        assert_eq!(i32::MIN.sub(1), i32::MAX);
+        assert_eq!(i64::MAX.mul(2), -2);
+        assert_eq!((-7i32).div(2), -3);
+        assert_eq!(7i16.div(-2), -3);
+        assert_eq!(5i64.div(0), 0);
+        assert_eq!(i8::MIN.div(-1), i8::MIN);
+        assert_eq!(f16::from_f32(1.0).add(f16::from_f32(f32::from(f16::EPSILON) / 2.0)), f16::from_f32(1.0));
+        assert_eq!(bf16::from_f32(3.0).div(bf16::from_f32(0.0)), bf16::INFINITY);
+    }
+}
