@@ -377,3 +377,357 @@ impl<O: ArithOp> Op for Binary<O> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use half::{bf16, f16};
+    use ndarray::{ArrayD, Dimension, IxDyn};
+
+    use super::*;
+    use crate::kernels::Parallel;
+    use crate::onnx::AttributeProto;
+    use crate::onnx::attribute_proto::AttributeType;
+
+    /// Runs `op` with every mix of lent and handed-over inputs and checks
+    /// they all give the same bits (or the same error).
+    fn run(op: &dyn Op, a: &Tensor, b: &Tensor, par: &Parallel) -> Result<Tensor, OpError> {
+        let ctx = ExecCtx { par, pool: None };
+        let mut results = Vec::new();
+        fn cow(x: &Tensor, own: bool) -> Option<Cow<'_, Tensor>> {
+            Some(if own { Cow::Owned(x.clone()) } else { Cow::Borrowed(x) })
+        }
+        for (own_a, own_b) in [(false, false), (true, false), (false, true), (true, true)] {
+            results.push(op.run(&mut [cow(a, own_a), cow(b, own_b)], &ctx));
+        }
+        for other in &results[1..] {
+            match (&results[0], other) {
+                (Ok(x), Ok(y)) => {
+                    assert_eq!(x.shape(), y.shape());
+                    assert_eq!(x.to_le_bytes(), y.to_le_bytes(), "lent and owned paths differ");
+                }
+                (Err(x), Err(y)) => assert_eq!(x, y),
+                (x, y) => panic!("{x:?} vs {y:?}"),
+            }
+        }
+        results.swap_remove(0)
+    }
+
+    fn tensor(dtype: DType, shape: &[usize], values: &[f64]) -> Tensor {
+        fn build<T: Element>(shape: &[usize], values: &[f64], cast: impl Fn(f64) -> T) -> Tensor {
+            T::wrap(ArrayD::from_shape_vec(IxDyn(shape), values.iter().map(|&v| cast(v)).collect()).unwrap())
+        }
+        match dtype {
+            DType::F32 => build(shape, values, |v| v as f32),
+            DType::F64 => build(shape, values, |v| v),
+            DType::F16 => build(shape, values, f16::from_f64),
+            DType::BF16 => build(shape, values, bf16::from_f64),
+            DType::I8 => build(shape, values, |v| v as i8),
+            DType::I16 => build(shape, values, |v| v as i16),
+            DType::I32 => build(shape, values, |v| v as i32),
+            DType::I64 => build(shape, values, |v| v as i64),
+        }
+    }
+
+    /// What each op computes, in f64 (floats) or i128 wrapped to the
+    /// type's width (integers), rounded once to `dtype`: the correctly
+    /// rounded result, which is what float32/16 must give bit for bit.
+    fn expected(op: &str, dtype: DType, x: f64, y: f64) -> f64 {
+        if dtype.is_float() {
+            let exact = match op {
+                "Add" => x + y,
+                "Sub" => x - y,
+                "Mul" => x * y,
+                _ => x / y,
+            };
+            return match dtype {
+                DType::F32 => f64::from(exact as f32),
+                DType::F16 => f16::from_f64(exact).to_f64(),
+                DType::BF16 => bf16::from_f64(exact).to_f64(),
+                _ => exact,
+            };
+        }
+        let (x, y) = (x as i128, y as i128);
+        let wide = match op {
+            "Add" => x + y,
+            "Sub" => x - y,
+            "Mul" => x * y,
+            _ if y == 0 => 0,
+            _ => x / y, // i128 division truncates toward zero
+        };
+        let bits = 8 * dtype.size() as u32;
+        let wrapped = (wide << (128 - bits)) >> (128 - bits);
+        wrapped as f64
+    }
+
+    /// Element `idx` of a row-major `shape` broadcast to the output index.
+    fn pick(values: &[f64], shape: &[usize], out_idx: &[usize]) -> f64 {
+        let skip = out_idx.len() - shape.len();
+        let mut flat = 0;
+        for (axis, &extent) in shape.iter().enumerate() {
+            flat = flat * extent + if extent == 1 { 0 } else { out_idx[skip + axis] };
+        }
+        values[flat]
+    }
+
+    fn float_values(len: usize, seed: usize) -> Vec<f64> {
+        const SPECIAL: [f64; 13] =
+            [1.5, -2.0, 0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 3.25, 1e-3, 7.0, -0.5, 0.1, 100.0];
+        (0..len).map(|i| SPECIAL[(i * 7 + seed) % SPECIAL.len()] * if i % 5 == 4 { 3.0 } else { 1.0 }).collect()
+    }
+
+    fn int_values(len: usize, seed: usize) -> Vec<f64> {
+        const INTS: [f64; 11] = [0.0, 1.0, -1.0, 7.0, -7.0, 100.0, -128.0, 127.0, 2.0, -3.0, 1000.0];
+        (0..len).map(|i| INTS[(i * 3 + seed) % INTS.len()]).collect()
+    }
+
+    const CASES: &[(&[usize], &[usize])] = &[
+        (&[2, 3], &[2, 3]),
+        (&[2, 3], &[]),
+        (&[], &[2, 3]),
+        (&[], &[]),
+        (&[2, 3], &[3]),
+        (&[2, 3], &[2, 1]),
+        (&[3, 1], &[1, 4]),
+        (&[2, 3, 4], &[3, 1]),
+        (&[1], &[4, 1, 2]),
+        (&[0, 3], &[3]),
+        (&[2, 0], &[]),
+    ];
+
+    fn ops(version: i64) -> [(&'static str, Box<dyn Op>); 4] {
+        [
+            ("Add", Box::new(Binary::<Add>::new(version, Broadcasting::Numpy))),
+            ("Sub", Box::new(Binary::<Sub>::new(version, Broadcasting::Numpy))),
+            ("Mul", Box::new(Binary::<Mul>::new(version, Broadcasting::Numpy))),
+            ("Div", Box::new(Binary::<Div>::new(version, Broadcasting::Numpy))),
+        ]
+    }
+
+    fn same(got: f64, want: f64) -> bool {
+        got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan())
+    }
+
+    #[test]
+    fn every_op_dtype_and_pattern_matches_the_reference_exactly() {
+        let par = Parallel::serial();
+        for (name, op) in ops(14) {
+            for dtype in DType::ALL {
+                for (seed, (sa, sb)) in CASES.iter().enumerate() {
+                    let values = if dtype.is_float() { float_values } else { int_values };
+                    let va = values(sa.iter().product(), seed);
+                    let vb = values(sb.iter().product(), seed + 3);
+                    let (a, b) = (tensor(dtype, sa, &va), tensor(dtype, sb, &vb));
+                    // Read the inputs back: the casts above may have rounded.
+                    let (va, vb) = (a.to_f64_vec(), b.to_f64_vec());
+                    let out = run(op.as_ref(), &a, &b, &par).unwrap();
+                    let shape = broadcast::multidirectional(&[sa, sb]).unwrap();
+                    assert_eq!(out.shape(), shape.as_slice());
+                    assert_eq!(out.dtype(), dtype);
+                    let got = out.to_f64_vec();
+                    for (flat, idx) in ndarray::indices(IxDyn(&shape)).into_iter().enumerate() {
+                        let (x, y) = (pick(&va, sa, idx.slice()), pick(&vb, sb, idx.slice()));
+                        let want = expected(name, dtype, x, y);
+                        assert!(
+                            same(got[flat], want),
+                            "{name} {dtype} {sa:?} {sb:?} at {idx:?}: {x} and {y} gave {}, want {want}",
+                            got[flat]
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn integers_wrap_truncate_and_divide_by_zero_to_zero() {
+        let par = Parallel::serial();
+        let i8s = |v: &[i8]| Tensor::from(ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.to_vec()).unwrap());
+        let add = Binary::<Add>::new(14, Broadcasting::Numpy);
+        let div = Binary::<Div>::new(14, Broadcasting::Numpy);
+        let mul = Binary::<Mul>::new(14, Broadcasting::Numpy);
+        let out = run(&add, &i8s(&[127, -128, 5]), &i8s(&[1, -1, 5]), &par).unwrap();
+        assert_eq!(out, i8s(&[-128, 127, 10]));
+        let out = run(&div, &i8s(&[-7, 7, -128, 9, 0, -5]), &i8s(&[2, -2, -1, 0, 0, 0]), &par).unwrap();
+        assert_eq!(out, i8s(&[-3, -3, -128, 0, 0, 0]));
+        let out = run(&mul, &i8s(&[64, -128]), &i8s(&[2, -1]), &par).unwrap();
+        assert_eq!(out, i8s(&[-128, -128]));
+        let i64s = Tensor::from(ArrayD::from_shape_vec(IxDyn(&[2]), vec![i64::MAX, i64::MIN]).unwrap());
+        let out = run(&add, &i64s, &Tensor::from(ArrayD::from_elem(IxDyn(&[]), 1i64)), &par).unwrap();
+        assert_eq!(out.into_array::<i64>().unwrap().into_raw_vec_and_offset().0, vec![i64::MIN, i64::MIN + 1]);
+    }
+
+    #[test]
+    fn transposed_inputs_and_thread_counts_give_the_same_bits() {
+        let a: Vec<f32> = (0..301 * 200).map(|i| (i % 97) as f32 * 0.37 - 11.0).collect();
+        let a = ArrayD::from_shape_vec(IxDyn(&[301, 200]), a).unwrap();
+        let b = ArrayD::from_shape_vec(IxDyn(&[200, 1]), (0..200).map(|i| i as f32 * 0.11 + 0.5).collect()).unwrap();
+        let a_t = Tensor::from(a.clone().reversed_axes()); // [200, 301], not row-major
+        let b = Tensor::from(b);
+        let want: Vec<f32> = {
+            let b = b.as_f32().unwrap();
+            ndarray::indices(IxDyn(&[200, 301])).into_iter().map(|idx| a[[idx[1], idx[0]]] / b[[idx[0], 0]]).collect()
+        };
+        let div = Binary::<Div>::new(14, Broadcasting::Numpy);
+        for n_threads in [1, 2, 8] {
+            let par = Parallel::with_threads(n_threads).unwrap();
+            let out = run(&div, &a_t, &b, &par).unwrap();
+            let got: Vec<u32> = out.as_f32().unwrap().iter().map(|v| v.to_bits()).collect();
+            assert_eq!(got, want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "{n_threads} threads");
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_naming_the_op_and_shapes() {
+        let par = Parallel::serial();
+        let add = Binary::<Add>::new(14, Broadcasting::Numpy);
+        let a = tensor(DType::F32, &[2, 3], &[0.0; 6]);
+        let err = run(&add, &a, &tensor(DType::F32, &[4], &[0.0; 4]), &par).unwrap_err().to_string();
+        assert!(err.starts_with("Add: ") && err.contains("[2, 3]") && err.contains("[4]"), "{err}");
+        let err = run(&add, &a, &tensor(DType::F64, &[3], &[0.0; 3]), &par).unwrap_err().to_string();
+        assert!(err.contains("float32") && err.contains("float64"), "{err}");
+        // int8 arrived at opset 14, bfloat16 at 13.
+        let i8_at_13 = Binary::<Add>::new(13, Broadcasting::Numpy);
+        let x = tensor(DType::I8, &[1], &[1.0]);
+        assert_eq!(run(&i8_at_13, &x, &x, &par), Err(OpError::UnsupportedDtype { op: "Add", dtype: DType::I8 }));
+        let bf16_at_7 = Binary::<Mul>::new(7, Broadcasting::Numpy);
+        let x = tensor(DType::BF16, &[1], &[1.0]);
+        assert_eq!(run(&bf16_at_7, &x, &x, &par), Err(OpError::UnsupportedDtype { op: "Mul", dtype: DType::BF16 }));
+        let ctx = ExecCtx { par: &par, pool: None };
+        assert_eq!(
+            add.run(&mut [Some(Cow::Borrowed(&a)), None], &ctx),
+            Err(OpError::MissingInput { op: "Add", index: 1 })
+        );
+    }
+
+    #[test]
+    fn a_handed_over_input_of_the_output_shape_is_written_in_place() {
+        let par = Parallel::serial();
+        let ctx = ExecCtx { par: &par, pool: None };
+        let sub = Binary::<Sub>::new(14, Broadcasting::Numpy);
+        let ptr = |x: &Tensor| f32::view(x).unwrap().as_ptr();
+        let full = tensor(DType::F32, &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let row = tensor(DType::F32, &[3], &[1.0, 1.0, 2.0]);
+        let want = vec![0.0, 1.0, 1.0, 3.0, 4.0, 4.0];
+        // A handed over: its buffer becomes the output.
+        let a = full.clone();
+        let before = ptr(&a);
+        let out = sub.run(&mut [Some(Cow::Owned(a)), Some(Cow::Borrowed(&row))], &ctx).unwrap();
+        assert_eq!((ptr(&out), out.to_f64_vec()), (before, want.clone()));
+        // B handed over with the output's shape: B's buffer, operands kept in order.
+        let b = full.clone();
+        let before = ptr(&b);
+        let out = sub.run(&mut [Some(Cow::Borrowed(&row)), Some(Cow::Owned(b))], &ctx).unwrap();
+        assert_eq!((ptr(&out), out.to_f64_vec()), (before, want.iter().map(|v| -v).collect()));
+        // A handed over but smaller than the output: a new buffer.
+        let out = sub.run(&mut [Some(Cow::Owned(row.clone())), Some(Cow::Borrowed(&full))], &ctx).unwrap();
+        assert_eq!(out.shape(), &[2, 3]);
+        // A transposed input is not row-major, so it is read, not reused.
+        let t = Tensor::from(full.as_f32().unwrap().to_owned().reversed_axes());
+        let before = ptr(&t);
+        let col = tensor(DType::F32, &[3, 1], &[1.0, 2.0, 3.0]);
+        let out = sub.run(&mut [Some(Cow::Owned(t)), Some(Cow::Borrowed(&col))], &ctx).unwrap();
+        assert_ne!(ptr(&out), before);
+        assert_eq!(out.to_f64_vec(), vec![0.0, 3.0, 0.0, 3.0, 0.0, 3.0]);
+    }
+
+    fn attr_i(name: &str, value: i64) -> AttributeProto {
+        AttributeProto {
+            name: Some(name.into()),
+            r#type: Some(AttributeType::Int as i32),
+            i: Some(value),
+            ..Default::default()
+        }
+    }
+
+    fn legacy(version: i64, attributes: &[AttributeProto]) -> Result<Binary<Sub>, LoadError> {
+        let mut attrs = Attrs::new("n", "Sub", attributes, 1 << 20);
+        let op = Binary::<Sub>::from_node(&mut attrs, version)?;
+        attrs.finish()?;
+        Ok(op)
+    }
+
+    #[test]
+    fn legacy_broadcast_aligns_b_at_axis_or_suffix() {
+        let par = Parallel::serial();
+        let a_shape = [2, 3, 4, 5];
+        let va: Vec<f64> = (0..120).map(f64::from).collect();
+        let a = tensor(DType::F32, &a_shape, &va);
+        let on = |axis: Option<i64>| {
+            let mut attributes = vec![attr_i("broadcast", 1)];
+            attributes.extend(axis.map(|axis| attr_i("axis", axis)));
+            legacy(6, &attributes).unwrap()
+        };
+        // (B's shape, axis, B's axes in A)
+        let cases: &[(&[usize], Option<i64>, usize)] =
+            &[(&[5], None, 3), (&[4, 5], None, 2), (&[3, 4], Some(1), 1), (&[2], Some(0), 0), (&[2, 3, 4, 5], None, 0)];
+        for &(b_shape, axis, start) in cases {
+            let vb: Vec<f64> = (0..b_shape.iter().product::<usize>()).map(|i| i as f64 * 1000.0).collect();
+            let out = run(&on(axis), &a, &tensor(DType::F32, b_shape, &vb), &par).unwrap();
+            assert_eq!(out.shape(), &a_shape);
+            let got = out.to_f64_vec();
+            for (flat, idx) in ndarray::indices(IxDyn(&a_shape)).into_iter().enumerate() {
+                let b_flat = idx.slice()[start..start + b_shape.len()]
+                    .iter()
+                    .zip(b_shape)
+                    .fold(0, |acc, (&i, &extent)| acc * extent + i);
+                assert_eq!(got[flat], va[flat] - vb[b_flat], "B {b_shape:?} axis {axis:?} at {idx:?}");
+            }
+        }
+        // One element broadcasts whatever its rank, also to a scalar A.
+        for b_shape in [&[][..], &[1], &[1, 1]] {
+            let out = run(&on(None), &a, &tensor(DType::F32, b_shape, &[1.0]), &par).unwrap();
+            assert_eq!(out.to_f64_vec(), va.iter().map(|v| v - 1.0).collect::<Vec<_>>());
+        }
+        let scalar = tensor(DType::F32, &[], &[10.0]);
+        assert_eq!(run(&on(None), &scalar, &tensor(DType::F32, &[1, 1], &[1.0]), &par).unwrap(), scalar_of(9.0));
+        // What broadcast=1 does not allow: numpy's 1-extents, misplaced B.
+        for (b_shape, axis) in [(&[3, 1][..], Some(1)), (&[4], None), (&[3, 4], None), (&[4, 5], Some(1))] {
+            let b = tensor(DType::F32, b_shape, &vec![0.0; b_shape.iter().product()]);
+            let err = run(&on(axis), &a, &b, &par).unwrap_err().to_string();
+            assert!(err.contains("broadcast=1") && err.contains(&format!("{b_shape:?}")), "{err}");
+        }
+        let err = run(&on(Some(4)), &a, &tensor(DType::F32, &[5], &[0.0; 5]), &par).unwrap_err();
+        assert!(matches!(err, OpError::AxisOutOfRange { op: "Sub", axis: 4, rank: 4 }), "{err}");
+    }
+
+    fn scalar_of(value: f32) -> Tensor {
+        Tensor::from(ArrayD::from_elem(IxDyn(&[]), value))
+    }
+
+    #[test]
+    fn before_opset_7_shapes_must_match_without_broadcast_1() {
+        let par = Parallel::serial();
+        let a = tensor(DType::F32, &[2, 3], &[1.0; 6]);
+        for attributes in [vec![], vec![attr_i("broadcast", 0)], vec![attr_i("broadcast", 0), attr_i("axis", 1)]] {
+            let op = legacy(6, &attributes).unwrap();
+            assert_eq!(op.broadcasting, Broadcasting::Off);
+            assert_eq!(run(&op, &a, &a, &par).unwrap().to_f64_vec(), vec![0.0; 6]);
+            let err = run(&op, &a, &tensor(DType::F32, &[3], &[1.0; 3]), &par).unwrap_err().to_string();
+            assert!(err.contains("must be equal") && err.contains("[2, 3]") && err.contains("[3]"), "{err}");
+        }
+        assert!(legacy(6, &[attr_i("broadcast", 2)]).is_err());
+        // consumed_inputs exists only in opset 1, and numpy rules from 7 on.
+        let consumed = AttributeProto {
+            name: Some("consumed_inputs".into()),
+            r#type: Some(AttributeType::Ints as i32),
+            ints: vec![0, 0],
+            ..Default::default()
+        };
+        assert!(legacy(1, std::slice::from_ref(&consumed)).is_ok());
+        assert!(matches!(legacy(6, std::slice::from_ref(&consumed)), Err(LoadError::UnexpectedAttribute { .. })));
+        assert!(matches!(legacy(7, &[attr_i("broadcast", 1)]), Err(LoadError::UnexpectedAttribute { .. })));
+        assert_eq!(legacy(7, &[]).unwrap().broadcasting, Broadcasting::Numpy);
+        assert_eq!(legacy(1, &[]).unwrap().dtypes, &[DType::F32, DType::F64, DType::F16]);
+    }
+
+    #[test]
+    fn registry_lists_the_four_ops_with_their_versions() {
+        let registry = Registry::builtin();
+        for name in ["Add", "Sub", "Mul", "Div"] {
+            let entry = registry.find("", name).unwrap();
+            assert_eq!(entry.versions, &[1, 6, 7, 13, 14]);
+            assert_eq!(entry.resolve(12), Some(7));
+            assert!((entry.dtypes)(14).contains(&DType::I8));
+        }
+    }
+}
