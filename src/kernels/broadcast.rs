@@ -668,7 +668,8 @@ mod tests {
 
     #[test]
     fn multidirectional_follows_numpy_for_any_number_of_shapes() {
-        let cases: &[(&[&[usize]], Option<&[usize]>)] = &[
+        type Case<'a> = (&'a [&'a [usize]], Option<&'a [usize]>);
+        let cases: &[Case<'_>] = &[
             (&[&[2, 3], &[2, 3]], Some(&[2, 3])),
             (&[&[2, 3], &[]], Some(&[2, 3])),
             (&[&[], &[]], Some(&[])),
