@@ -344,51 +344,67 @@ impl Walk {
         Walk { dims, strides }
     }
 
-    /// Calls `body(dst_offset, len, first_index per operand)` for each
-    /// inner run overlapping output elements `start..start + count`, in
-    /// order (a run cut at the block's edges where it straddles them).
+    /// The inner runs overlapping output elements `start..start + count`,
+    /// in order (a run is cut at those edges where it straddles them).
     #[inline(always)]
-    fn for_each_run(
-        &self,
-        origins: &[usize],
-        start: usize,
-        count: usize,
-        mut body: impl FnMut(usize, usize, &[usize]),
-    ) {
+    fn runs<const N: usize>(&self, origins: [usize; N], start: usize, count: usize) -> Runs<'_, N> {
         let inner = *self.dims.last().unwrap_or(&1);
         let outer = &self.dims[..self.dims.len() - 1];
-        let n_ops = origins.len();
         // Unravel the starting row into an odometer over the outer axes.
         let mut row = start / inner;
-        let mut col = start % inner;
         let mut counter = vec![0usize; outer.len()];
         for (axis, &extent) in outer.iter().enumerate().rev() {
             counter[axis] = row % extent;
             row /= extent;
         }
-        let mut firsts = vec![0usize; n_ops];
-        let inner_axis = self.dims.len() - 1;
-        let mut done = 0;
-        while done < count {
-            for (op, first) in firsts.iter_mut().enumerate() {
-                let strides = &self.strides[op];
-                let offset: isize = counter.iter().zip(strides).map(|(&i, &s)| i as isize * s).sum::<isize>()
-                    + col as isize * strides[inner_axis];
-                *first = origins[op].wrapping_add_signed(offset);
-            }
-            let len = (inner - col).min(count - done);
-            body(done, len, &firsts);
-            done += len;
-            col = 0;
-            // Next row: advance the odometer.
-            for (axis, &extent) in outer.iter().enumerate().rev() {
-                counter[axis] += 1;
-                if counter[axis] < extent {
-                    break;
-                }
-                counter[axis] = 0;
-            }
+        Runs { walk: self, origins, counter, col: start % inner, done: 0, count }
+    }
+}
+
+/// An iterator over inner runs: `(offset in the block, length, index of
+/// the run's first element in each operand's data)`. An iterator rather
+/// than a callback so that the loop over a run sits in the caller's body,
+/// which is compiled for the chosen instruction set (a closure would be a
+/// function of its own, compiled for the baseline).
+struct Runs<'w, const N: usize> {
+    walk: &'w Walk,
+    origins: [usize; N],
+    counter: Vec<usize>,
+    col: usize,
+    done: usize,
+    count: usize,
+}
+
+impl<const N: usize> Iterator for Runs<'_, N> {
+    type Item = (usize, usize, [usize; N]);
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done >= self.count {
+            return None;
         }
+        let dims = &self.walk.dims;
+        let inner_axis = dims.len() - 1;
+        let mut firsts = [0usize; N];
+        for (op, first) in firsts.iter_mut().enumerate() {
+            let strides = &self.walk.strides[op];
+            let offset: isize = self.counter.iter().zip(strides).map(|(&i, &s)| i as isize * s).sum::<isize>()
+                + self.col as isize * strides[inner_axis];
+            *first = self.origins[op].wrapping_add_signed(offset);
+        }
+        let len = (dims[inner_axis] - self.col).min(self.count - self.done);
+        let item = (self.done, len, firsts);
+        self.done += len;
+        self.col = 0;
+        // Next row: advance the odometer.
+        for (axis, &extent) in dims[..inner_axis].iter().enumerate().rev() {
+            self.counter[axis] += 1;
+            if self.counter[axis] < extent {
+                break;
+            }
+            self.counter[axis] = 0;
+        }
+        Some(item)
     }
 }
 
@@ -463,11 +479,11 @@ impl<T: Copy + Sync, U: Send, F: Fn(T, T) -> U + Copy + Sync> Block for Into2<'_
     #[inline(always)]
     fn fill(&self, start: usize, dst: &mut [U]) {
         let (sa, sb) = (*self.walk.strides[0].last().unwrap_or(&0), *self.walk.strides[1].last().unwrap_or(&0));
-        self.walk.for_each_run(&[self.a.origin, self.b.origin], start, dst.len(), |offset, len, firsts| {
-            let a = self.a.run(firsts[0], len, sa);
-            let b = self.b.run(firsts[1], len, sb);
+        for (offset, len, [first_a, first_b]) in self.walk.runs([self.a.origin, self.b.origin], start, dst.len()) {
+            let a = self.a.run(first_a, len, sa);
+            let b = self.b.run(first_b, len, sb);
             line(&mut dst[offset..offset + len], a, b, self.f);
-        });
+        }
     }
 }
 
@@ -483,10 +499,10 @@ impl<T: Copy + Send + Sync, F: Fn(T, T) -> T + Copy + Sync> Block for InPlace<'_
     #[inline(always)]
     fn fill(&self, start: usize, dst: &mut [T]) {
         let sb = *self.walk.strides[0].last().unwrap_or(&0);
-        self.walk.for_each_run(&[self.b.origin], start, dst.len(), |offset, len, firsts| {
-            let b = self.b.run(firsts[0], len, sb);
+        for (offset, len, [first_b]) in self.walk.runs([self.b.origin], start, dst.len()) {
+            let b = self.b.run(first_b, len, sb);
             line_inplace(&mut dst[offset..offset + len], b, self.f);
-        });
+        }
     }
 }
 
