@@ -84,3 +84,34 @@ impl<'a> InferInput<'a> {
 pub fn same_as_first(inputs: &[InferInput<'_>]) -> Vec<Option<ValueType>> {
     vec![inputs.first().and_then(|input| input.ty).cloned()]
 }
+
+/// The numpy-broadcast dims of several inputs (ONNX multidirectional
+/// broadcasting), as far as they are known: `None` when a rank is unknown;
+/// an axis is fixed when the inputs fix it, a shared symbol when they agree
+/// on one (or the rest are 1), else unknown. Shapes that cannot broadcast
+/// are left to the op's own check at run time.
+pub fn broadcast_dims(inputs: &[Option<&[Dim]>]) -> Option<Vec<Dim>> {
+    let dims: Vec<&[Dim]> = inputs.iter().copied().collect::<Option<_>>()?;
+    let rank = dims.iter().map(|dims| dims.len()).max().unwrap_or(0);
+    let out = (0..rank)
+        .map(|axis| {
+            // This axis of each input, counted from the right; absent is 1.
+            let sizes = dims.iter().filter_map(|dims| dims.len().checked_sub(rank - axis).map(|idx| &dims[idx]));
+            let mut merged: Option<Dim> = None;
+            for dim in sizes {
+                merged = Some(match (merged, dim) {
+                    (None, dim) | (Some(Dim::Fixed(1)), dim) => dim.clone(),
+                    (Some(known), Dim::Fixed(1)) => known,
+                    (Some(Dim::Fixed(a)), Dim::Fixed(b)) if a == *b => Dim::Fixed(a),
+                    (Some(Dim::Symbolic(a)), Dim::Symbolic(b)) if a == *b => Dim::Symbolic(a),
+                    // A fixed size other than 1 is what any valid run has.
+                    (Some(Dim::Fixed(a)), _) if a != 1 => Dim::Fixed(a),
+                    (Some(_), &Dim::Fixed(b)) if b != 1 => Dim::Fixed(b),
+                    _ => Dim::Any,
+                });
+            }
+            merged.unwrap_or(Dim::Fixed(1))
+        })
+        .collect();
+    Some(out)
+}

@@ -3,6 +3,7 @@
 //! Each kernel works on contiguous slices and takes a [`Parallel`] handle
 //! that decides whether the work is big enough to split across threads.
 
+pub mod broadcast;
 mod math;
 pub mod par;
 pub mod pool;

@@ -3,6 +3,7 @@
 //! opset)` to a constructor.
 
 pub mod activation;
+pub mod binary;
 pub mod cast;
 pub mod constant;
 pub mod identity;
@@ -256,6 +257,7 @@ impl Registry {
         REGISTRY.get_or_init(|| {
             let mut reg = Registry::default();
             activation::register(&mut reg);
+            binary::register(&mut reg);
             softmax::register(&mut reg);
             identity::register(&mut reg);
             cast::register(&mut reg);

@@ -1,0 +1,782 @@
+//! Elementwise binary arithmetic: Add, Sub, Mul, Div, all through one
+//! broadcasting layer ([`crate::kernels::broadcast`]).
+//!
+//! Spec:
+//! - <https://onnx.ai/onnx/operators/onnx__Add.html>
+//! - <https://onnx.ai/onnx/operators/onnx__Sub.html>
+//! - <https://onnx.ai/onnx/operators/onnx__Mul.html>
+//! - <https://onnx.ai/onnx/operators/onnx__Div.html>
+//!
+//! The four share their versions and types (`onnx.defs.get_schema`, onnx
+//! 1.23.2):
+//!
+//! | opset | change                                                           |
+//! |-------|------------------------------------------------------------------|
+//! | 1     | float16/32/64; B broadcasts only with `broadcast=1`, aligned at `axis` (default: suffix); `consumed_inputs` (an in-place hint, no effect) |
+//! | 6     | `consumed_inputs` dropped; adds int32, int64, uint32, uint64     |
+//! | 7     | numpy (multidirectional) broadcasting; `broadcast`/`axis` dropped |
+//! | 13    | adds bfloat16                                                    |
+//! | 14    | adds int8, int16, uint8, uint16                                  |
+//!
+//! Results are ONNX Runtime's: IEEE for floats, float16 and bfloat16
+//! computed in f32 and rounded once (which is the correctly rounded
+//! result); integers wrap on overflow, Div truncates toward zero, and an
+//! integer division by zero gives 0 (see [`Arithmetic`]).
+//!
+//! # Declaring another op
+//!
+//! An op is one [`ArithOp`] implementation (name, versions, dtypes, scalar
+//! body) and one `reg.add` line; [`Binary`] does the rest (inputs, type
+//! and shape checks, legacy attributes, in-place reuse, dispatch).
+//! Comparisons, whose output type differs from their input type, will use
+//! the same kernel ([`broadcast::binary_into`] takes `Fn(T, T) -> U`).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use half::{bf16, f16};
+use ndarray::{ArrayViewD, Axis};
+
+use super::{ExecCtx, Inputs, Op, Registry, check_dtype, required};
+use crate::attrs::Attrs;
+use crate::error::{LoadError, OpError};
+use crate::kernels::broadcast::{self, Arithmetic, BroadcastError};
+use crate::shapes::{InferInput, ValueType, broadcast_dims};
+use crate::tensor::{DType, Element, Tensor};
+
+/// Registers Add, Sub, Mul and Div.
+pub fn register(reg: &mut Registry) {
+    reg.add("", Add::NAME, Add::VERSIONS, Add::dtypes, Binary::<Add>::from_node);
+    reg.add("", Sub::NAME, Sub::VERSIONS, Sub::dtypes, Binary::<Sub>::from_node);
+    reg.add("", Mul::NAME, Mul::VERSIONS, Mul::dtypes, Binary::<Mul>::from_node);
+    reg.add("", Div::NAME, Div::VERSIONS, Div::dtypes, Binary::<Div>::from_node);
+}
+
+/// A same-type elementwise binary operator, declared once: everything
+/// [`Binary`] needs to run it.
+pub trait ArithOp: fmt::Debug + Send + Sync + 'static {
+    /// The ONNX op_type.
+    const NAME: &'static str;
+    /// Schema versions implemented, ascending. Versions below 7 use the
+    /// legacy `broadcast`/`axis` attributes (and below 6
+    /// `consumed_inputs`).
+    const VERSIONS: &'static [i64];
+    /// Element types accepted at a version.
+    fn dtypes(version: i64) -> &'static [DType];
+    /// The scalar body, for every element type.
+    fn apply<T: Arithmetic>(a: T, b: T) -> T;
+}
+
+/// The schema versions shared by Add, Sub, Mul and Div.
+pub const ARITH_VERSIONS: &[i64] = &[1, 6, 7, 13, 14];
+
+const ARITH_1: &[DType] = &[DType::F32, DType::F64, DType::F16];
+const ARITH_6: &[DType] = &[DType::F32, DType::F64, DType::F16, DType::I32, DType::I64, DType::U32, DType::U64];
+const ARITH_13: &[DType] =
+    &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I32, DType::I64, DType::U32, DType::U64];
+const ARITH_14: &[DType] = &[
+    DType::F32,
+    DType::F64,
+    DType::F16,
+    DType::BF16,
+    DType::I8,
+    DType::I16,
+    DType::I32,
+    DType::I64,
+    DType::U8,
+    DType::U16,
+    DType::U32,
+    DType::U64,
+];
+
+/// Element types of Add, Sub, Mul and Div at a version.
+pub fn arith_dtypes(version: i64) -> &'static [DType] {
+    match version {
+        14.. => ARITH_14,
+        13 => ARITH_13,
+        6..=12 => ARITH_6,
+        _ => ARITH_1,
+    }
+}
+
+/// Add: `A + B`. <https://onnx.ai/onnx/operators/onnx__Add.html>
+#[derive(Debug)]
+pub struct Add;
+
+impl ArithOp for Add {
+    const NAME: &'static str = "Add";
+    const VERSIONS: &'static [i64] = ARITH_VERSIONS;
+    fn dtypes(version: i64) -> &'static [DType] {
+        arith_dtypes(version)
+    }
+    fn apply<T: Arithmetic>(a: T, b: T) -> T {
+        a.add(b)
+    }
+}
+
+/// Sub: `A - B`. <https://onnx.ai/onnx/operators/onnx__Sub.html>
+#[derive(Debug)]
+pub struct Sub;
+
+impl ArithOp for Sub {
+    const NAME: &'static str = "Sub";
+    const VERSIONS: &'static [i64] = ARITH_VERSIONS;
+    fn dtypes(version: i64) -> &'static [DType] {
+        arith_dtypes(version)
+    }
+    fn apply<T: Arithmetic>(a: T, b: T) -> T {
+        a.sub(b)
+    }
+}
+
+/// Mul: `A * B`. <https://onnx.ai/onnx/operators/onnx__Mul.html>
+#[derive(Debug)]
+pub struct Mul;
+
+impl ArithOp for Mul {
+    const NAME: &'static str = "Mul";
+    const VERSIONS: &'static [i64] = ARITH_VERSIONS;
+    fn dtypes(version: i64) -> &'static [DType] {
+        arith_dtypes(version)
+    }
+    fn apply<T: Arithmetic>(a: T, b: T) -> T {
+        a.mul(b)
+    }
+}
+
+/// Div: `A / B`; integers truncate toward zero, and `x / 0 == 0`.
+/// <https://onnx.ai/onnx/operators/onnx__Div.html>
+#[derive(Debug)]
+pub struct Div;
+
+impl ArithOp for Div {
+    const NAME: &'static str = "Div";
+    const VERSIONS: &'static [i64] = ARITH_VERSIONS;
+    fn dtypes(version: i64) -> &'static [DType] {
+        arith_dtypes(version)
+    }
+    fn apply<T: Arithmetic>(a: T, b: T) -> T {
+        a.div(b)
+    }
+}
+
+/// How B meets A's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Broadcasting {
+    /// Opset 7 on: numpy rules, both ways.
+    Numpy,
+    /// Before opset 7 without `broadcast=1`: the shapes must be equal.
+    Off,
+    /// Before opset 7 with `broadcast=1`: B is a single element, or its
+    /// shape is A's axes from `axis` on (default: A's last axes); the
+    /// output has A's shape.
+    Legacy {
+        /// Where B's first axis sits in A (`None`: suffix matching).
+        axis: Option<i64>,
+    },
+}
+
+/// An [`ArithOp`] as a configured node.
+pub struct Binary<O> {
+    /// Element types this version accepts.
+    pub dtypes: &'static [DType],
+    /// How B broadcasts.
+    pub broadcasting: Broadcasting,
+    op: PhantomData<fn() -> O>,
+}
+
+impl<O: ArithOp> fmt::Debug for Binary<O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(O::NAME).field("dtypes", &self.dtypes).field("broadcasting", &self.broadcasting).finish()
+    }
+}
+
+impl<O: ArithOp> Binary<O> {
+    /// The op at `version` with the given broadcasting.
+    pub fn new(version: i64, broadcasting: Broadcasting) -> Self {
+        Binary { dtypes: O::dtypes(version), broadcasting, op: PhantomData }
+    }
+
+    /// Reads the legacy attributes (opset 1 and 6).
+    ///
+    /// # Errors
+    /// A wrongly typed attribute, or `broadcast` other than 0 or 1.
+    pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
+        if version >= 7 {
+            return Ok(Self::new(version, Broadcasting::Numpy));
+        }
+        if version < 6 {
+            attrs.ints("consumed_inputs")?;
+        }
+        let axis = attrs.i64("axis")?;
+        let broadcasting = match attrs.i64("broadcast")?.unwrap_or(0) {
+            // `axis` only places B when broadcasting; read so that it is
+            // accepted, as the schema allows it either way.
+            0 => Broadcasting::Off,
+            1 => Broadcasting::Legacy { axis },
+            other => return Err(attrs.error("broadcast", format!("must be 0 or 1, got {other}"))),
+        };
+        Ok(Self::new(version, broadcasting))
+    }
+
+    fn mismatch(&self, a: &[usize], b: &[usize], why: impl fmt::Display) -> OpError {
+        OpError::Invalid {
+            op: O::NAME,
+            reason: format!("cannot broadcast A of shape {a:?} with B of shape {b:?}: {why}"),
+        }
+    }
+
+    /// B's view placed for the kernel, and the output shape.
+    fn shapes<'v, T>(
+        &self,
+        a: &ArrayViewD<'_, T>,
+        b: ArrayViewD<'v, T>,
+    ) -> Result<(ArrayViewD<'v, T>, Vec<usize>), OpError> {
+        let (a_shape, b_shape) = (a.shape(), b.shape());
+        let fail = |why: &dyn fmt::Display| self.mismatch(a_shape, b_shape, why);
+        match self.broadcasting {
+            Broadcasting::Numpy => {
+                let out = broadcast::multidirectional(&[a_shape, b_shape]).map_err(|err| fail(&err))?;
+                Ok((b, out))
+            }
+            Broadcasting::Off if a_shape == b_shape => Ok((b, a_shape.to_vec())),
+            Broadcasting::Off => Err(fail(&"shapes must be equal unless broadcast=1 (opset < 7)")),
+            Broadcasting::Legacy { axis } => {
+                if b.len() == 1 {
+                    // A single element broadcasts anywhere: drop its axes.
+                    let mut b = b;
+                    while b.ndim() > 0 {
+                        b = b.index_axis_move(Axis(0), 0);
+                    }
+                    return Ok((b, a_shape.to_vec()));
+                }
+                let (rank_a, rank_b) = (a_shape.len(), b_shape.len());
+                let start = match axis {
+                    None => rank_a.checked_sub(rank_b),
+                    Some(axis) => {
+                        let axis = super::normalize_axis(O::NAME, axis, rank_a.max(1))?;
+                        Some(axis)
+                    }
+                };
+                let fits = start.filter(|&start| a_shape.get(start..start + rank_b) == Some(b_shape));
+                let Some(start) = fits else {
+                    return Err(fail(&format!(
+                        "with broadcast=1 (opset < 7), B must match A's axes from {} on",
+                        axis.map_or_else(|| "the end".to_string(), |axis| axis.to_string())
+                    )));
+                };
+                // Trailing unit axes line B up with A's axes from `start`.
+                let mut b = b;
+                for _ in start + rank_b..rank_a {
+                    let last = Axis(b.ndim());
+                    b = b.insert_axis(last);
+                }
+                Ok((b, a_shape.to_vec()))
+            }
+        }
+    }
+
+    /// Runs the op on element type `T`.
+    fn run_typed<T: Element + Default + Arithmetic>(
+        &self,
+        a: Cow<'_, Tensor>,
+        b: Cow<'_, Tensor>,
+        ctx: &ExecCtx<'_>,
+    ) -> Result<Tensor, OpError> {
+        let wrong = |tensor: &Tensor| OpError::UnsupportedDtype { op: O::NAME, dtype: tensor.dtype() };
+        let out_shape = {
+            let av = T::view(&a).ok_or_else(|| wrong(&a))?;
+            let bv = T::view(&b).ok_or_else(|| wrong(&b))?;
+            self.shapes(&av, bv)?.1
+        };
+        let n_bytes = broadcast::checked_len(&out_shape)
+            .ok()
+            .and_then(|len| len.checked_mul(T::DTYPE.size()))
+            .filter(|&bytes| bytes <= isize::MAX as usize);
+        if n_bytes.is_none() {
+            return Err(self.mismatch(a.shape(), b.shape(), BroadcastError::TooLarge));
+        }
+        let kernel_err = |err: BroadcastError| OpError::Invalid { op: O::NAME, reason: err.to_string() };
+
+        // Reuse a consumed input's buffer when it already has the output's
+        // shape (and, being the same op type, its dtype), is row-major, and
+        // nothing else holds it (a shared buffer would be copied first:
+        // computing into a fresh one costs less).
+        let a = match a {
+            Cow::Owned(tensor) if tensor.shape() == out_shape.as_slice() && tensor.is_unique() => {
+                match T::unwrap(tensor) {
+                    Ok(mut array) if array.is_standard_layout() => {
+                        let bv = T::view(&b).ok_or_else(|| wrong(&b))?;
+                        let (bv, _) = self.shapes(&array.view(), bv)?;
+                        let dst = array.as_slice_mut().ok_or(kernel_err(BroadcastError::BadOutput))?;
+                        broadcast::binary_inplace(dst, &out_shape, &bv, O::apply::<T>, ctx.par).map_err(kernel_err)?;
+                        return Ok(T::wrap(array));
+                    }
+                    Ok(array) => Cow::Owned(T::wrap(array)),
+                    Err(tensor) => Cow::Owned(tensor),
+                }
+            }
+            other => other,
+        };
+        let av = T::view(&a).ok_or_else(|| wrong(&a))?;
+        match b {
+            // B already has the output's shape, so it needs no placing.
+            Cow::Owned(tensor) if tensor.shape() == out_shape.as_slice() && tensor.is_unique() => {
+                let b = match T::unwrap(tensor) {
+                    Ok(mut array) if array.is_standard_layout() => {
+                        let dst = array.as_slice_mut().ok_or(kernel_err(BroadcastError::BadOutput))?;
+                        broadcast::binary_inplace(dst, &out_shape, &av, |x, y| O::apply::<T>(y, x), ctx.par)
+                            .map_err(kernel_err)?;
+                        return Ok(T::wrap(array));
+                    }
+                    Ok(array) => T::wrap(array),
+                    Err(tensor) => tensor,
+                };
+                self.to_new_output::<T>(&av, &b, &out_shape, ctx)
+            }
+            b => self.to_new_output::<T>(&av, &b, &out_shape, ctx),
+        }
+    }
+
+    /// Computes into a fresh (or pooled) output buffer.
+    fn to_new_output<T: Element + Default + Arithmetic>(
+        &self,
+        av: &ArrayViewD<'_, T>,
+        b: &Tensor,
+        out_shape: &[usize],
+        ctx: &ExecCtx<'_>,
+    ) -> Result<Tensor, OpError> {
+        let kernel_err = |err: BroadcastError| OpError::Invalid { op: O::NAME, reason: err.to_string() };
+        let bv = T::view(b).ok_or(OpError::UnsupportedDtype { op: O::NAME, dtype: b.dtype() })?;
+        let (bv, _) = self.shapes(av, bv)?;
+        let mut out = ctx.output::<T>(out_shape);
+        let dst = out.as_slice_mut().ok_or(kernel_err(BroadcastError::BadOutput))?;
+        broadcast::binary_into(av, &bv, out_shape, dst, O::apply::<T>, ctx.par).map_err(kernel_err)?;
+        Ok(T::wrap(out))
+    }
+}
+
+impl<O: ArithOp> Op for Binary<O> {
+    fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
+        2..=2
+    }
+
+    fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
+        let (Some(a), Some(b)) = (inputs.first().and_then(|input| input.ty), inputs.get(1).and_then(|input| input.ty))
+        else {
+            return Vec::new();
+        };
+        let dims = match self.broadcasting {
+            Broadcasting::Numpy => broadcast_dims(&[a.dims.as_deref(), b.dims.as_deref()]),
+            // The output has A's shape.
+            Broadcasting::Off | Broadcasting::Legacy { .. } => a.dims.clone(),
+        };
+        vec![Some(ValueType { dtype: a.dtype, dims })]
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        let a = required(inputs, 0, O::NAME)?;
+        let b = required(inputs, 1, O::NAME)?;
+        if a.dtype() != b.dtype() {
+            return Err(OpError::Invalid {
+                op: O::NAME,
+                reason: format!("A is {} but B is {}; both must have the same type", a.dtype(), b.dtype()),
+            });
+        }
+        check_dtype(O::NAME, a.dtype(), self.dtypes)?;
+        match a.dtype() {
+            DType::F32 => self.run_typed::<f32>(a, b, ctx),
+            DType::F64 => self.run_typed::<f64>(a, b, ctx),
+            DType::F16 => self.run_typed::<f16>(a, b, ctx),
+            DType::BF16 => self.run_typed::<bf16>(a, b, ctx),
+            DType::I8 => self.run_typed::<i8>(a, b, ctx),
+            DType::I16 => self.run_typed::<i16>(a, b, ctx),
+            DType::I32 => self.run_typed::<i32>(a, b, ctx),
+            DType::I64 => self.run_typed::<i64>(a, b, ctx),
+            DType::U8 => self.run_typed::<u8>(a, b, ctx),
+            DType::U16 => self.run_typed::<u16>(a, b, ctx),
+            DType::U32 => self.run_typed::<u32>(a, b, ctx),
+            DType::U64 => self.run_typed::<u64>(a, b, ctx),
+            dtype => Err(OpError::UnsupportedDtype { op: O::NAME, dtype }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use half::{bf16, f16};
+    use ndarray::{ArrayD, Dimension, IxDyn};
+
+    use super::*;
+    use crate::kernels::Parallel;
+    use crate::onnx::AttributeProto;
+    use crate::onnx::attribute_proto::AttributeType;
+
+    /// Runs `op` with every mix of lent and handed-over inputs and checks
+    /// they all give the same bits (or the same error).
+    fn run(op: &dyn Op, a: &Tensor, b: &Tensor, par: &Parallel) -> Result<Tensor, OpError> {
+        let ctx = ExecCtx { par, pool: None };
+        let mut results = Vec::new();
+        fn cow(x: &Tensor, own: bool) -> Option<Cow<'_, Tensor>> {
+            Some(if own { Cow::Owned(x.clone()) } else { Cow::Borrowed(x) })
+        }
+        for (own_a, own_b) in [(false, false), (true, false), (false, true), (true, true)] {
+            results.push(op.run(&mut [cow(a, own_a), cow(b, own_b)], &ctx));
+        }
+        for other in &results[1..] {
+            match (&results[0], other) {
+                (Ok(x), Ok(y)) => {
+                    assert_eq!(x.shape(), y.shape());
+                    assert_eq!(x.to_le_bytes(), y.to_le_bytes(), "lent and owned paths differ");
+                }
+                (Err(x), Err(y)) => assert_eq!(x, y),
+                (x, y) => panic!("{x:?} vs {y:?}"),
+            }
+        }
+        results.swap_remove(0)
+    }
+
+    fn tensor(dtype: DType, shape: &[usize], values: &[f64]) -> Tensor {
+        fn build<T: Element>(shape: &[usize], values: &[f64], cast: impl Fn(f64) -> T) -> Tensor {
+            T::wrap(ArrayD::from_shape_vec(IxDyn(shape), values.iter().map(|&v| cast(v)).collect()).unwrap())
+        }
+        match dtype {
+            DType::F32 => build(shape, values, |v| v as f32),
+            DType::F64 => build(shape, values, |v| v),
+            DType::F16 => build(shape, values, f16::from_f64),
+            DType::BF16 => build(shape, values, bf16::from_f64),
+            DType::I8 => build(shape, values, |v| v as i8),
+            DType::I16 => build(shape, values, |v| v as i16),
+            DType::I32 => build(shape, values, |v| v as i32),
+            DType::I64 => build(shape, values, |v| v as i64),
+            // Unsigned: magnitudes (saturating), so every value is exact in f64.
+            DType::U8 => build(shape, values, |v| v.abs() as u8),
+            DType::U16 => build(shape, values, |v| v.abs() as u16),
+            DType::U32 => build(shape, values, |v| v.abs() as u32),
+            DType::U64 => build(shape, values, |v| v.abs() as u64),
+            DType::Bool => build(shape, values, |v| v != 0.0),
+        }
+    }
+
+    /// What each op computes, in f64 (floats) or i128 wrapped to the
+    /// type's width (integers), rounded once to `dtype`: the correctly
+    /// rounded result, which is what float32/16 must give bit for bit.
+    fn expected(op: &str, dtype: DType, x: f64, y: f64) -> f64 {
+        if dtype.is_float() {
+            let exact = match op {
+                "Add" => x + y,
+                "Sub" => x - y,
+                "Mul" => x * y,
+                _ => x / y,
+            };
+            return match dtype {
+                DType::F32 => f64::from(exact as f32),
+                DType::F16 => f16::from_f64(exact).to_f64(),
+                DType::BF16 => bf16::from_f64(exact).to_f64(),
+                _ => exact,
+            };
+        }
+        let (x, y) = (x as i128, y as i128);
+        let wide = match op {
+            "Add" => x + y,
+            "Sub" => x - y,
+            "Mul" => x * y,
+            _ if y == 0 => 0,
+            _ => x / y, // i128 division truncates toward zero
+        };
+        let bits = 8 * dtype.size() as u32;
+        let unsigned = matches!(dtype, DType::U8 | DType::U16 | DType::U32 | DType::U64);
+        if unsigned {
+            (((wide as u128) << (128 - bits)) >> (128 - bits)) as f64
+        } else {
+            ((wide << (128 - bits)) >> (128 - bits)) as f64
+        }
+    }
+
+    /// Element `idx` of a row-major `shape` broadcast to the output index.
+    fn pick(values: &[f64], shape: &[usize], out_idx: &[usize]) -> f64 {
+        let skip = out_idx.len() - shape.len();
+        let mut flat = 0;
+        for (axis, &extent) in shape.iter().enumerate() {
+            flat = flat * extent + if extent == 1 { 0 } else { out_idx[skip + axis] };
+        }
+        values[flat]
+    }
+
+    fn float_values(len: usize, seed: usize) -> Vec<f64> {
+        const SPECIAL: [f64; 13] =
+            [1.5, -2.0, 0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 3.25, 1e-3, 7.0, -0.5, 0.1, 100.0];
+        (0..len).map(|i| SPECIAL[(i * 7 + seed) % SPECIAL.len()] * if i % 5 == 4 { 3.0 } else { 1.0 }).collect()
+    }
+
+    fn int_values(len: usize, seed: usize) -> Vec<f64> {
+        const INTS: [f64; 11] = [0.0, 1.0, -1.0, 7.0, -7.0, 100.0, -128.0, 127.0, 2.0, -3.0, 1000.0];
+        (0..len).map(|i| INTS[(i * 3 + seed) % INTS.len()]).collect()
+    }
+
+    const CASES: &[(&[usize], &[usize])] = &[
+        (&[2, 3], &[2, 3]),
+        (&[2, 3], &[]),
+        (&[], &[2, 3]),
+        (&[], &[]),
+        (&[2, 3], &[3]),
+        (&[2, 3], &[2, 1]),
+        (&[3, 1], &[1, 4]),
+        (&[2, 3, 4], &[3, 1]),
+        (&[1], &[4, 1, 2]),
+        (&[0, 3], &[3]),
+        (&[2, 0], &[]),
+    ];
+
+    fn ops(version: i64) -> [(&'static str, Box<dyn Op>); 4] {
+        [
+            ("Add", Box::new(Binary::<Add>::new(version, Broadcasting::Numpy))),
+            ("Sub", Box::new(Binary::<Sub>::new(version, Broadcasting::Numpy))),
+            ("Mul", Box::new(Binary::<Mul>::new(version, Broadcasting::Numpy))),
+            ("Div", Box::new(Binary::<Div>::new(version, Broadcasting::Numpy))),
+        ]
+    }
+
+    fn same(got: f64, want: f64) -> bool {
+        got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan())
+    }
+
+    #[test]
+    fn every_op_dtype_and_pattern_matches_the_reference_exactly() {
+        let par = Parallel::serial();
+        for (name, op) in ops(14) {
+            for &dtype in arith_dtypes(14) {
+                for (seed, (sa, sb)) in CASES.iter().enumerate() {
+                    let values = if dtype.is_float() { float_values } else { int_values };
+                    let va = values(sa.iter().product(), seed);
+                    let vb = values(sb.iter().product(), seed + 3);
+                    let (a, b) = (tensor(dtype, sa, &va), tensor(dtype, sb, &vb));
+                    // Read the inputs back: the casts above may have rounded.
+                    let (va, vb) = (a.to_f64_vec(), b.to_f64_vec());
+                    let out = run(op.as_ref(), &a, &b, &par).unwrap();
+                    let shape = broadcast::multidirectional(&[sa, sb]).unwrap();
+                    assert_eq!(out.shape(), shape.as_slice());
+                    assert_eq!(out.dtype(), dtype);
+                    let got = out.to_f64_vec();
+                    for (flat, idx) in ndarray::indices(IxDyn(&shape)).into_iter().enumerate() {
+                        let (x, y) = (pick(&va, sa, idx.slice()), pick(&vb, sb, idx.slice()));
+                        let want = expected(name, dtype, x, y);
+                        assert!(
+                            same(got[flat], want),
+                            "{name} {dtype} {sa:?} {sb:?} at {idx:?}: {x} and {y} gave {}, want {want}",
+                            got[flat]
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn integers_wrap_truncate_and_divide_by_zero_to_zero() {
+        let par = Parallel::serial();
+        let i8s = |v: &[i8]| Tensor::from(ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.to_vec()).unwrap());
+        let add = Binary::<Add>::new(14, Broadcasting::Numpy);
+        let div = Binary::<Div>::new(14, Broadcasting::Numpy);
+        let mul = Binary::<Mul>::new(14, Broadcasting::Numpy);
+        let out = run(&add, &i8s(&[127, -128, 5]), &i8s(&[1, -1, 5]), &par).unwrap();
+        assert_eq!(out, i8s(&[-128, 127, 10]));
+        let out = run(&div, &i8s(&[-7, 7, -128, 9, 0, -5]), &i8s(&[2, -2, -1, 0, 0, 0]), &par).unwrap();
+        assert_eq!(out, i8s(&[-3, -3, -128, 0, 0, 0]));
+        let out = run(&mul, &i8s(&[64, -128]), &i8s(&[2, -1]), &par).unwrap();
+        assert_eq!(out, i8s(&[-128, -128]));
+        let i64s = Tensor::from(ArrayD::from_shape_vec(IxDyn(&[2]), vec![i64::MAX, i64::MIN]).unwrap());
+        let out = run(&add, &i64s, &Tensor::from(ArrayD::from_elem(IxDyn(&[]), 1i64)), &par).unwrap();
+        assert_eq!(out.into_array::<i64>().unwrap().into_raw_vec_and_offset().0, vec![i64::MIN, i64::MIN + 1]);
+    }
+
+    #[test]
+    fn transposed_inputs_and_thread_counts_give_the_same_bits() {
+        let a: Vec<f32> = (0..301 * 200).map(|i| (i % 97) as f32 * 0.37 - 11.0).collect();
+        let a = ArrayD::from_shape_vec(IxDyn(&[301, 200]), a).unwrap();
+        let b = ArrayD::from_shape_vec(IxDyn(&[200, 1]), (0..200).map(|i| i as f32 * 0.11 + 0.5).collect()).unwrap();
+        let a_t = Tensor::from(a.clone().reversed_axes()); // [200, 301], not row-major
+        let b = Tensor::from(b);
+        let want: Vec<f32> = {
+            let b = b.as_f32().unwrap();
+            ndarray::indices(IxDyn(&[200, 301])).into_iter().map(|idx| a[[idx[1], idx[0]]] / b[[idx[0], 0]]).collect()
+        };
+        let div = Binary::<Div>::new(14, Broadcasting::Numpy);
+        for n_threads in [1, 2, 8] {
+            let par = Parallel::with_threads(n_threads).unwrap();
+            let out = run(&div, &a_t, &b, &par).unwrap();
+            let got: Vec<u32> = out.as_f32().unwrap().iter().map(|v| v.to_bits()).collect();
+            assert_eq!(got, want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "{n_threads} threads");
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_naming_the_op_and_shapes() {
+        let par = Parallel::serial();
+        let add = Binary::<Add>::new(14, Broadcasting::Numpy);
+        let a = tensor(DType::F32, &[2, 3], &[0.0; 6]);
+        let err = run(&add, &a, &tensor(DType::F32, &[4], &[0.0; 4]), &par).unwrap_err().to_string();
+        assert!(err.starts_with("Add: ") && err.contains("[2, 3]") && err.contains("[4]"), "{err}");
+        let err = run(&add, &a, &tensor(DType::F64, &[3], &[0.0; 3]), &par).unwrap_err().to_string();
+        assert!(err.contains("float32") && err.contains("float64"), "{err}");
+        // int8 arrived at opset 14, bfloat16 at 13.
+        let i8_at_13 = Binary::<Add>::new(13, Broadcasting::Numpy);
+        let x = tensor(DType::I8, &[1], &[1.0]);
+        assert_eq!(run(&i8_at_13, &x, &x, &par), Err(OpError::UnsupportedDtype { op: "Add", dtype: DType::I8 }));
+        let bf16_at_7 = Binary::<Mul>::new(7, Broadcasting::Numpy);
+        let x = tensor(DType::BF16, &[1], &[1.0]);
+        assert_eq!(run(&bf16_at_7, &x, &x, &par), Err(OpError::UnsupportedDtype { op: "Mul", dtype: DType::BF16 }));
+        let ctx = ExecCtx { par: &par, pool: None };
+        assert_eq!(
+            add.run(&mut [Some(Cow::Borrowed(&a)), None], &ctx),
+            Err(OpError::MissingInput { op: "Add", index: 1 })
+        );
+    }
+
+    #[test]
+    fn a_handed_over_input_that_is_still_shared_is_left_alone() {
+        let par = Parallel::serial();
+        let ctx = ExecCtx { par: &par, pool: None };
+        let sub = Binary::<Sub>::new(14, Broadcasting::Numpy);
+        let full = tensor(DType::F32, &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let row = tensor(DType::F32, &[3], &[1.0, 1.0, 2.0]);
+        // Handed over but shared with `full`: the output is a new buffer.
+        let out = sub.run(&mut [Some(Cow::Owned(full.clone())), Some(Cow::Borrowed(&row))], &ctx).unwrap();
+        assert!(!out.shares_data(&full));
+        assert_eq!(full.to_f64_vec(), [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(out.to_f64_vec(), [0.0, 1.0, 1.0, 3.0, 4.0, 4.0]);
+    }
+
+    #[test]
+    fn a_handed_over_input_of_the_output_shape_is_written_in_place() {
+        let par = Parallel::serial();
+        let ctx = ExecCtx { par: &par, pool: None };
+        let sub = Binary::<Sub>::new(14, Broadcasting::Numpy);
+        let ptr = |x: &Tensor| f32::view(x).unwrap().as_ptr();
+        let full = tensor(DType::F32, &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let row = tensor(DType::F32, &[3], &[1.0, 1.0, 2.0]);
+        let want = vec![0.0, 1.0, 1.0, 3.0, 4.0, 4.0];
+        // A handed over: its buffer becomes the output.
+        let a = full.deep_copy();
+        let before = ptr(&a);
+        let out = sub.run(&mut [Some(Cow::Owned(a)), Some(Cow::Borrowed(&row))], &ctx).unwrap();
+        assert_eq!((ptr(&out), out.to_f64_vec()), (before, want.clone()));
+        // B handed over with the output's shape: B's buffer, operands kept in order.
+        let b = full.deep_copy();
+        let before = ptr(&b);
+        let out = sub.run(&mut [Some(Cow::Borrowed(&row)), Some(Cow::Owned(b))], &ctx).unwrap();
+        assert_eq!((ptr(&out), out.to_f64_vec()), (before, want.iter().map(|v| -v).collect()));
+        // A handed over but smaller than the output: a new buffer.
+        let out = sub.run(&mut [Some(Cow::Owned(row.clone())), Some(Cow::Borrowed(&full))], &ctx).unwrap();
+        assert_eq!(out.shape(), &[2, 3]);
+        // A transposed input is not row-major, so it is read, not reused.
+        let t = Tensor::from(full.as_f32().unwrap().to_owned().reversed_axes());
+        let before = ptr(&t);
+        let col = tensor(DType::F32, &[3, 1], &[1.0, 2.0, 3.0]);
+        let out = sub.run(&mut [Some(Cow::Owned(t)), Some(Cow::Borrowed(&col))], &ctx).unwrap();
+        assert_ne!(ptr(&out), before);
+        assert_eq!(out.to_f64_vec(), vec![0.0, 3.0, 0.0, 3.0, 0.0, 3.0]);
+    }
+
+    fn attr_i(name: &str, value: i64) -> AttributeProto {
+        AttributeProto {
+            name: Some(name.into()),
+            r#type: Some(AttributeType::Int as i32),
+            i: Some(value),
+            ..Default::default()
+        }
+    }
+
+    fn legacy(version: i64, attributes: &[AttributeProto]) -> Result<Binary<Sub>, LoadError> {
+        let mut attrs = Attrs::new("n", "Sub", attributes, 1 << 20);
+        let op = Binary::<Sub>::from_node(&mut attrs, version)?;
+        attrs.finish()?;
+        Ok(op)
+    }
+
+    #[test]
+    fn legacy_broadcast_aligns_b_at_axis_or_suffix() {
+        let par = Parallel::serial();
+        let a_shape = [2, 3, 4, 5];
+        let va: Vec<f64> = (0..120).map(f64::from).collect();
+        let a = tensor(DType::F32, &a_shape, &va);
+        let on = |axis: Option<i64>| {
+            let mut attributes = vec![attr_i("broadcast", 1)];
+            attributes.extend(axis.map(|axis| attr_i("axis", axis)));
+            legacy(6, &attributes).unwrap()
+        };
+        // (B's shape, axis, B's axes in A)
+        let cases: &[(&[usize], Option<i64>, usize)] =
+            &[(&[5], None, 3), (&[4, 5], None, 2), (&[3, 4], Some(1), 1), (&[2], Some(0), 0), (&[2, 3, 4, 5], None, 0)];
+        for &(b_shape, axis, start) in cases {
+            let vb: Vec<f64> = (0..b_shape.iter().product::<usize>()).map(|i| i as f64 * 1000.0).collect();
+            let out = run(&on(axis), &a, &tensor(DType::F32, b_shape, &vb), &par).unwrap();
+            assert_eq!(out.shape(), &a_shape);
+            let got = out.to_f64_vec();
+            for (flat, idx) in ndarray::indices(IxDyn(&a_shape)).into_iter().enumerate() {
+                let b_flat = idx.slice()[start..start + b_shape.len()]
+                    .iter()
+                    .zip(b_shape)
+                    .fold(0, |acc, (&i, &extent)| acc * extent + i);
+                assert_eq!(got[flat], va[flat] - vb[b_flat], "B {b_shape:?} axis {axis:?} at {idx:?}");
+            }
+        }
+        // One element broadcasts whatever its rank, also to a scalar A.
+        for b_shape in [&[][..], &[1], &[1, 1]] {
+            let out = run(&on(None), &a, &tensor(DType::F32, b_shape, &[1.0]), &par).unwrap();
+            assert_eq!(out.to_f64_vec(), va.iter().map(|v| v - 1.0).collect::<Vec<_>>());
+        }
+        let scalar = tensor(DType::F32, &[], &[10.0]);
+        assert_eq!(run(&on(None), &scalar, &tensor(DType::F32, &[1, 1], &[1.0]), &par).unwrap(), scalar_of(9.0));
+        // What broadcast=1 does not allow: numpy's 1-extents, misplaced B.
+        for (b_shape, axis) in [(&[3, 1][..], Some(1)), (&[4], None), (&[3, 4], None), (&[4, 5], Some(1))] {
+            let b = tensor(DType::F32, b_shape, &vec![0.0; b_shape.iter().product()]);
+            let err = run(&on(axis), &a, &b, &par).unwrap_err().to_string();
+            assert!(err.contains("broadcast=1") && err.contains(&format!("{b_shape:?}")), "{err}");
+        }
+        let err = run(&on(Some(4)), &a, &tensor(DType::F32, &[5], &[0.0; 5]), &par).unwrap_err();
+        assert!(matches!(err, OpError::AxisOutOfRange { op: "Sub", axis: 4, rank: 4 }), "{err}");
+    }
+
+    fn scalar_of(value: f32) -> Tensor {
+        Tensor::from(ArrayD::from_elem(IxDyn(&[]), value))
+    }
+
+    #[test]
+    fn before_opset_7_shapes_must_match_without_broadcast_1() {
+        let par = Parallel::serial();
+        let a = tensor(DType::F32, &[2, 3], &[1.0; 6]);
+        for attributes in [vec![], vec![attr_i("broadcast", 0)], vec![attr_i("broadcast", 0), attr_i("axis", 1)]] {
+            let op = legacy(6, &attributes).unwrap();
+            assert_eq!(op.broadcasting, Broadcasting::Off);
+            assert_eq!(run(&op, &a, &a, &par).unwrap().to_f64_vec(), vec![0.0; 6]);
+            let err = run(&op, &a, &tensor(DType::F32, &[3], &[1.0; 3]), &par).unwrap_err().to_string();
+            assert!(err.contains("must be equal") && err.contains("[2, 3]") && err.contains("[3]"), "{err}");
+        }
+        assert!(legacy(6, &[attr_i("broadcast", 2)]).is_err());
+        // consumed_inputs exists only in opset 1, and numpy rules from 7 on.
+        let consumed = AttributeProto {
+            name: Some("consumed_inputs".into()),
+            r#type: Some(AttributeType::Ints as i32),
+            ints: vec![0, 0],
+            ..Default::default()
+        };
+        assert!(legacy(1, std::slice::from_ref(&consumed)).is_ok());
+        assert!(matches!(legacy(6, std::slice::from_ref(&consumed)), Err(LoadError::UnexpectedAttribute { .. })));
+        assert!(matches!(legacy(7, &[attr_i("broadcast", 1)]), Err(LoadError::UnexpectedAttribute { .. })));
+        assert_eq!(legacy(7, &[]).unwrap().broadcasting, Broadcasting::Numpy);
+        assert_eq!(legacy(1, &[]).unwrap().dtypes, &[DType::F32, DType::F64, DType::F16]);
+    }
+
+    #[test]
+    fn registry_lists_the_four_ops_with_their_versions() {
+        let registry = Registry::builtin();
+        for name in ["Add", "Sub", "Mul", "Div"] {
+            let entry = registry.find("", name).unwrap();
+            assert_eq!(entry.versions, &[1, 6, 7, 13, 14]);
+            assert_eq!(entry.resolve(12), Some(7));
+            assert!((entry.dtypes)(14).contains(&DType::I8));
+        }
+    }
+}
