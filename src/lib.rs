@@ -28,23 +28,14 @@
 // costs nothing on the hot path.
 #![warn(missing_docs)]
 
-pub mod attrs;
-pub mod buffers;
 pub mod conformance;
 pub mod error;
-mod fold;
-pub mod format;
-mod fuse;
-pub mod inspect;
-pub mod interp;
+pub mod graph;
+pub mod io;
 pub mod kernels;
-pub mod model;
 pub mod ops;
-mod plan;
-pub mod shapes;
+pub mod runtime;
 pub mod tensor;
-pub mod tensor_file;
-pub mod tensor_proto;
 
 /// The README's examples run as doctests.
 #[cfg(doctest)]
@@ -58,6 +49,6 @@ pub mod onnx {
 }
 
 pub use error::{Error, LoadError, OpError, RunError};
-pub use interp::{Outputs, Session};
-pub use model::{Dim, InputSpec, Limits, Model, ModelBuilder, ModelInfo};
+pub use graph::model::{Dim, InputSpec, Limits, Model, ModelBuilder, ModelInfo};
+pub use runtime::interp::{Outputs, Session};
 pub use tensor::{DType, Element, Tensor};

@@ -105,7 +105,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
         Command::Run { model, inputs, output_dir } => run(&model, &inputs, output_dir.as_deref()),
         Command::Inspect { model, json } => {
-            let report = onnxi::inspect::inspect_file(&model)?;
+            let report = onnxi::graph::inspect::inspect_file(&model)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report.to_json())?);
             } else {
@@ -138,7 +138,7 @@ fn run(model_path: &Path, input_args: &[String], output_dir: Option<&Path>) -> R
                 (needed[0].name.clone(), arg.as_str())
             }
         };
-        let (tensor, _) = onnxi::tensor_file::read(Path::new(file), u64::MAX)?;
+        let (tensor, _) = onnxi::io::tensor_file::read(Path::new(file), u64::MAX)?;
         feeds.push((name, tensor));
     }
     let outputs = model.run(feeds)?;
@@ -147,10 +147,10 @@ fn run(model_path: &Path, input_args: &[String], output_dir: Option<&Path>) -> R
     }
     for (name, tensor) in outputs.iter() {
         println!("{name}: {} {:?}", tensor.dtype(), tensor.shape());
-        println!("{}", onnxi::format::format_tensor(tensor));
+        println!("{}", onnxi::tensor::print::format_tensor(tensor));
         if let Some(dir) = output_dir {
             let file_name = name.replace(['/', '\\', ':'], "_");
-            onnxi::tensor_file::write_npy(&dir.join(format!("{file_name}.npy")), tensor)?;
+            onnxi::io::tensor_file::write_npy(&dir.join(format!("{file_name}.npy")), tensor)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -257,7 +257,7 @@ fn bench(
     let mut given: Vec<(String, Tensor)> = Vec::new();
     for arg in input_args {
         let (name, file) = arg.split_once('=').with_context(|| format!("-i {arg:?}: expected NAME=FILE"))?;
-        given.push((name.to_string(), onnxi::tensor_file::read(Path::new(file), u64::MAX)?.0));
+        given.push((name.to_string(), onnxi::io::tensor_file::read(Path::new(file), u64::MAX)?.0));
     }
     let mut seed = 0x9E37_79B9_7F4A_7C15u64;
     let mut feeds: Vec<(String, Tensor)> = Vec::new();

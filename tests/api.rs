@@ -486,7 +486,7 @@ fn inspect_lists_inputs_and_outputs_with_omitted_ones() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("split.onnx");
     std::fs::write(&path, bytes(&split_model(&["a", "", "c"], Some(&[2, 1, 3])))).unwrap();
-    let report = onnxi::inspect::inspect_file(&path).unwrap();
+    let report = onnxi::graph::inspect::inspect_file(&path).unwrap();
     let text = report.to_text();
     assert!(text.contains("Split \"split\" (axis=1) x, sizes -> a, _, c -- Supported (version 13)"), "{text}");
     let json = report.to_json();

@@ -64,7 +64,7 @@ fn run_writes_npy_files_that_read_back() {
     let out_dir = dir.path().join("out");
     let output = onnxi(&["run", &model, "-i", &input, "-o", out_dir.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let (tensor, _) = onnxi::tensor_file::read(&out_dir.join("output.npy"), u64::MAX).unwrap();
+    let (tensor, _) = onnxi::io::tensor_file::read(&out_dir.join("output.npy"), u64::MAX).unwrap();
     assert_eq!(tensor.shape(), [5]);
     assert_eq!(tensor.to_f64_vec()[4], 0.5);
 }
@@ -77,7 +77,7 @@ fn write_model(dir: &Path, name: &str, model: &onnxi::onnx::ModelProto) -> Strin
 
 fn write_npy(dir: &Path, name: &str, tensor: &onnxi::Tensor) -> String {
     let path = dir.join(name);
-    onnxi::tensor_file::write_npy(&path, tensor).unwrap();
+    onnxi::io::tensor_file::write_npy(&path, tensor).unwrap();
     path.to_str().unwrap().to_string()
 }
 
@@ -169,12 +169,12 @@ fn test_reports_a_wrong_expected_output_and_continues_past_broken_cases() {
     let wrong = copy_case("sigmoid", dir.path(), "b_wrong");
     // Replace the expected output with one whose element 2 is off.
     let expected_path = wrong.join("test_data_set_0/output_0.pb");
-    let (tensor, name) = onnxi::tensor_file::parse_pb(&std::fs::read(&expected_path).unwrap(), u64::MAX).unwrap();
+    let (tensor, name) = onnxi::io::tensor_file::parse_pb(&std::fs::read(&expected_path).unwrap(), u64::MAX).unwrap();
     let mut values = tensor.into_array::<f64>().unwrap();
     values[[2]] = 0.75;
     std::fs::write(
         &expected_path,
-        onnxi::tensor_file::encode_pb(&name.unwrap_or_default(), &onnxi::Tensor::from(values)),
+        onnxi::io::tensor_file::encode_pb(&name.unwrap_or_default(), &onnxi::Tensor::from(values)),
     )
     .unwrap();
     let broken = copy_case("tanh", dir.path(), "c_broken");

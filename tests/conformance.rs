@@ -107,7 +107,7 @@ fn run_relu_case(input: [f32; 3], expected: [f32; 3]) -> Status {
     std::fs::create_dir_all(case.join("test_data_set_0")).unwrap();
     let model = common::single_op("Relu", vec![], &[common::D::N(3)], 14);
     std::fs::write(case.join("model.onnx"), common::bytes(&model)).unwrap();
-    let pb = |name: &str, values: [f32; 3]| onnxi::tensor_file::encode_pb(name, &common::f32s(&values));
+    let pb = |name: &str, values: [f32; 3]| onnxi::io::tensor_file::encode_pb(name, &common::f32s(&values));
     std::fs::write(case.join("test_data_set_0/input_0.pb"), pb("x", input)).unwrap();
     std::fs::write(case.join("test_data_set_0/output_0.pb"), pb("y", expected)).unwrap();
     let report = run_paths(&[case], &Options::default(), |_, _, _| {});
@@ -150,7 +150,7 @@ fn run_group(manifest: &str, cases: &[(&str, Option<[f32; 3]>)]) -> onnxi::confo
         let op = if expected.is_some() { "Relu" } else { "Abs" };
         let model = common::single_op(op, vec![], &[common::D::N(3)], 14);
         std::fs::write(case.join("model.onnx"), common::bytes(&model)).unwrap();
-        let pb = |name: &str, values: [f32; 3]| onnxi::tensor_file::encode_pb(name, &common::f32s(&values));
+        let pb = |name: &str, values: [f32; 3]| onnxi::io::tensor_file::encode_pb(name, &common::f32s(&values));
         std::fs::write(case.join("test_data_set_0/input_0.pb"), pb("x", [-1.0, 0.0, 2.0])).unwrap();
         std::fs::write(case.join("test_data_set_0/output_0.pb"), pb("y", expected.unwrap_or([1.0, 0.0, 2.0]))).unwrap();
     }

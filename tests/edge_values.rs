@@ -93,7 +93,7 @@ fn edge_cases() -> Vec<PathBuf> {
 }
 
 fn read_pb(path: &Path) -> Tensor {
-    onnxi::tensor_file::read(path, u64::MAX).unwrap().0
+    onnxi::io::tensor_file::read(path, u64::MAX).unwrap().0
 }
 
 #[test]

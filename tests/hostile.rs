@@ -22,11 +22,11 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ndarray::{ArrayD, IxDyn};
+use onnxi::io::tensor_file::{encode_npy, encode_pb};
 use onnxi::onnx::{
     AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, SparseTensorProto,
     StringStringEntryProto, TensorProto, attribute_proto::AttributeType,
 };
-use onnxi::tensor_file::{encode_npy, encode_pb};
 use onnxi::{Error, LoadError, Model, OpError, RunError, Tensor};
 use prost::Message;
 
@@ -1117,7 +1117,7 @@ fn library_error(path: &Path, case: &Case) -> Error {
     assert_ne!(case.stage, Stage::Load, "{}: loaded", case.name);
     let mut feeds = Vec::new();
     for (name, file) in &case.feeds {
-        match onnxi::tensor_file::read(&path.parent().unwrap().join(file), u64::MAX) {
+        match onnxi::io::tensor_file::read(&path.parent().unwrap().join(file), u64::MAX) {
             Ok((tensor, _)) => feeds.push((*name, tensor)),
             Err(err) => {
                 assert_eq!(case.stage, Stage::InputFile, "{}: failed reading {file}: {err}", case.name);
@@ -1389,7 +1389,7 @@ fn issue_5_if_nested_20000_deep_is_a_decode_error_even_on_a_small_stack() {
     std::fs::write(&path, nested_if_model(20_000)).unwrap();
     let inspected = std::thread::Builder::new()
         .stack_size(SMALL_STACK)
-        .spawn(move || onnxi::inspect::inspect_file(&path).map(|_| ()))
+        .spawn(move || onnxi::graph::inspect::inspect_file(&path).map(|_| ()))
         .unwrap()
         .join()
         .expect("no stack overflow");
@@ -1685,9 +1685,9 @@ fn issue_5_zero_element_tensor_with_dims_overflowing_isize() {
         matches!(&err, Error::Load { source: LoadError::Attribute { node, attr, .. }, .. } if node == "k" && attr == "value"),
         "{err}"
     );
-    let pb = onnxi::tensor_file::parse_pb(&zero_sized.encode_to_vec(), u64::MAX).unwrap_err();
+    let pb = onnxi::io::tensor_file::parse_pb(&zero_sized.encode_to_vec(), u64::MAX).unwrap_err();
     assert!(pb.reason.contains("overflow"), "{pb}");
-    let npy = onnxi::tensor_file::parse_npy(&npy_with_shape("(0, 4611686018427387904, 4)")[..], u64::MAX);
+    let npy = onnxi::io::tensor_file::parse_npy(&npy_with_shape("(0, 4611686018427387904, 4)")[..], u64::MAX);
     assert!(npy.unwrap_err().reason.contains("overflows"));
     // Zero-sized tensors with sane dims still load.
     let empty = TensorProto { raw_data: Some(vec![]), ..f32_tensor(&[0, 1 << 20]) };

@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = onnxi::Model::from_bytes(data);
     let path = scratch().join("model.onnx");
     if std::fs::write(&path, data).is_ok()
-        && let Ok(report) = onnxi::inspect::inspect_file(&path)
+        && let Ok(report) = onnxi::graph::inspect::inspect_file(&path)
     {
         let _ = report.to_text();
         let _ = report.to_json();

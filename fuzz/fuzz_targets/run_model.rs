@@ -87,7 +87,7 @@ fn tensor(dtype: DType, shape: &[usize], pattern: &[u8]) -> Option<Tensor> {
         raw_data: Some(raw),
         ..Default::default()
     };
-    onnxi::tensor_file::parse_pb(&proto.encode_to_vec(), u64::MAX).ok().map(|(tensor, _)| tensor)
+    onnxi::io::tensor_file::parse_pb(&proto.encode_to_vec(), u64::MAX).ok().map(|(tensor, _)| tensor)
 }
 
 fn int64s(values: &[i64]) -> Tensor {

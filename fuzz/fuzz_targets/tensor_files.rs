@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use onnxi::tensor_file::{encode_npy, encode_pb, parse_npy, parse_pb};
+use onnxi::io::tensor_file::{encode_npy, encode_pb, parse_npy, parse_pb};
 
 /// Large enough for every seed, small enough that a claim of more is
 /// refused before allocating.

@@ -22,12 +22,12 @@ use half::{bf16, f16};
 use ndarray::{ArrayBase, ArrayD, Data, IxDyn, Zip};
 
 use super::{ChainKernel, ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, Registry, check_dtype, required};
-use crate::attrs::Attrs;
-use crate::buffers::output_shared;
 use crate::error::{LoadError, OpError};
+use crate::graph::attrs::Attrs;
+use crate::graph::shapes::{InferInput, ValueType, same_as_first};
 use crate::kernels::Parallel;
 use crate::kernels::unary::{self, Unary};
-use crate::shapes::{InferInput, ValueType, same_as_first};
+use crate::runtime::buffers::output_shared;
 use crate::tensor::{DType, Element, SharedArray, Tensor};
 
 const RELU_14: &[DType] =

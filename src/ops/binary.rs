@@ -39,10 +39,10 @@ use half::{bf16, f16};
 use ndarray::{ArrayViewD, Axis};
 
 use super::{ExecCtx, Inputs, Op, Registry, check_dtype, required};
-use crate::attrs::Attrs;
 use crate::error::{LoadError, OpError};
+use crate::graph::attrs::Attrs;
+use crate::graph::shapes::{InferInput, ValueType, broadcast_dims};
 use crate::kernels::broadcast::{self, Arithmetic, BroadcastError};
-use crate::shapes::{InferInput, ValueType, broadcast_dims};
 use crate::tensor::{DType, Element, Tensor};
 
 /// Registers Add, Sub, Mul and Div.

@@ -32,11 +32,11 @@ use ndarray::Zip;
 
 use super::identity::ALL_BUT_BF16;
 use super::{ExecCtx, Inputs, Op, Registry, required};
-use crate::attrs::Attrs;
-use crate::buffers::{BufferPool, output_shared};
 use crate::dispatch;
 use crate::error::{LoadError, OpError};
-use crate::shapes::{InferInput, ValueType};
+use crate::graph::attrs::Attrs;
+use crate::graph::shapes::{InferInput, ValueType};
+use crate::runtime::buffers::{BufferPool, output_shared};
 use crate::tensor::{DType, Element, SharedArray, Tensor, onnx_type_name};
 
 /// Registers Cast.

@@ -1,5 +1,5 @@
 //! Constant: a node with no inputs whose output is a value stored in its
-//! attributes. Constant folding (`crate::fold`) runs it once at load, so a
+//! attributes. Constant folding (`crate::graph::fold`) runs it once at load, so a
 //! plan holds its value like an initializer.
 //!
 //! Spec: <https://onnx.ai/onnx/operators/onnx__Constant.html>
@@ -14,9 +14,9 @@
 //! Exactly one value attribute must be set.
 
 use super::{ExecCtx, FLOATS, Inputs, Op, Registry};
-use crate::attrs::Attrs;
 use crate::error::{LoadError, OpError};
-use crate::shapes::{InferInput, ValueType};
+use crate::graph::attrs::Attrs;
+use crate::graph::shapes::{InferInput, ValueType};
 use crate::tensor::{DType, Tensor};
 
 /// Registers Constant.

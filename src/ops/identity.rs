@@ -12,9 +12,9 @@
 //! into bound values (see `model.rs`).
 
 use super::{ExecCtx, Inputs, Op, Registry, required};
-use crate::attrs::Attrs;
 use crate::error::{LoadError, OpError};
-use crate::shapes::{InferInput, ValueType, same_as_first};
+use crate::graph::attrs::Attrs;
+use crate::graph::shapes::{InferInput, ValueType, same_as_first};
 use crate::tensor::{DType, Tensor};
 
 /// Every dtype onnxi holds but bfloat16, which the schemas of Identity,

@@ -19,11 +19,11 @@ use std::sync::OnceLock;
 
 use ndarray::{ArrayD, IxDyn};
 
-use crate::attrs::Attrs;
-use crate::buffers::BufferPool;
 use crate::error::{LoadError, OpError};
+use crate::graph::attrs::Attrs;
+use crate::graph::shapes::{InferInput, ValueType};
 use crate::kernels::Parallel;
-use crate::shapes::{InferInput, ValueType};
+use crate::runtime::buffers::BufferPool;
 use crate::tensor::{DType, Element, Tensor};
 
 /// A node's inputs as the interpreter hands them over: borrowed when the
@@ -99,7 +99,7 @@ pub trait Op: Send + Sync + fmt::Debug {
     }
 
     /// Whether a node of this op whose inputs are all constants may run
-    /// once at load instead of on every run (see `crate::fold`). False
+    /// once at load instead of on every run (see `crate::graph::fold`). False
     /// only for ops whose result is not a function of their inputs
     /// (random generators).
     fn foldable(&self) -> bool {
@@ -194,7 +194,7 @@ pub fn first_output(
 
 /// A float32 kernel that works on whole rows of the data, so that a chain
 /// of them can run group of rows by group of rows while each group is in
-/// cache (see `crate::fuse`).
+/// cache (see `crate::runtime::fuse`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ChainKernel {
     /// Each element on its own.

@@ -24,13 +24,13 @@ use ndarray::IxDyn;
 
 use super::identity::all_from_13;
 use super::{ExecCtx, FLOATS, Inputs, Op, Registry, normalize_axis, required};
-use crate::attrs::Attrs;
 use crate::dispatch;
 use crate::error::{LoadError, OpError};
-use crate::model::Dim;
-use crate::shapes::{InferInput, ValueType};
+use crate::graph::attrs::Attrs;
+use crate::graph::model::Dim;
+use crate::graph::shapes::{InferInput, ValueType};
+use crate::io::tensor_proto::MAX_RANK;
 use crate::tensor::{DType, Tensor};
-use crate::tensor_proto::MAX_RANK;
 
 /// Registers Unsqueeze and Squeeze.
 pub fn register(reg: &mut Registry) {

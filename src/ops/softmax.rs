@@ -16,10 +16,10 @@
 
 use super::activation::{inplace, mapped, take_unique, through_f32};
 use super::{ChainKernel, ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, Registry, check_dtype, normalize_axis, required};
-use crate::attrs::Attrs;
 use crate::error::{LoadError, OpError};
+use crate::graph::attrs::Attrs;
+use crate::graph::shapes::{InferInput, ValueType, same_as_first};
 use crate::kernels::softmax::{softmax, softmax_into};
-use crate::shapes::{InferInput, ValueType, same_as_first};
 use crate::tensor::{DType, Tensor};
 
 /// Registers Softmax.

@@ -17,11 +17,11 @@
 use ndarray::{Axis, Slice};
 
 use super::{ExecCtx, Inputs, Op, OutputSet, Registry, first_output, normalize_axis, required};
-use crate::attrs::Attrs;
 use crate::dispatch;
 use crate::error::{LoadError, OpError};
-use crate::model::Dim;
-use crate::shapes::{InferInput, ValueType};
+use crate::graph::attrs::Attrs;
+use crate::graph::model::Dim;
+use crate::graph::shapes::{InferInput, ValueType};
 use crate::tensor::{DType, Tensor};
 
 /// Registers Split.

@@ -10,10 +10,10 @@
 
 use super::identity::all_from_13;
 use super::{ExecCtx, Inputs, Op, Registry, required};
-use crate::attrs::Attrs;
 use crate::dispatch;
 use crate::error::{LoadError, OpError};
-use crate::shapes::{InferInput, ValueType};
+use crate::graph::attrs::Attrs;
+use crate::graph::shapes::{InferInput, ValueType};
 use crate::tensor::Tensor;
 
 /// Registers Transpose.

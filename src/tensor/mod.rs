@@ -7,6 +7,8 @@
 //! always correct; ops check [`Tensor::is_unique`] to write in place only when
 //! that costs no copy, and otherwise compute into a fresh buffer.
 
+pub mod print;
+
 use std::fmt;
 
 use half::{bf16, f16};

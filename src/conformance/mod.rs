@@ -41,10 +41,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::model::ModelBuilder;
+use crate::graph::model::ModelBuilder;
+use crate::io::tensor_file;
 use crate::onnx::ModelProto;
 use crate::tensor::Tensor;
-use crate::tensor_file;
 
 /// How close an output must be.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -6,7 +6,9 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::error::{Error, LoadError};
-use crate::model::{ModelBuilder, ModelInfo, Opsets, decode_model, model_opsets, resolve_op};
+use crate::graph::model::{ModelBuilder, ModelInfo};
+use crate::graph::opsets::{Opsets, model_opsets, resolve_op};
+use crate::io::decode::decode_model;
 use crate::onnx::attribute_proto::AttributeType;
 use crate::onnx::{AttributeProto, ModelProto, ValueInfoProto, type_proto};
 use crate::tensor::onnx_type_name;
@@ -98,7 +100,7 @@ fn report(proto: &ModelProto, load_error: Option<String>) -> Report {
     let initializer_names: Vec<&str> = graph.initializer.iter().map(|init| init.name()).collect();
     let functions: Vec<String> =
         proto.functions.iter().map(|function| format!("{}::{}", function.domain(), function.name())).collect();
-    let limits = crate::model::Limits::default();
+    let limits = crate::graph::model::Limits::default();
     let nodes = graph
         .node
         .iter()
@@ -154,7 +156,7 @@ fn support(
     node: &crate::onnx::NodeProto,
     label: &str,
     opsets: &Opsets,
-    limits: &crate::model::Limits,
+    limits: &crate::graph::model::Limits,
 ) -> Result<String, String> {
     resolve_op(node, label, opsets, limits)
         .map(|(_, version)| format!("Supported (version {version})"))

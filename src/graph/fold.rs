@@ -13,9 +13,9 @@
 use std::borrow::Cow;
 
 use crate::error::LoadError;
+use crate::graph::plan::{Plan, PlanNode};
 use crate::kernels::Parallel;
 use crate::ops::{ExecCtx, OutputSet};
-use crate::plan::{Plan, PlanNode};
 use crate::tensor::Tensor;
 
 /// Folds the constant nodes of `plan`, returning the smaller plan.

@@ -5,9 +5,9 @@
 use std::collections::VecDeque;
 
 use crate::error::LoadError;
-use crate::model::InputSpec;
+use crate::graph::model::InputSpec;
+use crate::graph::shapes::{InferInput, ValueType};
 use crate::ops::Op;
-use crate::shapes::{InferInput, ValueType};
 use crate::tensor::Tensor;
 
 /// One node, ready to run.

@@ -5,10 +5,10 @@
 //! something else.
 
 use crate::error::LoadError;
+use crate::io::tensor_proto::{DecodeCtx, tensor_from_proto};
 use crate::onnx::AttributeProto;
 use crate::onnx::attribute_proto::AttributeType;
 use crate::tensor::Tensor;
-use crate::tensor_proto::{DecodeCtx, tensor_from_proto};
 
 /// The attributes of one node, with a record of which were read.
 #[derive(Debug)]

@@ -6,12 +6,12 @@ use std::ops::Index;
 
 use ndarray::{Dimension, IxDyn};
 
-use crate::buffers::BufferPool;
 use crate::error::{Error, OpError, RunError};
-use crate::fuse;
-use crate::model::{Dim, Model};
+use crate::graph::model::{Dim, Model};
+use crate::graph::plan::PlanNode;
 use crate::ops::{ExecCtx, OutputSet};
-use crate::plan::PlanNode;
+use crate::runtime::buffers::BufferPool;
+use crate::runtime::fuse;
 use crate::tensor::{DType, Tensor};
 
 /// The outputs of a run, in the graph's output order.
@@ -63,7 +63,7 @@ impl Outputs {
 impl Index<&str> for Outputs {
     type Output = Tensor;
 
-    /// `outputs["name"]`, as in DESIGN.md's API sketch, for names the
+    /// `outputs["name"]`, as in the README's embedding example, for names the
     /// caller knows the model has.
     ///
     /// # Panics
@@ -140,7 +140,7 @@ fn run_node<'a, R>(
 fn check_inferred_types(
     node: &PlanNode,
     values: &[Option<Cow<'_, Tensor>>],
-    types: &[Option<crate::shapes::ValueType>],
+    types: &[Option<crate::graph::shapes::ValueType>],
 ) -> Result<(), OpError> {
     for &slot in node.outputs.iter().flatten() {
         let (Some(value), Some(Some(ty))) = (values[slot].as_deref(), types.get(slot)) else {

@@ -7,9 +7,9 @@ use std::path::Path;
 use prost::Message;
 
 use crate::error::{Error, TensorFileError};
+use crate::io::tensor_proto::{DecodeCtx, MAX_RANK, shape_elems, tensor_from_proto, tensor_to_proto};
 use crate::onnx::TensorProto;
 use crate::tensor::{self, DType, Tensor};
-use crate::tensor_proto::{DecodeCtx, MAX_RANK, shape_elems, tensor_from_proto, tensor_to_proto};
 
 const NPY_MAGIC: &[u8] = b"\x93NUMPY";
 
@@ -222,7 +222,7 @@ mod tests {
             assert_eq!(&parse_npy(&npy, u64::MAX).unwrap(), tensor, "{} via .npy", tensor.dtype());
             let (raw, name) = parse_pb(&encode_pb("t", tensor), u64::MAX).unwrap();
             assert_eq!((&raw, name.as_deref()), (tensor, Some("t")), "{} via raw_data", tensor.dtype());
-            let typed = crate::tensor_proto::tensor_to_proto_typed("t", tensor);
+            let typed = crate::io::tensor_proto::tensor_to_proto_typed("t", tensor);
             assert!(typed.raw_data.is_none());
             let (parsed, _) = parse_pb(&typed.encode_to_vec(), u64::MAX).unwrap();
             assert_eq!(&parsed, tensor, "{} via its typed field", tensor.dtype());
@@ -241,7 +241,7 @@ mod tests {
         let fields: Vec<(bool, bool)> = every_dtype()[8..]
             .iter()
             .map(|tensor| {
-                let proto = crate::tensor_proto::tensor_to_proto_typed("t", tensor);
+                let proto = crate::io::tensor_proto::tensor_to_proto_typed("t", tensor);
                 (!proto.int32_data.is_empty(), !proto.uint64_data.is_empty())
             })
             .collect();

@@ -15,6 +15,7 @@
 
 use std::borrow::Cow;
 
+use crate::graph::plan::PlanNode;
 use crate::kernels::Parallel;
 use crate::kernels::par::CHUNK_ELEMS;
 use crate::kernels::softmax::{softmax, softmax_into};
@@ -22,7 +23,6 @@ use crate::kernels::unary;
 use crate::ops::ChainKernel;
 use crate::ops::ExecCtx;
 use crate::ops::activation::{inplace, mapped};
-use crate::plan::PlanNode;
 use crate::tensor::{SharedArray, Tensor};
 
 /// Most nodes fused into one step; longer chains run as several steps (the

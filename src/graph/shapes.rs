@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::model::Dim;
+use crate::graph::model::Dim;
 use crate::tensor::{DType, Tensor};
 
 /// What is known of a value before it is computed.
