@@ -1,0 +1,108 @@
+//! Comparing an output with its reference: dtype and shape exactly, values
+//! within a [`Tolerance`] (a non-finite value matches only itself), with
+//! the worst element and the largest absolute and ULP errors reported.
+
+use super::Tolerance;
+use crate::tensor::Tensor;
+
+/// The result of comparing one output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    /// Largest absolute difference (NaN-vs-NaN and equal infinities count 0).
+    pub max_abs: f64,
+    /// Largest difference in units in the last place of the dtype.
+    pub max_ulp: u64,
+    /// Why it fails, naming the worst element, or `None`.
+    pub failure: Option<String>,
+}
+
+/// Compares `actual` to `expected`: dtype and shape exactly, values within
+/// `tolerance` (NaN matches NaN, -0.0 matches 0.0).
+pub fn compare(expected: &Tensor, actual: &Tensor, tolerance: Tolerance) -> Comparison {
+    let mut result = Comparison { max_abs: 0.0, max_ulp: 0, failure: None };
+    if expected.dtype() != actual.dtype() {
+        result.failure = Some(format!("dtype {} expected, got {}", expected.dtype(), actual.dtype()));
+        return result;
+    }
+    if expected.shape() != actual.shape() {
+        result.failure = Some(format!("shape {:?} expected, got {:?}", expected.shape(), actual.shape()));
+        return result;
+    }
+    let expected_values = expected.to_f64_vec();
+    let actual_values = actual.to_f64_vec();
+    let expected_ordered = ordered_bits(expected);
+    let actual_ordered = ordered_bits(actual);
+    let mut worst: Option<(usize, f64)> = None;
+    for idx in 0..expected_values.len() {
+        let (want, got) = (expected_values[idx], actual_values[idx]);
+        let same = want == got || (want.is_nan() && got.is_nan());
+        let abs = if same { 0.0 } else { (want - got).abs() };
+        let ulp = if same { 0 } else { expected_ordered[idx].abs_diff(actual_ordered[idx]) };
+        let abs_for_stats = if abs.is_nan() { f64::INFINITY } else { abs };
+        result.max_abs = result.max_abs.max(abs_for_stats);
+        result.max_ulp = result.max_ulp.max(ulp);
+        // A non-finite value on either side matches only itself: NaN only
+        // NaN, and an infinity only the same infinity. Without this rule
+        // `rtol * |inf|` would accept any finite value, or even the other
+        // infinity, and one ULP separates f32::MAX from +inf.
+        let both_finite = want.is_finite() && got.is_finite();
+        let ok = same
+            || (both_finite
+                && match tolerance {
+                    Tolerance::Exact => false,
+                    Tolerance::Close { rtol, atol } => abs <= atol + rtol * want.abs(),
+                    Tolerance::Ulp(n) => ulp <= n,
+                });
+        // Rank failures by how far past the tolerance they are.
+        let excess = if ok { 0.0 } else { abs_for_stats };
+        if !ok && worst.is_none_or(|(_, worst_excess)| excess > worst_excess) {
+            worst = Some((idx, excess));
+        }
+    }
+    if let Some((idx, _)) = worst {
+        let index = unravel(idx, expected.shape());
+        result.failure = Some(format!(
+            "worst element at index {index:?}: expected {}, got {} (abs err {:.3e}, {} ULP)",
+            expected_values[idx],
+            actual_values[idx],
+            (expected_values[idx] - actual_values[idx]).abs(),
+            expected_ordered[idx].abs_diff(actual_ordered[idx])
+        ));
+    }
+    result
+}
+
+fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    for (axis, &dim) in shape.iter().enumerate().rev() {
+        if dim > 0 {
+            index[axis] = flat % dim;
+            flat /= dim;
+        }
+    }
+    index
+}
+
+/// Maps each element to an integer whose difference counts representable
+/// values between two floats (the ULP distance). Integers map to themselves.
+fn ordered_bits(tensor: &Tensor) -> Vec<i64> {
+    fn order(bits: u64, sign_bit: u64) -> i64 {
+        if bits & sign_bit != 0 { -((bits & !sign_bit) as i64) } else { bits as i64 }
+    }
+    match tensor {
+        Tensor::F32(array) => array.iter().map(|v| order(u64::from(v.to_bits()), 1 << 31)).collect(),
+        Tensor::F64(array) => array.iter().map(|v| order(v.to_bits(), 1 << 63)).collect(),
+        Tensor::F16(array) => array.iter().map(|v| order(u64::from(v.to_bits()), 1 << 15)).collect(),
+        Tensor::BF16(array) => array.iter().map(|v| order(u64::from(v.to_bits()), 1 << 15)).collect(),
+        Tensor::I8(array) => array.iter().map(|&v| i64::from(v)).collect(),
+        Tensor::I16(array) => array.iter().map(|&v| i64::from(v)).collect(),
+        Tensor::I32(array) => array.iter().map(|&v| i64::from(v)).collect(),
+        Tensor::I64(array) => array.iter().copied().collect(),
+        Tensor::U8(array) => array.iter().map(|&v| i64::from(v)).collect(),
+        Tensor::U16(array) => array.iter().map(|&v| i64::from(v)).collect(),
+        Tensor::U32(array) => array.iter().map(|&v| i64::from(v)).collect(),
+        // Shifted by 2^63 so that the order and differences stay exact.
+        Tensor::U64(array) => array.iter().map(|&v| (v ^ (1 << 63)) as i64).collect(),
+        Tensor::Bool(array) => array.iter().map(|&v| i64::from(v)).collect(),
+    }
+}
