@@ -3,13 +3,13 @@
 //! Each kernel works on contiguous slices and takes a [`Parallel`] handle
 //! that decides whether the work is big enough to split across threads.
 
-mod math;
+pub(crate) mod math;
 pub mod par;
 pub mod pool;
 pub mod simd;
 pub mod softmax;
 #[cfg(test)]
-mod test_util;
+pub(crate) mod test_util;
 pub mod unary;
 
 pub use par::Parallel;
