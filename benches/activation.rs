@@ -1,6 +1,8 @@
-//! Guards the f32 elementwise activation kernels: `kernels::unary::apply_f32`
-//! (Relu, LeakyRelu, Sigmoid, Tanh) on the SIMD path chosen at run time, on
-//! one thread and on the global pool, against a naive scalar loop.
+//! Guards the f32 kernels of every declared elementwise operator
+//! (`onnxi::ops::elementwise::declared`: Relu, LeakyRelu, Sigmoid, Tanh,
+//! Elu, ...) with default attributes, on the SIMD path chosen at run time,
+//! on one thread and on the global pool, against a naive scalar loop of
+//! the float64 reference.
 //!
 //! Sizes: 5 (per-call overhead), 1k, 100k, 1M (in cache) and 16M (memory
 //! bound: 64 MiB in, 64 MiB out). At 1M each SIMD path also runs forced,
@@ -17,19 +19,14 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use onnxi::kernels::Parallel;
 use onnxi::kernels::simd::Isa;
-use onnxi::kernels::unary::{self, Unary};
+use onnxi::ops::elementwise::{Declared, declared};
 
 const SIZES: [usize; 5] = [5, 1_000, 100_000, 1_000_000, 16_000_000];
 
-/// The obvious loop a user would write, as the baseline.
-fn naive(op: Unary, src: &[f32], dst: &mut [f32]) {
-    let zip = src.iter().zip(dst.iter_mut());
-    match op {
-        Unary::Relu => zip.for_each(|(&x, y)| *y = if x > 0.0 || x.is_nan() { x } else { 0.0 }),
-        Unary::LeakyRelu { alpha } => zip.for_each(|(&x, y)| *y = if x > 0.0 { x } else { alpha * x }),
-        Unary::Sigmoid => zip.for_each(|(&x, y)| *y = 1.0 / (1.0 + (-x).exp())),
-        Unary::Tanh => zip.for_each(|(&x, y)| *y = x.tanh()),
-    }
+/// The obvious loop a user would write, as the baseline: the reference
+/// formula, one element at a time.
+fn naive(op: &dyn Declared, src: &[f32], dst: &mut [f32]) {
+    src.iter().zip(dst.iter_mut()).for_each(|(&x, y)| *y = op.reference(f64::from(x)) as f32);
 }
 
 /// Deterministic inputs in [-10, 10).
@@ -37,8 +34,8 @@ fn inputs(len: usize) -> Vec<f32> {
     common::uniform_inputs(len, 0x9e37_79b9_7f4a_7c15)
 }
 
-fn bench_op(c: &mut Criterion, name: &str, op: Unary) {
-    let mut group = c.benchmark_group(name);
+fn bench_op(c: &mut Criterion, op: &dyn Declared) {
+    let mut group = c.benchmark_group(group_name(op.name()));
     let global = Parallel::global();
     let serial = Parallel::serial();
     for len in SIZES {
@@ -52,10 +49,10 @@ fn bench_op(c: &mut Criterion, name: &str, op: Unary) {
         }
         group.bench_function(BenchmarkId::new("naive", len), |b| b.iter(|| naive(op, black_box(&src), &mut dst)));
         group.bench_function(BenchmarkId::new("onnxi-1t", len), |b| {
-            b.iter(|| unary::apply_f32(op, black_box(&src), &mut dst, &serial))
+            b.iter(|| op.apply_f32(black_box(&src), &mut dst, &serial))
         });
         group.bench_function(BenchmarkId::new("onnxi-pool", len), |b| {
-            b.iter(|| unary::apply_f32(op, black_box(&src), &mut dst, &global))
+            b.iter(|| op.apply_f32(black_box(&src), &mut dst, &global))
         });
         if len >= 1_000_000 {
             // The memory-bound ceiling: the same reads and writes, no math.
@@ -66,7 +63,7 @@ fn bench_op(c: &mut Criterion, name: &str, op: Unary) {
         if len == 1_000_000 {
             for isa in Isa::supported() {
                 group.bench_function(BenchmarkId::new(format!("{}-1t", isa.name()), len), |b| {
-                    b.iter(|| unary::apply_f32_isa(isa, op, black_box(&src), &mut dst))
+                    b.iter(|| op.apply_f32_isa(isa, black_box(&src), &mut dst))
                 });
             }
         }
@@ -74,11 +71,22 @@ fn bench_op(c: &mut Criterion, name: &str, op: Unary) {
     group.finish();
 }
 
+/// `LeakyRelu` -> `leaky_relu`: the group names earlier runs used.
+fn group_name(op_type: &str) -> String {
+    let mut name = String::new();
+    for (idx, ch) in op_type.chars().enumerate() {
+        if ch.is_uppercase() && idx > 0 {
+            name.push('_');
+        }
+        name.push(ch.to_ascii_lowercase());
+    }
+    name
+}
+
 fn activations(c: &mut Criterion) {
-    bench_op(c, "relu", Unary::Relu);
-    bench_op(c, "leaky_relu", Unary::LeakyRelu { alpha: 0.01 });
-    bench_op(c, "sigmoid", Unary::Sigmoid);
-    bench_op(c, "tanh", Unary::Tanh);
+    for op in declared() {
+        bench_op(c, op.as_ref());
+    }
 }
 
 criterion_group!(benches, activations);

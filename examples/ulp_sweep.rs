@@ -4,18 +4,19 @@
 //! ```text
 //! cargo run --release --example ulp_sweep            # all 2^32 inputs
 //! cargo run --release --example ulp_sweep -- --step 4099          # every 4099th input
-//! cargo run --release --example ulp_sweep -- --only sigmoid --isa avx512
+//! cargo run --release --example ulp_sweep -- --only sigmoid,elu --isa avx512
 //! ```
 //!
-//! The reference is computed in f64 and rounded to f32: `1 / (1 + exp(-x))`
-//! (through `exp(-|x|)`, so it never overflows) for Sigmoid, `tanh` for
-//! Tanh, and the exact scalar definitions for Relu and LeakyRelu (alpha
-//! 0.01). The error is the distance in units in the last place, counting
+//! Every declared elementwise operator is swept
+//! (`onnxi::ops::elementwise::declared`), with its ONNX default
+//! attributes, against its declared float64 reference rounded to f32.
+//! The error is the distance in units in the last place, counting
 //! the representable floats between the two results (+0 and -0 are the
 //! same). A NaN must give NaN and a number must give a number; any
-//! mismatch there is reported as an infinite error. Sigmoid outputs must
-//! lie in [0, 1] and Tanh outputs in [-1, 1], and both must be monotone in
-//! x: violations are counted.
+//! mismatch there is reported as an infinite error. Outputs of the
+//! inexact ones must be monotone in x, and must not leave the range the
+//! reference covers over the swept inputs (e.g. [0, 1] for Sigmoid):
+//! violations are counted.
 //!
 //! The results for the README come from this program; it takes about 7
 //! minutes on two cores (rayon uses them all).
@@ -23,31 +24,14 @@
 use std::time::Instant;
 
 use onnxi::kernels::simd::Isa;
-use onnxi::kernels::unary::{self, Unary};
+use onnxi::ops::elementwise::{Declared, declared};
 use rayon::prelude::*;
 
 /// Inputs per work item: one contiguous run of bit patterns.
 const CHUNK: u64 = 1 << 20;
 
-/// The functions swept, with their f64 (or exact) reference.
-const FUNCS: [(&str, Unary); 4] = [
-    ("relu", Unary::Relu),
-    ("leaky_relu(0.01)", Unary::LeakyRelu { alpha: 0.01 }),
-    ("sigmoid", Unary::Sigmoid),
-    ("tanh", Unary::Tanh),
-];
-
-fn reference(op: Unary, x: f32) -> f32 {
-    match op {
-        Unary::Relu => unary::relu(x),
-        Unary::LeakyRelu { alpha } => unary::leaky_relu(x, alpha),
-        Unary::Sigmoid => {
-            let x = f64::from(x);
-            let e = (-x.abs()).exp();
-            (if x >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) }) as f32
-        }
-        Unary::Tanh => f64::from(x).tanh() as f32,
-    }
+fn reference(op: &dyn Declared, x: f32) -> f32 {
+    op.reference(f64::from(x)) as f32
 }
 
 /// Position of `x` on the line of f32 values (-0 and +0 share 0).
@@ -107,19 +91,24 @@ impl Stats {
     }
 }
 
-/// Whether `op` should be non-decreasing (true) along increasing bit
-/// patterns of one sign; Relu and LeakyRelu are exact, so they are not
-/// checked.
-fn checks_shape(op: Unary) -> bool {
-    matches!(op, Unary::Sigmoid | Unary::Tanh)
+/// Whether `op`'s outputs are checked for shape: the exact functions
+/// (Relu, LeakyRelu) equal their reference, so they are not.
+fn checks_shape(op: &dyn Declared) -> bool {
+    op.max_ulp() > 0
 }
 
-fn in_range(op: Unary, y: f32) -> bool {
-    match op {
-        Unary::Sigmoid => y.is_nan() || (0.0..=1.0).contains(&y),
-        Unary::Tanh => y.is_nan() || (-1.0..=1.0).contains(&y),
-        _ => true,
-    }
+/// Whether `y` lies in the closed range of the reference's outputs over
+/// the swept inputs: an approximation must not leave it (sigmoid above 1,
+/// tanh below -1).
+fn in_range(range: (f32, f32), y: f32) -> bool {
+    y.is_nan() || (range.0..=range.1).contains(&y)
+}
+
+/// The range of the reference over all inputs, from its value at the
+/// infinities (every inexact function declared today is monotone).
+fn reference_range(op: &dyn Declared) -> (f32, f32) {
+    let (lo, hi) = (reference(op, f32::NEG_INFINITY), reference(op, f32::INFINITY));
+    (lo.min(hi), lo.max(hi))
 }
 
 /// Whether `next` may follow `prev` for consecutive inputs of one sign
@@ -131,8 +120,9 @@ fn ordered(prev: f32, next: f32, negative: bool) -> bool {
     if negative { next <= prev } else { next >= prev }
 }
 
-fn sweep_chunk(isa: Isa, op: Unary, inputs: &[f32], wants: &[f32], outputs: &mut [f32]) -> Stats {
-    unary::apply_f32_isa(isa, op, inputs, outputs);
+fn sweep_chunk(isa: Isa, op: &dyn Declared, inputs: &[f32], wants: &[f32], outputs: &mut [f32]) -> Stats {
+    op.apply_f32_isa(isa, inputs, outputs);
+    let range = reference_range(op);
     let mut stats = Stats {
         max_ulp: 0,
         worst_input: inputs[0],
@@ -152,7 +142,7 @@ fn sweep_chunk(isa: Isa, op: Unary, inputs: &[f32], wants: &[f32], outputs: &mut
         }
         stats.above_one += u64::from(error > 1);
         if checks_shape(op) {
-            stats.out_of_range += u64::from(!in_range(op, got));
+            stats.out_of_range += u64::from(!in_range(range, got));
             if idx > 0 && !ordered(outputs[idx - 1], got, x.is_sign_negative()) {
                 stats.not_monotone += 1;
                 stats.first_violation = stats.first_violation.or(Some(x));
@@ -165,7 +155,7 @@ fn sweep_chunk(isa: Isa, op: Unary, inputs: &[f32], wants: &[f32], outputs: &mut
 /// Command-line options: `--step N`, `--only NAME[,NAME]`, `--isa NAME[,NAME]`.
 struct Options {
     step: u64,
-    funcs: Vec<(&'static str, Unary)>,
+    funcs: Vec<Box<dyn Declared>>,
     isas: Vec<Isa>,
     /// Requested paths this CPU lacks.
     skipped: Vec<Isa>,
@@ -175,12 +165,13 @@ fn options() -> Options {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let value = |flag: &str| args.iter().position(|arg| arg == flag).and_then(|idx| args.get(idx + 1));
     let step = value("--step").and_then(|step| step.parse().ok()).unwrap_or(1u64).max(1);
-    let funcs = match value("--only") {
-        Some(names) => {
-            FUNCS.into_iter().filter(|(name, _)| names.split(',').any(|want| name.starts_with(want))).collect()
-        }
-        None => FUNCS.to_vec(),
-    };
+    let funcs = declared()
+        .into_iter()
+        .filter(|op| {
+            let name = op.name().to_lowercase();
+            value("--only").is_none_or(|names| names.split(',').any(|want| name.starts_with(&want.to_lowercase())))
+        })
+        .collect();
     let requested: Vec<Isa> = match value("--isa") {
         Some(names) => Isa::ALL.into_iter().filter(|isa| names.split(',').any(|want| want == isa.name())).collect(),
         None => Isa::ALL.to_vec(),
@@ -223,12 +214,12 @@ fn main() {
             let mut outputs = vec![0f32; inputs.len()];
             let mut wants = vec![0f32; inputs.len()];
             let mut stats = Vec::new();
-            for &(_, op) in &funcs {
+            for op in &funcs {
                 for (want, &x) in wants.iter_mut().zip(&inputs) {
-                    *want = reference(op, x);
+                    *want = reference(op.as_ref(), x);
                 }
                 for &isa in &isas {
-                    stats.push(sweep_chunk(isa, op, &inputs, &wants, &mut outputs));
+                    stats.push(sweep_chunk(isa, op.as_ref(), &inputs, &wants, &mut outputs));
                 }
             }
             stats
@@ -239,7 +230,8 @@ fn main() {
     println!("| function | path | max ULP | at x | got | want | inputs > 1 ULP | out of range | not monotone |");
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut column = 0;
-    for &(name, op) in &funcs {
+    for op in &funcs {
+        let name = op.name();
         for &isa in &isas {
             // The sign flips between chunk n_chunks/2 - 1 and n_chunks/2,
             // where ordering restarts, so merge the halves separately.
@@ -250,7 +242,7 @@ fn main() {
                 let Some(&stats) = chunk.get(column) else { continue };
                 if let Some(prev) = merged
                     && idx != half
-                    && checks_shape(op)
+                    && checks_shape(op.as_ref())
                     && !ordered(prev.last, stats.first, idx >= half)
                 {
                     border_violations += 1;

@@ -7,10 +7,13 @@
 //! cargo run --release --example ulp_sweep               # all 2^32 inputs, minutes
 //! ```
 //!
-//! - Relu, LeakyRelu, Sigmoid and Tanh on a strided sample of all 2^32
-//!   float32 bit patterns (every [`STRIDE`]th, about 44M inputs, plus the
-//!   special values in [`SPECIALS`]), against a float64 reference rounded
-//!   to float32 that is written here, independently of the kernels.
+//! - Every declared elementwise operator (`onnxi::ops::elementwise::declared`:
+//!   Relu, LeakyRelu, Sigmoid, Tanh, Elu, ...) with its default attributes,
+//!   on a strided sample of all 2^32 float32 bit patterns (every
+//!   [`STRIDE`]th, about 44M inputs, plus the special values in
+//!   [`SPECIALS`]), against its float64 reference rounded to float32 (part
+//!   of its declaration, written independently of the kernels), within the
+//!   bound its declaration states and the README repeats.
 //! - Softmax on about 10M random elements per path (lanes of 3 to 20K
 //!   elements, contiguous and strided, centres within ±1000), against a
 //!   float64 softmax of the same float32 inputs.
@@ -30,7 +33,7 @@ use std::process::Command;
 use onnxi::kernels::Parallel;
 use onnxi::kernels::simd::{self, Isa};
 use onnxi::kernels::softmax;
-use onnxi::kernels::unary::{self, Unary};
+use onnxi::ops::elementwise::{Declared, declared, find_declared};
 
 /// Every `STRIDE`th bit pattern, from 0, is sampled. 97 is odd (indeed
 /// prime), so the sample is not aliased with the bit layout: the low
@@ -69,17 +72,22 @@ const SPECIALS: [u32; 20] = [
     0xffff_ffff,
 ];
 
-/// The slope LeakyRelu is tested (and the README states it) with.
+/// The slope LeakyRelu is tested (and the README states it) with: its
+/// ONNX default, which the declared handle carries.
 const ALPHA: f32 = 0.01;
 
 /// The bounds asserted here, in ULP (0: exact), by the README's name for
-/// each function; `readme_states_the_tested_bounds` keeps the README's
-/// table equal to this list.
-const BOUNDS: [(&str, u64); 5] = [("Relu", 0), ("LeakyRelu", 0), ("Sigmoid", 2), ("Tanh", 1), ("Softmax", 3)];
-
-fn bound(name: &str) -> u64 {
-    BOUNDS.iter().find(|(bound_name, _)| *bound_name == name).map_or(0, |(_, ulp)| *ulp)
+/// each function: each declared operator's own, then Softmax's;
+/// `readme_states_the_tested_bounds` keeps the README's table equal to
+/// this list.
+fn bounds() -> Vec<(String, u64)> {
+    let mut bounds: Vec<(String, u64)> = declared().iter().map(|op| (op.name().to_owned(), op.max_ulp())).collect();
+    bounds.push(("Softmax".to_owned(), SOFTMAX_ULP));
+    bounds
 }
+
+/// Softmax's bound in ULP.
+const SOFTMAX_ULP: u64 = 3;
 
 /// Prints which paths a test runs and which it skips, and returns the
 /// ones to run: those the CPU has. A path the CPU lacks is reported as
@@ -118,37 +126,8 @@ fn ulp_error(got: f32, want: f32) -> u64 {
 }
 
 /// The float64 reference, rounded once to float32.
-fn reference(op: Unary, x: f32) -> f32 {
-    let x = f64::from(x);
-    let y = match op {
-        // `x < 0 ? 0 : x`: NaN and -0.0 pass through. Written on the bits:
-        // in release mode rustc 1.95 compiled the comparison form here to
-        // `x <= 0 ? 0 : x` (f32 `cmpless` + `andnps`), which gives +0.0
-        // for -0.0.
-        Unary::Relu => {
-            if x.is_sign_negative() && !x.is_nan() && x.to_bits() << 1 != 0 {
-                0.0
-            } else {
-                x
-            }
-        }
-        // The product of two float32 is exact in float64, so this rounds
-        // once, like a float32 multiply.
-        Unary::LeakyRelu { alpha } => {
-            if x > 0.0 {
-                x
-            } else {
-                f64::from(alpha) * x
-            }
-        }
-        // Through exp(-|x|), which never overflows.
-        Unary::Sigmoid => {
-            let e = (-x.abs()).exp();
-            if x >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) }
-        }
-        Unary::Tanh => x.tanh(),
-    };
-    y as f32
+fn reference(op: &dyn Declared, x: f32) -> f32 {
+    op.reference(f64::from(x)) as f32
 }
 
 /// The sampled bit patterns, in chunks of at most `CHUNK` inputs.
@@ -182,9 +161,10 @@ impl Worst {
 
 /// Runs `op` over the sample on every path the CPU has, asserting the
 /// README's bound (and bit-exactness, NaN for NaN, for the exact ones).
-fn check_unary(name: &str, op: Unary) {
+fn check_unary(op: &dyn Declared) {
+    let name = op.name();
     let paths = tested_paths(name);
-    let allowed = bound(name);
+    let allowed = op.max_ulp();
     let mut worst: BTreeMap<Isa, Worst> = paths.iter().map(|&isa| (isa, Worst::default())).collect();
     let mut n_inputs = 0usize;
     for inputs in sample_chunks() {
@@ -192,7 +172,7 @@ fn check_unary(name: &str, op: Unary) {
         let wants: Vec<f32> = inputs.iter().map(|&x| reference(op, x)).collect();
         let mut outputs = vec![0f32; inputs.len()];
         for &isa in &paths {
-            unary::apply_f32_isa(isa, op, &inputs, &mut outputs);
+            op.apply_f32_isa(isa, &inputs, &mut outputs);
             let path_worst = worst.entry(isa).or_default();
             for ((&x, &got), &want) in inputs.iter().zip(&outputs).zip(&wants) {
                 path_worst.update(x, got, want);
@@ -220,23 +200,10 @@ fn check_unary(name: &str, op: Unary) {
 }
 
 #[test]
-fn relu_is_exact() {
-    check_unary("Relu", Unary::Relu);
-}
-
-#[test]
-fn leaky_relu_is_exact() {
-    check_unary("LeakyRelu", Unary::LeakyRelu { alpha: ALPHA });
-}
-
-#[test]
-fn sigmoid_within_the_readme_bound() {
-    check_unary("Sigmoid", Unary::Sigmoid);
-}
-
-#[test]
-fn tanh_within_the_readme_bound() {
-    check_unary("Tanh", Unary::Tanh);
+fn every_declared_elementwise_op_within_its_bound() {
+    for op in declared() {
+        check_unary(op.as_ref());
+    }
 }
 
 #[test]
@@ -306,7 +273,7 @@ fn softmax_reference(data: &[f32], n: usize, inner: usize) -> Vec<f32> {
 #[test]
 fn softmax_within_the_readme_bound() {
     let paths = tested_paths("Softmax");
-    let allowed = bound("Softmax");
+    let allowed = SOFTMAX_ULP;
     // Elements per case, per path.
     let per_case: usize = if cfg!(debug_assertions) { 16_000 } else { 1_400_000 };
     // (lane length, inner stride, half-width of the values around a
@@ -387,11 +354,13 @@ fn readme_claims() -> Vec<Claim> {
 #[test]
 fn readme_states_the_tested_bounds() {
     let claims = readme_claims();
-    let stated: Vec<(&str, u64)> = claims.iter().map(|claim| (claim.name.as_str(), claim.ulp)).collect();
-    assert_eq!(stated, BOUNDS, "the README's accuracy table and the bounds this test asserts differ");
+    let stated: Vec<(String, u64)> = claims.iter().map(|claim| (claim.name.clone(), claim.ulp)).collect();
+    assert_eq!(stated, bounds(), "the README's accuracy table and the bounds this test asserts differ");
     let leaky = claims.iter().find(|claim| claim.name == "LeakyRelu").map(|claim| claim.qualifier.as_str());
     assert_eq!(leaky, Some("(α = 0.01)"), "the README's LeakyRelu slope is not the tested one");
-    assert_eq!(ALPHA, 0.01);
+    let mut out = [0f32];
+    find_declared("LeakyRelu").expect("declared").apply_f32_isa(Isa::Scalar, &[-1.0], &mut out);
+    assert_eq!(out[0], -ALPHA, "the declared LeakyRelu's default slope is not the README's");
 }
 
 /// The README's "where" column: some input that prints as the stated `x`
@@ -402,10 +371,8 @@ fn readme_worst_inputs_reach_the_stated_bound() {
     let paths = tested_paths("README worst inputs");
     for claim in readme_claims() {
         let Some(at) = &claim.at else { continue };
-        let op = match claim.name.as_str() {
-            "Sigmoid" => Unary::Sigmoid,
-            "Tanh" => Unary::Tanh,
-            other => panic!("README names a worst input for {other}, which this test does not know"),
+        let Some(op) = find_declared(&claim.name) else {
+            panic!("README names a worst input for {}, which this test does not know", claim.name)
         };
         let digits = at.split_once('e').map_or(at.as_str(), |(mantissa, _)| mantissa);
         let decimals = digits.split_once('.').map_or(0, |(_, decimals)| decimals.len());
@@ -417,10 +384,10 @@ fn readme_worst_inputs_reach_the_stated_bound() {
         let inputs: Vec<f32> =
             (lo.to_bits()..=hi.to_bits()).map(f32::from_bits).filter(|x| format!("{x:.decimals$e}") == *at).collect();
         assert!(!inputs.is_empty(), "no float32 prints as {at}");
-        let wants: Vec<f32> = inputs.iter().map(|&x| reference(op, x)).collect();
+        let wants: Vec<f32> = inputs.iter().map(|&x| reference(op.as_ref(), x)).collect();
         let mut outputs = vec![0f32; inputs.len()];
         for &isa in &paths {
-            unary::apply_f32_isa(isa, op, &inputs, &mut outputs);
+            op.apply_f32_isa(isa, &inputs, &mut outputs);
             let max = outputs.iter().zip(&wants).map(|(&got, &want)| ulp_error(got, want)).max().unwrap_or(0);
             println!(
                 "{}: max {max} ULP on {} over the {} floats printed as x = {at}",
@@ -445,9 +412,9 @@ fn readme_worst_inputs_reach_the_stated_bound() {
 fn outputs_on(isa: Isa) -> Vec<u32> {
     let inputs: Vec<f32> = (0..4099).map(|idx| (idx as f32 - 2049.0) * 0.037).collect();
     let mut bits = Vec::new();
-    for op in [Unary::Relu, Unary::LeakyRelu { alpha: ALPHA }, Unary::Sigmoid, Unary::Tanh] {
+    for op in declared() {
         let mut out = vec![0f32; inputs.len()];
-        unary::apply_f32_isa(isa, op, &inputs, &mut out);
+        op.apply_f32_isa(isa, &inputs, &mut out);
         bits.extend(out.iter().map(|y| y.to_bits()));
     }
     let mut lanes = inputs.clone();
@@ -461,9 +428,9 @@ fn outputs_on(isa: Isa) -> Vec<u32> {
 fn outputs_on_active() -> Vec<u32> {
     let inputs: Vec<f32> = (0..4099).map(|idx| (idx as f32 - 2049.0) * 0.037).collect();
     let mut bits = Vec::new();
-    for op in [Unary::Relu, Unary::LeakyRelu { alpha: ALPHA }, Unary::Sigmoid, Unary::Tanh] {
+    for op in declared() {
         let mut out = vec![0f32; inputs.len()];
-        unary::apply_f32(op, &inputs, &mut out, &Parallel::serial());
+        op.apply_f32(&inputs, &mut out, &Parallel::serial());
         bits.extend(out.iter().map(|y| y.to_bits()));
     }
     let mut lanes = inputs.clone();

@@ -1,6 +1,6 @@
 //! f32 math written once over [`VecF32`], compiled per instruction set:
-//! exp, sigmoid, tanh, relu, leaky relu, and the loops that map them over
-//! slices.
+//! exp, expm1, sigmoid, tanh, and the loops that map elementwise functions
+//! over slices.
 //!
 //! Every function here is `#[inline(always)]`: the bodies must be inlined
 //! into the `#[target_feature]` entry points of `unary.rs` and `softmax.rs`
@@ -301,6 +301,29 @@ fn tanh_small<V: VecF32>(token: V::Token, ax: V) -> V {
     (ax * u).mul_add(p, ax)
 }
 
+/// Below this, expm1(x) rounds to -1 in f32 (e^-17.4 < 2^-25), so the
+/// argument is clamped here, keeping `2^k` normal.
+const EXPM1_FLOOR: f32 = -30.0;
+
+/// `e^x - 1` for `x <= 0` (or NaN; the caller caps positive lanes),
+/// within about 1 ULP, and accurate for tiny |x| (no cancellation):
+/// with `x = k ln2 + r`, it is `2^k (e^r - 1) + (2^k - 1)`, where
+/// `e^r - 1` comes from the exp polynomial before its final `+ 1`, and
+/// `2^k - 1` is exact for the k in [-24, 0] where it matters (below,
+/// the result rounds to -1 anyway, give or take one ULP). The sign of
+/// `x` is kept, so expm1(-0) = -0.
+#[inline(always)]
+pub(crate) fn expm1_nonpositive<V: VecF32>(token: V::Token, x: V) -> V {
+    let floor = V::splat(token, EXPM1_FLOOR);
+    let clamped = V::select(x.lt(floor), floor, x);
+    let (k, r) = reduce(token, clamped);
+    // e^r - 1, the exp polynomial without its final `+ 1`.
+    let em1 = exp_q_scaled(token, r, 1.0).mul_add(r * r, r);
+    let one = V::splat(token, 1.0);
+    let scale = one.ldexp_normal(k);
+    em1.mul_add(scale, scale - one).copysign(x)
+}
+
 /// How far ahead [`map`] prefetches: far enough for an L3 or memory
 /// access to complete while the steps between run, near enough to stay in
 /// L1.
@@ -317,67 +340,13 @@ const PREFETCH_BYTES: usize = 2048;
 const PREFETCH_MIN_ELEMS: usize = 1 << 14;
 
 /// An elementwise f32 function that the slice loops can map.
-pub(crate) trait Elementwise: Copy {
+pub(crate) trait Elementwise: Copy + Send + Sync {
     /// Whether [`map`] should prefetch for it: true where that measurably
     /// pays (sigmoid and tanh, long per element, gain; relu does not).
     const PREFETCH: bool = false;
 
     /// The function on one vector.
     fn apply<V: VecF32>(self, token: V::Token, x: V) -> V;
-}
-
-/// `x < 0 ? 0 : x`: NaN kept and -0 kept, as PyTorch and ONNX Runtime give.
-#[derive(Clone, Copy)]
-pub(crate) struct Relu;
-
-impl Elementwise for Relu {
-    #[inline(always)]
-    fn apply<V: VecF32>(self, token: V::Token, x: V) -> V {
-        // Not `max(x, 0)`: MAXPS returns its second operand for NaN and
-        // for equal zeros. `x < 0` is false for NaN and for -0, so both
-        // pass through unchanged.
-        let zero = V::splat(token, 0.0);
-        V::select(x.lt(zero), zero, x)
-    }
-}
-
-/// `x > 0 ? x : alpha * x` (PyTorch's form: NaN gives `alpha * NaN`).
-#[derive(Clone, Copy)]
-pub(crate) struct LeakyRelu {
-    pub(crate) alpha: f32,
-}
-
-impl Elementwise for LeakyRelu {
-    #[inline(always)]
-    fn apply<V: VecF32>(self, token: V::Token, x: V) -> V {
-        V::select(x.gt(V::splat(token, 0.0)), x, x * V::splat(token, self.alpha))
-    }
-}
-
-/// See [`sigmoid`].
-#[derive(Clone, Copy)]
-pub(crate) struct Sigmoid;
-
-impl Elementwise for Sigmoid {
-    const PREFETCH: bool = true;
-
-    #[inline(always)]
-    fn apply<V: VecF32>(self, token: V::Token, x: V) -> V {
-        sigmoid(token, x)
-    }
-}
-
-/// See [`tanh`].
-#[derive(Clone, Copy)]
-pub(crate) struct Tanh;
-
-impl Elementwise for Tanh {
-    const PREFETCH: bool = true;
-
-    #[inline(always)]
-    fn apply<V: VecF32>(self, token: V::Token, x: V) -> V {
-        tanh(token, x)
-    }
 }
 
 /// Applies `func` to fewer than `V::LANES` elements with partial loads and

@@ -4,13 +4,13 @@
 //! that decides whether the work is big enough to split across threads.
 
 pub mod broadcast;
-mod math;
+pub(crate) mod math;
 pub mod par;
 pub mod pool;
 pub mod simd;
 pub mod softmax;
 #[cfg(test)]
-mod test_util;
+pub(crate) mod test_util;
 pub mod unary;
 
 pub use par::Parallel;

@@ -6,6 +6,7 @@ pub mod activation;
 pub mod binary;
 pub mod cast;
 pub mod constant;
+pub mod elementwise;
 pub mod identity;
 pub mod shape;
 pub mod softmax;
@@ -120,6 +121,13 @@ pub trait Op: Send + Sync + fmt::Debug {
     fn chain_kernel(&self, _shape: &[usize]) -> Option<ChainKernel> {
         None
     }
+
+    /// For an op whose [`Op::chain_kernel`] is [`ChainKernel::Map`]: its
+    /// float32 function on one group of rows, from `src` into `dst` (same
+    /// length), or in place in `dst` when `src` is `None`, on the calling
+    /// thread. Must compute exactly what [`Op::run`] computes on float32.
+    /// The default leaves `dst` as it is; only ops offering `Map` are asked.
+    fn chain_map(&self, _src: Option<&[f32]>, _dst: &mut [f32]) {}
 }
 
 /// The outputs of one run of a node with several outputs: one entry per
@@ -197,8 +205,8 @@ pub fn first_output(
 /// cache (see `crate::runtime::fuse`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ChainKernel {
-    /// Each element on its own.
-    Map(crate::kernels::unary::Unary),
+    /// Each element on its own, by the op's [`Op::chain_map`].
+    Map,
     /// Softmax over contiguous lanes of this many elements.
     SoftmaxLanes(usize),
 }

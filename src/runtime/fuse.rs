@@ -15,14 +15,12 @@
 
 use std::borrow::Cow;
 
-use crate::graph::plan::PlanNode;
 use crate::kernels::Parallel;
 use crate::kernels::par::CHUNK_ELEMS;
 use crate::kernels::softmax::{softmax, softmax_into};
-use crate::kernels::unary;
-use crate::ops::ChainKernel;
-use crate::ops::ExecCtx;
-use crate::ops::activation::{inplace, mapped};
+use crate::ops::elementwise::{inplace, mapped};
+use crate::ops::{ChainKernel, ExecCtx, Op};
+use crate::graph::plan::PlanNode;
 use crate::tensor::{SharedArray, Tensor};
 
 /// Most nodes fused into one step; longer chains run as several steps (the
@@ -48,7 +46,7 @@ pub(crate) fn run_chain<'a>(nodes: &[PlanNode], values: &mut [Option<Cow<'a, Ten
     let kernels = &kernels[..nodes.len()];
     let lent = |input: &SharedArray<f32>| {
         mapped(input, ctx, |src, dst, par| {
-            par.map_rows(src, dst, unit, |src, dst| run_group(kernels, Some(src), dst));
+            par.map_rows(src, dst, unit, |src, dst| run_group(kernels, nodes, Some(src), dst));
         })
     };
     // The value moves in when this chain is its last reader, and is then
@@ -57,7 +55,7 @@ pub(crate) fn run_chain<'a>(nodes: &[PlanNode], values: &mut [Option<Cow<'a, Ten
     let output = match (first.consumes.first(), values[*in_slot].take()) {
         (Some(true), Some(Cow::Owned(Tensor::F32(array)))) if array.is_unique() => {
             inplace(array, ctx.par, |data, par| {
-                par.row_groups(data, unit, |group| run_group(kernels, None, group));
+                par.row_groups(data, unit, |group| run_group(kernels, nodes, None, group));
             })
         }
         (Some(true), Some(Cow::Owned(Tensor::F32(array)))) => lent(&array),
@@ -99,14 +97,14 @@ fn kernels(nodes: &[PlanNode], shape: &[usize]) -> Option<([ChainKernel; MAX_CHA
     (unit <= CHUNK_ELEMS).then_some((kernels, unit))
 }
 
-/// One group of whole rows through every kernel: the first reads `src`
-/// when the input is lent, the others work in place in `dst`.
-fn run_group(kernels: &[ChainKernel], src: Option<&[f32]>, dst: &mut [f32]) {
+/// One group of whole rows through every node's kernel: the first reads
+/// `src` when the input is lent, the others work in place in `dst`.
+fn run_group(kernels: &[ChainKernel], nodes: &[PlanNode], src: Option<&[f32]>, dst: &mut [f32]) {
     let serial = Parallel::serial();
-    for (pos, kernel) in kernels.iter().enumerate() {
+    for (pos, (kernel, node)) in kernels.iter().zip(nodes).enumerate() {
+        let op: &dyn Op = node.op.as_ref();
         match (*kernel, src.filter(|_| pos == 0)) {
-            (ChainKernel::Map(op), Some(src)) => unary::apply_f32(op, src, dst, &serial),
-            (ChainKernel::Map(op), None) => unary::apply_f32_inplace(op, dst, &serial),
+            (ChainKernel::Map, src) => op.chain_map(src, dst),
             (ChainKernel::SoftmaxLanes(n), Some(src)) => softmax_into(src, dst, n, 1, &serial),
             (ChainKernel::SoftmaxLanes(n), None) => softmax(dst, n, 1, &serial),
         }
