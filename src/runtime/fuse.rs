@@ -15,12 +15,12 @@
 
 use std::borrow::Cow;
 
+use crate::graph::plan::PlanNode;
 use crate::kernels::Parallel;
 use crate::kernels::par::CHUNK_ELEMS;
 use crate::kernels::softmax::{softmax, softmax_into};
 use crate::ops::elementwise::{inplace, mapped};
 use crate::ops::{ChainKernel, ExecCtx, Op};
-use crate::graph::plan::PlanNode;
 use crate::tensor::{SharedArray, Tensor};
 
 /// Most nodes fused into one step; longer chains run as several steps (the

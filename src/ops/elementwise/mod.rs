@@ -20,13 +20,13 @@ use ndarray::{ArrayBase, ArrayD, Data, IxDyn};
 use num_traits::{PrimInt, Signed};
 
 use super::{ChainKernel, ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, Registry, check_dtype, required};
-use crate::graph::attrs::Attrs;
-use crate::runtime::buffers::output_shared;
 use crate::error::{LoadError, OpError};
+use crate::graph::attrs::Attrs;
+use crate::graph::shapes::{InferInput, ValueType, same_as_first};
 use crate::kernels::Parallel;
 use crate::kernels::simd::{Isa, VecF32};
 use crate::kernels::unary::{self, Elementwise};
-use crate::graph::shapes::{InferInput, ValueType, same_as_first};
+use crate::runtime::buffers::output_shared;
 use crate::tensor::{DType, Element, SharedArray, Tensor};
 
 /// One elementwise operator, declared once: everything the machinery of
