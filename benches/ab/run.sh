@@ -4,15 +4,16 @@
 #   benches/ab/run.sh REV KERNEL [N] [LO HI] [ROWS]
 #
 #   REV     any git revision (e.g. HEAD, HEAD~3, a commit id) of this repository
-#   KERNEL  relu | sigmoid | tanh | softmax
-#   N       elements (softmax: row length), default 16000
+#   KERNEL  relu | leakyrelu | sigmoid | tanh | elu | softmax
+#   N       elements per row, default 16000
 #   LO HI   inputs uniform in [LO, HI), default -10 10
-#   ROWS    softmax rows, default 1
+#   ROWS    rows, default 1
 #
 # Both versions are linked into one binary and timed in alternating batches
 # on the same inputs, so machine noise hits both alike; the ratio is what to
-# quote. Needs only git and cargo. The base revision must have the kernel
-# API used here (kernels::unary::apply_f32_isa, kernels::softmax::softmax_into).
+# quote. Needs only git and cargo. Both versions load the same one-node
+# model through the public API (Model::builder().threads(1), a Session), so
+# any two revisions that run the op can be compared.
 set -euo pipefail
 
 rev="${1:?usage: benches/ab/run.sh REV KERNEL [N] [LO HI] [ROWS]}"

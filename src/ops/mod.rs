@@ -94,7 +94,8 @@ pub trait Op: Send + Sync + fmt::Debug {
     /// The types of the outputs, from what is known of the inputs (one
     /// entry per output; `None` or a short vector where unknown). The
     /// default knows nothing. Must agree with what [`Op::run`] produces
-    /// whenever the inputs have the given types (`tests/shapes.rs`).
+    /// whenever the inputs have the given types (debug builds check every
+    /// output against it).
     fn infer(&self, _inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
         Vec::new()
     }

@@ -31,6 +31,57 @@ fn arg<T: std::str::FromStr>(args: &[String], idx: usize, default: T) -> T {
     args.get(idx).and_then(|arg| arg.parse().ok()).unwrap_or(default)
 }
 
+/// A one-node float32 model `op_type(x) -> y` over `[rows, n]` at opset 13
+/// (22 for Elu), encoded once and loaded by both versions, so that any two
+/// revisions with the public loading API can be compared whatever their
+/// kernel API.
+fn model_bytes(op_type: &str, rows: usize, n: usize) -> Vec<u8> {
+    use head::onnx::{
+        GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorShapeProto, TypeProto, ValueInfoProto,
+        tensor_shape_proto, type_proto,
+    };
+    use prost::Message;
+    let value = |name: &str| ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(1),
+                shape: Some(TensorShapeProto {
+                    dim: [rows, n]
+                        .iter()
+                        .map(|&size| tensor_shape_proto::Dimension {
+                            value: Some(tensor_shape_proto::dimension::Value::DimValue(size as i64)),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let node = NodeProto {
+        op_type: Some(op_type.into()),
+        input: vec!["x".into()],
+        output: vec!["y".into()],
+        ..Default::default()
+    };
+    let opset = if op_type == "Elu" { 22 } else { 13 };
+    ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(opset) }],
+        graph: Some(GraphProto {
+            name: Some("ab".into()),
+            node: vec![node],
+            input: vec![value("x")],
+            output: vec![value("y")],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let kernel = args.first().map_or("", String::as_str).to_string();
@@ -39,46 +90,51 @@ fn main() {
     let hi: f32 = arg(&args, 3, 10.0);
     let rows: usize = arg(&args, 4, 1).max(1);
     let len = n * rows;
-    let src = inputs(len, lo, hi);
-    let mut dst = vec![0f32; len];
-    // Batches of ~1M elements of work, 41 of each version, interleaved.
-    let reps = (1_000_000 / len.max(1)).clamp(3, 2000);
-    let rounds = 41;
-    // The unary op of each version, or None for softmax.
-    let unary = match kernel.as_str() {
-        "relu" => Some((base::kernels::unary::Unary::Relu, head::kernels::unary::Unary::Relu)),
-        "sigmoid" => Some((base::kernels::unary::Unary::Sigmoid, head::kernels::unary::Unary::Sigmoid)),
-        "tanh" => Some((base::kernels::unary::Unary::Tanh, head::kernels::unary::Unary::Tanh)),
-        "softmax" => None,
+    let op_type = match kernel.as_str() {
+        "relu" => "Relu",
+        "leakyrelu" => "LeakyRelu",
+        "sigmoid" => "Sigmoid",
+        "tanh" => "Tanh",
+        "elu" => "Elu",
+        "softmax" => "Softmax",
         _ => {
-            eprintln!("usage: benches/ab/run.sh REV relu|sigmoid|tanh|softmax [N] [LO HI] [ROWS]");
+            eprintln!("usage: benches/ab/run.sh REV relu|leakyrelu|sigmoid|tanh|elu|softmax [N] [LO HI] [ROWS]");
             std::process::exit(2);
         }
     };
-    let base_isa = base::kernels::simd::Isa::best();
-    let head_isa = head::kernels::simd::Isa::best();
-    let base_par = base::kernels::Parallel::serial();
-    let head_par = head::kernels::Parallel::serial();
+    let bytes = model_bytes(op_type, rows, n);
+    let base_model = base::Model::builder().threads(1).from_bytes(&bytes).unwrap_or_else(|err| {
+        eprintln!("base: {err}");
+        std::process::exit(1)
+    });
+    let head_model = head::Model::builder().threads(1).from_bytes(&bytes).unwrap_or_else(|err| {
+        eprintln!("head: {err}");
+        std::process::exit(1)
+    });
+    let x = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[rows, n]), inputs(len, lo, hi)).unwrap_or_default();
+    let (base_x, head_x) = (base::Tensor::from(x.clone()), head::Tensor::from(x));
+    let (mut base_session, mut head_session) = (base_model.session(), head_model.session());
+    // Batches of ~1M elements of work, 41 of each version, interleaved;
+    // sessions reuse their output buffers, as a kernel call into `dst` did.
+    let reps = (1_000_000 / len.max(1)).clamp(3, 2000);
+    let rounds = 41;
     let mut times = [Vec::new(), Vec::new()];
     for _ in 0..rounds {
-        if let Some((base_op, head_op)) = unary {
-            times[0].push(best_of(reps, || base::kernels::unary::apply_f32_isa(base_isa, base_op, &src, &mut dst)));
-            times[1].push(best_of(reps, || head::kernels::unary::apply_f32_isa(head_isa, head_op, &src, &mut dst)));
-        } else {
-            times[0].push(best_of(reps, || base::kernels::softmax::softmax_into(&src, &mut dst, n, 1, &base_par)));
-            times[1].push(best_of(reps, || head::kernels::softmax::softmax_into(&src, &mut dst, n, 1, &head_par)));
-        }
-        std::hint::black_box(&dst);
+        times[0].push(best_of(reps, || {
+            std::hint::black_box(base_session.run([("x", &base_x)]).is_ok());
+        }));
+        times[1].push(best_of(reps, || {
+            std::hint::black_box(head_session.run([("x", &head_x)]).is_ok());
+        }));
     }
     for series in &mut times {
         series.sort_by(f64::total_cmp);
     }
     let median = |series: &[f64]| series[series.len() / 2];
     let rate = |secs: f64| len as f64 / secs / 1e9;
-    let shape = if unary.is_none() { format!("[{rows},{n}]") } else { format!("[{n}]") };
     println!(
-        "{kernel} {shape} in [{lo},{hi}), 1 thread, {} ({rounds} alternating rounds, best of {reps} calls each):",
-        head_isa.name()
+        "{op_type} [{rows},{n}] in [{lo},{hi}), 1 thread, {} ({rounds} alternating rounds, best of {reps} calls each):",
+        head::kernels::simd::Isa::best().name()
     );
     println!(
         "  base {:.2} el/ns, head {:.2} el/ns (medians over rounds)",
