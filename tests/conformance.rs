@@ -223,3 +223,29 @@ fn one_case_of_a_pinned_group_runs_without_tripping_the_group_count() {
     assert!(report.tripwires.is_empty(), "{:?}", report.tripwires);
     assert_eq!(statuses(&report), [("test_abs", "unsupported"), ("test_relu", "pass")]);
 }
+
+/// The README's first lines state what `onnxi test fixtures/` ends with and
+/// how many official node tests pass; a run gives those numbers.
+#[test]
+fn readme_states_the_counts_a_run_gives() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let thousands = |n: usize| {
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (idx, ch) in digits.chars().enumerate() {
+            if idx > 0 && (digits.len() - idx).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(ch);
+        }
+        out
+    };
+    let all = run_paths(&[PathBuf::from("fixtures")], &Options::default(), |_, _, _| {});
+    let closing = format!("ends with `{}`", all.summary_line());
+    assert!(readme.contains(&closing), "README should say it {closing}");
+    let unsupported = format!("lists {} official", thousands(all.n_unsupported()));
+    assert!(readme.contains(&unsupported), "README should say it {unsupported}");
+    let node = run_paths(&[PathBuf::from("fixtures/onnx-node")], &Options::default(), |_, _, _| {});
+    let claim = format!("{} of the {} official ONNX node tests pass", node.n_passed(), thousands(node.cases.len()));
+    assert!(readme.contains(&claim), "README should say {claim:?}");
+}
