@@ -32,10 +32,17 @@ pub fn compare(expected: &Tensor, actual: &Tensor, tolerance: Tolerance) -> Comp
     let actual_values = actual.to_f64_vec();
     let expected_ordered = ordered_bits(expected);
     let actual_ordered = ordered_bits(actual);
+    // Integers and bool match exactly, compared as integers: through f64,
+    // int64 and uint64 values past 2^53 that differ could look equal.
+    let integral = !expected.dtype().is_float();
     let mut worst: Option<(usize, f64)> = None;
     for idx in 0..expected_values.len() {
         let (want, got) = (expected_values[idx], actual_values[idx]);
-        let same = want == got || (want.is_nan() && got.is_nan());
+        let same = if integral {
+            expected_ordered[idx] == actual_ordered[idx]
+        } else {
+            want == got || (want.is_nan() && got.is_nan())
+        };
         let abs = if same { 0.0 } else { (want - got).abs() };
         let ulp = if same { 0 } else { expected_ordered[idx].abs_diff(actual_ordered[idx]) };
         let abs_for_stats = if abs.is_nan() { f64::INFINITY } else { abs };
@@ -45,7 +52,7 @@ pub fn compare(expected: &Tensor, actual: &Tensor, tolerance: Tolerance) -> Comp
         // NaN, and an infinity only the same infinity. Without this rule
         // `rtol * |inf|` would accept any finite value, or even the other
         // infinity, and one ULP separates f32::MAX from +inf.
-        let both_finite = want.is_finite() && got.is_finite();
+        let both_finite = want.is_finite() && got.is_finite() && !integral;
         let ok = same
             || (both_finite
                 && match tolerance {

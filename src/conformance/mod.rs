@@ -631,6 +631,24 @@ mod tests {
     }
 
     #[test]
+    fn integers_match_exactly_even_past_2_to_the_53() {
+        let big = 1i64 << 60;
+        let expected = Tensor::from(ndarray::array![big, -3].into_dyn());
+        let off_by_one = Tensor::from(ndarray::array![big + 1, -3].into_dyn());
+        for tolerance in [Tolerance::DEFAULT, Tolerance::APPROXIMATE, Tolerance::Ulp(0)] {
+            assert!(compare(&expected, &off_by_one, tolerance).failure.is_some(), "{tolerance:?}");
+            assert!(compare(&expected, &expected.clone(), tolerance).failure.is_none(), "{tolerance:?}");
+        }
+        let near = Tensor::from(ndarray::array![u64::MAX, 0].into_dyn());
+        let far = Tensor::from(ndarray::array![u64::MAX - 1, 0].into_dyn());
+        assert!(compare(&near, &far, Tolerance::DEFAULT).failure.is_some());
+        // A tolerance that would accept 1 in 1000 does not apply to integers.
+        let hundred = Tensor::from(ndarray::array![1000i32].into_dyn());
+        let close = Tensor::from(ndarray::array![1001i32].into_dyn());
+        assert!(compare(&hundred, &close, Tolerance::APPROXIMATE).failure.is_some());
+    }
+
+    #[test]
     fn dtype_and_shape_must_match_exactly() {
         let f32s = Tensor::from(ndarray::array![1.0f32].into_dyn());
         let f64s = Tensor::from(ndarray::array![1.0f64].into_dyn());
