@@ -332,11 +332,9 @@ const PREFETCH_BYTES: usize = 2048;
 /// From this many elements (64 KiB of float32 per buffer) on, [`map`]
 /// prefetches for functions that ask for it; it is per call of `map`, so a
 /// 1M-element input cut into ~62K-element chunks per thread still
-/// prefetches. In-process A/B on the dev box (`benches/ab`), 1 thread:
-/// Tanh +7 to +10 % over 1M elements and +12 % over 3M; Sigmoid -2 to
-/// +9 % over 1M (it gains when the shared machine's cache is slow, and
-/// loses a little when it is not), +6 % over 3M; neutral from 16K to 100K
-/// (in L2); Relu neutral (hence not asked for).
+/// prefetches. Below it the data sits in L2 and prefetching gains nothing;
+/// it pays only for functions with long per-element work (see
+/// [`Elementwise::PREFETCH`]).
 const PREFETCH_MIN_ELEMS: usize = 1 << 14;
 
 /// An elementwise f32 function that the slice loops can map.

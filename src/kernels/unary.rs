@@ -59,11 +59,9 @@ pub fn tanh<T: Float>(x: T) -> T {
 /// Outputs from this many elements (16 MiB of float32) on are written with
 /// non-temporal stores: far larger than a core's share of cache, so the
 /// lines would be evicted before anyone reads them, and a plain store
-/// first reads each line it writes (a third memory stream). Relu over 16M
-/// elements from a lent input: 7.6-9.3 ms -> 4.0-4.7 ms at 1 thread,
-/// 2.8-3.1 -> 2.3-2.4 ms at 2 (`onnxi bench`, 2-core dev box). Fused
-/// chains and in-place kernels keep plain stores (their data is read
-/// again, or already in cache).
+/// first reads each line it writes (a third memory stream). Fused chains
+/// and in-place kernels keep plain stores (their data is read again, or
+/// already in cache).
 pub const STREAM_MIN_ELEMS: usize = 4 << 20;
 
 /// The buffers of a kernel from `src` into `dst`: streaming stores for a
