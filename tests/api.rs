@@ -640,3 +640,44 @@ fn value_types_are_inferred_through_the_plan() {
     let out = loaded.run([("x", Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[2, 3, 4]))))]).unwrap();
     assert_eq!(out["y"].shape(), [3, 1, 2, 2]);
 }
+
+/// What `anyhow`'s `{:#}` prints: each error of the `source()` chain, joined
+/// by ": ".
+fn chain_text(err: &dyn std::error::Error) -> String {
+    std::iter::successors(Some(err), |err| err.source()).map(ToString::to_string).collect::<Vec<_>>().join(": ")
+}
+
+/// Issue 14: messages are self-contained and `source()` is `None`, so a
+/// chain printer shows each cause once (it printed "cannot read model"
+/// twice).
+#[test]
+fn chain_printers_show_each_cause_once() {
+    let missing = Model::load("no/such/model.onnx").unwrap_err();
+    let softmax = load(&single_op("Softmax", vec![attr_i("axis", 5)], &[D::N(2), D::N(3)], 13)).unwrap();
+    let run = softmax.run([("x", Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[2, 3]))))]).unwrap_err();
+    let nodes = vec![node("Transpose", "bad_perm", &["w"], &["wt"], vec![onnxi_ints("perm", &[0, 1, 2])])];
+    let mut g = graph(nodes, vec![value_info("x", FLOAT, Some(&[D::N(2)]))], &["wt"]);
+    g.initializer = vec![tensor_f32("w", &[2, 3], &[0.0; 6])];
+    let fold = load(&model(g, 13)).unwrap_err();
+    for (err, once) in [(&missing, "cannot read model"), (&run, "out of range"), (&fold, "is not a permutation")] {
+        let text = chain_text(err);
+        assert_eq!(text, err.to_string());
+        assert_eq!(text.matches(once).count(), 1, "{text}");
+        assert_eq!(format!("{:#}", anyhow::Error::from(err.clone())), text);
+    }
+    if let Error::Load { source, .. } = &fold {
+        assert_eq!(chain_text(source), source.to_string());
+    }
+    if let Error::Run { source } = &run {
+        assert_eq!(chain_text(source), source.to_string());
+    }
+}
+
+/// Issue 14: an error returned from `main` prints with `Debug`; it reads as
+/// the message, not as the variant's fields.
+#[test]
+fn debug_of_an_error_is_its_message() {
+    let err = Model::load("no/such/model.onnx").unwrap_err();
+    assert_eq!(format!("{err:?}"), err.to_string());
+    assert!(format!("{err:?}").starts_with("no/such/model.onnx: cannot read model: "), "{err:?}");
+}

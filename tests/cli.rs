@@ -256,3 +256,13 @@ fn test_by_op_on_the_onnx_node_group() {
     assert!(text.lines().any(|line| line.starts_with("| Softmax | 7 | ")), "{text}");
     assert!(text.lines().last().is_some_and(|line| line.ends_with(" passed, 0 failed")), "{text}");
 }
+
+/// Issue 14: each cause is printed once (the file error was repeated).
+#[test]
+fn an_error_message_says_each_cause_once() {
+    let output = onnxi(&["run", "no/such/model.onnx"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(text.starts_with("error: no/such/model.onnx: cannot read model: "), "{text}");
+    assert_eq!(text.matches("cannot read model").count(), 1, "{text}");
+}
