@@ -35,6 +35,9 @@ pub enum LoadError {
     UnsupportedOp { node: String, op_type: String, domain: String, opset: i64, supported: Box<str> },
     /// The op exists, but not for this opset.
     UnsupportedOpset { node: String, op_type: String, domain: String, opset: i64, versions: Box<str> },
+    /// The model imports a default-domain opset newer than onnxi knows
+    /// ([`crate::ops::MAX_OPSET`]).
+    OpsetTooNew { node: String, op_type: String, opset: i64, max: i64 },
     /// An attribute is missing, has the wrong type or an invalid value.
     Attribute { node: String, op_type: String, attr: String, reason: String },
     /// An attribute onnxi does not implement (partial support fails loudly).
@@ -87,6 +90,10 @@ impl std::fmt::Display for LoadError {
             Self::UnsupportedOpset { node, op_type, domain, opset, versions } => write!(
                 f,
                 "node {node:?}: op {op_type} has no version for opset {opset} in domain {domain:?}; onnxi implements versions {versions}"
+            ),
+            Self::OpsetTooNew { node, op_type, opset, max } => write!(
+                f,
+                "node {node:?} (op {op_type}): the model imports default-domain opset {opset}, but onnxi knows opsets up to {max}"
             ),
             Self::Attribute { node, op_type, attr, reason } => {
                 write!(f, "node {node:?} (op {op_type}): attribute {attr:?}: {reason}")

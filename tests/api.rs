@@ -74,7 +74,19 @@ fn opset_older_than_the_first_version_and_newer_than_known_are_refused() {
     let err = load_err(&single_op("Unsqueeze", vec![], &[D::N(2)], 0));
     assert!(matches!(err, LoadError::InvalidOpsetVersion { .. }), "{err}");
     let err = load_err(&single_op("Relu", vec![], &[D::N(2)], 999));
-    assert!(matches!(&err, LoadError::UnsupportedOpset { versions, .. } if &**versions == "1, 6, 13, 14"), "{err}");
+    assert!(matches!(&err, LoadError::OpsetTooNew { opset: 999, max: 28, .. }), "{err}");
+}
+
+/// Issue 14: a future opset is named as such, not as a missing version of
+/// the op.
+#[test]
+fn a_future_opset_says_which_opsets_onnxi_knows() {
+    let err = load_err(&single_op("Relu", vec![], &[D::N(2)], 30));
+    assert_eq!(
+        err.to_string(),
+        "node \"the_node\" (op Relu): the model imports default-domain opset 30, but onnxi knows opsets up to 28"
+    );
+    assert_eq!(onnxi::ops::MAX_OPSET, 28);
 }
 
 #[test]
