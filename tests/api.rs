@@ -693,3 +693,46 @@ fn debug_of_an_error_is_its_message() {
     assert_eq!(format!("{err:?}"), err.to_string());
     assert!(format!("{err:?}").starts_with("no/such/model.onnx: cannot read model: "), "{err:?}");
 }
+
+/// `.npy` bytes with the given header fields and data.
+fn npy_bytes(descr: &str, fortran: bool, shape: &str, data: &[u8]) -> Vec<u8> {
+    let fortran = if fortran { "True" } else { "False" };
+    let header = format!("{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': {shape}, }}\n");
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// Issue 14: Fortran-order and big-endian `.npy` files read as numpy reads
+/// them; an unsupported dtype names the supported ones; a `.npz` archive
+/// says what to do.
+#[test]
+fn npy_files_in_fortran_order_or_big_endian_read_correctly_and_errors_say_what_to_do() {
+    use onnxi::io::tensor_file::parse_npy;
+    // np.asfortranarray([[1, 2, 3], [4, 5, 6]], dtype='<i4'): column by column.
+    let data: Vec<u8> = [1i32, 4, 2, 5, 3, 6].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let tensor = parse_npy(&npy_bytes("<i4", true, "(2, 3)", &data), u64::MAX).unwrap();
+    assert_eq!(tensor, Tensor::from(array![[1i32, 2, 3], [4, 5, 6]].into_dyn()));
+    // Three axes, big-endian float64, Fortran order.
+    let values = ArrayD::from_shape_fn(IxDyn(&[2, 3, 4]), |idx| (idx[0] * 100 + idx[1] * 10 + idx[2]) as f64);
+    let data: Vec<u8> = values.t().iter().flat_map(|v| v.to_be_bytes()).collect();
+    let tensor = parse_npy(&npy_bytes(">f8", true, "(2, 3, 4)", &data), u64::MAX).unwrap();
+    assert_eq!(tensor, Tensor::from(values));
+    let data: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|v| v.to_be_bytes()).collect();
+    let tensor = parse_npy(&npy_bytes(">f4", false, "(2,)", &data), u64::MAX).unwrap();
+    assert_eq!(tensor, Tensor::from(array![1.5f32, -2.0].into_dyn()));
+
+    let err = parse_npy(&npy_bytes("<c8", false, "(1,)", &[0; 8]), u64::MAX).unwrap_err().to_string();
+    assert!(
+        err.contains("unsupported .npy dtype \"<c8\"") && err.contains("float32 (f4)") && err.contains("astype"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let npz = dir.path().join("arrays.npz");
+    std::fs::write(&npz, b"PK\x03\x04rest of a zip").unwrap();
+    let err = onnxi::io::tensor_file::read(&npz, u64::MAX).unwrap_err().to_string();
+    assert!(err.contains(".npz archive") && err.contains("numpy.save"), "{err}");
+}
