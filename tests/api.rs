@@ -736,3 +736,24 @@ fn npy_files_in_fortran_order_or_big_endian_read_correctly_and_errors_say_what_t
     let err = onnxi::io::tensor_file::read(&npz, u64::MAX).unwrap_err().to_string();
     assert!(err.contains(".npz archive") && err.contains("numpy.save"), "{err}");
 }
+
+/// Issue 14: the README's Rust example pastes into a new crate as it is: a
+/// whole program, no rustdoc-hidden lines, ndarray through `onnxi::ndarray`
+/// (it runs as a doctest, `src/lib.rs`).
+#[test]
+fn readme_rust_example_is_a_whole_program() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let start = readme.find("```rust\n").expect("a Rust example") + "```rust\n".len();
+    let code = &readme[start..start + readme[start..].find("```").unwrap()];
+    assert!(code.contains("fn main() -> Result<(), onnxi::Error> {"), "{code}");
+    assert!(!code.lines().any(|line| line.trim_start().starts_with("# ") || line.trim() == "#"), "{code}");
+    assert!(!code.contains("ndarray::") || code.contains("onnxi::ndarray::"), "{code}");
+}
+
+#[test]
+fn tensors_come_from_arrays_of_any_dimension() {
+    let matrix = Tensor::from(onnxi::ndarray::array![[1.0f32, 2.0], [3.0, 4.0]]);
+    assert_eq!(matrix.shape(), [2, 2]);
+    assert_eq!(Tensor::from(onnxi::ndarray::arr0(5i64)).shape(), [] as [usize; 0]);
+    assert_eq!(matrix, Tensor::from(array![[1.0f32, 2.0], [3.0, 4.0]].into_dyn()));
+}
