@@ -156,7 +156,11 @@ enum Command {
         json: bool,
     },
     /// Print the operators onnxi supports, with opset versions and dtypes.
-    Ops,
+    Ops {
+        /// Print JSON: `{"max_opset", "ops": [{"op_type", "domain", "versions": [{"version", "dtypes"}]}]}`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the version, the CPU's SIMD features, the SIMD path chosen and the default thread count.
     Info,
 }
@@ -195,6 +199,28 @@ fn simd_text() -> String {
         Ok(None) => format!("{} (the best this CPU has)", active.name()),
         Err(message) => format!("{} ({message})", active.name()),
     }
+}
+
+/// The registry as JSON, ops sorted by name as in `onnxi ops`.
+fn ops_json() -> serde_json::Value {
+    let mut entries: Vec<&onnxi::ops::Entry> = onnxi::ops::Registry::builtin().entries().iter().collect();
+    entries.sort_by_key(|entry| entry.op_type);
+    let ops: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|entry| {
+            let versions: Vec<serde_json::Value> = entry
+                .versions
+                .iter()
+                .map(|&version| {
+                    let dtypes: Vec<&str> = (entry.dtypes)(version).iter().map(|dtype| dtype.name()).collect();
+                    serde_json::json!({"version": version, "dtypes": dtypes})
+                })
+                .collect();
+            let domain = if entry.domain.is_empty() { "ai.onnx" } else { entry.domain };
+            serde_json::json!({"op_type": entry.op_type, "domain": domain, "versions": versions})
+        })
+        .collect();
+    serde_json::json!({"max_opset": onnxi::ops::MAX_OPSET, "ops": ops})
 }
 
 /// What `onnxi info` and `onnxi --version` print.
@@ -280,8 +306,12 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Bench { model, shapes, inputs, threads, iters, warmup, json } => {
             bench(&model, &shapes, &inputs, threads, iters, warmup, json)
         }
-        Command::Ops => {
+        Command::Ops { json: false } => {
             print!("{}", onnxi::ops::support_table());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ops { json: true } => {
+            println!("{}", serde_json::to_string_pretty(&ops_json())?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Info => {

@@ -426,3 +426,19 @@ fn simd_choice_is_checked_and_reported() {
     assert!(stdout(&output).contains("simd path: scalar (ONNXI_SIMD)"), "{}", stdout(&output));
     assert_eq!(stdout(&run(None, &["-V"])), format!("onnxi {}\n", env!("CARGO_PKG_VERSION")));
 }
+
+/// `ops --json`: the registry for scripts, one entry per op with its dtypes
+/// per version.
+#[test]
+fn ops_json_lists_every_op_with_dtypes_per_version() {
+    let output = onnxi(&["ops", "--json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["max_opset"], 28);
+    let ops = json["ops"].as_array().unwrap();
+    assert_eq!(ops.len(), onnxi::ops::Registry::builtin().entries().len());
+    let relu = ops.iter().find(|op| op["op_type"] == "Relu").unwrap();
+    assert_eq!(relu["domain"], "ai.onnx");
+    let v14 = relu["versions"].as_array().unwrap().iter().find(|v| v["version"] == 14).unwrap();
+    assert!(v14["dtypes"].as_array().unwrap().contains(&serde_json::json!("int8")), "{v14}");
+}
