@@ -52,6 +52,20 @@ fn parse_input(text: &str) -> Result<InputArg, String> {
     }
 }
 
+/// One `--expect NAME=FILE` argument.
+#[derive(Debug, Clone)]
+struct ExpectArg {
+    name: String,
+    file: PathBuf,
+}
+
+fn parse_expect(text: &str) -> Result<ExpectArg, String> {
+    match parse_input(text)? {
+        InputArg { name: Some(name), file } => Ok(ExpectArg { name, file }),
+        InputArg { name: None, .. } => Err("expected NAME=FILE (an output name and its reference array)".into()),
+    }
+}
+
 /// One `--shape NAME=D1,D2,...` argument (`NAME=` for a 0-d input).
 #[derive(Debug, Clone)]
 struct ShapeArg {
@@ -101,6 +115,16 @@ enum Command {
         /// Write each output to DIR/NAME.npy.
         #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
         output_dir: Option<PathBuf>,
+        /// Compare output NAME with the reference array in FILE (.npy or .pb); exit 1
+        /// naming the worst element when they differ. Each output at most once.
+        #[arg(long = "expect", value_name = "NAME=FILE", value_parser = parse_expect)]
+        expect: Vec<ExpectArg>,
+        /// Relative tolerance of --expect (>= 0).
+        #[arg(long, default_value_t = 1e-3, value_parser = non_negative, requires = "expect")]
+        rtol: f64,
+        /// Absolute tolerance of --expect (>= 0).
+        #[arg(long, default_value_t = 1e-7, value_parser = non_negative, requires = "expect")]
+        atol: f64,
     },
     /// Describe a model: opsets, inputs, outputs, nodes, and what onnxi cannot run.
     Inspect {
@@ -292,7 +316,9 @@ fn input_files(model: &Model, args: &[InputArg]) -> Result<Vec<(String, PathBuf)
 
 fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Run { model, inputs, output_dir } => run(&model, &inputs, output_dir.as_deref()),
+        Command::Run { model, inputs, output_dir, expect, rtol, atol } => {
+            run(&model, &inputs, output_dir.as_deref(), &expect, onnxi::conformance::Tolerance::Close { rtol, atol })
+        }
         Command::Inspect { model, json, check } => {
             let report = onnxi::graph::inspect::inspect_file(&model)?;
             if json {
@@ -321,8 +347,30 @@ fn dispatch(command: Command) -> Result<ExitCode> {
     }
 }
 
-fn run(model_path: &Path, input_args: &[InputArg], output_dir: Option<&Path>) -> Result<ExitCode> {
+fn run(
+    model_path: &Path,
+    input_args: &[InputArg],
+    output_dir: Option<&Path>,
+    expect: &[ExpectArg],
+    tolerance: onnxi::conformance::Tolerance,
+) -> Result<ExitCode> {
     let model = Model::load(model_path)?;
+    let output_names = model.output_names();
+    for (idx, ExpectArg { name, .. }) in expect.iter().enumerate() {
+        if !output_names.contains(&name.as_str()) {
+            return Err(usage(format!(
+                "--expect {name}=...: unknown output {name:?} (the model's outputs: {})",
+                output_names.join(", ")
+            )));
+        }
+        if expect[..idx].iter().any(|earlier| earlier.name == *name) {
+            return Err(usage(format!("output {name:?} is given twice with --expect")));
+        }
+    }
+    let mut references: Vec<(&ExpectArg, Tensor)> = Vec::new();
+    for arg in expect {
+        references.push((arg, onnxi::io::tensor_file::read(&arg.file, u64::MAX)?.0));
+    }
     let mut feeds: Vec<(String, Tensor)> = Vec::new();
     for (name, file) in input_files(&model, input_args)? {
         let (tensor, _) = onnxi::io::tensor_file::read(&file, u64::MAX)?;
@@ -340,7 +388,29 @@ fn run(model_path: &Path, input_args: &[InputArg], output_dir: Option<&Path>) ->
             onnxi::io::tensor_file::write_npy(&dir.join(format!("{file_name}.npy")), tensor)?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    let mut mismatches: Vec<String> = Vec::new();
+    for (arg, reference) in &references {
+        let Some(actual) = outputs.get(&arg.name) else {
+            mismatches.push(format!("output {:?} was not computed", arg.name));
+            continue;
+        };
+        let comparison = onnxi::conformance::compare(reference, actual, tolerance);
+        match comparison.failure {
+            None => println!(
+                "expect {}: ok (max abs err {:.3e}, max {} ULP)",
+                arg.name, comparison.max_abs, comparison.max_ulp
+            ),
+            Some(failure) => {
+                println!("expect {}: MISMATCH: {failure}", arg.name);
+                mismatches.push(format!("output {:?} differs from {}: {failure}", arg.name, arg.file.display()));
+            }
+        }
+    }
+    match mismatches.as_slice() {
+        [] => Ok(ExitCode::SUCCESS),
+        [only] => bail!("{only}"),
+        [first, rest @ ..] => bail!("{first} (and {} more outputs differ)", rest.len()),
+    }
 }
 
 /// What `onnxi test` says a case folder holds.

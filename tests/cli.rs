@@ -442,3 +442,44 @@ fn ops_json_lists_every_op_with_dtypes_per_version() {
     let v14 = relu["versions"].as_array().unwrap().iter().find(|v| v["version"] == 14).unwrap();
     assert!(v14["dtypes"].as_array().unwrap().contains(&serde_json::json!("int8")), "{v14}");
 }
+
+/// `run --expect NAME=FILE`: outputs compared with reference arrays within
+/// `--rtol`/`--atol`; exit 1 naming the worst element when they differ.
+#[test]
+fn run_expect_compares_outputs_with_reference_arrays() {
+    let (model, input) = seed("sigmoid");
+    let reference = "output=fixtures/seed/test_seed_sigmoid/test_data_set_0/output_0.pb";
+    let output = onnxi(&["run", &model, "-i", &input, "--expect", reference]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains("expect output: ok (max abs err "), "{}", stdout(&output));
+
+    let dir = tempfile::tempdir().unwrap();
+    let off = write_npy(
+        dir.path(),
+        "off.npy",
+        &onnxi::Tensor::from(ndarray::array![0.26894142f64, 0.88079708, 0.05, 0.98201379, 0.5]),
+    );
+    let expect = format!("output={off}");
+    let output = onnxi(&["run", &model, "-i", &input, "--expect", &expect]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(text.starts_with("error: output \"output\" differs from "), "{text}");
+    assert!(text.contains("worst element at index [2]: expected 0.05, got 0.04742587"), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    // Loose enough, it passes.
+    let output = onnxi(&["run", &model, "-i", &input, "--expect", &expect, "--atol", "0.01"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+
+    for (args, needle) in [
+        (vec!["--expect", "nope=x.npy"], "unknown output \"nope\""),
+        (vec!["--expect", reference, "--expect", reference], "output \"output\" is given twice"),
+        (vec!["--expect", "x.npy"], "NAME=FILE"),
+        (vec!["--rtol", "0.1"], "--expect"),
+    ] {
+        let mut full = vec!["run", model.as_str(), "-i", input.as_str()];
+        full.extend(args);
+        let output = onnxi(&full);
+        assert_eq!(output.status.code(), Some(2), "{full:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains(needle), "{full:?}: {}", stderr(&output));
+    }
+}
