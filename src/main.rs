@@ -190,10 +190,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // `--version` also says what the CPU offers and which path runs.
-    let long_version: &'static str = Box::leak(info_text().trim_end().to_string().into_boxed_str());
-    let parsed =
-        Cli::command().long_version(long_version).try_get_matches().and_then(|matches| Cli::from_arg_matches(&matches));
+    // `--version` also says what the CPU offers and which path runs (only
+    // when asked: finding the thread count starts the shared pool).
+    let mut command = Cli::command();
+    if std::env::args_os().skip(1).any(|arg| arg == "--version") {
+        let long_version: &'static str = Box::leak(info_text().trim_end().to_string().into_boxed_str());
+        command = command.long_version(long_version);
+    }
+    let parsed = command.try_get_matches().and_then(|matches| Cli::from_arg_matches(&matches));
     let cli = match parsed {
         Ok(cli) => cli,
         Err(err) => {
