@@ -12,7 +12,13 @@ use onnxi::kernels::simd::Isa;
 use onnxi::{Model, Tensor};
 
 #[derive(Parser)]
-#[command(name = "onnxi", version, about = "Run ONNX models exported from PyTorch, and prove the results right")]
+#[command(
+    name = "onnxi",
+    version,
+    about = "Run ONNX models exported from PyTorch, and prove the results right",
+    after_help = "Exit status: 0 success; 1 a model, input or test failure; 2 bad usage.\n\
+                  ONNXI_SIMD=scalar|sse2|avx2|avx512 forces a SIMD path (`onnxi info` shows the one chosen)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
