@@ -6,15 +6,106 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use onnxi::kernels::simd::Isa;
 use onnxi::{Model, Tensor};
 
 #[derive(Parser)]
-#[command(name = "onnxi", version, about = "Run ONNX models exported from PyTorch, and prove the results right")]
+#[command(
+    name = "onnxi",
+    version,
+    about = "Run ONNX models exported from PyTorch, and prove the results right",
+    after_help = "Exit status: 0 success; 1 a model, input or test failure; 2 bad usage.\n\
+                  ONNXI_SIMD=scalar|sse2|avx2|avx512 forces a SIMD path (`onnxi info` shows the one chosen)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// Bad usage found after parsing (an input name the model lacks, a path
+/// that does not exist): printed like other errors, exit status 2.
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Usage(message.into()))
+}
+
+/// One `-i` argument: `NAME=FILE`, or `FILE` alone for a one-input model.
+#[derive(Debug, Clone)]
+struct InputArg {
+    name: Option<String>,
+    file: PathBuf,
+}
+
+fn parse_input(text: &str) -> Result<InputArg, String> {
+    match text.split_once('=') {
+        Some(("", _)) => Err("no input name before '=': give NAME=FILE".into()),
+        Some((name, "")) => Err(format!("no file after '{name}=': give {name}=FILE")),
+        Some((name, file)) => Ok(InputArg { name: Some(name.to_string()), file: PathBuf::from(file) }),
+        None if text.is_empty() => Err("empty: give NAME=FILE".into()),
+        None => Ok(InputArg { name: None, file: PathBuf::from(text) }),
+    }
+}
+
+/// One `--expect NAME=FILE` argument.
+#[derive(Debug, Clone)]
+struct ExpectArg {
+    name: String,
+    file: PathBuf,
+}
+
+fn parse_expect(text: &str) -> Result<ExpectArg, String> {
+    match parse_input(text)? {
+        InputArg { name: Some(name), file } => Ok(ExpectArg { name, file }),
+        InputArg { name: None, .. } => Err("expected NAME=FILE (an output name and its reference array)".into()),
+    }
+}
+
+/// One `--shape NAME=D1,D2,...` argument (`NAME=` for a 0-d input).
+#[derive(Debug, Clone)]
+struct ShapeArg {
+    name: String,
+    dims: Vec<usize>,
+}
+
+fn parse_shape(text: &str) -> Result<ShapeArg, String> {
+    let (name, dims) = text.split_once('=').ok_or("expected NAME=D1,D2,... (NAME= for a 0-d input)")?;
+    if name.is_empty() {
+        return Err("no input name before '='".into());
+    }
+    let dims = if dims.trim().is_empty() {
+        Vec::new()
+    } else {
+        dims.split(',')
+            .map(|dim| dim.trim().parse::<usize>().map_err(|_| format!("{dim:?} is not a size")))
+            .collect::<Result<_, _>>()?
+    };
+    Ok(ShapeArg { name: name.to_string(), dims })
+}
+
+fn non_negative(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value >= 0.0 => Ok(value),
+        _ => Err("expected a number >= 0".into()),
+    }
+}
+
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(value) if value >= 1 => Ok(value),
+        _ => Err("expected a whole number >= 1".into()),
+    }
 }
 
 #[derive(Subcommand)]
@@ -24,30 +115,44 @@ enum Command {
         /// The .onnx model.
         model: PathBuf,
         /// An input as NAME=FILE (.npy or TensorProto .pb); FILE alone when the model has one input.
-        #[arg(short = 'i', long = "input", value_name = "NAME=FILE")]
-        inputs: Vec<String>,
+        /// Each input at most once.
+        #[arg(short = 'i', long = "input", value_name = "NAME=FILE", value_parser = parse_input)]
+        inputs: Vec<InputArg>,
         /// Write each output to DIR/NAME.npy.
         #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
         output_dir: Option<PathBuf>,
+        /// Compare output NAME with the reference array in FILE (.npy or .pb); exit 1
+        /// naming the worst element when they differ. Each output at most once.
+        #[arg(long = "expect", value_name = "NAME=FILE", value_parser = parse_expect)]
+        expect: Vec<ExpectArg>,
+        /// Relative tolerance of --expect (>= 0).
+        #[arg(long, default_value_t = 1e-3, value_parser = non_negative, requires = "expect")]
+        rtol: f64,
+        /// Absolute tolerance of --expect (>= 0).
+        #[arg(long, default_value_t = 1e-7, value_parser = non_negative, requires = "expect")]
+        atol: f64,
     },
     /// Describe a model: opsets, inputs, outputs, nodes, and what onnxi cannot run.
     Inspect {
         /// The .onnx model.
         model: PathBuf,
-        /// Print JSON instead of text.
+        /// Print JSON instead of text (static dims as numbers, symbolic ones as strings).
         #[arg(long)]
         json: bool,
+        /// Exit with status 1 when onnxi cannot run the model.
+        #[arg(long)]
+        check: bool,
     },
     /// Run conformance cases (ONNX backend layout) found at or below each PATH.
     Test {
-        /// Case folders, or folders above them.
+        /// Case folders (model.onnx and test_data_set_N/), folders above them, or a case's model.onnx.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// Relative tolerance.
-        #[arg(long, default_value_t = 1e-3)]
+        /// Relative tolerance (>= 0).
+        #[arg(long, default_value_t = 1e-3, value_parser = non_negative)]
         rtol: f64,
-        /// Absolute tolerance.
-        #[arg(long, default_value_t = 1e-7)]
+        /// Absolute tolerance (>= 0).
+        #[arg(long, default_value_t = 1e-7, value_parser = non_negative)]
         atol: f64,
         /// Also write a machine-readable report to FILE.
         #[arg(long, value_name = "FILE")]
@@ -61,17 +166,17 @@ enum Command {
     Bench {
         /// The .onnx model.
         model: PathBuf,
-        /// Shape of a random input as NAME=D1,D2,... (needed for symbolic dims).
-        #[arg(long = "shape", value_name = "NAME=D1,D2,...")]
-        shapes: Vec<String>,
-        /// A given input as NAME=FILE instead of random values.
-        #[arg(short = 'i', long = "input", value_name = "NAME=FILE")]
-        inputs: Vec<String>,
-        /// Threads for the model's kernels (default: all cores).
-        #[arg(long)]
+        /// Shape of a random input as NAME=D1,D2,... (needed for symbolic dims; NAME= for 0-d).
+        #[arg(long = "shape", value_name = "NAME=D1,D2,...", value_parser = parse_shape)]
+        shapes: Vec<ShapeArg>,
+        /// A given input as NAME=FILE instead of random values; FILE alone when the model has one input.
+        #[arg(short = 'i', long = "input", value_name = "NAME=FILE", value_parser = parse_input)]
+        inputs: Vec<InputArg>,
+        /// Threads for the model's kernels, at least 1 (default: all cores).
+        #[arg(long, value_parser = at_least_one)]
         threads: Option<usize>,
-        /// Timed runs.
-        #[arg(long, default_value_t = 100)]
+        /// Timed runs, at least 1.
+        #[arg(long, default_value_t = 100, value_parser = at_least_one)]
         iters: usize,
         /// Untimed runs first.
         #[arg(long, default_value_t = 10)]
@@ -81,64 +186,204 @@ enum Command {
         json: bool,
     },
     /// Print the operators onnxi supports, with opset versions and dtypes.
-    Ops,
+    Ops {
+        /// Print JSON: `{"max_opset", "ops": [{"op_type", "domain", "versions": [{"version", "dtypes"}]}]}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the version, the CPU's SIMD features, the SIMD path chosen and the default thread count.
+    Info,
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // `--version` also says what the CPU offers and which path runs (only
+    // when asked: finding the thread count starts the shared pool).
+    let mut command = Cli::command();
+    if std::env::args_os().skip(1).any(|arg| arg == "--version") {
+        let long_version: &'static str = Box::leak(info_text().trim_end().to_string().into_boxed_str());
+        command = command.long_version(long_version);
+    }
+    let parsed = command.try_get_matches().and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
             return if err.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
+    if let Err(message) = onnxi::kernels::simd::requested() {
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(1)
+            ExitCode::from(if err.downcast_ref::<Usage>().is_some() { 2 } else { 1 })
         }
     }
 }
 
+/// The SIMD path kernels use, and why.
+fn simd_text() -> String {
+    let active = onnxi::kernels::simd::active();
+    match onnxi::kernels::simd::requested() {
+        Ok(Some(isa)) if isa == active => format!("{} (ONNXI_SIMD)", active.name()),
+        Ok(Some(isa)) => format!("{} (ONNXI_SIMD={} lowered to what this CPU has)", active.name(), isa.name()),
+        Ok(None) => format!("{} (the best this CPU has)", active.name()),
+        Err(message) => format!("{} ({message})", active.name()),
+    }
+}
+
+/// The registry as JSON, ops sorted by name as in `onnxi ops`.
+fn ops_json() -> serde_json::Value {
+    let mut entries: Vec<&onnxi::ops::Entry> = onnxi::ops::Registry::builtin().entries().iter().collect();
+    entries.sort_by_key(|entry| entry.op_type);
+    let ops: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|entry| {
+            let versions: Vec<serde_json::Value> = entry
+                .versions
+                .iter()
+                .map(|&version| {
+                    let dtypes: Vec<&str> = (entry.dtypes)(version).iter().map(|dtype| dtype.name()).collect();
+                    serde_json::json!({"version": version, "dtypes": dtypes})
+                })
+                .collect();
+            let domain = if entry.domain.is_empty() { "ai.onnx" } else { entry.domain };
+            serde_json::json!({"op_type": entry.op_type, "domain": domain, "versions": versions})
+        })
+        .collect();
+    serde_json::json!({"max_opset": onnxi::ops::MAX_OPSET, "ops": ops})
+}
+
+/// What `onnxi info` and `onnxi --version` print.
+fn info_text() -> String {
+    #[cfg(target_arch = "x86_64")]
+    let features: Vec<&str> = [
+        ("sse2", std::arch::is_x86_feature_detected!("sse2")),
+        ("avx", std::arch::is_x86_feature_detected!("avx")),
+        ("avx2", std::arch::is_x86_feature_detected!("avx2")),
+        ("fma", std::arch::is_x86_feature_detected!("fma")),
+        ("avx512f", std::arch::is_x86_feature_detected!("avx512f")),
+    ]
+    .into_iter()
+    .filter_map(|(name, present)| present.then_some(name))
+    .collect();
+    #[cfg(not(target_arch = "x86_64"))]
+    let features: Vec<&str> = Vec::new();
+    let paths: Vec<&str> = Isa::supported().into_iter().map(Isa::name).collect();
+    format!(
+        "{}\ncpu features: {}\nsimd paths: {}\nsimd path: {}\nthreads: {} (default: all cores)\n",
+        env!("CARGO_PKG_VERSION"),
+        if features.is_empty() { "none that onnxi uses".to_string() } else { features.join(" ") },
+        paths.join(", "),
+        simd_text(),
+        onnxi::kernels::Parallel::global().n_threads(),
+    )
+}
+
+/// The files of `-i` arguments by input name, checked against the model:
+/// every name is one of its inputs, none twice; `FILE` alone only when the
+/// model has exactly one input without a default.
+fn input_files(model: &Model, args: &[InputArg]) -> Result<Vec<(String, PathBuf)>> {
+    let expected = || model.inputs().iter().map(|spec| spec.name.as_str()).collect::<Vec<_>>().join(", ");
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    for arg in args {
+        let name = match &arg.name {
+            Some(name) => {
+                if !model.inputs().iter().any(|spec| spec.name == *name) {
+                    return Err(usage(format!(
+                        "-i {name}=...: unknown input {name:?} (the model expects: {})",
+                        expected()
+                    )));
+                }
+                name.clone()
+            }
+            None => {
+                let needed: Vec<&str> =
+                    model.inputs().iter().filter(|spec| !spec.has_default).map(|spec| spec.name.as_str()).collect();
+                match needed[..] {
+                    [only] => only.to_string(),
+                    _ => {
+                        return Err(usage(format!(
+                            "-i {}: give it as NAME=FILE; FILE alone is for a model with one input, and this one has {} ({})",
+                            arg.file.display(),
+                            needed.len(),
+                            needed.join(", ")
+                        )));
+                    }
+                }
+            }
+        };
+        if files.iter().any(|(seen, _)| *seen == name) {
+            return Err(usage(format!("input {name:?} is given twice with -i")));
+        }
+        files.push((name, arg.file.clone()));
+    }
+    Ok(files)
+}
+
 fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Run { model, inputs, output_dir } => run(&model, &inputs, output_dir.as_deref()),
-        Command::Inspect { model, json } => {
+        Command::Run { model, inputs, output_dir, expect, rtol, atol } => {
+            run(&model, &inputs, output_dir.as_deref(), &expect, onnxi::conformance::Tolerance::Close { rtol, atol })
+        }
+        Command::Inspect { model, json, check } => {
             let report = onnxi::graph::inspect::inspect_file(&model)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report.to_json())?);
             } else {
                 print!("{}", report.to_text());
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(if check && report.load_error.is_some() { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         Command::Test { paths, rtol, atol, json, by_op } => test(&paths, rtol, atol, json.as_deref(), by_op),
         Command::Bench { model, shapes, inputs, threads, iters, warmup, json } => {
             bench(&model, &shapes, &inputs, threads, iters, warmup, json)
         }
-        Command::Ops => {
+        Command::Ops { json: false } => {
             print!("{}", onnxi::ops::support_table());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ops { json: true } => {
+            println!("{}", serde_json::to_string_pretty(&ops_json())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Info => {
+            print!("onnxi {}", info_text());
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-fn run(model_path: &Path, input_args: &[String], output_dir: Option<&Path>) -> Result<ExitCode> {
+fn run(
+    model_path: &Path,
+    input_args: &[InputArg],
+    output_dir: Option<&Path>,
+    expect: &[ExpectArg],
+    tolerance: onnxi::conformance::Tolerance,
+) -> Result<ExitCode> {
     let model = Model::load(model_path)?;
+    let output_names = model.output_names();
+    for (idx, ExpectArg { name, .. }) in expect.iter().enumerate() {
+        if !output_names.contains(&name.as_str()) {
+            return Err(usage(format!(
+                "--expect {name}=...: unknown output {name:?} (the model's outputs: {})",
+                output_names.join(", ")
+            )));
+        }
+        if expect[..idx].iter().any(|earlier| earlier.name == *name) {
+            return Err(usage(format!("output {name:?} is given twice with --expect")));
+        }
+    }
+    let mut references: Vec<(&ExpectArg, Tensor)> = Vec::new();
+    for arg in expect {
+        references.push((arg, onnxi::io::tensor_file::read(&arg.file, u64::MAX)?.0));
+    }
     let mut feeds: Vec<(String, Tensor)> = Vec::new();
-    for arg in input_args {
-        let (name, file) = match arg.split_once('=') {
-            Some((name, file)) => (name.to_string(), file),
-            None => {
-                let needed: Vec<&onnxi::InputSpec> = model.inputs().iter().filter(|spec| !spec.has_default).collect();
-                if needed.len() != 1 {
-                    bail!("input {arg:?}: give it as NAME=FILE (the model has {} inputs)", needed.len());
-                }
-                (needed[0].name.clone(), arg.as_str())
-            }
-        };
-        let (tensor, _) = onnxi::io::tensor_file::read(Path::new(file), u64::MAX)?;
+    for (name, file) in input_files(&model, input_args)? {
+        let (tensor, _) = onnxi::io::tensor_file::read(&file, u64::MAX)?;
         feeds.push((name, tensor));
     }
     let outputs = model.run(feeds)?;
@@ -153,14 +398,59 @@ fn run(model_path: &Path, input_args: &[String], output_dir: Option<&Path>) -> R
             onnxi::io::tensor_file::write_npy(&dir.join(format!("{file_name}.npy")), tensor)?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    let mut mismatches: Vec<String> = Vec::new();
+    for (arg, reference) in &references {
+        let Some(actual) = outputs.get(&arg.name) else {
+            mismatches.push(format!("output {:?} was not computed", arg.name));
+            continue;
+        };
+        let comparison = onnxi::conformance::compare(reference, actual, tolerance);
+        match comparison.failure {
+            None => println!(
+                "expect {}: ok (max abs err {:.3e}, max {} ULP)",
+                arg.name, comparison.max_abs, comparison.max_ulp
+            ),
+            Some(failure) => {
+                println!("expect {}: MISMATCH: {failure}", arg.name);
+                mismatches.push(format!("output {:?} differs from {}: {failure}", arg.name, arg.file.display()));
+            }
+        }
+    }
+    match mismatches.as_slice() {
+        [] => Ok(ExitCode::SUCCESS),
+        [only] => bail!("{only}"),
+        [first, rest @ ..] => bail!("{first} (and {} more outputs differ)", rest.len()),
+    }
+}
+
+/// What `onnxi test` says a case folder holds.
+const CASE_LAYOUT: &str = "a case folder holds model.onnx and test_data_set_N/ folders of input_K.pb and output_K.pb";
+
+/// A `test` path as a folder to search: a path that does not exist is bad
+/// usage, and a case's `model.onnx` stands for its folder.
+fn test_root(path: &Path) -> Result<PathBuf> {
+    if path.is_dir() {
+        return Ok(path.to_path_buf());
+    }
+    if !path.exists() {
+        return Err(usage(format!("{}: no such file or folder", path.display())));
+    }
+    let folder = path.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let has_data_sets = std::fs::read_dir(folder).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|entry| entry.file_name().to_string_lossy().starts_with("test_data_set_") && entry.path().is_dir())
+    });
+    if path.file_name().is_some_and(|name| name == "model.onnx") && has_data_sets {
+        return Ok(folder.to_path_buf());
+    }
+    Err(usage(format!("{} is a file: give a case folder or a folder above cases ({CASE_LAYOUT})", path.display())))
 }
 
 fn test(paths: &[PathBuf], rtol: f64, atol: f64, json: Option<&Path>, by_op: bool) -> Result<ExitCode> {
     use std::io::IsTerminal;
-    if !(rtol >= 0.0 && atol >= 0.0) {
-        bail!("--rtol and --atol must be non-negative numbers");
-    }
+    let paths: Vec<PathBuf> = paths.iter().map(|path| test_root(path)).collect::<Result<_>>()?;
+    let paths = paths.as_slice();
     let options = onnxi::conformance::Options { tolerance: onnxi::conformance::Tolerance::Close { rtol, atol } };
     // A progress bar only on a terminal; piped output stays plain lines.
     let bar = std::io::stdout().is_terminal().then(|| {
@@ -223,47 +513,51 @@ fn random_tensor(dtype: onnxi::DType, shape: &[usize], seed: &mut u64) -> Result
     Ok(onnxi::ops::cast::cast(&wide, dtype))
 }
 
-fn parse_shape(text: &str) -> Result<(String, Vec<usize>)> {
-    let (name, dims) = text.split_once('=').with_context(|| format!("--shape {text:?}: expected NAME=D1,D2,..."))?;
-    let dims = if dims.trim().is_empty() {
-        Vec::new()
-    } else {
-        dims.split(',')
-            .map(|dim| dim.trim().parse::<usize>().with_context(|| format!("--shape {text:?}: {dim:?} is not a size")))
-            .collect::<Result<_>>()?
-    };
-    Ok((name.to_string(), dims))
-}
-
 fn bench(
     model_path: &Path,
-    shapes: &[String],
-    input_args: &[String],
+    shapes: &[ShapeArg],
+    input_args: &[InputArg],
     threads: Option<usize>,
     iters: usize,
     warmup: usize,
     json: bool,
 ) -> Result<ExitCode> {
-    if iters == 0 {
-        bail!("--iters must be at least 1");
-    }
     let builder = match threads {
-        Some(0) => bail!("--threads must be at least 1"),
         Some(n) => Model::builder().threads(n),
         None => Model::builder(),
     };
     let model = builder.load(model_path)?;
-    let shapes: Vec<(String, Vec<usize>)> = shapes.iter().map(|text| parse_shape(text)).collect::<Result<_>>()?;
+    let files = input_files(&model, input_args)?;
+    let mut shape_names: Vec<&str> = Vec::new();
+    for ShapeArg { name, .. } in shapes {
+        if !model.inputs().iter().any(|spec| spec.name == *name) {
+            let expected: Vec<&str> = model.inputs().iter().map(|spec| spec.name.as_str()).collect();
+            return Err(usage(format!(
+                "--shape {name}=...: unknown input {name:?} (the model expects: {})",
+                expected.join(", ")
+            )));
+        }
+        if shape_names.contains(&name.as_str()) {
+            return Err(usage(format!("input {name:?} is given twice with --shape")));
+        }
+        if files.iter().any(|(given, _)| given == name) {
+            return Err(usage(format!("input {name:?} is given both with -i and with --shape")));
+        }
+        shape_names.push(name);
+    }
+    let shapes: Vec<(String, Vec<usize>)> = shapes.iter().map(|arg| (arg.name.clone(), arg.dims.clone())).collect();
     let mut given: Vec<(String, Tensor)> = Vec::new();
-    for arg in input_args {
-        let (name, file) = arg.split_once('=').with_context(|| format!("-i {arg:?}: expected NAME=FILE"))?;
-        given.push((name.to_string(), onnxi::io::tensor_file::read(Path::new(file), u64::MAX)?.0));
+    for (name, file) in files {
+        given.push((name, onnxi::io::tensor_file::read(&file, u64::MAX)?.0));
     }
     let mut seed = 0x9E37_79B9_7F4A_7C15u64;
     let mut feeds: Vec<(String, Tensor)> = Vec::new();
-    for spec in model.inputs().iter().filter(|spec| !spec.has_default) {
+    for spec in model.inputs() {
         if let Some((_, tensor)) = given.iter().find(|(name, _)| *name == spec.name) {
             feeds.push((spec.name.clone(), tensor.clone()));
+            continue;
+        }
+        if spec.has_default && !shapes.iter().any(|(name, _)| *name == spec.name) {
             continue;
         }
         let shape = match shapes.iter().find(|(name, _)| *name == spec.name) {
@@ -305,11 +599,14 @@ fn bench(
     let per_ns = n_elems as f64 / (median * 1e3);
     let shapes_text: Vec<String> =
         feeds.iter().map(|(name, tensor)| format!("{name}: {}{:?}", tensor.dtype(), tensor.shape())).collect();
+    let n_threads = threads.unwrap_or_else(|| onnxi::kernels::Parallel::global().n_threads());
+    let simd = onnxi::kernels::simd::active().name();
     if json {
         let report = serde_json::json!({
             "model": model_path.display().to_string(),
             "inputs": shapes_text,
-            "threads": threads,
+            "threads": n_threads,
+            "simd": simd,
             "iters": iters,
             "warmup": warmup,
             "median_us": median,
@@ -320,6 +617,7 @@ fn bench(
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("{} ({})", model_path.display(), shapes_text.join(", "));
+        println!("{n_threads} thread{}, SIMD path {}", if n_threads == 1 { "" } else { "s" }, simd_text());
         println!(
             "{iters} runs after {warmup} warm-up: median {median:.2} µs, min {min:.2} µs, p90 {p90:.2} µs, {per_ns:.3} elements/ns"
         );

@@ -74,7 +74,19 @@ fn opset_older_than_the_first_version_and_newer_than_known_are_refused() {
     let err = load_err(&single_op("Unsqueeze", vec![], &[D::N(2)], 0));
     assert!(matches!(err, LoadError::InvalidOpsetVersion { .. }), "{err}");
     let err = load_err(&single_op("Relu", vec![], &[D::N(2)], 999));
-    assert!(matches!(&err, LoadError::UnsupportedOpset { versions, .. } if &**versions == "1, 6, 13, 14"), "{err}");
+    assert!(matches!(&err, LoadError::OpsetTooNew { opset: 999, max: 28, .. }), "{err}");
+}
+
+/// Issue 14: a future opset is named as such, not as a missing version of
+/// the op.
+#[test]
+fn a_future_opset_says_which_opsets_onnxi_knows() {
+    let err = load_err(&single_op("Relu", vec![], &[D::N(2)], 30));
+    assert_eq!(
+        err.to_string(),
+        "node \"the_node\" (op Relu): the model imports default-domain opset 30, but onnxi knows opsets up to 28"
+    );
+    assert_eq!(onnxi::ops::MAX_OPSET, 28);
 }
 
 #[test]
@@ -639,4 +651,109 @@ fn value_types_are_inferred_through_the_plan() {
     );
     let out = loaded.run([("x", Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[2, 3, 4]))))]).unwrap();
     assert_eq!(out["y"].shape(), [3, 1, 2, 2]);
+}
+
+/// What `anyhow`'s `{:#}` prints: each error of the `source()` chain, joined
+/// by ": ".
+fn chain_text(err: &dyn std::error::Error) -> String {
+    std::iter::successors(Some(err), |err| err.source()).map(ToString::to_string).collect::<Vec<_>>().join(": ")
+}
+
+/// Issue 14: messages are self-contained and `source()` is `None`, so a
+/// chain printer shows each cause once (it printed "cannot read model"
+/// twice).
+#[test]
+fn chain_printers_show_each_cause_once() {
+    let missing = Model::load("no/such/model.onnx").unwrap_err();
+    let softmax = load(&single_op("Softmax", vec![attr_i("axis", 5)], &[D::N(2), D::N(3)], 13)).unwrap();
+    let run = softmax.run([("x", Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[2, 3]))))]).unwrap_err();
+    let nodes = vec![node("Transpose", "bad_perm", &["w"], &["wt"], vec![onnxi_ints("perm", &[0, 1, 2])])];
+    let mut g = graph(nodes, vec![value_info("x", FLOAT, Some(&[D::N(2)]))], &["wt"]);
+    g.initializer = vec![tensor_f32("w", &[2, 3], &[0.0; 6])];
+    let fold = load(&model(g, 13)).unwrap_err();
+    for (err, once) in [(&missing, "cannot read model"), (&run, "out of range"), (&fold, "is not a permutation")] {
+        let text = chain_text(err);
+        assert_eq!(text, err.to_string());
+        assert_eq!(text.matches(once).count(), 1, "{text}");
+        assert_eq!(format!("{:#}", anyhow::Error::from(err.clone())), text);
+    }
+    if let Error::Load { source, .. } = &fold {
+        assert_eq!(chain_text(source), source.to_string());
+    }
+    if let Error::Run { source } = &run {
+        assert_eq!(chain_text(source), source.to_string());
+    }
+}
+
+/// Issue 14: an error returned from `main` prints with `Debug`; it reads as
+/// the message, not as the variant's fields.
+#[test]
+fn debug_of_an_error_is_its_message() {
+    let err = Model::load("no/such/model.onnx").unwrap_err();
+    assert_eq!(format!("{err:?}"), err.to_string());
+    assert!(format!("{err:?}").starts_with("no/such/model.onnx: cannot read model: "), "{err:?}");
+}
+
+/// `.npy` bytes with the given header fields and data.
+fn npy_bytes(descr: &str, fortran: bool, shape: &str, data: &[u8]) -> Vec<u8> {
+    let fortran = if fortran { "True" } else { "False" };
+    let header = format!("{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': {shape}, }}\n");
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// Issue 14: Fortran-order and big-endian `.npy` files read as numpy reads
+/// them; an unsupported dtype names the supported ones; a `.npz` archive
+/// says what to do.
+#[test]
+fn npy_files_in_fortran_order_or_big_endian_read_correctly_and_errors_say_what_to_do() {
+    use onnxi::io::tensor_file::parse_npy;
+    // np.asfortranarray([[1, 2, 3], [4, 5, 6]], dtype='<i4'): column by column.
+    let data: Vec<u8> = [1i32, 4, 2, 5, 3, 6].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let tensor = parse_npy(&npy_bytes("<i4", true, "(2, 3)", &data), u64::MAX).unwrap();
+    assert_eq!(tensor, Tensor::from(array![[1i32, 2, 3], [4, 5, 6]].into_dyn()));
+    // Three axes, big-endian float64, Fortran order.
+    let values = ArrayD::from_shape_fn(IxDyn(&[2, 3, 4]), |idx| (idx[0] * 100 + idx[1] * 10 + idx[2]) as f64);
+    let data: Vec<u8> = values.t().iter().flat_map(|v| v.to_be_bytes()).collect();
+    let tensor = parse_npy(&npy_bytes(">f8", true, "(2, 3, 4)", &data), u64::MAX).unwrap();
+    assert_eq!(tensor, Tensor::from(values));
+    let data: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|v| v.to_be_bytes()).collect();
+    let tensor = parse_npy(&npy_bytes(">f4", false, "(2,)", &data), u64::MAX).unwrap();
+    assert_eq!(tensor, Tensor::from(array![1.5f32, -2.0].into_dyn()));
+
+    let err = parse_npy(&npy_bytes("<c8", false, "(1,)", &[0; 8]), u64::MAX).unwrap_err().to_string();
+    assert!(
+        err.contains("unsupported .npy dtype \"<c8\"") && err.contains("float32 (f4)") && err.contains("astype"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let npz = dir.path().join("arrays.npz");
+    std::fs::write(&npz, b"PK\x03\x04rest of a zip").unwrap();
+    let err = onnxi::io::tensor_file::read(&npz, u64::MAX).unwrap_err().to_string();
+    assert!(err.contains(".npz archive") && err.contains("numpy.save"), "{err}");
+}
+
+/// Issue 14: the README's Rust example pastes into a new crate as it is: a
+/// whole program, no rustdoc-hidden lines, ndarray through `onnxi::ndarray`
+/// (it runs as a doctest, `src/lib.rs`).
+#[test]
+fn readme_rust_example_is_a_whole_program() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let start = readme.find("```rust\n").expect("a Rust example") + "```rust\n".len();
+    let code = &readme[start..start + readme[start..].find("```").unwrap()];
+    assert!(code.contains("fn main() -> Result<(), onnxi::Error> {"), "{code}");
+    assert!(!code.lines().any(|line| line.trim_start().starts_with("# ") || line.trim() == "#"), "{code}");
+    assert!(!code.contains("ndarray::") || code.contains("onnxi::ndarray::"), "{code}");
+}
+
+#[test]
+fn tensors_come_from_arrays_of_any_dimension() {
+    let matrix = Tensor::from(onnxi::ndarray::array![[1.0f32, 2.0], [3.0, 4.0]]);
+    assert_eq!(matrix.shape(), [2, 2]);
+    assert_eq!(Tensor::from(onnxi::ndarray::arr0(5i64)).shape(), [] as [usize; 0]);
+    assert_eq!(matrix, Tensor::from(array![[1.0f32, 2.0], [3.0, 4.0]].into_dyn()));
 }

@@ -140,7 +140,37 @@ fn inspect_lists_graph_and_what_cannot_run() {
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["runnable"], false);
     assert_eq!(json["nodes"][0]["supported"], false);
-    assert_eq!(json["inputs"][0]["dims"], serde_json::json!(["batch", "3"]));
+    assert_eq!(json["inputs"][0]["dims"], serde_json::json!(["batch", 3]));
+}
+
+/// Issue 14: static dims are JSON numbers; the supported-op list appears
+/// once, not after every unsupported node; `--check` exits 1 when the model
+/// cannot run.
+#[test]
+fn inspect_lists_supported_ops_once_and_check_fails_on_an_unrunnable_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = vec![
+        node("Gelu", "g1", &["x"], &["a"], vec![]),
+        node("Gelu", "g2", &["a"], &["b"], vec![]),
+        node("Erf", "e", &["b"], &["y"], vec![]),
+    ];
+    let g = graph(nodes, vec![value_info("x", FLOAT, Some(&[D::N(3)]))], &["y"]);
+    let path = write_model(dir.path(), "three.onnx", &model(g, 20));
+    let output = onnxi(&["inspect", &path]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert_eq!(text.matches("Softmax").count(), 1, "{text}");
+    assert!(text.contains("onnxi supports: Add, "), "{text}");
+    assert!(text.contains("UNSUPPORTED: node \"g2\": unsupported op \"Gelu\""), "{text}");
+    let output = onnxi(&["inspect", &path, "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout).matches("Softmax").count(), 1);
+    assert_eq!(json["inputs"][0]["dims"], serde_json::json!([3]));
+    assert!(json["supported_ops"].as_str().unwrap().contains("Relu"));
+    assert_eq!(onnxi(&["inspect", &path, "--check"]).status.code(), Some(1));
+    let (good, _) = seed("relu");
+    assert_eq!(onnxi(&["inspect", &good, "--check"]).status.code(), Some(0));
+    assert_eq!(onnxi(&["inspect", &good, "--json"]).status.code(), Some(0));
 }
 
 #[test]
@@ -255,4 +285,201 @@ fn test_by_op_on_the_onnx_node_group() {
     assert!(text.lines().any(|line| line.starts_with("| Relu | 1 | ")), "{text}");
     assert!(text.lines().any(|line| line.starts_with("| Softmax | 7 | ")), "{text}");
     assert!(text.lines().last().is_some_and(|line| line.ends_with(" passed, 0 failed")), "{text}");
+}
+
+/// Issue 14: each cause is printed once (the file error was repeated).
+#[test]
+fn an_error_message_says_each_cause_once() {
+    let output = onnxi(&["run", "no/such/model.onnx"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(text.starts_with("error: no/such/model.onnx: cannot read model: "), "{text}");
+    assert_eq!(text.matches("cannot read model").count(), 1, "{text}");
+}
+
+/// A model with inputs `a` and `b` (Add).
+fn two_input_model(dir: &Path) -> String {
+    let nodes = vec![node("Add", "add", &["a", "b"], &["y"], vec![])];
+    let inputs = vec![value_info("a", FLOAT, Some(&[D::N(3)])), value_info("b", FLOAT, Some(&[D::N(3)]))];
+    write_model(dir, "add.onnx", &model(graph(nodes, inputs, &["y"]), 14))
+}
+
+/// Issue 14: bad usage exits 2 with one message naming the argument, in
+/// `run` and `bench` alike (unknown or repeated input names, `-i FILE` for
+/// a model with several inputs, an empty file part, bad numbers).
+#[test]
+fn usage_errors_exit_2_naming_the_argument() {
+    let dir = tempfile::tempdir().unwrap();
+    let add = two_input_model(dir.path());
+    let (relu, input) = seed("relu");
+    let file = input.trim_start_matches("input=").to_string();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["bench".into(), relu.clone(), "--threads".into(), "0".into()], "--threads"),
+        (vec!["bench".into(), relu.clone(), "--iters".into(), "0".into()], "--iters"),
+        (vec!["bench".into(), relu.clone(), "--shape".into(), "input=abc".into()], "\"abc\" is not a size"),
+        (vec!["test".into(), "--rtol=-1".into(), "fixtures/seed".into()], "--rtol"),
+        (vec!["test".into(), "--atol=x".into(), "fixtures/seed".into()], "--atol"),
+        (vec!["bench".into(), relu.clone(), "-i".into(), format!("x={file}")], "unknown input \"x\""),
+        (vec!["bench".into(), relu.clone(), "--shape".into(), "x=5".into()], "unknown input \"x\""),
+        (
+            vec!["bench".into(), relu.clone(), "--shape".into(), "input=5".into(), "--shape".into(), "input=5".into()],
+            "twice",
+        ),
+        (vec!["bench".into(), relu.clone(), "-i".into(), input.clone(), "--shape".into(), "input=5".into()], "both"),
+        (vec!["run".into(), relu.clone(), "-i".into(), format!("x={file}")], "unknown input \"x\""),
+        (
+            vec!["run".into(), relu.clone(), "-i".into(), input.clone(), "-i".into(), input.clone()],
+            "input \"input\" is given twice",
+        ),
+        (
+            vec!["run".into(), relu.clone(), "-i".into(), input.clone(), "-i".into(), file.clone()],
+            "input \"input\" is given twice",
+        ),
+        (
+            vec!["bench".into(), relu.clone(), "-i".into(), input.clone(), "-i".into(), input.clone()],
+            "input \"input\" is given twice",
+        ),
+        (vec!["run".into(), relu.clone(), "-i".into(), "input=".into()], "no file after 'input='"),
+        (vec!["bench".into(), relu.clone(), "-i".into(), "input=".into()], "no file after 'input='"),
+        (vec!["run".into(), relu.clone(), "-i".into(), format!("={file}")], "no input name"),
+        (vec!["run".into(), add.clone(), "-i".into(), file.clone()], "FILE alone is for a model with one input"),
+        (vec!["bench".into(), add.clone(), "-i".into(), file.clone()], "FILE alone is for a model with one input"),
+    ];
+    for (args, needle) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = onnxi(&args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains(needle), "{args:?}: {}", stderr(&output));
+        assert!(stderr(&output).starts_with("error: "), "{args:?}: {}", stderr(&output));
+    }
+}
+
+/// Issue 14: `-i FILE` (no name) works in `bench` as in `run` for a
+/// one-input model; `bench` names its thread count and SIMD path.
+#[test]
+fn bench_takes_a_bare_input_file_and_names_threads_and_simd_path() {
+    let (relu, input) = seed("relu");
+    let file = input.trim_start_matches("input=");
+    let output = onnxi(&["bench", &relu, "-i", file, "--iters", "2", "--warmup", "0", "--threads", "1"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("input: float64[5]"), "{text}");
+    assert!(text.contains("1 thread, SIMD path "), "{text}");
+    let output = onnxi(&["bench", &relu, "-i", file, "--iters", "2", "--warmup", "0", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(json["threads"].as_u64().unwrap() >= 1);
+    let simd = json["simd"].as_str().unwrap();
+    assert!(onnxi::kernels::simd::Isa::ALL.iter().any(|isa| isa.name() == simd), "{simd}");
+}
+
+/// Issue 14: `test` on a path that does not exist, or on a file that is not
+/// a case's model, is bad usage naming the path; a case's `model.onnx` runs
+/// that case.
+#[test]
+fn test_refuses_missing_paths_and_runs_a_cases_model_file() {
+    let output = onnxi(&["test", "no/such/cases"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    assert_eq!(stderr(&output), "error: no/such/cases: no such file or folder\n");
+    assert_eq!(stdout(&output), "");
+    let output = onnxi(&["test", "fixtures/seed/test_seed_relu/model.onnx"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output).lines().last(), Some("1 passed, 0 failed"));
+    let dir = tempfile::tempdir().unwrap();
+    let lone = write_model(dir.path(), "model.onnx", &single_op("Relu", vec![], &[D::N(3)], 14));
+    let output = onnxi(&["test", &lone]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("is a file") && stderr(&output).contains("test_data_set_N/"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// Issue 14: an unknown `ONNXI_SIMD` is refused with the valid values;
+/// `info` and `--version` name the CPU features and the path chosen.
+#[test]
+fn simd_choice_is_checked_and_reported() {
+    let run = |simd: Option<&str>, args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_onnxi"));
+        command.args(args).env_remove("ONNXI_SIMD");
+        if let Some(simd) = simd {
+            command.env("ONNXI_SIMD", simd);
+        }
+        command.output().unwrap()
+    };
+    let (relu, input) = seed("relu");
+    let output = run(Some("bogus"), &["run", &relu, "-i", &input]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        "error: ONNXI_SIMD=\"bogus\" names no SIMD path; use one of scalar, sse2, avx2, avx512\n"
+    );
+    let output = run(None, &["info"]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    assert!(text.starts_with(&format!("onnxi {}\ncpu features: ", env!("CARGO_PKG_VERSION"))), "{text}");
+    assert!(
+        text.contains("simd path: ") && text.contains("(the best this CPU has)") && text.contains("threads: "),
+        "{text}"
+    );
+    let output = run(Some("scalar"), &["--version"]);
+    assert!(stdout(&output).contains("simd path: scalar (ONNXI_SIMD)"), "{}", stdout(&output));
+    assert_eq!(stdout(&run(None, &["-V"])), format!("onnxi {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+/// `ops --json`: the registry for scripts, one entry per op with its dtypes
+/// per version.
+#[test]
+fn ops_json_lists_every_op_with_dtypes_per_version() {
+    let output = onnxi(&["ops", "--json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["max_opset"], 28);
+    let ops = json["ops"].as_array().unwrap();
+    assert_eq!(ops.len(), onnxi::ops::Registry::builtin().entries().len());
+    let relu = ops.iter().find(|op| op["op_type"] == "Relu").unwrap();
+    assert_eq!(relu["domain"], "ai.onnx");
+    let v14 = relu["versions"].as_array().unwrap().iter().find(|v| v["version"] == 14).unwrap();
+    assert!(v14["dtypes"].as_array().unwrap().contains(&serde_json::json!("int8")), "{v14}");
+}
+
+/// `run --expect NAME=FILE`: outputs compared with reference arrays within
+/// `--rtol`/`--atol`; exit 1 naming the worst element when they differ.
+#[test]
+fn run_expect_compares_outputs_with_reference_arrays() {
+    let (model, input) = seed("sigmoid");
+    let reference = "output=fixtures/seed/test_seed_sigmoid/test_data_set_0/output_0.pb";
+    let output = onnxi(&["run", &model, "-i", &input, "--expect", reference]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains("expect output: ok (max abs err "), "{}", stdout(&output));
+
+    let dir = tempfile::tempdir().unwrap();
+    let off = write_npy(
+        dir.path(),
+        "off.npy",
+        &onnxi::Tensor::from(ndarray::array![0.26894142f64, 0.88079708, 0.05, 0.98201379, 0.5]),
+    );
+    let expect = format!("output={off}");
+    let output = onnxi(&["run", &model, "-i", &input, "--expect", &expect]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(text.starts_with("error: output \"output\" differs from "), "{text}");
+    assert!(text.contains("worst element at index [2]: expected 0.05, got 0.04742587"), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    // Loose enough, it passes.
+    let output = onnxi(&["run", &model, "-i", &input, "--expect", &expect, "--atol", "0.01"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+
+    for (args, needle) in [
+        (vec!["--expect", "nope=x.npy"], "unknown output \"nope\""),
+        (vec!["--expect", reference, "--expect", reference], "output \"output\" is given twice"),
+        (vec!["--expect", "x.npy"], "NAME=FILE"),
+        (vec!["--rtol", "0.1"], "--expect"),
+    ] {
+        let mut full = vec!["run", model.as_str(), "-i", input.as_str()];
+        full.extend(args);
+        let output = onnxi(&full);
+        assert_eq!(output.status.code(), Some(2), "{full:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains(needle), "{full:?}: {}", stderr(&output));
+    }
 }

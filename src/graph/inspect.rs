@@ -204,7 +204,28 @@ fn attribute_text(attr: &AttributeProto) -> String {
     if let Some(reference) = &attr.ref_attr_name { format!("@{reference}") } else { text }
 }
 
+/// What an unsupported-op message appends: the whole list of supported ops.
+/// The report prints it once, not after every node that needs it.
+const OP_LIST: &str = "; onnxi supports: ";
+
+/// `text` without the supported-op list at its end.
+fn without_op_list(text: &str) -> &str {
+    text.find(OP_LIST).map_or(text, |at| &text[..at])
+}
+
+/// A static dim as a JSON number, a symbolic or unknown one as a string.
+fn dim_json(dim: &str) -> Value {
+    dim.parse::<u64>().map_or_else(|_| json!(dim), |size| json!(size))
+}
+
 impl Report {
+    /// Whether some node, or the load, failed for an op onnxi lacks: the
+    /// report then lists the supported ops once.
+    fn lacks_an_op(&self) -> bool {
+        let reasons = self.nodes.iter().filter_map(|node| node.support.as_ref().err()).chain(&self.load_error);
+        reasons.into_iter().any(|reason| reason.contains(OP_LIST))
+    }
+
     /// The report as text, one fact per line.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
@@ -238,7 +259,7 @@ impl Report {
             };
             let status = match &node.support {
                 Ok(text) => text.clone(),
-                Err(reason) => format!("UNSUPPORTED: {reason}"),
+                Err(reason) => format!("UNSUPPORTED: {}", without_op_list(reason)),
             };
             // An omitted optional value shows as `_`.
             let values = |names: &[String]| {
@@ -260,16 +281,22 @@ impl Report {
                 out.push_str(&format!("  {name}: {ty}\n"));
             }
         }
+        if self.lacks_an_op() {
+            out.push_str(&format!("onnxi supports: {}\n", crate::ops::Registry::builtin().op_names()));
+        }
         match &self.load_error {
             None => out.push_str("runnable: yes\n"),
-            Some(reason) => out.push_str(&format!("runnable: no: {reason}\n")),
+            Some(reason) => out.push_str(&format!("runnable: no: {}\n", without_op_list(reason))),
         }
         out
     }
 
     /// The report as JSON.
     pub fn to_json(&self) -> Value {
-        let value_json = |value: &ValueReport| json!({"name": value.name, "dtype": value.dtype, "dims": value.dims});
+        let value_json = |value: &ValueReport| {
+            let dims = value.dims.as_ref().map(|dims| dims.iter().map(|dim| dim_json(dim)).collect::<Vec<_>>());
+            json!({"name": value.name, "dtype": value.dtype, "dims": dims})
+        };
         json!({
             "ir_version": self.info.ir_version,
             "producer": self.info.producer,
@@ -286,10 +313,11 @@ impl Report {
                 "inputs": node.inputs,
                 "outputs": node.outputs,
                 "supported": node.support.is_ok(),
-                "detail": match &node.support { Ok(text) | Err(text) => text },
+                "detail": match &node.support { Ok(text) => text.as_str(), Err(text) => without_op_list(text) },
             })).collect::<Vec<_>>(),
             "runnable": self.load_error.is_none(),
-            "load_error": self.load_error,
+            "load_error": self.load_error.as_deref().map(without_op_list),
+            "supported_ops": self.lacks_an_op().then(|| crate::ops::Registry::builtin().op_names()),
             "values": self.values.iter().map(|(name, ty)| json!({"name": name, "type": ty})).collect::<Vec<_>>(),
         })
     }

@@ -88,7 +88,12 @@ pub(crate) fn resolve_op(
         versions: entry.versions_text().into(),
     };
     if domain.is_empty() && opset > MAX_OPSET {
-        return Err(unsupported());
+        return Err(LoadError::OpsetTooNew {
+            node: label.to_string(),
+            op_type: op_type.to_string(),
+            opset,
+            max: MAX_OPSET,
+        });
     }
     let version = entry.resolve(opset).ok_or_else(unsupported)?;
     let mut attrs = Attrs::new(label, op_type, &proto.attribute, limits.max_tensor_bytes);

@@ -1,5 +1,5 @@
-//! Tensor files: numpy `.npy` (format 1.0–3.0, little-endian, C order) and
-//! serialized `TensorProto` (`.pb`). Sizes are checked against the file
+//! Tensor files: numpy `.npy` (format 1.0–3.0; C or Fortran order, little-
+//! or big-endian) and serialized `TensorProto` (`.pb`). Sizes are checked against the file
 //! length before anything is allocated.
 
 use std::path::Path;
@@ -26,6 +26,11 @@ fn fail(reason: impl Into<String>) -> TensorFileError {
 pub fn read(path: &Path, max_bytes: u64) -> Result<(Tensor, Option<String>), Error> {
     let with_file = |source| Error::TensorFile { file: path.to_path_buf(), source };
     let bytes = std::fs::read(path).map_err(|err| with_file(fail(format!("cannot read: {err}"))))?;
+    if bytes.starts_with(b"PK\x03\x04") || path.extension().is_some_and(|ext| ext == "npz") {
+        return Err(with_file(fail(
+            "a .npz archive (numpy.savez) holds several arrays: save the one to use with numpy.save as a .npy file",
+        )));
+    }
     let is_npy = bytes.starts_with(NPY_MAGIC) || path.extension().is_some_and(|ext| ext == "npy");
     if is_npy {
         parse_npy(&bytes, max_bytes).map(|tensor| (tensor, None)).map_err(with_file)
@@ -72,11 +77,12 @@ fn npy_descr(dtype: DType) -> &'static str {
     }
 }
 
-/// Parses `.npy` bytes.
+/// Parses `.npy` bytes. Fortran-order and big-endian files are converted to
+/// the C-order, little-endian layout a [`Tensor`] holds.
 ///
 /// # Errors
-/// A message for a bad header, an unsupported dtype, Fortran order, or a
-/// data length that does not match the shape.
+/// A message for a bad header, an unsupported dtype (naming the supported
+/// ones), or a data length that does not match the shape.
 pub fn parse_npy(bytes: &[u8], max_bytes: u64) -> Result<Tensor, TensorFileError> {
     if !bytes.starts_with(NPY_MAGIC) || bytes.len() < 10 {
         return Err(fail("not a .npy file (bad magic)"));
@@ -94,17 +100,28 @@ pub fn parse_npy(bytes: &[u8], max_bytes: u64) -> Result<Tensor, TensorFileError
     let header = std::str::from_utf8(&bytes[header_start..header_end]).map_err(|_| fail(".npy header is not text"))?;
     let descr = header_field(header, "descr").ok_or_else(|| fail(".npy header has no descr"))?;
     let descr = descr.trim().trim_matches(|c| c == '\'' || c == '"');
-    let dtype = DType::ALL
-        .into_iter()
-        .find(|&dtype| {
-            npy_descr(dtype) == descr
-                || (npy_descr(dtype).ends_with("1") && &npy_descr(dtype)[1..] == descr.trim_start_matches(['<', '|']))
-        })
-        .ok_or_else(|| fail(format!("unsupported .npy dtype {descr:?}")))?;
-    let fortran = header_field(header, "fortran_order").ok_or_else(|| fail(".npy header has no fortran_order"))?;
-    if fortran.trim() != "False" {
-        return Err(fail("Fortran-order .npy files are not supported"));
-    }
+    // numpy writes '<' (little-endian), '>' (big-endian), '|' (no order, for
+    // one-byte types) or '=' (native: little-endian on the machines onnxi
+    // supports) before the type code.
+    let (big_endian, code) = match descr.as_bytes().first() {
+        Some(b'>') => (true, &descr[1..]),
+        Some(b'<' | b'|' | b'=') => (false, &descr[1..]),
+        _ => (false, descr),
+    };
+    let dtype = DType::ALL.into_iter().find(|&dtype| &npy_descr(dtype)[1..] == code).ok_or_else(|| {
+        let supported: Vec<String> =
+            DType::ALL.into_iter().map(|dtype| format!("{} ({})", dtype, &npy_descr(dtype)[1..])).collect();
+        fail(format!(
+            "unsupported .npy dtype {descr:?}; onnxi reads {} (convert with e.g. arr.astype('<f4'))",
+            supported.join(", ")
+        ))
+    })?;
+    let fortran = match header_field(header, "fortran_order").map(str::trim) {
+        Some("False") => false,
+        Some("True") => true,
+        Some(other) => return Err(fail(format!(".npy header has fortran_order {other:?}, not True or False"))),
+        None => return Err(fail(".npy header has no fortran_order")),
+    };
     let shape_text = header_field(header, "shape").ok_or_else(|| fail(".npy header has no shape"))?;
     let shape = shape_text
         .trim()
@@ -130,7 +147,42 @@ pub fn parse_npy(bytes: &[u8], max_bytes: u64) -> Result<Tensor, TensorFileError
             data.len()
         )));
     }
-    tensor::from_le_bytes(dtype, &shape, data).map_err(fail)
+    let mut data = std::borrow::Cow::Borrowed(data);
+    if big_endian && dtype.size() > 1 {
+        data = std::borrow::Cow::Owned(
+            data.chunks_exact(dtype.size()).flat_map(|elem| elem.iter().rev()).copied().collect(),
+        );
+    }
+    if fortran && shape.len() > 1 {
+        data = std::borrow::Cow::Owned(fortran_to_c(&data, &shape, dtype.size()));
+    }
+    tensor::from_le_bytes(dtype, &shape, &data).map_err(fail)
+}
+
+/// Reorders elements of `size` bytes from Fortran order (first index
+/// fastest) to C order (last index fastest). `data` holds exactly the
+/// shape's elements.
+fn fortran_to_c(data: &[u8], shape: &[usize], size: usize) -> Vec<u8> {
+    let mut strides = Vec::with_capacity(shape.len());
+    let mut stride = 1usize;
+    for &dim in shape {
+        strides.push(stride);
+        stride *= dim;
+    }
+    let mut out = Vec::with_capacity(data.len());
+    let mut index = vec![0usize; shape.len()];
+    for _ in 0..data.len() / size.max(1) {
+        let offset: usize = index.iter().zip(&strides).map(|(i, stride)| i * stride).sum::<usize>() * size;
+        out.extend_from_slice(&data[offset..offset + size]);
+        for axis in (0..shape.len()).rev() {
+            index[axis] += 1;
+            if index[axis] < shape[axis] {
+                break;
+            }
+            index[axis] = 0;
+        }
+    }
+    out
 }
 
 /// Finds `'key': value` in a numpy header dict and returns the value text.

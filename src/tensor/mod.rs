@@ -432,9 +432,10 @@ fn element_dtype<T: Element>(_: &SharedArray<T>) -> DType {
     T::DTYPE
 }
 
-impl<T: Element> From<ArrayD<T>> for Tensor {
-    fn from(array: ArrayD<T>) -> Self {
-        T::wrap(array)
+/// Any owned array, of any dimension (`Array1`, `Array2`, …, `ArrayD`).
+impl<T: Element, D: ndarray::Dimension> From<ndarray::Array<T, D>> for Tensor {
+    fn from(array: ndarray::Array<T, D>) -> Self {
+        T::wrap(array.into_dyn())
     }
 }
 

@@ -19,8 +19,10 @@
 //! | `avx2`   | 8 lanes, AVX2 and FMA                     |
 //! | `avx512` | 16 lanes, AVX-512F                        |
 //!
-//! A request for a path the CPU lacks is lowered to the best path it has;
-//! an unknown value is ignored. The variable is read once, on first use.
+//! A request for a path the CPU lacks is lowered to the best path it has.
+//! An unknown value leaves the choice to the CPU; [`requested`] reports it
+//! as an error (the `onnxi` command refuses it). The variable is read once,
+//! on first use.
 //!
 //! # How the generic code stays safe
 //!
@@ -135,16 +137,29 @@ impl Isa {
     }
 }
 
+/// The path `ONNXI_SIMD` asks for: `Ok(None)` when it is unset or empty.
+///
+/// # Errors
+/// A message naming the value and the valid ones when it names no path.
+pub fn requested() -> Result<Option<Isa>, String> {
+    match std::env::var("ONNXI_SIMD") {
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(value)) => Err(format!("ONNXI_SIMD={value:?} is not text")),
+        Ok(value) if value.trim().is_empty() => Ok(None),
+        Ok(value) => Isa::parse(&value).map(Some).ok_or_else(|| {
+            let names: Vec<&str> = Isa::ALL.iter().map(|isa| isa.name()).collect();
+            format!("ONNXI_SIMD={value:?} names no SIMD path; use one of {}", names.join(", "))
+        }),
+    }
+}
+
 /// The path every f32 kernel uses: the best the CPU has, unless
 /// `ONNXI_SIMD` asks for another (see the module docs).
 pub fn active() -> Isa {
     static ACTIVE: OnceLock<Isa> = OnceLock::new();
-    *ACTIVE.get_or_init(|| {
-        let requested = std::env::var("ONNXI_SIMD").ok().and_then(|name| Isa::parse(&name));
-        match requested {
-            Some(isa) => isa.lowered(),
-            None => Isa::best(),
-        }
+    *ACTIVE.get_or_init(|| match requested() {
+        Ok(Some(isa)) => isa.lowered(),
+        _ => Isa::best(),
     })
 }
 
