@@ -53,5 +53,5 @@ pub use graph::model::{Dim, InputSpec, Limits, Model, ModelBuilder, ModelInfo};
 /// The `ndarray` version onnxi's tensors use: `onnxi::ndarray::array![…]`
 /// without adding (and matching) the dependency yourself.
 pub use ndarray;
-pub use runtime::interp::{Outputs, Session};
+pub use runtime::interp::{NodeTime, Outputs, Profile, Session};
 pub use tensor::{DType, Element, Tensor};

@@ -101,6 +101,26 @@ fn non_negative(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A `--duration`: a number followed by `s`, `ms` or `us` (`5s`, `500ms`).
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, scale) = if let Some(number) = text.strip_suffix("ms") {
+        (number, 1e-3)
+    } else if let Some(number) = text.strip_suffix("us").or_else(|| text.strip_suffix("µs")) {
+        (number, 1e-6)
+    } else if let Some(number) = text.strip_suffix('s') {
+        (number, 1.0)
+    } else {
+        return Err("expected a time such as 5s or 500ms (units: s, ms, us)".into());
+    };
+    match number.trim().parse::<f64>() {
+        Ok(value) if value > 0.0 && (value * scale).is_finite() && value * scale < 1e9 => {
+            Ok(std::time::Duration::from_secs_f64(value * scale))
+        }
+        _ => Err(format!("{number:?} is not a time > 0 (give e.g. 5s or 500ms)")),
+    }
+}
+
 fn at_least_one(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(value) if value >= 1 => Ok(value),
@@ -162,7 +182,9 @@ enum Command {
         #[arg(long)]
         by_op: bool,
     },
-    /// Time a model: warm-up, then per-run wall time (median, min, p90) and elements/ns.
+    /// Time a model: warm-up, then per-run wall time (mean, standard deviation, min, p50, p90,
+    /// p99), throughput (runs/s, input elements/ns), peak memory, threads and SIMD path;
+    /// `--profile` adds time per node and per op type.
     Bench {
         /// The .onnx model.
         model: PathBuf,
@@ -176,12 +198,19 @@ enum Command {
         #[arg(long, value_parser = at_least_one)]
         threads: Option<usize>,
         /// Timed runs, at least 1.
-        #[arg(long, default_value_t = 100, value_parser = at_least_one)]
+        #[arg(long, default_value_t = 100, value_parser = at_least_one, conflicts_with = "duration")]
         iters: usize,
+        /// Instead of --iters: run for this long (e.g. 5s, 500ms; at least one run).
+        #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+        duration: Option<std::time::Duration>,
         /// Untimed runs first.
         #[arg(long, default_value_t = 10)]
         warmup: usize,
-        /// Print JSON.
+        /// Also time each node and each op type (name, op type, calls, total and mean µs,
+        /// share of the run), most total time first; measured in extra runs after the timed ones.
+        #[arg(long)]
+        profile: bool,
+        /// Print JSON (with everything the text shows).
         #[arg(long)]
         json: bool,
     },
@@ -339,8 +368,12 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             Ok(if check && report.load_error.is_some() { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         Command::Test { paths, rtol, atol, json, by_op } => test(&paths, rtol, atol, json.as_deref(), by_op),
-        Command::Bench { model, shapes, inputs, threads, iters, warmup, json } => {
-            bench(&model, &shapes, &inputs, threads, iters, warmup, json)
+        Command::Bench { model, shapes, inputs, threads, iters, duration, warmup, profile, json } => {
+            let runs = match duration {
+                Some(duration) => Runs::For(duration),
+                None => Runs::Count(iters),
+            };
+            bench(&model, &shapes, &inputs, threads, BenchOptions { runs, warmup, profile, json })
         }
         Command::Ops { json: false } => {
             print!("{}", onnxi::ops::support_table());
@@ -513,21 +546,28 @@ fn random_tensor(dtype: onnxi::DType, shape: &[usize], seed: &mut u64) -> Result
     Ok(onnxi::ops::cast::cast(&wide, dtype))
 }
 
-fn bench(
-    model_path: &Path,
-    shapes: &[ShapeArg],
-    input_args: &[InputArg],
-    threads: Option<usize>,
-    iters: usize,
+/// How many timed runs `bench` does.
+#[derive(Debug, Clone, Copy)]
+enum Runs {
+    Count(usize),
+    For(std::time::Duration),
+}
+
+struct BenchOptions {
+    runs: Runs,
     warmup: usize,
+    profile: bool,
     json: bool,
-) -> Result<ExitCode> {
-    let builder = match threads {
-        Some(n) => Model::builder().threads(n),
-        None => Model::builder(),
-    };
-    let model = builder.load(model_path)?;
-    let files = input_files(&model, input_args)?;
+}
+
+/// The feeds of `run` and `bench`: the `-i` files, and random values of
+/// the declared shapes (or `--shape`) for the inputs not given. Returns the
+/// feeds in the model's input order and whether any is random.
+fn build_feeds(
+    model: &Model,
+    shapes: &[ShapeArg],
+    given: Vec<(String, Tensor)>,
+) -> Result<(Vec<(String, Tensor)>, bool)> {
     let mut shape_names: Vec<&str> = Vec::new();
     for ShapeArg { name, .. } in shapes {
         if !model.inputs().iter().any(|spec| spec.name == *name) {
@@ -540,28 +580,26 @@ fn bench(
         if shape_names.contains(&name.as_str()) {
             return Err(usage(format!("input {name:?} is given twice with --shape")));
         }
-        if files.iter().any(|(given, _)| given == name) {
+        if given.iter().any(|(given, _)| given == name) {
             return Err(usage(format!("input {name:?} is given both with -i and with --shape")));
         }
         shape_names.push(name);
     }
-    let shapes: Vec<(String, Vec<usize>)> = shapes.iter().map(|arg| (arg.name.clone(), arg.dims.clone())).collect();
-    let mut given: Vec<(String, Tensor)> = Vec::new();
-    for (name, file) in files {
-        given.push((name, onnxi::io::tensor_file::read(&file, u64::MAX)?.0));
-    }
+    let mut given = given;
     let mut seed = 0x9E37_79B9_7F4A_7C15u64;
     let mut feeds: Vec<(String, Tensor)> = Vec::new();
+    let mut any_random = false;
     for spec in model.inputs() {
-        if let Some((_, tensor)) = given.iter().find(|(name, _)| *name == spec.name) {
-            feeds.push((spec.name.clone(), tensor.clone()));
+        if let Some(pos) = given.iter().position(|(name, _)| *name == spec.name) {
+            feeds.push(given.swap_remove(pos));
             continue;
         }
-        if spec.has_default && !shapes.iter().any(|(name, _)| *name == spec.name) {
+        let shape_arg = shapes.iter().find(|arg| arg.name == spec.name);
+        if spec.has_default && shape_arg.is_none() {
             continue;
         }
-        let shape = match shapes.iter().find(|(name, _)| *name == spec.name) {
-            Some((_, dims)) => dims.clone(),
+        let shape = match shape_arg {
+            Some(arg) => arg.dims.clone(),
             None => {
                 let dims = spec.dims.as_ref().with_context(|| {
                     format!("input {:?} has no declared shape: give --shape {}=D1,D2,...", spec.name, spec.name)
@@ -580,47 +618,219 @@ fn bench(
             }
         };
         feeds.push((spec.name.clone(), random_tensor(spec.dtype, &shape, &mut seed)?));
+        any_random = true;
     }
+    Ok((feeds, any_random))
+}
+
+/// The process's peak resident memory in bytes (`VmHWM` of
+/// `/proc/self/status`), where the system reports it.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: u64 = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Per-run statistics in µs over sorted run times.
+struct Stats {
+    mean: f64,
+    std_dev: f64,
+    min: f64,
+    max: f64,
+    p50: f64,
+    p90: f64,
+    p99: f64,
+}
+
+/// The value at quantile `q` of sorted `times` (nearest rank).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn stats(sorted: &[f64]) -> Stats {
+    let n = sorted.len() as f64;
+    let mean = sorted.iter().sum::<f64>() / n;
+    let variance =
+        if sorted.len() > 1 { sorted.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    Stats {
+        mean,
+        std_dev: variance.sqrt(),
+        min: sorted[0],
+        max: sorted[sorted.len() - 1],
+        p50: quantile(sorted, 0.5),
+        p90: quantile(sorted, 0.9),
+        p99: quantile(sorted, 0.99),
+    }
+}
+
+fn bench(
+    model_path: &Path,
+    shapes: &[ShapeArg],
+    input_args: &[InputArg],
+    threads: Option<usize>,
+    options: BenchOptions,
+) -> Result<ExitCode> {
+    let BenchOptions { runs, warmup, profile, json } = options;
+    let builder = match threads {
+        Some(n) => Model::builder().threads(n),
+        None => Model::builder(),
+    };
+    let model = builder.load(model_path)?;
+    let given = read_inputs(&model, input_args)?;
+    let (feeds, _) = build_feeds(&model, shapes, given)?;
     let n_elems: usize = feeds.iter().map(|(_, tensor)| tensor.len()).sum();
     let mut session = model.session();
     for _ in 0..warmup {
         session.run(feeds.iter().map(|(name, tensor)| (name.as_str(), tensor)))?;
     }
-    let mut times = Vec::with_capacity(iters);
-    for _ in 0..iters {
+    let mut times = Vec::new();
+    let bench_started = std::time::Instant::now();
+    loop {
+        let done = match runs {
+            Runs::Count(n) => times.len() >= n,
+            Runs::For(duration) => !times.is_empty() && bench_started.elapsed() >= duration,
+        };
+        if done {
+            break;
+        }
         let started = std::time::Instant::now();
         session.run(feeds.iter().map(|(name, tensor)| (name.as_str(), tensor)))?;
         times.push(started.elapsed().as_secs_f64() * 1e6);
     }
+    let iters = times.len();
     times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
-    let p90 = times[(times.len() * 9 / 10).min(times.len() - 1)];
-    let min = times[0];
-    let per_ns = n_elems as f64 / (median * 1e3);
+    let Stats { mean, std_dev, min, max, p50, p90, p99 } = stats(&times);
+    let per_ns = n_elems as f64 / (p50 * 1e3);
+    let runs_per_s = if mean > 0.0 { 1e6 / mean } else { f64::INFINITY };
+    // Profiled runs come after the timed ones, so the clock reads per node
+    // do not skew the timings above.
+    let node_profile = if profile {
+        let mut node_profile = onnxi::Profile::default();
+        for _ in 0..iters.clamp(1, 1000) {
+            session.run_profiled(feeds.iter().map(|(name, tensor)| (name.as_str(), tensor)), &mut node_profile)?;
+        }
+        Some(node_profile)
+    } else {
+        None
+    };
+    let peak_rss = peak_rss_bytes();
     let shapes_text: Vec<String> =
         feeds.iter().map(|(name, tensor)| format!("{name}: {}{:?}", tensor.dtype(), tensor.shape())).collect();
     let n_threads = threads.unwrap_or_else(|| onnxi::kernels::Parallel::global().n_threads());
     let simd = onnxi::kernels::simd::active().name();
+    let profile_rows = |entries: Vec<onnxi::NodeTime>, total: std::time::Duration| -> Vec<(onnxi::NodeTime, f64)> {
+        let total = total.as_secs_f64();
+        entries
+            .into_iter()
+            .map(|entry| {
+                let share = if total > 0.0 { entry.total.as_secs_f64() / total } else { 0.0 };
+                (entry, share)
+            })
+            .collect()
+    };
+    let tables = node_profile
+        .as_ref()
+        .map(|p| (profile_rows(p.nodes(), p.total()), profile_rows(p.by_op_type(), p.total()), p.runs()));
     if json {
-        let report = serde_json::json!({
+        let rows_json = |rows: &[(onnxi::NodeTime, f64)], with_name: bool| -> Vec<serde_json::Value> {
+            rows.iter()
+                .map(|(entry, share)| {
+                    let mut row = serde_json::json!({
+                        "op_type": entry.op_type,
+                        "calls": entry.calls,
+                        "total_us": entry.total.as_secs_f64() * 1e6,
+                        "mean_us": entry.mean().as_secs_f64() * 1e6,
+                        "share": share,
+                    });
+                    if with_name {
+                        row["name"] = serde_json::json!(entry.name);
+                    }
+                    row
+                })
+                .collect()
+        };
+        let mut report = serde_json::json!({
             "model": model_path.display().to_string(),
             "inputs": shapes_text,
             "threads": n_threads,
             "simd": simd,
             "iters": iters,
             "warmup": warmup,
-            "median_us": median,
-            "min_us": min,
+            "duration_s": bench_started.elapsed().as_secs_f64(),
+            "mean_us": mean,
+            "std_dev_us": std_dev,
+            "median_us": p50,
+            "p50_us": p50,
             "p90_us": p90,
+            "p99_us": p99,
+            "min_us": min,
+            "max_us": max,
+            "runs_per_s": runs_per_s,
             "elements_per_ns": per_ns,
+            "peak_rss_bytes": peak_rss,
         });
+        if let Some((nodes, ops, profiled_runs)) = &tables {
+            report["profile"] = serde_json::json!({
+                "runs": profiled_runs,
+                "nodes": rows_json(nodes, true),
+                "op_types": rows_json(ops, false),
+            });
+        }
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("{} ({})", model_path.display(), shapes_text.join(", "));
         println!("{n_threads} thread{}, SIMD path {}", if n_threads == 1 { "" } else { "s" }, simd_text());
         println!(
-            "{iters} runs after {warmup} warm-up: median {median:.2} µs, min {min:.2} µs, p90 {p90:.2} µs, {per_ns:.3} elements/ns"
+            "{iters} runs after {warmup} warm-up: mean {mean:.2} µs ± {std_dev:.2} µs (std dev), \
+             p50 (median) {p50:.2} µs, min {min:.2} µs, p90 {p90:.2} µs, p99 {p99:.2} µs, max {max:.2} µs"
         );
+        println!("throughput: {runs_per_s:.1} runs/s, {per_ns:.3} elements/ns (input elements over the median)");
+        match peak_rss {
+            Some(bytes) => println!("peak memory: {:.1} MiB (process peak RSS)", bytes as f64 / (1024.0 * 1024.0)),
+            None => println!("peak memory: unavailable"),
+        }
+        if let Some((nodes, ops, profiled_runs)) = &tables {
+            println!("\nprofile over {profiled_runs} extra runs, per node:");
+            print!("{}", profile_table(nodes, true));
+            println!("\nper op type:");
+            print!("{}", profile_table(ops, false));
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A profile as aligned columns, most total time first.
+fn profile_table(rows: &[(onnxi::NodeTime, f64)], with_name: bool) -> String {
+    let name_width = rows.iter().map(|(entry, _)| entry.name.chars().count()).max().unwrap_or(0).max(4);
+    let op_width = rows.iter().map(|(entry, _)| entry.op_type.chars().count()).max().unwrap_or(0).max(7);
+    let mut text = String::new();
+    let head = if with_name { format!("{:name_width$}  ", "name") } else { String::new() };
+    text.push_str(&format!(
+        "{head}{:op_width$}  {:>7}  {:>12}  {:>10}  {:>6}\n",
+        "op type", "calls", "total µs", "mean µs", "share"
+    ));
+    for (entry, share) in rows {
+        let name = if with_name { format!("{:name_width$}  ", entry.name) } else { String::new() };
+        text.push_str(&format!(
+            "{name}{:op_width$}  {:>7}  {:>12.1}  {:>10.2}  {:>5.1}%\n",
+            entry.op_type,
+            entry.calls,
+            entry.total.as_secs_f64() * 1e6,
+            entry.mean().as_secs_f64() * 1e6,
+            share * 100.0
+        ));
+    }
+    text
+}
+
+/// The tensors of `-i` arguments by input name (checked as
+/// [`input_files`] does).
+fn read_inputs(model: &Model, input_args: &[InputArg]) -> Result<Vec<(String, Tensor)>> {
+    let mut given: Vec<(String, Tensor)> = Vec::new();
+    for (name, file) in input_files(model, input_args)? {
+        given.push((name, onnxi::io::tensor_file::read(&file, u64::MAX)?.0));
+    }
+    Ok(given)
 }

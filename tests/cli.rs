@@ -316,6 +316,9 @@ fn usage_errors_exit_2_naming_the_argument() {
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec!["bench".into(), relu.clone(), "--threads".into(), "0".into()], "--threads"),
         (vec!["bench".into(), relu.clone(), "--iters".into(), "0".into()], "--iters"),
+        (vec!["bench".into(), relu.clone(), "--duration".into(), "5".into()], "--duration"),
+        (vec!["bench".into(), relu.clone(), "--duration".into(), "0s".into()], "--duration"),
+        (vec!["bench".into(), relu.clone(), "--duration".into(), "1s".into(), "--iters".into(), "3".into()], "--iters"),
         (vec!["bench".into(), relu.clone(), "--shape".into(), "input=abc".into()], "\"abc\" is not a size"),
         (vec!["test".into(), "--rtol=-1".into(), "fixtures/seed".into()], "--rtol"),
         (vec!["test".into(), "--atol=x".into(), "fixtures/seed".into()], "--atol"),
@@ -370,6 +373,64 @@ fn bench_takes_a_bare_input_file_and_names_threads_and_simd_path() {
     assert!(json["threads"].as_u64().unwrap() >= 1);
     let simd = json["simd"].as_str().unwrap();
     assert!(onnxi::kernels::simd::Isa::ALL.iter().any(|isa| isa.name() == simd), "{simd}");
+}
+
+/// A model of three nodes, Relu then Sigmoid then Relu (float32 [4, 8]).
+fn three_node_model(dir: &Path) -> String {
+    let nodes = vec![
+        node("Relu", "first", &["x"], &["h"], vec![]),
+        node("Sigmoid", "middle", &["h"], &["g"], vec![]),
+        node("Relu", "last", &["g"], &["y"], vec![]),
+    ];
+    let inputs = vec![value_info("x", FLOAT, Some(&[D::N(4), D::N(8)]))];
+    write_model(dir, "three.onnx", &model(graph(nodes, inputs, &["y"]), 14))
+}
+
+/// Issue 14: `bench` reports mean, standard deviation, p50/p90/p99,
+/// throughput and peak memory; `--duration` replaces `--iters`; `--profile`
+/// times each node and op type, most total time first, in text and JSON.
+#[test]
+fn bench_reports_statistics_duration_memory_and_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let three = three_node_model(dir.path());
+    let output = onnxi(&["bench", &three, "--iters", "5", "--warmup", "1", "--threads", "1", "--profile"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    for needle in ["5 runs after 1 warm-up: mean ", "std dev", "p50 ", "p90 ", "p99 ", "runs/s", "elements/ns"] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    assert!(text.contains("peak memory: "), "{text}");
+    assert!(text.contains("per node:") && text.contains("per op type:"), "{text}");
+    assert!(text.contains("middle") && text.contains("Sigmoid"), "{text}");
+
+    let output = onnxi(&["bench", &three, "--duration", "50ms", "--warmup", "0", "--profile", "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(json["iters"].as_u64().unwrap() >= 1, "{json}");
+    assert!(json["duration_s"].as_f64().unwrap() >= 0.05, "{json}");
+    for key in ["mean_us", "std_dev_us", "p50_us", "p90_us", "p99_us", "min_us", "runs_per_s", "elements_per_ns"] {
+        assert!(json[key].as_f64().is_some(), "{key}: {json}");
+    }
+    let (p50, p90, p99) =
+        (json["p50_us"].as_f64().unwrap(), json["p90_us"].as_f64().unwrap(), json["p99_us"].as_f64().unwrap());
+    assert!(p50 <= p90 && p90 <= p99, "{json}");
+    if cfg!(target_os = "linux") {
+        assert!(json["peak_rss_bytes"].as_u64().unwrap() > 0, "{json}");
+    }
+    let profile = &json["profile"];
+    let nodes = profile["nodes"].as_array().unwrap();
+    let ops = profile["op_types"].as_array().unwrap();
+    let runs = profile["runs"].as_u64().unwrap();
+    // Each step is listed once, with as many calls as profiled runs (the
+    // plan may fuse the chain into one step).
+    assert!(!nodes.is_empty() && nodes.len() <= 3, "{profile}");
+    assert!(nodes.iter().all(|row| row["calls"].as_u64() == Some(runs)), "{profile}");
+    let totals: Vec<f64> = nodes.iter().map(|row| row["total_us"].as_f64().unwrap()).collect();
+    assert!(totals.windows(2).all(|pair| pair[0] >= pair[1]), "{profile}");
+    let share: f64 = nodes.iter().map(|row| row["share"].as_f64().unwrap()).sum();
+    assert!((share - 1.0).abs() < 1e-6, "{profile}");
+    let op_calls: u64 = ops.iter().map(|row| row["calls"].as_u64().unwrap()).sum();
+    assert_eq!(op_calls, runs * nodes.len() as u64, "{profile}");
 }
 
 /// Issue 14: `test` on a path that does not exist, or on a file that is not

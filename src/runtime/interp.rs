@@ -257,7 +257,7 @@ impl Model {
         let mut scratch = Scratch::default();
         let mut values = self.bind(feeds, &mut scratch)?;
         let ctx = ExecCtx { par: &self.par, pool: None };
-        self.execute(&mut values, &ctx)?;
+        self.execute(&mut values, &ctx, None)?;
         let mut entries = Vec::with_capacity(self.plan.outputs.len());
         for (name, slot) in &self.plan.outputs {
             entries.push((name.clone(), Some(take_output(&mut values, *slot, name)?)));
@@ -331,9 +331,18 @@ impl Model {
         Ok(values)
     }
 
-    /// Runs every node in plan order over the value slots.
-    fn execute<'a>(&'a self, values: &mut [Option<Cow<'a, Tensor>>], ctx: &ExecCtx<'_>) -> Result<(), Error> {
+    /// Runs every node in plan order over the value slots; with a
+    /// profile, times each step into it (without one, no clock is read).
+    fn execute<'a>(
+        &'a self,
+        values: &mut [Option<Cow<'a, Tensor>>],
+        ctx: &ExecCtx<'_>,
+        mut profile: Option<&mut Profile>,
+    ) -> Result<(), Error> {
         let nodes = &self.plan.nodes;
+        if let Some(profile) = profile.as_deref_mut() {
+            profile.prepare(nodes);
+        }
         // Nodes before `fused_until` ran inside a fused step; nodes before
         // `unfused_until` run one by one (a chain that could not be fused is
         // not retried from each of its nodes).
@@ -342,10 +351,14 @@ impl Model {
             if idx < fused_until {
                 continue;
             }
+            let started = profile.is_some().then(std::time::Instant::now);
             if idx >= unfused_until && node.links > 0 {
                 let chain = nodes.get(idx..=idx + node.links.min(fuse::MAX_CHAIN - 1)).unwrap_or_default();
                 if fuse::run_chain(chain, values, ctx) {
                     fused_until = idx + chain.len();
+                    if let (Some(profile), Some(started)) = (profile.as_deref_mut(), started) {
+                        profile.record(idx, chain.len(), started.elapsed());
+                    }
                     continue;
                 }
                 unfused_until = idx + chain.len();
@@ -365,6 +378,9 @@ impl Model {
                 inputs: describe(node, values, moved.as_ref()).into(),
                 source,
             })?;
+            if let (Some(profile), Some(started)) = (profile.as_deref_mut(), started) {
+                profile.record(idx, 1, started.elapsed());
+            }
         }
         Ok(())
     }
@@ -493,6 +509,43 @@ impl Session<'_> {
         I: IntoIterator<Item = (S, &'t Tensor)>,
         S: AsRef<str>,
     {
+        self.run_with(inputs, None)
+    }
+
+    /// As [`Session::run`], and adds the wall time of each node (or fused
+    /// chain) to `profile`; call it for several runs with one profile to
+    /// accumulate. Only this call reads the clock per node: [`Session::run`]
+    /// and [`Model::run`] pay nothing for profiling.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), onnxi::Error> {
+    /// let model = onnxi::Model::load("fixtures/seed/test_seed_relu/model.onnx")?;
+    /// let mut session = model.session();
+    /// let mut profile = onnxi::Profile::default();
+    /// let x = onnxi::Tensor::from(ndarray::array![-1.0f64, 2.0, -3.0, 4.0, 0.0].into_dyn());
+    /// session.run_profiled([("input", &x)], &mut profile)?;
+    /// assert_eq!(profile.nodes()[0].calls, 1);
+    /// assert_eq!(profile.by_op_type()[0].op_type, "Relu");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Model::run`].
+    pub fn run_profiled<'t, I, S>(&mut self, inputs: I, profile: &mut Profile) -> Result<&Outputs, Error>
+    where
+        I: IntoIterator<Item = (S, &'t Tensor)>,
+        S: AsRef<str>,
+    {
+        profile.runs += 1;
+        self.run_with(inputs, Some(profile))
+    }
+
+    fn run_with<'t, I, S>(&mut self, inputs: I, profile: Option<&mut Profile>) -> Result<&Outputs, Error>
+    where
+        I: IntoIterator<Item = (S, &'t Tensor)>,
+        S: AsRef<str>,
+    {
         let model = self.model;
         for (_, tensor) in &mut self.last.entries {
             if let Some(done) = tensor.take() {
@@ -502,7 +555,7 @@ impl Session<'_> {
         let feeds = inputs.into_iter().map(|(name, tensor)| (name, Cow::Borrowed(tensor)));
         let mut values = model.bind(feeds, &mut self.scratch)?;
         let ctx = ExecCtx { par: &model.par, pool: Some(&self.pool) };
-        let mut result = model.execute(&mut values, &ctx);
+        let mut result = model.execute(&mut values, &ctx, profile);
         if result.is_ok() {
             for ((name, slot), (_, out)) in model.plan.outputs.iter().zip(&mut self.last.entries) {
                 match take_output(&mut values, *slot, name) {
@@ -522,6 +575,107 @@ impl Session<'_> {
         self.scratch.values = values.into_iter().map(|_| None).collect();
         result?;
         Ok(&self.last)
+    }
+}
+
+/// Time spent per node over profiled runs ([`Session::run_profiled`]). A
+/// fused chain counts as one step, named after its nodes joined by `+`,
+/// with the op type `Fused(A+B)`.
+#[derive(Debug, Clone, Default)]
+pub struct Profile {
+    runs: usize,
+    // One entry per plan node, in plan order (filled on first use).
+    by_node: Vec<NodeTime>,
+}
+
+/// One node's (or fused chain's) accumulated time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeTime {
+    /// The node's name (a fused chain: its nodes' names joined by `+`).
+    pub name: String,
+    /// The op type (a fused chain: `Fused(A+B)`).
+    pub op_type: String,
+    /// How many times it ran.
+    pub calls: u64,
+    /// Total wall time over those calls.
+    pub total: std::time::Duration,
+}
+
+impl NodeTime {
+    /// The mean time per call.
+    pub fn mean(&self) -> std::time::Duration {
+        self.total.checked_div(u32::try_from(self.calls.max(1)).unwrap_or(u32::MAX)).unwrap_or_default()
+    }
+}
+
+impl Profile {
+    fn prepare(&mut self, nodes: &[PlanNode]) {
+        if self.by_node.len() != nodes.len() {
+            self.by_node = nodes
+                .iter()
+                .map(|node| NodeTime {
+                    name: node.name.clone(),
+                    op_type: node.op_type.clone(),
+                    calls: 0,
+                    total: std::time::Duration::ZERO,
+                })
+                .collect();
+        }
+    }
+
+    fn record(&mut self, idx: usize, len: usize, elapsed: std::time::Duration) {
+        if len > 1
+            && self.by_node.get(idx).is_some_and(|entry| entry.calls == 0 && !entry.op_type.starts_with("Fused("))
+        {
+            let chain = self.by_node.get(idx..idx + len).unwrap_or_default();
+            let name = chain.iter().map(|entry| entry.name.as_str()).collect::<Vec<_>>().join("+");
+            let ops = chain.iter().map(|entry| entry.op_type.as_str()).collect::<Vec<_>>().join("+");
+            if let Some(entry) = self.by_node.get_mut(idx) {
+                *entry = NodeTime { name, op_type: format!("Fused({ops})"), calls: 0, total: entry.total };
+            }
+        }
+        if let Some(entry) = self.by_node.get_mut(idx) {
+            entry.calls += 1;
+            entry.total += elapsed;
+        }
+    }
+
+    /// How many profiled runs this profile holds.
+    pub fn runs(&self) -> usize {
+        self.runs
+    }
+
+    /// The total time over all steps.
+    pub fn total(&self) -> std::time::Duration {
+        self.by_node.iter().map(|entry| entry.total).sum()
+    }
+
+    /// The steps that ran, most total time first.
+    pub fn nodes(&self) -> Vec<NodeTime> {
+        let mut nodes: Vec<NodeTime> = self.by_node.iter().filter(|entry| entry.calls > 0).cloned().collect();
+        nodes.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.name.cmp(&b.name)));
+        nodes
+    }
+
+    /// The time per op type (`name` is the op type too), most total first.
+    pub fn by_op_type(&self) -> Vec<NodeTime> {
+        let mut ops: Vec<NodeTime> = Vec::new();
+        for entry in self.by_node.iter().filter(|entry| entry.calls > 0) {
+            match ops.iter_mut().find(|op| op.op_type == entry.op_type) {
+                Some(op) => {
+                    op.calls += entry.calls;
+                    op.total += entry.total;
+                }
+                None => ops.push(NodeTime {
+                    name: entry.op_type.clone(),
+                    op_type: entry.op_type.clone(),
+                    calls: entry.calls,
+                    total: entry.total,
+                }),
+            }
+        }
+        ops.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.op_type.cmp(&b.op_type)));
+        ops
     }
 }
 
