@@ -163,6 +163,13 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Validate a model as far as onnxi can: it decodes, its opsets are known, every node
+    /// is supported at its opset, it loads, and a type is inferred for every value. Lists
+    /// every problem found (exit 1), or prints a one-line summary (exit 0).
+    Check {
+        /// The .onnx model.
+        model: PathBuf,
+    },
     /// Run conformance cases (ONNX backend layout) found at or below each PATH.
     Test {
         /// Case folders (model.onnx and test_data_set_N/), folders above them, or a case's model.onnx.
@@ -367,6 +374,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             }
             Ok(if check && report.load_error.is_some() { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
+        Command::Check { model } => check(&model),
         Command::Test { paths, rtol, atol, json, by_op } => test(&paths, rtol, atol, json.as_deref(), by_op),
         Command::Bench { model, shapes, inputs, threads, iters, duration, warmup, profile, json } => {
             let runs = match duration {
@@ -454,6 +462,41 @@ fn run(
         [only] => bail!("{only}"),
         [first, rest @ ..] => bail!("{first} (and {} more outputs differ)", rest.len()),
     }
+}
+
+/// `onnxi check`: every problem on stderr, or a one-line summary.
+fn check(model_path: &Path) -> Result<ExitCode> {
+    let report = onnxi::graph::inspect::inspect_file(model_path)?;
+    let problems = report.problems();
+    if !problems.is_empty() {
+        eprintln!(
+            "error: {}: {} problem{} found:",
+            model_path.display(),
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        );
+        for problem in &problems {
+            eprintln!("  {problem}");
+        }
+        return Ok(ExitCode::from(1));
+    }
+    let opsets: Vec<String> = report
+        .info
+        .opsets
+        .iter()
+        .map(|(domain, version)| format!("{}={version}", if domain.is_empty() { "ai.onnx" } else { domain }))
+        .collect();
+    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    println!(
+        "{}: ok: opsets {}, {} supported, {} typed, {}, {}",
+        model_path.display(),
+        opsets.join(", "),
+        count(report.nodes.len(), "node"),
+        count(report.values.len(), "value"),
+        count(report.inputs.len(), "input"),
+        count(report.outputs.len(), "output")
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// What `onnxi test` says a case folder holds.

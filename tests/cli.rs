@@ -433,6 +433,39 @@ fn bench_reports_statistics_duration_memory_and_profile() {
     assert_eq!(op_calls, runs * nodes.len() as u64, "{profile}");
 }
 
+/// Issue 14: `check` prints one line and exits 0 for a model onnxi can
+/// run, and lists every problem (each unsupported node, not just the
+/// first) with exit 1 otherwise; an unreadable file exits 1 too.
+#[test]
+fn check_lists_every_problem_or_prints_one_line() {
+    let (relu, _) = seed("relu");
+    let output = onnxi(&["check", &relu]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains(": ok: opsets ai.onnx=") && text.contains("1 node supported"), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = vec![
+        node("NoSuchOp", "first_bad", &["x"], &["h"], vec![]),
+        node("Relu", "fine", &["h"], &["g"], vec![]),
+        node("AlsoMissing", "second_bad", &["g"], &["y"], vec![]),
+    ];
+    let inputs = vec![value_info("x", FLOAT, Some(&[D::N(3)]))];
+    let bad = write_model(dir.path(), "bad.onnx", &model(graph(nodes, inputs, &["y"]), 14));
+    let output = onnxi(&["check", &bad]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(text.starts_with(&format!("error: {bad}: 2 problems found:")), "{text}");
+    assert!(text.contains("first_bad") && text.contains("NoSuchOp"), "{text}");
+    assert!(text.contains("second_bad") && text.contains("AlsoMissing"), "{text}");
+    assert!(!text.contains("\"fine\""), "{text}");
+
+    let output = onnxi(&["check", "no/such/model.onnx"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).starts_with("error: no/such/model.onnx"), "{}", stderr(&output));
+}
+
 /// Issue 14: `test` on a path that does not exist, or on a file that is not
 /// a case's model, is bad usage naming the path; a case's `model.onnx` runs
 /// that case.

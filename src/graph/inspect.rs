@@ -226,6 +226,43 @@ impl Report {
         reasons.into_iter().any(|reason| reason.contains(OP_LIST))
     }
 
+    /// Every problem found, in file order, one complete line each: each
+    /// node onnxi cannot run (with why), the load error when it says more
+    /// than those, and each value whose type loading could not infer.
+    /// Empty when the model is runnable and fully typed (`onnxi check`).
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems: Vec<String> = Vec::new();
+        for (idx, node) in self.nodes.iter().enumerate() {
+            if let Err(reason) = &node.support {
+                let reason = without_op_list(reason);
+                // A bad opset import fails every node alike: said once.
+                if !problems.iter().any(|said| said == reason) {
+                    let label =
+                        if node.name.is_empty() { format!("#{idx} {}", node.op_type) } else { node.name.clone() };
+                    let named = reason.contains(&format!("{label:?}"));
+                    problems.push(if named { reason.to_string() } else { format!("node {label:?}: {reason}") });
+                }
+            }
+        }
+        if let Some(reason) = &self.load_error {
+            let reason = without_op_list(reason);
+            // An unsupported node fails the load too: its line says it already.
+            let said = self.nodes.iter().filter_map(|node| node.support.as_ref().err()).any(|node_reason| {
+                let node_reason = without_op_list(node_reason);
+                reason.contains(node_reason) || node_reason.contains(reason)
+            });
+            if !said {
+                problems.push(format!("does not load: {reason}"));
+            }
+        }
+        for (name, ty) in &self.values {
+            if ty == "unknown" {
+                problems.push(format!("value {name:?}: no type could be inferred"));
+            }
+        }
+        problems
+    }
+
     /// The report as text, one fact per line.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
