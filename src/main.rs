@@ -134,12 +134,18 @@ enum Command {
     Run {
         /// The .onnx model.
         model: PathBuf,
-        /// An input as NAME=FILE (.npy or TensorProto .pb); FILE alone when the model has one input.
-        /// Each input at most once.
+        /// An input as NAME=FILE (.npy or TensorProto .pb); FILE alone when the model has one
+        /// input; FILE.npz alone feeds each of its arrays to the input of that name. Each input
+        /// at most once. Without -i, every input gets random values of its declared shape
+        /// (say so on stderr).
         #[arg(short = 'i', long = "input", value_name = "NAME=FILE", value_parser = parse_input)]
         inputs: Vec<InputArg>,
-        /// Write each output to DIR/NAME.npy.
-        #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
+        /// Shape of a random input as NAME=D1,D2,... (only without -i; needed for symbolic dims).
+        #[arg(long = "shape", value_name = "NAME=D1,D2,...", value_parser = parse_shape, conflicts_with = "inputs")]
+        shapes: Vec<ShapeArg>,
+        /// Write each output to DIR/NAME.npy, or all of them to one archive when the path
+        /// ends in .npz (read with numpy.load).
+        #[arg(short = 'o', long = "output-dir", value_name = "DIR|FILE.npz")]
         output_dir: Option<PathBuf>,
         /// Compare output NAME with the reference array in FILE (.npy or .pb); exit 1
         /// naming the worst element when they differ. Each output at most once.
@@ -198,7 +204,8 @@ enum Command {
         /// Shape of a random input as NAME=D1,D2,... (needed for symbolic dims; NAME= for 0-d).
         #[arg(long = "shape", value_name = "NAME=D1,D2,...", value_parser = parse_shape)]
         shapes: Vec<ShapeArg>,
-        /// A given input as NAME=FILE instead of random values; FILE alone when the model has one input.
+        /// A given input as NAME=FILE instead of random values; FILE alone when the model has one
+        /// input; FILE.npz alone gives each of its arrays to the input of that name.
         #[arg(short = 'i', long = "input", value_name = "NAME=FILE", value_parser = parse_input)]
         inputs: Vec<InputArg>,
         /// Threads for the model's kernels, at least 1 (default: all cores).
@@ -362,9 +369,14 @@ fn input_files(model: &Model, args: &[InputArg]) -> Result<Vec<(String, PathBuf)
 
 fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Run { model, inputs, output_dir, expect, rtol, atol } => {
-            run(&model, &inputs, output_dir.as_deref(), &expect, onnxi::conformance::Tolerance::Close { rtol, atol })
-        }
+        Command::Run { model, inputs, shapes, output_dir, expect, rtol, atol } => run(
+            &model,
+            &inputs,
+            &shapes,
+            output_dir.as_deref(),
+            &expect,
+            onnxi::conformance::Tolerance::Close { rtol, atol },
+        ),
         Command::Inspect { model, json, check } => {
             let report = onnxi::graph::inspect::inspect_file(&model)?;
             if json {
@@ -401,6 +413,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
 fn run(
     model_path: &Path,
     input_args: &[InputArg],
+    shapes: &[ShapeArg],
     output_dir: Option<&Path>,
     expect: &[ExpectArg],
     tolerance: onnxi::conformance::Tolerance,
@@ -422,22 +435,36 @@ fn run(
     for arg in expect {
         references.push((arg, onnxi::io::tensor_file::read(&arg.file, u64::MAX)?.0));
     }
-    let mut feeds: Vec<(String, Tensor)> = Vec::new();
-    for (name, file) in input_files(&model, input_args)? {
-        let (tensor, _) = onnxi::io::tensor_file::read(&file, u64::MAX)?;
-        feeds.push((name, tensor));
-    }
+    let feeds = if input_args.is_empty() {
+        let (feeds, any_random) = build_feeds(&model, shapes, Vec::new())?;
+        if any_random {
+            let described: Vec<String> =
+                feeds.iter().map(|(name, tensor)| format!("{name}: {}{:?}", tensor.dtype(), tensor.shape())).collect();
+            eprintln!("note: no -i given: running on random inputs ({})", described.join(", "));
+        }
+        feeds
+    } else {
+        read_inputs(&model, input_args)?
+    };
     let outputs = model.run(feeds)?;
-    if let Some(dir) = output_dir {
+    let npz = output_dir.filter(|path| path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("npz")));
+    let dir = output_dir.filter(|_| npz.is_none());
+    if let Some(dir) = dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     for (name, tensor) in outputs.iter() {
         println!("{name}: {} {:?}", tensor.dtype(), tensor.shape());
         println!("{}", onnxi::tensor::print::format_tensor(tensor));
-        if let Some(dir) = output_dir {
+        if let Some(dir) = dir {
             let file_name = name.replace(['/', '\\', ':'], "_");
             onnxi::io::tensor_file::write_npy(&dir.join(format!("{file_name}.npy")), tensor)?;
         }
+    }
+    if let Some(path) = npz {
+        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        onnxi::io::tensor_file::write_npz(path, outputs.iter())?;
     }
     let mut mismatches: Vec<String> = Vec::new();
     for (arg, reference) in &references {
@@ -869,11 +896,30 @@ fn profile_table(rows: &[(onnxi::NodeTime, f64)], with_name: bool) -> String {
 }
 
 /// The tensors of `-i` arguments by input name (checked as
-/// [`input_files`] does).
+/// [`input_files`] does); `-i FILE.npz` gives every array of the archive
+/// to the input of its name.
 fn read_inputs(model: &Model, input_args: &[InputArg]) -> Result<Vec<(String, Tensor)>> {
+    let (archives, singles): (Vec<InputArg>, Vec<InputArg>) =
+        input_args.iter().cloned().partition(|arg| arg.name.is_none() && onnxi::io::tensor_file::is_npz(&arg.file));
     let mut given: Vec<(String, Tensor)> = Vec::new();
-    for (name, file) in input_files(model, input_args)? {
+    for (name, file) in input_files(model, &singles)? {
         given.push((name, onnxi::io::tensor_file::read(&file, u64::MAX)?.0));
+    }
+    for arg in archives {
+        for (name, tensor) in onnxi::io::tensor_file::read_npz(&arg.file, u64::MAX)? {
+            if !model.inputs().iter().any(|spec| spec.name == name) {
+                let expected: Vec<&str> = model.inputs().iter().map(|spec| spec.name.as_str()).collect();
+                return Err(usage(format!(
+                    "-i {}: array {name:?} is not an input of the model (it expects: {})",
+                    arg.file.display(),
+                    expected.join(", ")
+                )));
+            }
+            if given.iter().any(|(seen, _)| *seen == name) {
+                return Err(usage(format!("input {name:?} is given twice with -i (once in {})", arg.file.display())));
+            }
+            given.push((name, tensor));
+        }
     }
     Ok(given)
 }

@@ -97,7 +97,8 @@ fn broken_input_exits_1_with_a_message_naming_the_cause() {
             vec!["run".into(), unknown.clone(), "-i".into(), format!("x={good}")],
             "unsupported op \"Gelu\" in domain \"\" (opset 20)",
         ),
-        (vec!["run".into(), relu.clone()], "missing input \"x\""),
+        // Without -i, run uses random inputs; with some -i, a missing one fails.
+        (vec!["run".into(), two_input_model(dir.path()), "-i".into(), format!("a={good}")], "missing input \"b\""),
         (vec!["run".into(), relu.clone(), "-i".into(), format!("x={long}")], "input \"x\": expected shape [3]"),
         (
             vec!["run".into(), relu.clone(), "-i".into(), format!("x={doubles}")],
@@ -464,6 +465,84 @@ fn check_lists_every_problem_or_prints_one_line() {
     let output = onnxi(&["check", "no/such/model.onnx"]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(stderr(&output).starts_with("error: no/such/model.onnx"), "{}", stderr(&output));
+}
+
+/// A `.npz` archive written with deflate, as `numpy.savez_compressed`
+/// does (the first member in zip64 form, as `numpy.savez` writes).
+fn write_deflated_npz(path: &Path, arrays: &[(&str, &onnxi::Tensor)]) {
+    use std::io::Write;
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    for (idx, (name, tensor)) in arrays.iter().enumerate() {
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .large_file(idx == 0);
+        writer.start_file(format!("{name}.npy"), options).unwrap();
+        writer.write_all(&onnxi::io::tensor_file::encode_npy(tensor)).unwrap();
+    }
+    writer.finish().unwrap();
+}
+
+/// Issue 14: `-i FILE.npz` feeds every input by name (stored or deflated
+/// archives), `-o FILE.npz` writes one archive of the outputs, `-o DIR`
+/// still writes one `.npy` each; an array the model lacks is bad usage.
+#[test]
+fn npz_archives_feed_inputs_by_name_and_collect_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let add = two_input_model(dir.path());
+    let (a, b) = (f32s(&[1.0, 2.0, 3.0]), f32s(&[10.0, 20.0, 30.0]));
+    let stored = dir.path().join("in.npz");
+    onnxi::io::tensor_file::write_npz(&stored, [("a", &a), ("b", &b)]).unwrap();
+    let deflated = dir.path().join("deflated.npz");
+    write_deflated_npz(&deflated, &[("b", &b), ("a", &a)]);
+    for archive in [&stored, &deflated] {
+        let out = dir.path().join("out.npz");
+        let output = onnxi(&["run", &add, "-i", archive.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let arrays = onnxi::io::tensor_file::read_npz(&out, u64::MAX).unwrap();
+        assert_eq!(arrays, vec![("y".to_string(), f32s(&[11.0, 22.0, 33.0]))]);
+    }
+    let out_dir = dir.path().join("outs");
+    let output = onnxi(&["run", &add, "-i", stored.to_str().unwrap(), "-o", out_dir.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(onnxi::io::tensor_file::read(&out_dir.join("y.npy"), u64::MAX).unwrap().0, f32s(&[11.0, 22.0, 33.0]));
+
+    let extra = dir.path().join("extra.npz");
+    onnxi::io::tensor_file::write_npz(&extra, [("a", &a), ("b", &b), ("c", &a)]).unwrap();
+    let output = onnxi(&["run", &add, "-i", extra.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("array \"c\" is not an input"), "{}", stderr(&output));
+    let b_file = write_npy(dir.path(), "b.npy", &b);
+    let output = onnxi(&["run", &add, "-i", stored.to_str().unwrap(), "-i", &format!("b={b_file}")]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("input \"b\" is given twice"), "{}", stderr(&output));
+    // bench takes an archive too.
+    let output = onnxi(&["bench", &add, "-i", deflated.to_str().unwrap(), "--iters", "1", "--warmup", "0"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+/// Issue 14: `run` without `-i` runs on random inputs of the declared
+/// shapes and says so on stderr; a symbolic dim needs `--shape`.
+#[test]
+fn run_without_inputs_uses_random_values_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let add = two_input_model(dir.path());
+    let output = onnxi(&["run", &add]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains("random inputs (a: float32[3], b: float32[3])"), "{}", stderr(&output));
+    assert!(stdout(&output).starts_with("y: float32 [3]\n"), "{}", stdout(&output));
+
+    let nodes = vec![node("Relu", "relu", &["x"], &["y"], vec![])];
+    let inputs = vec![value_info("x", FLOAT, Some(&[D::P("batch"), D::N(2)]))];
+    let symbolic = write_model(dir.path(), "sym.onnx", &model(graph(nodes, inputs, &["y"]), 14));
+    let output = onnxi(&["run", &symbolic]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("give --shape x=D1,D2,..."), "{}", stderr(&output));
+    let output = onnxi(&["run", &symbolic, "--shape", "x=3,2"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).starts_with("y: float32 [3, 2]\n"), "{}", stdout(&output));
+    let (relu, input) = seed("relu");
+    let output = onnxi(&["run", &relu, "-i", &input, "--shape", "input=5"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
 }
 
 /// Issue 14: `test` on a path that does not exist, or on a file that is not

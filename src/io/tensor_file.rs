@@ -1,5 +1,5 @@
 //! Tensor files: numpy `.npy` (format 1.0–3.0; C or Fortran order, little-
-//! or big-endian) and serialized `TensorProto` (`.pb`). Sizes are checked against the file
+//! or big-endian), `.npz` archives of them, and serialized `TensorProto` (`.pb`). Sizes are checked against the file
 //! length before anything is allocated.
 
 use std::path::Path;
@@ -28,7 +28,8 @@ pub fn read(path: &Path, max_bytes: u64) -> Result<(Tensor, Option<String>), Err
     let bytes = std::fs::read(path).map_err(|err| with_file(fail(format!("cannot read: {err}"))))?;
     if bytes.starts_with(b"PK\x03\x04") || path.extension().is_some_and(|ext| ext == "npz") {
         return Err(with_file(fail(
-            "a .npz archive (numpy.savez) holds several arrays: save the one to use with numpy.save as a .npy file",
+            "a .npz archive (numpy.savez) holds several arrays: read it with read_npz, \
+             or save the one to use with numpy.save as a .npy file",
         )));
     }
     let is_npy = bytes.starts_with(NPY_MAGIC) || path.extension().is_some_and(|ext| ext == "npy");
@@ -37,6 +38,94 @@ pub fn read(path: &Path, max_bytes: u64) -> Result<(Tensor, Option<String>), Err
     } else {
         parse_pb(&bytes, max_bytes).map_err(with_file)
     }
+}
+
+/// [`read`] with the default cap, [`Limits::max_tensor_bytes`] (the one a
+/// model built with default limits accepts for an input): the simple case.
+///
+/// ```
+/// # fn main() -> Result<(), onnxi::Error> {
+/// let (x, _) = onnxi::io::tensor_file::read_default("fixtures/seed/test_seed_relu/input.npy")?;
+/// assert_eq!(x.shape(), [5]);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// [`Limits::max_tensor_bytes`]: crate::Limits::max_tensor_bytes
+///
+/// # Errors
+/// As [`read`].
+pub fn read_default(path: impl AsRef<Path>) -> Result<(Tensor, Option<String>), Error> {
+    read(path.as_ref(), crate::Limits::default().max_tensor_bytes)
+}
+
+/// Whether a path names a `.npz` archive: by extension, or a zip file.
+pub fn is_npz(path: &Path) -> bool {
+    use std::io::Read;
+    if path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("npz")) {
+        return true;
+    }
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path).and_then(|mut file| file.read_exact(&mut magic)).is_ok() && magic == *b"PK\x03\x04"
+}
+
+/// Reads every array of a `.npz` archive (`numpy.savez`, stored, or
+/// `numpy.savez_compressed`, deflated), in archive order, each named by
+/// its member name without `.npy`. Each array is at most `max_bytes`.
+///
+/// # Errors
+/// [`Error::TensorFile`] naming the file (and member) and what is wrong.
+pub fn read_npz(path: &Path, max_bytes: u64) -> Result<Vec<(String, Tensor)>, Error> {
+    use std::io::Read;
+    let with_file = |source| Error::TensorFile { file: path.to_path_buf(), source };
+    let file = std::fs::File::open(path).map_err(|err| with_file(fail(format!("cannot read: {err}"))))?;
+    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|err| with_file(fail(format!("not a .npz (zip) archive: {err}"))))?;
+    let mut arrays: Vec<(String, Tensor)> = Vec::with_capacity(archive.len().min(4096));
+    for idx in 0..archive.len() {
+        let mut member = archive.by_index(idx).map_err(|err| with_file(fail(format!("member {idx}: {err}"))))?;
+        if member.is_dir() {
+            continue;
+        }
+        let member_name =
+            member.name().map_err(|err| with_file(fail(format!("member {idx}: bad name: {err}"))))?.into_owned();
+        let name = member_name.strip_suffix(".npy").unwrap_or(&member_name).to_string();
+        let in_member = |reason: String| with_file(fail(format!("member {member_name:?}: {reason}")));
+        // The header and the data: read at most what the cap allows, so a
+        // hostile size field or a deflate bomb allocates nothing more.
+        let cap = max_bytes.saturating_add(1 << 16);
+        let mut bytes = Vec::with_capacity(member.size().min(cap).min(1 << 30) as usize);
+        (&mut member).take(cap.saturating_add(1)).read_to_end(&mut bytes).map_err(|err| in_member(err.to_string()))?;
+        if bytes.len() as u64 > cap {
+            return Err(in_member(format!("larger than the {max_bytes}-byte tensor limit")));
+        }
+        let tensor = parse_npy(&bytes, max_bytes).map_err(|err| in_member(err.reason))?;
+        if arrays.iter().any(|(seen, _)| *seen == name) {
+            return Err(in_member(format!("a second array named {name:?}")));
+        }
+        arrays.push((name, tensor));
+    }
+    Ok(arrays)
+}
+
+/// Writes named tensors to a `.npz` archive as `numpy.savez` does (one
+/// stored `NAME.npy` member each), readable by `numpy.load`.
+///
+/// # Errors
+/// [`Error::TensorFile`] when the file cannot be written.
+pub fn write_npz<'t>(path: &Path, arrays: impl IntoIterator<Item = (&'t str, &'t Tensor)>) -> Result<(), Error> {
+    use std::io::Write;
+    let with_file = |reason: String| Error::TensorFile { file: path.to_path_buf(), source: fail(reason) };
+    let file = std::fs::File::create(path).map_err(|err| with_file(format!("cannot write: {err}")))?;
+    let mut writer = zip::ZipWriter::new(std::io::BufWriter::new(file));
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored).large_file(true);
+    for (name, tensor) in arrays {
+        writer.start_file(format!("{name}.npy"), options).map_err(|err| with_file(format!("cannot write: {err}")))?;
+        writer.write_all(&encode_npy(tensor)).map_err(|err| with_file(format!("cannot write: {err}")))?;
+    }
+    let mut inner = writer.finish().map_err(|err| with_file(format!("cannot write: {err}")))?;
+    inner.flush().map_err(|err| with_file(format!("cannot write: {err}")))
 }
 
 /// Parses a serialized TensorProto.
