@@ -757,3 +757,30 @@ fn tensors_come_from_arrays_of_any_dimension() {
     assert_eq!(Tensor::from(onnxi::ndarray::arr0(5i64)).shape(), [] as [usize; 0]);
     assert_eq!(matrix, Tensor::from(array![[1.0f32, 2.0], [3.0, 4.0]].into_dyn()));
 }
+
+/// Issue 14: embedding in the simple case: `read_default` reads `.npy` and
+/// `.pb` without a byte cap argument, `Model::run` takes borrowed tensors
+/// as well as owned ones (the caller's tensor is left as it was), and
+/// `.npz` archives round-trip through `write_npz` and `read_npz`.
+#[test]
+fn run_borrows_inputs_and_tensor_files_read_with_default_limits() {
+    use onnxi::io::tensor_file::{read_default, read_npz, write_npz};
+    let model = onnxi::Model::load("fixtures/seed/test_seed_relu/model.onnx").unwrap();
+    let (x, name) = read_default("fixtures/seed/test_seed_relu/input.npy").unwrap();
+    assert_eq!(name, None);
+    let borrowed = model.run([("input", &x)]).unwrap();
+    let owned = model.run([("input", x.clone())]).unwrap();
+    assert_eq!(borrowed, owned);
+    assert_eq!(read_default("fixtures/seed/test_seed_relu/input.npy").unwrap().0, x);
+
+    let dir = tempfile::tempdir().unwrap();
+    let pb = dir.path().join("x.pb");
+    std::fs::write(&pb, onnxi::io::tensor_file::encode_pb("input", &x)).unwrap();
+    assert_eq!(read_default(&pb).unwrap(), (x.clone(), Some("input".to_string())));
+
+    let npz = dir.path().join("all.npz");
+    write_npz(&npz, borrowed.iter()).unwrap();
+    assert_eq!(read_npz(&npz, u64::MAX).unwrap(), borrowed.clone().into_vec());
+    let err = read_npz(&npz, 8).unwrap_err().to_string();
+    assert!(err.contains("all.npz") && err.contains("output.npy"), "{err}");
+}

@@ -231,8 +231,9 @@ fn describe(node: &PlanNode, values: &[Option<Cow<'_, Tensor>>], moved: Option<&
 }
 
 impl Model {
-    /// Runs the model on named inputs, which it takes over (so the first
-    /// node may work in their buffers).
+    /// Runs the model on named inputs: owned tensors, which it takes over
+    /// (so the first node may work in their buffers), or borrowed ones
+    /// (`&Tensor`, left as they are), or a mix (any `Into<Cow<Tensor>>`).
     ///
     /// ```
     /// # fn main() -> Result<(), onnxi::Error> {
@@ -241,6 +242,12 @@ impl Model {
     /// let out = model.run([("input", onnxi::Tensor::from(x))])?;
     /// let y = out["output"].as_f64()?;
     /// assert_eq!(y[[4]], 0.5);
+    ///
+    /// // Borrowed inputs stay with the caller.
+    /// let x = onnxi::Tensor::from(ndarray::array![0.0f64, 0.0, 0.0, 0.0, 0.0].into_dyn());
+    /// let out = model.run([("input", &x)])?;
+    /// assert_eq!(out["output"].as_f64()?[[0]], 0.5);
+    /// assert_eq!(x.shape(), [5]);
     /// # Ok(())
     /// # }
     /// ```
@@ -248,12 +255,13 @@ impl Model {
     /// # Errors
     /// [`Error::Run`]: a missing, unknown, mistyped or misshapen input, or a
     /// node that failed (named with its op, opset and input shapes).
-    pub fn run<I, S>(&self, inputs: I) -> Result<Outputs, Error>
+    pub fn run<'t, I, S, T>(&self, inputs: I) -> Result<Outputs, Error>
     where
-        I: IntoIterator<Item = (S, Tensor)>,
+        I: IntoIterator<Item = (S, T)>,
         S: AsRef<str>,
+        T: Into<Cow<'t, Tensor>>,
     {
-        let feeds = inputs.into_iter().map(|(name, tensor)| (name, Cow::Owned(tensor)));
+        let feeds = inputs.into_iter().map(|(name, tensor)| (name, tensor.into()));
         let mut scratch = Scratch::default();
         let mut values = self.bind(feeds, &mut scratch)?;
         let ctx = ExecCtx { par: &self.par, pool: None };

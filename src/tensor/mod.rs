@@ -433,6 +433,20 @@ fn element_dtype<T: Element>(_: &SharedArray<T>) -> DType {
 }
 
 /// Any owned array, of any dimension (`Array1`, `Array2`, …, `ArrayD`).
+/// An owned input for [`crate::Model::run`], which takes it over.
+impl From<Tensor> for std::borrow::Cow<'_, Tensor> {
+    fn from(tensor: Tensor) -> Self {
+        std::borrow::Cow::Owned(tensor)
+    }
+}
+
+/// A borrowed input for [`crate::Model::run`], left as it is.
+impl<'a> From<&'a Tensor> for std::borrow::Cow<'a, Tensor> {
+    fn from(tensor: &'a Tensor) -> Self {
+        std::borrow::Cow::Borrowed(tensor)
+    }
+}
+
 impl<T: Element, D: ndarray::Dimension> From<ndarray::Array<T, D>> for Tensor {
     fn from(array: ndarray::Array<T, D>) -> Self {
         T::wrap(array.into_dyn())
