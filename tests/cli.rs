@@ -545,6 +545,19 @@ fn run_without_inputs_uses_random_values_and_says_so() {
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
 }
 
+/// Issue 14: `fixtures/make_case.py --help` works without torch, onnx or
+/// numpy (they are imported on first use). Skipped without `python3`.
+#[test]
+fn make_case_help_needs_no_torch() {
+    let Ok(output) = Command::new("python3").args(["fixtures/make_case.py", "--help"]).output() else {
+        eprintln!("skipped: no python3");
+        return;
+    };
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("usage: make_case.py") && text.contains("--dynamo"), "{text}");
+}
+
 /// Issue 14: `test` on a path that does not exist, or on a file that is not
 /// a case's model, is bad usage naming the path; a case's `model.onnx` runs
 /// that case.
