@@ -130,14 +130,14 @@ fn at_least_one(text: &str) -> Result<usize, String> {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a model on input files and print (or save) its outputs.
+    /// Run a model on input files (or random inputs) and print (or save) its outputs.
     Run {
         /// The .onnx model.
         model: PathBuf,
         /// An input as NAME=FILE (.npy or TensorProto .pb); FILE alone when the model has one
         /// input; FILE.npz alone feeds each of its arrays to the input of that name. Each input
         /// at most once. Without -i, every input gets random values of its declared shape
-        /// (say so on stderr).
+        /// (a note on stderr says so).
         #[arg(short = 'i', long = "input", value_name = "NAME=FILE", value_parser = parse_input)]
         inputs: Vec<InputArg>,
         /// Shape of a random input as NAME=D1,D2,... (only without -i; needed for symbolic dims).
@@ -169,9 +169,11 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Validate a model as far as onnxi can: it decodes, its opsets are known, every node
-    /// is supported at its opset, it loads, and a type is inferred for every value. Lists
-    /// every problem found (exit 1), or prints a one-line summary (exit 0).
+    /// Validate a model as far as onnxi can, listing every problem found.
+    ///
+    /// Checks that the file decodes, its opsets are known, every node is supported at its
+    /// opset, the model loads, and a type is inferred for every value. Lists every problem
+    /// found on stderr (exit 1), or prints a one-line summary (exit 0).
     Check {
         /// The .onnx model.
         model: PathBuf,
@@ -195,9 +197,12 @@ enum Command {
         #[arg(long)]
         by_op: bool,
     },
-    /// Time a model: warm-up, then per-run wall time (mean, standard deviation, min, p50, p90,
-    /// p99), throughput (runs/s, input elements/ns), peak memory, threads and SIMD path;
-    /// `--profile` adds time per node and per op type.
+    /// Time a model: per-run statistics, throughput, peak memory; --profile per node and op type.
+    ///
+    /// Warm-up runs, then timed runs (--iters N, or --duration TIME): per-run wall time (mean,
+    /// standard deviation, min, p50, p90, p99, max), throughput (runs/s, input elements/ns),
+    /// the process's peak memory (peak RSS; "unavailable" where the system does not say), the
+    /// thread count and SIMD path. --profile adds the time per node and per op type.
     Bench {
         /// The .onnx model.
         model: PathBuf,
@@ -221,7 +226,8 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         warmup: usize,
         /// Also time each node and each op type (name, op type, calls, total and mean µs,
-        /// share of the run), most total time first; measured in extra runs after the timed ones.
+        /// share of the summed node time), most total time first; measured in extra runs after
+        /// the timed ones (as many, at most 1000).
         #[arg(long)]
         profile: bool,
         /// Print JSON (with everything the text shows).
@@ -906,7 +912,9 @@ fn read_inputs(model: &Model, input_args: &[InputArg]) -> Result<Vec<(String, Te
         given.push((name, onnxi::io::tensor_file::read(&file, u64::MAX)?.0));
     }
     for arg in archives {
-        for (name, tensor) in onnxi::io::tensor_file::read_npz(&arg.file, u64::MAX)? {
+        // A deflated member can expand far beyond its file size: capped as
+        // the model caps an input.
+        for (name, tensor) in onnxi::io::tensor_file::read_npz(&arg.file, onnxi::Limits::default().max_tensor_bytes)? {
             if !model.inputs().iter().any(|spec| spec.name == name) {
                 let expected: Vec<&str> = model.inputs().iter().map(|spec| spec.name.as_str()).collect();
                 return Err(usage(format!(

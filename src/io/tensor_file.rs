@@ -94,7 +94,10 @@ pub fn read_npz(path: &Path, max_bytes: u64) -> Result<Vec<(String, Tensor)>, Er
         // The header and the data: read at most what the cap allows, so a
         // hostile size field or a deflate bomb allocates nothing more.
         let cap = max_bytes.saturating_add(1 << 16);
-        let mut bytes = Vec::with_capacity(member.size().min(cap).min(1 << 30) as usize);
+        // The declared size is a hint only up to the bytes the archive
+        // holds for the member (exact when stored); deflated data grows as read.
+        let hint = member.size().min(member.compressed_size()).min(cap);
+        let mut bytes = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
         (&mut member).take(cap.saturating_add(1)).read_to_end(&mut bytes).map_err(|err| in_member(err.to_string()))?;
         if bytes.len() as u64 > cap {
             return Err(in_member(format!("larger than the {max_bytes}-byte tensor limit")));
