@@ -515,6 +515,13 @@ fn npz_archives_feed_inputs_by_name_and_collect_outputs() {
     let output = onnxi(&["run", &add, "-i", stored.to_str().unwrap(), "-i", &format!("b={b_file}")]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("input \"b\" is given twice"), "{}", stderr(&output));
+    // A broken archive is a failed input: exit 1, one line naming the file.
+    let broken = dir.path().join("broken.npz");
+    std::fs::write(&broken, b"PK\x03\x04 not really a zip archive").unwrap();
+    let output = onnxi(&["run", &add, "-i", broken.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).starts_with(&format!("error: {}: ", broken.display())), "{}", stderr(&output));
+    assert_eq!(stderr(&output).lines().count(), 1, "{}", stderr(&output));
     // bench takes an archive too.
     let output = onnxi(&["bench", &add, "-i", deflated.to_str().unwrap(), "--iters", "1", "--warmup", "0"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
