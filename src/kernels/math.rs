@@ -324,6 +324,72 @@ pub(crate) fn expm1_nonpositive<V: VecF32>(token: V::Token, x: V) -> V {
     em1.mul_add(scale, scale - one).copysign(x)
 }
 
+/// Veltkamp's splitting constant for f32 (2^12 + 1): `a * SPLIT` splits
+/// a 24-bit significand into two halves of at most 12 bits, whose
+/// products are exact.
+const SPLIT: f32 = 4097.0;
+/// Below this magnitude neither `a * SPLIT` nor the partial products of
+/// [`mul_add_accurate`] can overflow.
+const SPLIT_LIMIT: f32 = 1.0e30;
+
+/// `b` split into a high part of at most 12 significant bits and the rest
+/// (`b` itself and 0 from [`SPLIT_LIMIT`] on, or for NaN).
+fn split_scalar(b: f32) -> (f32, f32) {
+    if b.is_nan() || b.abs() >= SPLIT_LIMIT {
+        return (b, 0.0);
+    }
+    let t = b * SPLIT;
+    let high = t - (t - b);
+    (high, b - high)
+}
+
+/// `a * b + c` within about 1 ULP on every path, with or without FMA.
+///
+/// The product's rounding error is recovered exactly (Dekker's product on
+/// Veltkamp's split) and added after the sum: where `a * b` and `c`
+/// nearly cancel, their rounded sum is exact (Sterbenz), so the result is
+/// the exact `a * b + c` rounded once; a plain multiply-then-add would
+/// lose the product's rounding error relative to a tiny result (many
+/// ULP). Lanes where `|a|` or `|a * b|` reach 1e30 (or NaN) skip the
+/// correction, which could overflow there and is negligible anyway.
+#[inline(always)]
+pub(crate) fn mul_add_accurate<V: VecF32>(token: V::Token, a: V, b: f32, c: f32) -> V {
+    let (b_high, b_low) = split_scalar(b);
+    let (b_high, b_low) = (V::splat(token, b_high), V::splat(token, b_low));
+    let product = a * V::splat(token, b);
+    let t = a * V::splat(token, SPLIT);
+    let a_high = t - (t - a);
+    let a_low = a - a_high;
+    let error = (((a_high * b_high - product) + a_high * b_low) + a_low * b_high) + a_low * b_low;
+    let zero = V::splat(token, 0.0);
+    let limit = V::splat(token, SPLIT_LIMIT);
+    let error = V::select(a.abs().lt(limit), error, zero);
+    let error = V::select(product.abs().lt(limit), error, zero);
+    (product + V::splat(token, c)) + error
+}
+
+/// Above this, e^x overflows f32 (e^88.73 > f32::MAX); capping here keeps
+/// `k` at most 128, which [`VecF32::ldexp`] turns into inf.
+const EXP_CAP: f32 = 89.0;
+
+/// `e^x` for every `x`, within about 1 ULP: inf from ~88.72 on (and at
+/// inf), correctly rounded subnormal results, 0 below -104 (and at -inf),
+/// NaN kept. Vectors whose lanes all lie in [-86.5, 86.5] (the usual
+/// case) take the cheap normal-range scaling.
+#[inline(always)]
+pub(crate) fn exp_any<V: VecF32>(token: V::Token, x: V) -> V {
+    let zero = V::splat(token, 0.0);
+    let capped = x.cap(V::splat(token, EXP_CAP));
+    // As in `exp`: lanes that round to 0 compute e^0 meanwhile, so as not
+    // to pay for underflow assists, and are set at the end.
+    let underflow = capped.lt(V::splat(token, EXP_MIN));
+    let capped = V::select(underflow, zero, capped);
+    let (k, r) = reduce(token, capped);
+    let p = exp_reduced(token, r);
+    let y = if V::any(capped.abs().gt(V::splat(token, -SUBNORMAL_BELOW))) { p.ldexp(k) } else { p.ldexp_normal(k) };
+    V::select(underflow, zero, y)
+}
+
 /// How far ahead [`map`] prefetches: far enough for an L3 or memory
 /// access to complete while the steps between run, near enough to stay in
 /// L1.
