@@ -368,6 +368,15 @@ pub(crate) fn mul_add_accurate<V: VecF32>(token: V::Token, a: V, b: f32, c: f32)
     (product + V::splat(token, c)) + error
 }
 
+/// `e^x = p 2^k` for `x` in [-104, 89] (or NaN): `k` integral, `p` in
+/// about [0.7, 1.42], within 1 ULP, so that a caller can multiply `p` by
+/// something before scaling by `2^k` once.
+#[inline(always)]
+pub(crate) fn exp_split<V: VecF32>(token: V::Token, x: V) -> (V, V) {
+    let (k, r) = reduce(token, x);
+    (k, exp_reduced(token, r))
+}
+
 /// Above this, e^x overflows f32 (e^88.73 > f32::MAX); capping here keeps
 /// `k` at most 128, which [`VecF32::ldexp`] turns into inf.
 const EXP_CAP: f32 = 89.0;
@@ -388,6 +397,85 @@ pub(crate) fn exp_any<V: VecF32>(token: V::Token, x: V) -> V {
     let p = exp_reduced(token, r);
     let y = if V::any(capped.abs().gt(V::splat(token, -SUBNORMAL_BELOW))) { p.ldexp(k) } else { p.ldexp_normal(k) };
     V::select(underflow, zero, y)
+}
+
+// log(1 + f) = f - f^2/2 + s (f^2/2 + R(s^2)) with s = f / (2 + f), for
+// f in [sqrt(1/2) - 1, sqrt(2) - 1]: R's coefficients are those of
+// FreeBSD's logf (max error 2.5e-11 relative on log(1 + f), checked
+// against float64 log1p on 200,001 points).
+const LOG_LG1: f32 = 0.666_666_6;
+const LOG_LG2: f32 = 0.400_009_72;
+const LOG_LG3: f32 = 0.284_987_87;
+const LOG_LG4: f32 = 0.242_790_79;
+
+/// `x = m 2^e` with `m` in [sqrt(1/2), sqrt(2)) and integral `e`, for
+/// positive finite `x` (subnormals included).
+///
+/// [`VecF32`] has no access to the bits, so the exponent is found by a
+/// binary search of exact power-of-two scalings: down by 2^64, ..., 2^1
+/// while `m >= 2`, then up by 2^128 (as two steps of 2^64), 2^64, ...,
+/// 2^1 while `m < 1`.
+#[inline(always)]
+fn split_exponent<V: VecF32>(token: V::Token, x: V) -> (V, V) {
+    let mut m = x;
+    let mut e = V::splat(token, 0.0);
+    for step in [64, 32, 16, 8, 4, 2, 1] {
+        let big = m.ge(V::splat(token, 2f32.powi(step)));
+        m = V::select(big, m * V::splat(token, 2f32.powi(-step)), m);
+        e = V::select(big, e + V::splat(token, step as f32), e);
+    }
+    let up = V::splat(token, 2f32.powi(64));
+    let tiny = m.lt(V::splat(token, 2f32.powi(-127)));
+    m = V::select(tiny, m * up * up, m);
+    e = V::select(tiny, e - V::splat(token, 128.0), e);
+    for step in [64, 32, 16, 8, 4, 2, 1] {
+        let small = m.lt(V::splat(token, 2f32.powi(1 - step)));
+        m = V::select(small, m * V::splat(token, 2f32.powi(step)), m);
+        e = V::select(small, e - V::splat(token, step as f32), e);
+    }
+    let high = m.gt(V::splat(token, std::f32::consts::SQRT_2));
+    (V::select(high, m * V::splat(token, 0.5), m), V::select(high, e + V::splat(token, 1.0), e))
+}
+
+/// Natural logarithm, within about 1 ULP: log(±0) = -inf, log(x < 0) =
+/// NaN, log(inf) = inf, NaN kept, subnormal inputs exact in their
+/// exponent. FreeBSD's logf reduction: `x = m 2^e`, `f = m - 1` (exact),
+/// `log x = e ln2 + log(1 + f)`, with ln 2 split as in [`reduce`] so that
+/// `e * LN2_HI` is exact.
+#[inline(always)]
+pub(crate) fn log<V: VecF32>(token: V::Token, x: V) -> V {
+    let zero = V::splat(token, 0.0);
+    let one = V::splat(token, 1.0);
+    let inf = V::splat(token, f32::INFINITY);
+    // Zeros, negatives, inf and NaN take 1 through the computation and
+    // are set at the end.
+    let finite = V::select(x.gt(zero), x, one);
+    let (m, e) = split_exponent(token, V::select(finite.eq(inf), one, finite));
+    let f = m - one;
+    let s = f / (V::splat(token, 2.0) + f);
+    let z = s * s;
+    let w = z * z;
+    let t1 = w * V::splat(token, LOG_LG4).mul_add(w, V::splat(token, LOG_LG2));
+    let t2 = z * V::splat(token, LOG_LG3).mul_add(w, V::splat(token, LOG_LG1));
+    let r = t2 + t1;
+    let hfsq = V::splat(token, 0.5) * f * f;
+    let y = e * V::splat(token, LN2_HI) - ((hfsq - s.mul_add(hfsq + r, e * V::splat(token, LN2_LO))) - f);
+    let y = V::select(x.lt(zero), V::splat(token, f32::NAN), y);
+    let y = V::select(x.eq(zero), V::splat(token, f32::NEG_INFINITY), y);
+    let y = V::select(x.eq(inf), inf, y);
+    // `!(x <= x)` holds exactly for NaN.
+    V::select(x.gt_or_nan(x), x, y)
+}
+
+/// `log(1 + y)` for `y >= 0` (or NaN) below 2^100, within about 1 ULP
+/// also for tiny `y` (where `1 + y` rounds): `log(u) + (y - (u - 1)) / u`
+/// with `u = 1 + y` rounded, the second term restoring what the rounding
+/// of `u` lost (`u - 1` is exact).
+#[inline(always)]
+pub(crate) fn log1p_nonnegative<V: VecF32>(token: V::Token, y: V) -> V {
+    let one = V::splat(token, 1.0);
+    let u = one + y;
+    log(token, u) + (y - (u - one)) / u
 }
 
 /// How far ahead [`map`] prefetches: far enough for an L3 or memory

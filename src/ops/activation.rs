@@ -16,7 +16,9 @@
 //! | Shrink    | 9     | float16/32/64 and every 8- to 64-bit integer type  |
 //! | Neg       | 6, 13 | adds int8-int64 at 6, bfloat16 at 13               |
 //! | Abs       | 6, 13 | adds every integer type at 6, bfloat16 at 13       |
-//! | Exp, Reciprocal | 13 | adds bfloat16                                   |
+//! | Exp, Log, Reciprocal | 13 | adds bfloat16                              |
+//! | Softplus  | 22    | adds bfloat16 (no `consumed_inputs` at 1)          |
+//! | Mish      | 18, 22 | float16/32/64, then adds bfloat16                 |
 //!
 //! float16 and bfloat16 compute in f32 and round once at the end.
 //! Semantics follow PyTorch where ONNX leaves room: NaN propagates, and
@@ -49,9 +51,12 @@ pub(crate) fn each_declared(visit: &mut impl Visit) {
     visit.visit::<HardSigmoid>();
     visit.visit::<HardSwish>();
     visit.visit::<Shrink>();
+    visit.visit::<Softplus>();
+    visit.visit::<Mish>();
     visit.visit::<Neg>();
     visit.visit::<Abs>();
     visit.visit::<Exp>();
+    visit.visit::<Log>();
     visit.visit::<Reciprocal>();
 }
 
@@ -747,5 +752,156 @@ impl ElementwiseOp for Reciprocal {
     #[inline(always)]
     fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
         V::splat(token, 1.0) / x
+    }
+}
+
+/// Above this, PyTorch's softplus (threshold 20) returns `x` itself:
+/// `log1p(e^x) - x = log1p(e^-x) < 2.1e-9`, far below half an ULP of 20.
+const SOFTPLUS_THRESHOLD: f32 = 20.0;
+
+/// Softplus: `log(1 + e^x)`, as PyTorch computes it: `x` above 20 (no
+/// overflow: softplus(100) = 100), `log1p(e^x)` below (accurate where
+/// e^x is tiny); softplus(-inf) = 0, NaN kept.
+/// Spec: <https://onnx.ai/onnx/operators/onnx__Softplus.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Softplus;
+
+impl ElementwiseOp for Softplus {
+    const NAME: &'static str = "Softplus";
+    const VERSIONS: &'static [i64] = &[1, 22];
+    // Its opset-1 schema never had `consumed_inputs`.
+    const CONSUMED_INPUTS_AT_1: bool = false;
+    const PREFETCH: bool = true;
+    const MAX_ULP: u64 = 2;
+
+    fn dtypes(version: i64) -> &'static [DType] {
+        floats_bf16_from(22, version)
+    }
+
+    fn from_attrs(_attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(Softplus)
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        if x > f64::from(SOFTPLUS_THRESHOLD) { x } else { x.exp().ln_1p() }
+    }
+
+    fn scalar(self, x: f64) -> f64 {
+        self.reference(x)
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
+        let threshold = V::splat(token, SOFTPLUS_THRESHOLD);
+        // Capped, so that e^x stays finite; the capped lanes are replaced.
+        let below = math::log1p_nonnegative(token, math::exp_any(token, x.cap(threshold)));
+        V::select(x.gt(threshold), x, below)
+    }
+}
+
+/// From here on tanh(softplus(x)) rounds to 1 in float32 (softplus(x) >
+/// x > 9.1, see `kernels::math::tanh`), so mish(x) = x.
+const MISH_ONE: f32 = 9.1;
+/// Below this, `1 + e^x` rounds to 1 and mish(x) = x e^x to float32
+/// precision (the next term is e^x / 2 relative, under 1.1e-9).
+const MISH_TAIL: f32 = -20.0;
+/// Below this, |x e^x| < 2^-150: mish(x) rounds to -0.
+const MISH_ZERO: f32 = -110.0;
+
+/// Mish: `x * tanh(softplus(x))`, computed as `x * n / (n + 2)` with `n =
+/// e^x (e^x + 2)` (the same function: tanh(log(1 + t)) = ((1 + t)^2 - 1)
+/// / ((1 + t)^2 + 1)), rearranged per sign (see the body); `x` above 9.1;
+/// `x e^x`, scaled once into the subnormals, below -20. mish(-0) = -0, mish(-inf) = NaN (-inf * 0, as
+/// PyTorch's formula), NaN kept.
+/// Spec: <https://onnx.ai/onnx/operators/onnx__Mish.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Mish;
+
+impl ElementwiseOp for Mish {
+    const NAME: &'static str = "Mish";
+    const VERSIONS: &'static [i64] = &[18, 22];
+    const CONSUMED_INPUTS_AT_1: bool = false;
+    const PREFETCH: bool = true;
+    const MAX_ULP: u64 = 4;
+
+    fn dtypes(version: i64) -> &'static [DType] {
+        floats_bf16_from(22, version)
+    }
+
+    fn from_attrs(_attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(Mish)
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        x * x.exp().ln_1p().tanh()
+    }
+
+    fn scalar(self, x: f64) -> f64 {
+        self.reference(x)
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
+        let two = V::splat(token, 2.0);
+        let tail_from = V::splat(token, MISH_TAIL);
+        // The middle: x clamped to [-20, 9.1] (NaN kept).
+        let mid_x = V::select(x.lt(tail_from), tail_from, x).cap(V::splat(token, MISH_ONE));
+        let e = math::exp_any(token, mid_x);
+        let one = V::splat(token, 1.0);
+        let n = e * (e + two);
+        // n / (n + 2) in two forms that never round a sum just above a
+        // power of two into the result: for x >= 0, 1 - 2 / (n + 2) (in
+        // [0.6, 1)); for x < 0, e (1 - e (1 + e) / (n + 2)), the
+        // subtrahend at most 0.4, and x e taken first.
+        let ratio = one - two / (n + two);
+        let negative = (x * e) * (one - e * (one + e) / (n + two));
+        let mid = V::select(x.lt(V::splat(token, 0.0)), negative, x * ratio);
+        // The tail: x e^x, from e^x = p 2^k with p near 1, so that x * p
+        // is normal and the scaling rounds once (also into the subnormals).
+        let zero_from = V::splat(token, MISH_ZERO);
+        let tail_x = V::select(x.lt(zero_from), zero_from, x).cap(tail_from);
+        let (k, p) = math::exp_split(token, tail_x);
+        // Scaled by 2^-24 first (exact: x * p is normal, in [14, 160]) so
+        // that the exponent stays within `ldexp`'s range down to -110.
+        let shift = V::splat(token, 24.0);
+        let tail = (x * p * V::splat(token, 2f32.powi(-24))).ldexp(k + shift);
+        // Below -110 the result is -0 (NaN at -inf).
+        let tail = V::select(x.lt(zero_from), x * V::splat(token, 0.0), tail);
+        let y = V::select(x.lt(tail_from), tail, mid);
+        V::select(x.gt(V::splat(token, MISH_ONE)), x, y)
+    }
+}
+
+/// Log: natural logarithm, log(±0) = -inf, log(x < 0) = NaN, log(inf) =
+/// inf, NaN kept (see `kernels::math::log`).
+/// Spec: <https://onnx.ai/onnx/operators/onnx__Log.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Log;
+
+impl ElementwiseOp for Log {
+    const NAME: &'static str = "Log";
+    const VERSIONS: &'static [i64] = &[1, 6, 13];
+    const PREFETCH: bool = true;
+    const MAX_ULP: u64 = 1;
+
+    fn dtypes(version: i64) -> &'static [DType] {
+        floats_bf16_from(13, version)
+    }
+
+    fn from_attrs(_attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(Log)
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        x.ln()
+    }
+
+    fn scalar(self, x: f64) -> f64 {
+        x.ln()
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
+        math::log(token, x)
     }
 }
