@@ -16,7 +16,7 @@
 //! | Shrink    | 9     | float16/32/64 and every 8- to 64-bit integer type  |
 //! | Neg       | 6, 13 | adds int8-int64 at 6, bfloat16 at 13               |
 //! | Abs       | 6, 13 | adds every integer type at 6, bfloat16 at 13       |
-//! | Exp, Log, Reciprocal | 13 | adds bfloat16                              |
+//! | Exp, Log, Sqrt, Reciprocal | 13 | adds bfloat16                        |
 //! | Softplus  | 22    | adds bfloat16 (no `consumed_inputs` at 1)          |
 //! | Mish      | 18, 22 | float16/32/64, then adds bfloat16                 |
 //!
@@ -57,6 +57,7 @@ pub(crate) fn each_declared(visit: &mut impl Visit) {
     visit.visit::<Abs>();
     visit.visit::<Exp>();
     visit.visit::<Log>();
+    visit.visit::<Sqrt>();
     visit.visit::<Reciprocal>();
 }
 
@@ -306,7 +307,7 @@ impl ElementwiseOp for Softsign {
     const VERSIONS: &'static [i64] = &[1, 22];
     // Its opset-1 schema never had `consumed_inputs`.
     const CONSUMED_INPUTS_AT_1: bool = false;
-    const MAX_ULP: u64 = 2;
+    const MAX_ULP: u64 = 1;
 
     fn dtypes(version: i64) -> &'static [DType] {
         floats_bf16_from(22, version)
@@ -903,5 +904,39 @@ impl ElementwiseOp for Log {
     #[inline(always)]
     fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
         math::log(token, x)
+    }
+}
+
+/// Sqrt: square root, sqrt(-0) = -0, sqrt(x < 0) = NaN, sqrt(inf) = inf,
+/// NaN kept (see `kernels::math::sqrt`).
+/// Spec: <https://onnx.ai/onnx/operators/onnx__Sqrt.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Sqrt;
+
+impl ElementwiseOp for Sqrt {
+    const NAME: &'static str = "Sqrt";
+    const VERSIONS: &'static [i64] = &[1, 6, 13];
+    const PREFETCH: bool = true;
+    const MAX_ULP: u64 = 1;
+
+    fn dtypes(version: i64) -> &'static [DType] {
+        floats_bf16_from(13, version)
+    }
+
+    fn from_attrs(_attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(Sqrt)
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        x.sqrt()
+    }
+
+    fn scalar(self, x: f64) -> f64 {
+        x.sqrt()
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
+        math::sqrt(token, x)
     }
 }

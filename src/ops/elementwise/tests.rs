@@ -521,7 +521,7 @@ fn special_values_of_the_wider_activation_family() {
     let nan = f32::NAN;
     let inf = f32::INFINITY;
     #[rustfmt::skip]
-    let cases: [(&str, f32, f32); 46] = [
+    let cases: [(&str, f32, f32); 54] = [
         ("Softsign", -0.0, -0.0), ("Softsign", inf, nan), ("Softsign", -3.0, -0.75),
         ("Selu", -0.0, -0.0), ("Selu", -inf, -1.673_263_2 * 1.050_701), ("Selu", nan, nan),
         ("Celu", -0.0, -0.0), ("Celu", -inf, -1.0), ("Celu", 2.0, 2.0),
@@ -536,6 +536,8 @@ fn special_values_of_the_wider_activation_family() {
         ("Mish", -0.0, -0.0), ("Mish", -inf, nan), ("Mish", 50.0, 50.0), ("Mish", -200.0, -0.0),
         ("Log", 0.0, -inf), ("Log", -0.0, -inf), ("Log", -1.0, nan), ("Log", inf, inf), ("Log", 1.0, 0.0),
         ("Log", f32::from_bits(1), -103.278_93), ("Log", f32::MAX, 88.722_84), ("Log", nan, nan),
+        ("Sqrt", -0.0, -0.0), ("Sqrt", 0.0, 0.0), ("Sqrt", -1.0, nan), ("Sqrt", inf, inf), ("Sqrt", 4.0, 2.0),
+        ("Sqrt", 2.0, std::f32::consts::SQRT_2), ("Sqrt", f32::from_bits(1), 3.743_392e-23), ("Sqrt", nan, nan),
     ];
     for isa in isas() {
         for (name, x, want) in cases {
