@@ -17,6 +17,7 @@
 //! | Neg       | 6, 13 | adds int8-int64 at 6, bfloat16 at 13               |
 //! | Abs       | 6, 13 | adds every integer type at 6, bfloat16 at 13       |
 //! | Exp, Log, Sqrt, Reciprocal | 13 | adds bfloat16                        |
+//! | Erf       | 9, 13 | floats and every integer type at 9; at 13 the floats and bfloat16 |
 //! | Softplus  | 22    | adds bfloat16 (no `consumed_inputs` at 1)          |
 //! | Mish      | 18, 22 | float16/32/64, then adds bfloat16                 |
 //!
@@ -59,6 +60,7 @@ pub(crate) fn each_declared(visit: &mut impl Visit) {
     visit.visit::<Log>();
     visit.visit::<Sqrt>();
     visit.visit::<Reciprocal>();
+    visit.visit::<Erf>();
 }
 
 /// Registers every declared activation.
@@ -938,5 +940,46 @@ impl ElementwiseOp for Sqrt {
     #[inline(always)]
     fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
         math::sqrt(token, x)
+    }
+}
+
+/// Erf: the error function, odd, in [-1, 1], NaN kept (see
+/// `kernels::math::erf`); float64 through `libm::erf` (musl's); integers
+/// (opset 9 only) through float64, truncated back (so every integer maps
+/// to 0, as a C++ `static_cast` of erf gives).
+/// Spec: <https://onnx.ai/onnx/operators/onnx__Erf.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Erf;
+
+impl ElementwiseOp for Erf {
+    const NAME: &'static str = "Erf";
+    const VERSIONS: &'static [i64] = &[9, 13];
+    const CONSUMED_INPUTS_AT_1: bool = false;
+    const PREFETCH: bool = true;
+    const MAX_ULP: u64 = 1;
+
+    fn dtypes(version: i64) -> &'static [DType] {
+        if version >= 13 { FLOATS_BF16 } else { FLOATS_INTS }
+    }
+
+    fn from_attrs(_attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(Erf)
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        libm::erf(x)
+    }
+
+    fn scalar(self, x: f64) -> f64 {
+        libm::erf(x)
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
+        math::erf(token, x)
+    }
+
+    fn int<T: Int>(self, x: T) -> Option<T> {
+        Some(T::from_f64_saturating(libm::erf(x.to_f64_lossy())))
     }
 }

@@ -291,6 +291,9 @@ fn dtypes_follow_the_schema_of_each_version() {
         ("Mish", 18, brain.clone(), unsupported("Mish", DType::BF16)),
         ("Mish", 22, brain.clone(), Ok(vec![f64::from(bf16::from_f64(1f64.exp().ln_1p().tanh()))])),
         ("Log", 6, brain.clone(), unsupported("Log", DType::BF16)),
+        ("Erf", 9, brain.clone(), unsupported("Erf", DType::BF16)),
+        ("Erf", 9, Tensor::from(array![-2i32, 0, 3].into_dyn()), Ok(vec![0.0, 0.0, 0.0])),
+        ("Erf", 13, ints.clone(), unsupported("Erf", DType::I32)),
     ];
     for (name, version, input, expected) in cases {
         let result = run(op_at(name, version).as_ref(), &input).map(|t| t.to_f64_vec());
@@ -521,7 +524,7 @@ fn special_values_of_the_wider_activation_family() {
     let nan = f32::NAN;
     let inf = f32::INFINITY;
     #[rustfmt::skip]
-    let cases: [(&str, f32, f32); 54] = [
+    let cases: [(&str, f32, f32); 59] = [
         ("Softsign", -0.0, -0.0), ("Softsign", inf, nan), ("Softsign", -3.0, -0.75),
         ("Selu", -0.0, -0.0), ("Selu", -inf, -1.673_263_2 * 1.050_701), ("Selu", nan, nan),
         ("Celu", -0.0, -0.0), ("Celu", -inf, -1.0), ("Celu", 2.0, 2.0),
@@ -538,6 +541,7 @@ fn special_values_of_the_wider_activation_family() {
         ("Log", f32::from_bits(1), -103.278_93), ("Log", f32::MAX, 88.722_84), ("Log", nan, nan),
         ("Sqrt", -0.0, -0.0), ("Sqrt", 0.0, 0.0), ("Sqrt", -1.0, nan), ("Sqrt", inf, inf), ("Sqrt", 4.0, 2.0),
         ("Sqrt", 2.0, std::f32::consts::SQRT_2), ("Sqrt", f32::from_bits(1), 3.743_392e-23), ("Sqrt", nan, nan),
+        ("Erf", -0.0, -0.0), ("Erf", inf, 1.0), ("Erf", -inf, -1.0), ("Erf", nan, nan), ("Erf", -4.5, -1.0),
     ];
     for isa in isas() {
         for (name, x, want) in cases {
