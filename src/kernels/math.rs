@@ -324,6 +324,277 @@ pub(crate) fn expm1_nonpositive<V: VecF32>(token: V::Token, x: V) -> V {
     em1.mul_add(scale, scale - one).copysign(x)
 }
 
+/// Veltkamp's splitting constant for f32 (2^12 + 1): `a * SPLIT` splits
+/// a 24-bit significand into two halves of at most 12 bits, whose
+/// products are exact.
+const SPLIT: f32 = 4097.0;
+/// Below this magnitude neither `a * SPLIT` nor the partial products of
+/// [`mul_add_accurate`] can overflow.
+const SPLIT_LIMIT: f32 = 1.0e30;
+
+/// `b` split into a high part of at most 12 significant bits and the rest
+/// (`b` itself and 0 from [`SPLIT_LIMIT`] on, or for NaN).
+fn split_scalar(b: f32) -> (f32, f32) {
+    if b.is_nan() || b.abs() >= SPLIT_LIMIT {
+        return (b, 0.0);
+    }
+    let t = b * SPLIT;
+    let high = t - (t - b);
+    (high, b - high)
+}
+
+/// `a * b + c` within about 1 ULP on every path, with or without FMA.
+///
+/// The product's rounding error is recovered exactly (Dekker's product on
+/// Veltkamp's split) and added after the sum: where `a * b` and `c`
+/// nearly cancel, their rounded sum is exact (Sterbenz), so the result is
+/// the exact `a * b + c` rounded once; a plain multiply-then-add would
+/// lose the product's rounding error relative to a tiny result (many
+/// ULP). Lanes where `|a|` or `|a * b|` reach 1e30 (or NaN) skip the
+/// correction, which could overflow there and is negligible anyway.
+#[inline(always)]
+pub(crate) fn mul_add_accurate<V: VecF32>(token: V::Token, a: V, b: f32, c: f32) -> V {
+    let (b_high, b_low) = split_scalar(b);
+    let (b_high, b_low) = (V::splat(token, b_high), V::splat(token, b_low));
+    let product = a * V::splat(token, b);
+    let t = a * V::splat(token, SPLIT);
+    let a_high = t - (t - a);
+    let a_low = a - a_high;
+    let error = (((a_high * b_high - product) + a_high * b_low) + a_low * b_high) + a_low * b_low;
+    let zero = V::splat(token, 0.0);
+    let limit = V::splat(token, SPLIT_LIMIT);
+    let error = V::select(a.abs().lt(limit), error, zero);
+    let error = V::select(product.abs().lt(limit), error, zero);
+    (product + V::splat(token, c)) + error
+}
+
+/// `e^x = p 2^k` for `x` in [-104, 89] (or NaN): `k` integral, `p` in
+/// about [0.7, 1.42], within 1 ULP, so that a caller can multiply `p` by
+/// something before scaling by `2^k` once.
+#[inline(always)]
+pub(crate) fn exp_split<V: VecF32>(token: V::Token, x: V) -> (V, V) {
+    let (k, r) = reduce(token, x);
+    (k, exp_reduced(token, r))
+}
+
+/// Above this, e^x overflows f32 (e^88.73 > f32::MAX); capping here keeps
+/// `k` at most 128, which [`VecF32::ldexp`] turns into inf.
+const EXP_CAP: f32 = 89.0;
+
+/// `e^x` for every `x`, within about 1 ULP: inf from ~88.72 on (and at
+/// inf), correctly rounded subnormal results, 0 below -104 (and at -inf),
+/// NaN kept. Vectors whose lanes all lie in [-86.5, 86.5] (the usual
+/// case) take the cheap normal-range scaling.
+#[inline(always)]
+pub(crate) fn exp_any<V: VecF32>(token: V::Token, x: V) -> V {
+    let zero = V::splat(token, 0.0);
+    let capped = x.cap(V::splat(token, EXP_CAP));
+    // As in `exp`: lanes that round to 0 compute e^0 meanwhile, so as not
+    // to pay for underflow assists, and are set at the end.
+    let underflow = capped.lt(V::splat(token, EXP_MIN));
+    let capped = V::select(underflow, zero, capped);
+    let (k, r) = reduce(token, capped);
+    let p = exp_reduced(token, r);
+    let y = if V::any(capped.abs().gt(V::splat(token, -SUBNORMAL_BELOW))) { p.ldexp(k) } else { p.ldexp_normal(k) };
+    V::select(underflow, zero, y)
+}
+
+// log(1 + f) = f - f^2/2 + s (f^2/2 + R(s^2)) with s = f / (2 + f), for
+// f in [sqrt(1/2) - 1, sqrt(2) - 1]: R's coefficients are those of
+// FreeBSD's logf (max error 2.5e-11 relative on log(1 + f), checked
+// against float64 log1p on 200,001 points).
+const LOG_LG1: f32 = 0.666_666_6;
+const LOG_LG2: f32 = 0.400_009_72;
+const LOG_LG3: f32 = 0.284_987_87;
+const LOG_LG4: f32 = 0.242_790_79;
+
+/// `x = m 2^e` with `m` in [sqrt(1/2), sqrt(2)) and integral `e`, for
+/// positive finite `x` (subnormals included).
+///
+/// [`VecF32`] has no access to the bits, so the exponent is found by a
+/// binary search of exact power-of-two scalings: down by 2^64, ..., 2^1
+/// while `m >= 2`, then up by 2^128 (as two steps of 2^64), 2^64, ...,
+/// 2^1 while `m < 1`.
+#[inline(always)]
+fn split_exponent<V: VecF32>(token: V::Token, x: V) -> (V, V) {
+    let mut m = x;
+    let mut e = V::splat(token, 0.0);
+    for step in [64, 32, 16, 8, 4, 2, 1] {
+        let big = m.ge(V::splat(token, 2f32.powi(step)));
+        m = V::select(big, m * V::splat(token, 2f32.powi(-step)), m);
+        e = V::select(big, e + V::splat(token, step as f32), e);
+    }
+    let up = V::splat(token, 2f32.powi(64));
+    let tiny = m.lt(V::splat(token, 2f32.powi(-127)));
+    m = V::select(tiny, m * up * up, m);
+    e = V::select(tiny, e - V::splat(token, 128.0), e);
+    for step in [64, 32, 16, 8, 4, 2, 1] {
+        let small = m.lt(V::splat(token, 2f32.powi(1 - step)));
+        m = V::select(small, m * V::splat(token, 2f32.powi(step)), m);
+        e = V::select(small, e - V::splat(token, step as f32), e);
+    }
+    let high = m.gt(V::splat(token, std::f32::consts::SQRT_2));
+    (V::select(high, m * V::splat(token, 0.5), m), V::select(high, e + V::splat(token, 1.0), e))
+}
+
+/// Natural logarithm, within about 1 ULP: log(±0) = -inf, log(x < 0) =
+/// NaN, log(inf) = inf, NaN kept, subnormal inputs exact in their
+/// exponent. FreeBSD's logf reduction: `x = m 2^e`, `f = m - 1` (exact),
+/// `log x = e ln2 + log(1 + f)`, with ln 2 split as in [`reduce`] so that
+/// `e * LN2_HI` is exact.
+#[inline(always)]
+pub(crate) fn log<V: VecF32>(token: V::Token, x: V) -> V {
+    let zero = V::splat(token, 0.0);
+    let one = V::splat(token, 1.0);
+    let inf = V::splat(token, f32::INFINITY);
+    // Zeros, negatives, inf and NaN take 1 through the computation and
+    // are set at the end.
+    let finite = V::select(x.gt(zero), x, one);
+    let (m, e) = split_exponent(token, V::select(finite.eq(inf), one, finite));
+    let f = m - one;
+    let s = f / (V::splat(token, 2.0) + f);
+    let z = s * s;
+    let w = z * z;
+    let t1 = w * V::splat(token, LOG_LG4).mul_add(w, V::splat(token, LOG_LG2));
+    let t2 = z * V::splat(token, LOG_LG3).mul_add(w, V::splat(token, LOG_LG1));
+    let r = t2 + t1;
+    let hfsq = V::splat(token, 0.5) * f * f;
+    let y = e * V::splat(token, LN2_HI) - ((hfsq - s.mul_add(hfsq + r, e * V::splat(token, LN2_LO))) - f);
+    let y = V::select(x.lt(zero), V::splat(token, f32::NAN), y);
+    let y = V::select(x.eq(zero), V::splat(token, f32::NEG_INFINITY), y);
+    let y = V::select(x.eq(inf), inf, y);
+    // `!(x <= x)` holds exactly for NaN.
+    V::select(x.gt_or_nan(x), x, y)
+}
+
+/// `log(1 + y)` for `y >= 0` (or NaN) below 2^100, within about 1 ULP
+/// also for tiny `y` (where `1 + y` rounds): `log(u) + (y - (u - 1)) / u`
+/// with `u = 1 + y` rounded, the second term restoring what the rounding
+/// of `u` lost (`u - 1` is exact).
+#[inline(always)]
+pub(crate) fn log1p_nonnegative<V: VecF32>(token: V::Token, y: V) -> V {
+    let one = V::splat(token, 1.0);
+    let u = one + y;
+    log(token, u) + (y - (u - one)) / u
+}
+
+/// `a * b` as `(p, err)` with `p` the rounded product and `p + err`
+/// exactly `a * b` (Dekker's product on Veltkamp's split; no FMA needed),
+/// for |a|, |b| below 1e30 with a normal product.
+#[inline(always)]
+fn two_product<V: VecF32>(token: V::Token, a: V, b: V) -> (V, V) {
+    let split = V::splat(token, SPLIT);
+    let (ta, tb) = (a * split, b * split);
+    let (a_high, b_high) = (ta - (ta - a), tb - (tb - b));
+    let (a_low, b_low) = (a - a_high, b - b_high);
+    let product = a * b;
+    let error = (((a_high * b_high - product) + a_high * b_low) + a_low * b_high) + a_low * b_low;
+    (product, error)
+}
+
+/// Square root: +0 and -0 kept, sqrt(x < 0) = NaN, sqrt(inf) = inf, NaN
+/// kept. [`VecF32`] has no square root instruction, so: `x = m 2^(2h)`
+/// (see [`split_exponent`], `m` in [sqrt(1/2), 2 sqrt(2))), Newton's
+/// iteration for sqrt(m) from `(1 + m) / 2`, then one last step on the
+/// exact residual `m - y^2` (from [`two_product`]), which leaves the
+/// result correctly rounded but for the rarest near-halfway cases; the
+/// scaling by `2^h` is exact.
+#[inline(always)]
+pub(crate) fn sqrt<V: VecF32>(token: V::Token, x: V) -> V {
+    let zero = V::splat(token, 0.0);
+    let one = V::splat(token, 1.0);
+    let half = V::splat(token, 0.5);
+    let inf = V::splat(token, f32::INFINITY);
+    // Zeros, negatives, inf and NaN take 1 through and are set at the end.
+    let finite = V::select(x.gt(zero), x, one);
+    let (m, e) = split_exponent(token, V::select(finite.eq(inf), one, finite));
+    // An odd exponent moves one factor 2 into m.
+    let magic = V::splat(token, ROUND_MAGIC);
+    let h = e * half;
+    let rounded = (h + magic) - magic;
+    let even = (rounded + rounded).eq(e);
+    let m = V::select(even, m, m + m);
+    let h = V::select(even, h, h - half);
+    // Newton: relative error 14 % at most after the first step, then
+    // 1e-2, 5e-5, 1.2e-9 (below float32 rounding).
+    let mut y = (one + m) * half;
+    for _ in 0..3 {
+        y = (y + m / y) * half;
+    }
+    let (p, err) = two_product(token, y, y);
+    let residual = (m - p) - err;
+    let y = y + residual / (y + y);
+    let y = y.ldexp_normal(h);
+    let y = V::select(x.lt(zero), V::splat(token, f32::NAN), y);
+    let y = V::select(x.eq(zero), x, y);
+    let y = V::select(x.eq(inf), inf, y);
+    // `!(x <= x)` holds exactly for NaN.
+    V::select(x.gt_or_nan(x), x, y)
+}
+
+// erf(x) = x + x R(x^2) for |x| < 1: R is a degree-7 weighted
+// least-squares fit of erf(x)/x - 1 in x^2 on Chebyshev nodes of [0, 1]
+// (3.4e-11 relative on erf(x)/x; the final `x + x R` rounds once, so the
+// result is within 1 ULP on a 1/37 sample of [0, 1]).
+const ERF_R: [f32; 8] = [
+    -9.634_993e-6,
+    1.125_464_5e-4,
+    -8.482_509e-4,
+    5.220_923e-3,
+    -2.686_539_3e-2,
+    0.112_837_82,
+    -0.376_126_38,
+    0.128_379_17,
+];
+// erfc(x) e^(x^2) = G(x - 2.5) for 1 <= x <= 4: G is a degree-11 weighted
+// least-squares fit on Chebyshev nodes of [1, 4] (3.3e-8 relative, which
+// erf = 1 - e^(-x^2) G shrinks by erfc/erf <= 0.19).
+const ERF_G: [f32; 12] = [
+    -3.835_844_2e-7,
+    1.658_862_3e-6,
+    -4.009_326e-6,
+    1.442_567_6e-5,
+    -5.894_272e-5,
+    2.128_322_2e-4,
+    -7.337_13e-4,
+    2.466_092_8e-3,
+    -8.001_475e-3,
+    2.493_817_4e-2,
+    -7.434_736e-2,
+    0.210_806_35,
+];
+/// From here on erf(x) rounds to ±1 in f32 (erfc(4) = 1.5e-8 < 2^-25).
+const ERF_ONE: f32 = 4.0;
+
+/// Horner's rule over `coefficients`, highest degree first.
+#[inline(always)]
+fn horner<V: VecF32>(token: V::Token, t: V, coefficients: &[f32]) -> V {
+    let mut acc = V::splat(token, coefficients[0]);
+    for &c in &coefficients[1..] {
+        acc = acc.mul_add(t, V::splat(token, c));
+    }
+    acc
+}
+
+/// The error function, odd (erf(-0) = -0), ±1 from |x| = 4 on (and at
+/// ±inf), NaN kept: `x + x R(x^2)` below |x| = 1, `1 - e^(-x^2) G(|x|)`
+/// with the sign of `x` from 1 to 4 (the polynomials are above).
+#[inline(always)]
+pub(crate) fn erf<V: VecF32>(token: V::Token, x: V) -> V {
+    let one = V::splat(token, 1.0);
+    let ax = x.abs().cap(V::splat(token, ERF_ONE));
+    let small_lanes = ax.lt(one);
+    let small = x.mul_add(horner(token, x * x, &ERF_R), x);
+    if V::all(small_lanes) {
+        return small;
+    }
+    let g = horner(token, ax - V::splat(token, 2.5), &ERF_G);
+    // -x^2 >= -16: e^(-x^2) is normal.
+    let e = exp_any(token, V::splat(token, 0.0) - ax * ax);
+    let large = (one - e * g).copysign(x);
+    V::select(small_lanes, small, large)
+}
+
 /// How far ahead [`map`] prefetches: far enough for an L3 or memory
 /// access to complete while the steps between run, near enough to stay in
 /// L1.

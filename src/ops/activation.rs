@@ -4,21 +4,29 @@
 //!
 //! | op        | opset | change                                             |
 //! |-----------|-------|----------------------------------------------------|
-//! | all but Softsign | 1 | legacy `consumed_inputs` attribute (ignored hint) |
+//! | all at 1 but Softsign | 1 | legacy `consumed_inputs` attribute (ignored hint) |
 //! | all       | 6     | attribute dropped; float16/32/64                   |
 //! | Relu, Sigmoid, Tanh | 13 | adds bfloat16                           |
 //! | Relu      | 14    | adds int8, int16, int32, int64                     |
 //! | LeakyRelu | 16    | adds bfloat16; `alpha` default 0.01 throughout     |
 //! | Elu       | 22    | adds bfloat16; `alpha` default 1.0 throughout      |
+//! | Softsign, Selu, ThresholdedRelu (10), HardSigmoid, HardSwish (14) | 22 | adds bfloat16 |
+//! | Selu      | 6     | `alpha`, `gamma` defaults from 1.6732 / 1.0507 to the exact constants |
+//! | Celu      | 12, 28 | float32 only at 12; float16/32/64 and bfloat16 at 28 |
+//! | Shrink    | 9     | float16/32/64 and every 8- to 64-bit integer type  |
+//! | Neg       | 6, 13 | adds int8-int64 at 6, bfloat16 at 13               |
+//! | Abs       | 6, 13 | adds every integer type at 6, bfloat16 at 13       |
+//! | Exp, Log, Sqrt, Reciprocal | 13 | adds bfloat16                        |
+//! | Erf       | 9, 13 | floats and every integer type at 9; at 13 the floats and bfloat16 |
+//! | Softplus  | 22    | adds bfloat16 (no `consumed_inputs` at 1)          |
+//! | Mish      | 18, 22 | float16/32/64, then adds bfloat16                 |
 //!
 //! float16 and bfloat16 compute in f32 and round once at the end.
 //! Semantics follow PyTorch where ONNX leaves room: NaN propagates, and
 //! -0 stays -0 through Relu, LeakyRelu and Elu.
 
-use num_traits::{PrimInt, Signed};
-
 use super::Registry;
-use super::elementwise::{ElementwiseOp, Register, Visit, floats_bf16_from};
+use super::elementwise::{ElementwiseOp, Int, Register, Visit, floats_bf16_from};
 use super::{FLOATS, FLOATS_BF16};
 use crate::error::LoadError;
 use crate::graph::attrs::Attrs;
@@ -37,6 +45,22 @@ pub(crate) fn each_declared(visit: &mut impl Visit) {
     visit.visit::<Sigmoid>();
     visit.visit::<Tanh>();
     visit.visit::<Elu>();
+    visit.visit::<Softsign>();
+    visit.visit::<Selu>();
+    visit.visit::<Celu>();
+    visit.visit::<ThresholdedRelu>();
+    visit.visit::<HardSigmoid>();
+    visit.visit::<HardSwish>();
+    visit.visit::<Shrink>();
+    visit.visit::<Softplus>();
+    visit.visit::<Mish>();
+    visit.visit::<Neg>();
+    visit.visit::<Abs>();
+    visit.visit::<Exp>();
+    visit.visit::<Log>();
+    visit.visit::<Sqrt>();
+    visit.visit::<Reciprocal>();
+    visit.visit::<Erf>();
 }
 
 /// Registers every declared activation.
@@ -89,7 +113,7 @@ impl ElementwiseOp for Relu {
         V::select(x.lt(zero), zero, x)
     }
 
-    fn int<T: PrimInt + Signed>(self, x: T) -> Option<T> {
+    fn int<T: Int>(self, x: T) -> Option<T> {
         Some(x.max(T::zero()))
     }
 }
@@ -238,5 +262,724 @@ impl ElementwiseOp for Elu {
         let zero = V::splat(token, 0.0);
         let negative = math::expm1_nonpositive(token, x.cap(zero)) * V::splat(token, self.alpha);
         V::select(x.gt(zero), x, negative)
+    }
+}
+
+/// The dtypes of Shrink, Neg from 6 and Abs from 6: the floats of the
+/// version and integer types.
+const FLOATS_SIGNED: &[DType] = &[DType::F32, DType::F64, DType::F16, DType::I8, DType::I16, DType::I32, DType::I64];
+const FLOATS_BF16_SIGNED: &[DType] =
+    &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I8, DType::I16, DType::I32, DType::I64];
+const FLOATS_INTS: &[DType] = &[
+    DType::F32,
+    DType::F64,
+    DType::F16,
+    DType::I8,
+    DType::I16,
+    DType::I32,
+    DType::I64,
+    DType::U8,
+    DType::U16,
+    DType::U32,
+    DType::U64,
+];
+const FLOATS_BF16_INTS: &[DType] = &[
+    DType::F32,
+    DType::F64,
+    DType::F16,
+    DType::BF16,
+    DType::I8,
+    DType::I16,
+    DType::I32,
+    DType::I64,
+    DType::U8,
+    DType::U16,
+    DType::U32,
+    DType::U64,
+];
+
+/// Softsign: `x / (1 + |x|)`, in [-1, 1], odd (softsign(-0) = -0); NaN
+/// kept, and softsign(±inf) = NaN, as PyTorch's `x / (1 + |x|)` gives.
+/// Spec: <https://onnx.ai/onnx/operators/onnx__Softsign.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Softsign;
+
+impl ElementwiseOp for Softsign {
+    const NAME: &'static str = "Softsign";
+    const VERSIONS: &'static [i64] = &[1, 22];
+    // Its opset-1 schema never had `consumed_inputs`.
+    const CONSUMED_INPUTS_AT_1: bool = false;
+    const MAX_ULP: u64 = 1;
+
+    fn dtypes(version: i64) -> &'static [DType] {
+        floats_bf16_from(22, version)
+    }
+
+    fn from_attrs(_attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(Softsign)
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        x / (1.0 + x.abs())
+    }
+
+    fn scalar(self, x: f64) -> f64 {
+        x / (1.0 + x.abs())
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
+        x / (V::splat(token, 1.0) + x.abs())
+    }
+}
+
+/// Selu: `gamma * (x > 0 ? x : alpha * expm1(x))`, NaN kept, selu(-0) =
+/// -0 (as PyTorch).
+/// Spec: <https://onnx.ai/onnx/operators/onnx__Selu.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Selu {
+    /// Scale of the negative branch inside `gamma` (default
+    /// 1.67326319217681884765625; 1.6732 at opset 1).
+    pub(crate) alpha: f32,
+    /// Overall scale (default 1.05070102214813232421875; 1.0507 at opset 1).
+    pub(crate) gamma: f32,
+}
+
+impl ElementwiseOp for Selu {
+    const NAME: &'static str = "Selu";
+    const VERSIONS: &'static [i64] = &[1, 6, 22];
+    const PREFETCH: bool = true;
+    const MAX_ULP: u64 = 2;
+
+    fn dtypes(version: i64) -> &'static [DType] {
+        floats_bf16_from(22, version)
+    }
+
+    fn from_attrs(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
+        let (alpha, gamma) = if version < 6 { (1.6732, 1.0507) } else { (1.673_263_2, 1.050_701) };
+        Ok(Selu { alpha: attrs.f32("alpha")?.unwrap_or(alpha), gamma: attrs.f32("gamma")?.unwrap_or(gamma) })
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        let gamma = f64::from(self.gamma);
+        if x > 0.0 { gamma * x } else { gamma * f64::from(self.alpha) * x.exp_m1() }
+    }
+
+    fn scalar(self, x: f64) -> f64 {
+        self.reference(x)
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
+        let zero = V::splat(token, 0.0);
+        // alpha * gamma rounded once, as PyTorch's `negcoef`.
+        let negcoef = (f64::from(self.alpha) * f64::from(self.gamma)) as f32;
+        let negative = math::expm1_nonpositive(token, x.cap(zero)) * V::splat(token, negcoef);
+        V::select(x.gt(zero), x * V::splat(token, self.gamma), negative)
+    }
+}
+
+/// Celu: `x > 0 ? x : alpha * expm1(x / alpha)`, NaN kept, celu(-0) = -0
+/// (PyTorch's `elu` with `input_scale = 1 / alpha`).
+/// Spec: <https://onnx.ai/onnx/operators/onnx__Celu.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Celu {
+    /// Scale of the negative branch and of its argument (default 1.0).
+    pub(crate) alpha: f32,
+}
+
+impl ElementwiseOp for Celu {
+    const NAME: &'static str = "Celu";
+    const VERSIONS: &'static [i64] = &[12, 28];
+    const CONSUMED_INPUTS_AT_1: bool = false;
+    const PREFETCH: bool = true;
+    const MAX_ULP: u64 = 1;
+
+    fn dtypes(version: i64) -> &'static [DType] {
+        if version >= 28 { FLOATS_BF16 } else { &[DType::F32] }
+    }
+
+    fn from_attrs(attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(Celu { alpha: attrs.f32("alpha")?.unwrap_or(1.0) })
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        let alpha = f64::from(self.alpha);
+        if x > 0.0 { x } else { alpha * (x / alpha).exp_m1() }
+    }
+
+    fn scalar(self, x: f64) -> f64 {
+        self.reference(x)
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
+        let zero = V::splat(token, 0.0);
+        let alpha = V::splat(token, self.alpha);
+        let negative = math::expm1_nonpositive(token, (x / alpha).cap(zero)) * alpha;
+        V::select(x.gt(zero), x, negative)
+    }
+}
+
+/// ThresholdedRelu: `x > alpha ? x : 0`; NaN kept (PyTorch's
+/// `threshold`, `x <= alpha ? 0 : x`).
+/// Spec: <https://onnx.ai/onnx/operators/onnx__ThresholdedRelu.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ThresholdedRelu {
+    /// The threshold (default 1.0).
+    pub(crate) alpha: f32,
+}
+
+impl ElementwiseOp for ThresholdedRelu {
+    const NAME: &'static str = "ThresholdedRelu";
+    const VERSIONS: &'static [i64] = &[10, 22];
+    const CONSUMED_INPUTS_AT_1: bool = false;
+    const MAX_ULP: u64 = 0;
+
+    fn dtypes(version: i64) -> &'static [DType] {
+        floats_bf16_from(22, version)
+    }
+
+    fn from_attrs(attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(ThresholdedRelu { alpha: attrs.f32("alpha")?.unwrap_or(1.0) })
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        if x > f64::from(self.alpha) || x.is_nan() { x } else { 0.0 }
+    }
+
+    fn scalar(self, x: f64) -> f64 {
+        self.reference(x)
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
+        V::select(x.gt_or_nan(V::splat(token, self.alpha)), x, V::splat(token, 0.0))
+    }
+}
+
+/// `y` clamped to [0, hi], NaN kept, -0 and below giving +0.
+#[inline(always)]
+fn clamp_nan<V: VecF32>(token: V::Token, y: V, hi: f32) -> V {
+    V::select(y.gt_or_nan(V::splat(token, 0.0)), y, V::splat(token, 0.0)).cap(V::splat(token, hi))
+}
+
+/// The same on one float64.
+fn clamp_nan_f64(y: f64, hi: f64) -> f64 {
+    if y.is_nan() {
+        y
+    } else if y > hi {
+        hi
+    } else if y > 0.0 {
+        y
+    } else {
+        0.0
+    }
+}
+
+/// HardSigmoid: `max(0, min(1, alpha * x + beta))`, NaN kept. `alpha * x +
+/// beta` is rounded once where the two terms nearly cancel, on every path
+/// (see `kernels::math::mul_add_accurate`).
+/// Spec: <https://onnx.ai/onnx/operators/onnx__HardSigmoid.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct HardSigmoid {
+    /// Slope (default 0.2).
+    pub(crate) alpha: f32,
+    /// Offset (default 0.5).
+    pub(crate) beta: f32,
+}
+
+impl ElementwiseOp for HardSigmoid {
+    const NAME: &'static str = "HardSigmoid";
+    const VERSIONS: &'static [i64] = &[1, 6, 22];
+    const MAX_ULP: u64 = 1;
+
+    fn dtypes(version: i64) -> &'static [DType] {
+        floats_bf16_from(22, version)
+    }
+
+    fn from_attrs(attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(HardSigmoid { alpha: attrs.f32("alpha")?.unwrap_or(0.2), beta: attrs.f32("beta")?.unwrap_or(0.5) })
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        clamp_nan_f64(f64::from(self.alpha).mul_add(x, f64::from(self.beta)), 1.0)
+    }
+
+    fn scalar(self, x: f64) -> f64 {
+        self.reference(x)
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
+        clamp_nan(token, math::mul_add_accurate(token, x, self.alpha, self.beta), 1.0)
+    }
+}
+
+/// HardSwish: `x * max(0, min(1, x / 6 + 1 / 2))`, computed as PyTorch
+/// does, from `x + 3` clamped to [0, 6]; NaN kept, -0 for x < -3 and x =
+/// -0, hardswish(-inf) = NaN (-inf * 0, in PyTorch too).
+/// Spec: <https://onnx.ai/onnx/operators/onnx__HardSwish.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct HardSwish;
+
+impl ElementwiseOp for HardSwish {
+    const NAME: &'static str = "HardSwish";
+    const VERSIONS: &'static [i64] = &[14, 22];
+    const CONSUMED_INPUTS_AT_1: bool = false;
+    const MAX_ULP: u64 = 2;
+
+    fn dtypes(version: i64) -> &'static [DType] {
+        floats_bf16_from(22, version)
+    }
+
+    fn from_attrs(_attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(HardSwish)
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        x * clamp_nan_f64(x / 6.0 + 0.5, 1.0)
+    }
+
+    fn scalar(self, x: f64) -> f64 {
+        x * (clamp_nan_f64(x + 3.0, 6.0) / 6.0)
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
+        // `x * (t / 6)`, not PyTorch's `x * t / 6`, which overflows for x
+        // above f32::MAX / 6.
+        let t = clamp_nan(token, x + V::splat(token, 3.0), 6.0);
+        x * (t / V::splat(token, 6.0))
+    }
+}
+
+/// Shrink: `x < -lambd ? x + bias : x > lambd ? x - bias : 0`; NaN kept
+/// (as PyTorch's `hardshrink`/`softshrink`). Integers compute in float64
+/// and convert back truncating and saturating.
+/// Spec: <https://onnx.ai/onnx/operators/onnx__Shrink.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Shrink {
+    /// Added below `-lambd`, subtracted above `lambd` (default 0).
+    pub(crate) bias: f32,
+    /// Half-width of the band mapped to 0 (default 0.5).
+    pub(crate) lambd: f32,
+}
+
+impl ElementwiseOp for Shrink {
+    const NAME: &'static str = "Shrink";
+    const VERSIONS: &'static [i64] = &[9];
+    const CONSUMED_INPUTS_AT_1: bool = false;
+    const MAX_ULP: u64 = 0;
+
+    fn dtypes(_version: i64) -> &'static [DType] {
+        FLOATS_INTS
+    }
+
+    fn from_attrs(attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(Shrink { bias: attrs.f32("bias")?.unwrap_or(0.0), lambd: attrs.f32("lambd")?.unwrap_or(0.5) })
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        let (bias, lambd) = (f64::from(self.bias), f64::from(self.lambd));
+        if x < -lambd {
+            x + bias
+        } else if x > lambd || x.is_nan() {
+            x - bias
+        } else {
+            0.0
+        }
+    }
+
+    fn scalar(self, x: f64) -> f64 {
+        self.reference(x)
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
+        let above =
+            V::select(x.gt_or_nan(V::splat(token, self.lambd)), x - V::splat(token, self.bias), V::splat(token, 0.0));
+        V::select(x.lt(V::splat(token, -self.lambd)), x + V::splat(token, self.bias), above)
+    }
+
+    fn int<T: Int>(self, x: T) -> Option<T> {
+        Some(T::from_f64_saturating(self.reference(x.to_f64_lossy())))
+    }
+}
+
+/// Neg: `-x`, exact (neg(0) = -0, NaN kept); integers wrap (`-MIN` is
+/// `MIN`, as PyTorch).
+/// Spec: <https://onnx.ai/onnx/operators/onnx__Neg.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Neg;
+
+impl ElementwiseOp for Neg {
+    const NAME: &'static str = "Neg";
+    const VERSIONS: &'static [i64] = &[1, 6, 13];
+    const MAX_ULP: u64 = 0;
+
+    fn dtypes(version: i64) -> &'static [DType] {
+        match version {
+            13.. => FLOATS_BF16_SIGNED,
+            6.. => FLOATS_SIGNED,
+            _ => FLOATS,
+        }
+    }
+
+    fn from_attrs(_attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(Neg)
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        -x
+    }
+
+    fn scalar(self, x: f64) -> f64 {
+        -x
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
+        // Not `0 - x`, which gives +0 for +0.
+        x * V::splat(token, -1.0)
+    }
+
+    fn int<T: Int>(self, x: T) -> Option<T> {
+        Some(x.wrapping_neg())
+    }
+}
+
+/// Abs: `|x|`, exact (abs(-0) = +0, NaN kept); signed integers wrap
+/// (`|MIN|` is `MIN`, as PyTorch), unsigned ones are unchanged.
+/// Spec: <https://onnx.ai/onnx/operators/onnx__Abs.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Abs;
+
+impl ElementwiseOp for Abs {
+    const NAME: &'static str = "Abs";
+    const VERSIONS: &'static [i64] = &[1, 6, 13];
+    const MAX_ULP: u64 = 0;
+
+    fn dtypes(version: i64) -> &'static [DType] {
+        match version {
+            13.. => FLOATS_BF16_INTS,
+            6.. => FLOATS_INTS,
+            _ => FLOATS,
+        }
+    }
+
+    fn from_attrs(_attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(Abs)
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        x.abs()
+    }
+
+    fn scalar(self, x: f64) -> f64 {
+        x.abs()
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, _token: V::Token, x: V) -> V {
+        x.abs()
+    }
+
+    fn int<T: Int>(self, x: T) -> Option<T> {
+        Some(x.wrapping_abs())
+    }
+}
+
+/// Exp: `e^x`, overflowing to inf above ~88.72, subnormal results
+/// correctly rounded, 0 below -104 and at -inf, NaN kept (see
+/// `kernels::math::exp_any`).
+/// Spec: <https://onnx.ai/onnx/operators/onnx__Exp.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Exp;
+
+impl ElementwiseOp for Exp {
+    const NAME: &'static str = "Exp";
+    const VERSIONS: &'static [i64] = &[1, 6, 13];
+    const PREFETCH: bool = true;
+    const MAX_ULP: u64 = 1;
+
+    fn dtypes(version: i64) -> &'static [DType] {
+        floats_bf16_from(13, version)
+    }
+
+    fn from_attrs(_attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(Exp)
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        x.exp()
+    }
+
+    fn scalar(self, x: f64) -> f64 {
+        x.exp()
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
+        math::exp_any(token, x)
+    }
+}
+
+/// Reciprocal: `1 / x`, one correctly rounded division (1/±0 = ±inf,
+/// 1/±inf = ±0, NaN kept).
+/// Spec: <https://onnx.ai/onnx/operators/onnx__Reciprocal.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Reciprocal;
+
+impl ElementwiseOp for Reciprocal {
+    const NAME: &'static str = "Reciprocal";
+    const VERSIONS: &'static [i64] = &[1, 6, 13];
+    const MAX_ULP: u64 = 0;
+
+    fn dtypes(version: i64) -> &'static [DType] {
+        floats_bf16_from(13, version)
+    }
+
+    fn from_attrs(_attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(Reciprocal)
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        1.0 / x
+    }
+
+    fn scalar(self, x: f64) -> f64 {
+        1.0 / x
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
+        V::splat(token, 1.0) / x
+    }
+}
+
+/// Above this, PyTorch's softplus (threshold 20) returns `x` itself:
+/// `log1p(e^x) - x = log1p(e^-x) < 2.1e-9`, far below half an ULP of 20.
+const SOFTPLUS_THRESHOLD: f32 = 20.0;
+
+/// Softplus: `log(1 + e^x)`, as PyTorch computes it: `x` above 20 (no
+/// overflow: softplus(100) = 100), `log1p(e^x)` below (accurate where
+/// e^x is tiny); softplus(-inf) = 0, NaN kept.
+/// Spec: <https://onnx.ai/onnx/operators/onnx__Softplus.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Softplus;
+
+impl ElementwiseOp for Softplus {
+    const NAME: &'static str = "Softplus";
+    const VERSIONS: &'static [i64] = &[1, 22];
+    // Its opset-1 schema never had `consumed_inputs`.
+    const CONSUMED_INPUTS_AT_1: bool = false;
+    const PREFETCH: bool = true;
+    const MAX_ULP: u64 = 2;
+
+    fn dtypes(version: i64) -> &'static [DType] {
+        floats_bf16_from(22, version)
+    }
+
+    fn from_attrs(_attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(Softplus)
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        if x > f64::from(SOFTPLUS_THRESHOLD) { x } else { x.exp().ln_1p() }
+    }
+
+    fn scalar(self, x: f64) -> f64 {
+        self.reference(x)
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
+        let threshold = V::splat(token, SOFTPLUS_THRESHOLD);
+        // Capped, so that e^x stays finite; the capped lanes are replaced.
+        let below = math::log1p_nonnegative(token, math::exp_any(token, x.cap(threshold)));
+        V::select(x.gt(threshold), x, below)
+    }
+}
+
+/// From here on tanh(softplus(x)) rounds to 1 in float32 (softplus(x) >
+/// x > 9.1, see `kernels::math::tanh`), so mish(x) = x.
+const MISH_ONE: f32 = 9.1;
+/// Below this, `1 + e^x` rounds to 1 and mish(x) = x e^x to float32
+/// precision (the next term is e^x / 2 relative, under 1.1e-9).
+const MISH_TAIL: f32 = -20.0;
+/// Below this, |x e^x| < 2^-150: mish(x) rounds to -0.
+const MISH_ZERO: f32 = -110.0;
+
+/// Mish: `x * tanh(softplus(x))`, computed as `x * n / (n + 2)` with `n =
+/// e^x (e^x + 2)` (the same function: tanh(log(1 + t)) = ((1 + t)^2 - 1)
+/// / ((1 + t)^2 + 1)), rearranged per sign (see the body); `x` above 9.1;
+/// `x e^x`, scaled once into the subnormals, below -20. mish(-0) = -0, mish(-inf) = NaN (-inf * 0, as
+/// PyTorch's formula), NaN kept.
+/// Spec: <https://onnx.ai/onnx/operators/onnx__Mish.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Mish;
+
+impl ElementwiseOp for Mish {
+    const NAME: &'static str = "Mish";
+    const VERSIONS: &'static [i64] = &[18, 22];
+    const CONSUMED_INPUTS_AT_1: bool = false;
+    const PREFETCH: bool = true;
+    const MAX_ULP: u64 = 4;
+
+    fn dtypes(version: i64) -> &'static [DType] {
+        floats_bf16_from(22, version)
+    }
+
+    fn from_attrs(_attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(Mish)
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        x * x.exp().ln_1p().tanh()
+    }
+
+    fn scalar(self, x: f64) -> f64 {
+        self.reference(x)
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
+        let two = V::splat(token, 2.0);
+        let tail_from = V::splat(token, MISH_TAIL);
+        // The middle: x clamped to [-20, 9.1] (NaN kept).
+        let mid_x = V::select(x.lt(tail_from), tail_from, x).cap(V::splat(token, MISH_ONE));
+        let e = math::exp_any(token, mid_x);
+        let one = V::splat(token, 1.0);
+        let n = e * (e + two);
+        // n / (n + 2) in two forms that never round a sum just above a
+        // power of two into the result: for x >= 0, 1 - 2 / (n + 2) (in
+        // [0.6, 1)); for x < 0, e (1 - e (1 + e) / (n + 2)), the
+        // subtrahend at most 0.4, and x e taken first.
+        let ratio = one - two / (n + two);
+        let negative = (x * e) * (one - e * (one + e) / (n + two));
+        let mid = V::select(x.lt(V::splat(token, 0.0)), negative, x * ratio);
+        // The tail: x e^x, from e^x = p 2^k with p near 1, so that x * p
+        // is normal and the scaling rounds once (also into the subnormals).
+        let zero_from = V::splat(token, MISH_ZERO);
+        let tail_x = V::select(x.lt(zero_from), zero_from, x).cap(tail_from);
+        let (k, p) = math::exp_split(token, tail_x);
+        // Scaled by 2^-24 first (exact: x * p is normal, in [14, 160]) so
+        // that the exponent stays within `ldexp`'s range down to -110.
+        let shift = V::splat(token, 24.0);
+        let tail = (x * p * V::splat(token, 2f32.powi(-24))).ldexp(k + shift);
+        // Below -110 the result is -0 (NaN at -inf).
+        let tail = V::select(x.lt(zero_from), x * V::splat(token, 0.0), tail);
+        let y = V::select(x.lt(tail_from), tail, mid);
+        V::select(x.gt(V::splat(token, MISH_ONE)), x, y)
+    }
+}
+
+/// Log: natural logarithm, log(±0) = -inf, log(x < 0) = NaN, log(inf) =
+/// inf, NaN kept (see `kernels::math::log`).
+/// Spec: <https://onnx.ai/onnx/operators/onnx__Log.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Log;
+
+impl ElementwiseOp for Log {
+    const NAME: &'static str = "Log";
+    const VERSIONS: &'static [i64] = &[1, 6, 13];
+    const PREFETCH: bool = true;
+    const MAX_ULP: u64 = 1;
+
+    fn dtypes(version: i64) -> &'static [DType] {
+        floats_bf16_from(13, version)
+    }
+
+    fn from_attrs(_attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(Log)
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        x.ln()
+    }
+
+    fn scalar(self, x: f64) -> f64 {
+        x.ln()
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
+        math::log(token, x)
+    }
+}
+
+/// Sqrt: square root, sqrt(-0) = -0, sqrt(x < 0) = NaN, sqrt(inf) = inf,
+/// NaN kept (see `kernels::math::sqrt`).
+/// Spec: <https://onnx.ai/onnx/operators/onnx__Sqrt.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Sqrt;
+
+impl ElementwiseOp for Sqrt {
+    const NAME: &'static str = "Sqrt";
+    const VERSIONS: &'static [i64] = &[1, 6, 13];
+    const PREFETCH: bool = true;
+    const MAX_ULP: u64 = 1;
+
+    fn dtypes(version: i64) -> &'static [DType] {
+        floats_bf16_from(13, version)
+    }
+
+    fn from_attrs(_attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(Sqrt)
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        x.sqrt()
+    }
+
+    fn scalar(self, x: f64) -> f64 {
+        x.sqrt()
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
+        math::sqrt(token, x)
+    }
+}
+
+/// Erf: the error function, odd, in [-1, 1], NaN kept (see
+/// `kernels::math::erf`); float64 through `libm::erf` (musl's); integers
+/// (opset 9 only) through float64, truncated back (so every integer maps
+/// to 0, as a C++ `static_cast` of erf gives).
+/// Spec: <https://onnx.ai/onnx/operators/onnx__Erf.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Erf;
+
+impl ElementwiseOp for Erf {
+    const NAME: &'static str = "Erf";
+    const VERSIONS: &'static [i64] = &[9, 13];
+    const CONSUMED_INPUTS_AT_1: bool = false;
+    const PREFETCH: bool = true;
+    const MAX_ULP: u64 = 1;
+
+    fn dtypes(version: i64) -> &'static [DType] {
+        if version >= 13 { FLOATS_BF16 } else { FLOATS_INTS }
+    }
+
+    fn from_attrs(_attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(Erf)
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        libm::erf(x)
+    }
+
+    fn scalar(self, x: f64) -> f64 {
+        libm::erf(x)
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
+        math::erf(token, x)
+    }
+
+    fn int<T: Int>(self, x: T) -> Option<T> {
+        Some(T::from_f64_saturating(libm::erf(x.to_f64_lossy())))
     }
 }

@@ -17,7 +17,7 @@ use std::fmt;
 
 use half::{bf16, f16};
 use ndarray::{ArrayBase, ArrayD, Data, IxDyn};
-use num_traits::{PrimInt, Signed};
+use num_traits::PrimInt;
 
 use super::{ChainKernel, ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, Registry, check_dtype, required};
 use crate::error::{LoadError, OpError};
@@ -77,11 +77,69 @@ pub(crate) trait ElementwiseOp: Copy + Send + Sync + fmt::Debug + 'static {
 
     /// The function on one integer, for an operator whose versions accept
     /// integer dtypes; `None` (the default) otherwise.
-    fn int<T: PrimInt + Signed>(self, x: T) -> Option<T> {
+    fn int<T: Int>(self, x: T) -> Option<T> {
         let _ = x;
         None
     }
 }
+
+/// The integer element types an elementwise operator may accept (signed
+/// and unsigned), with the few operations the integer bodies need beyond
+/// [`PrimInt`].
+pub(crate) trait Int: PrimInt + Element + Default + Send + Sync {
+    /// `-x`, wrapping (`-MIN` is `MIN`, as in PyTorch; `0 - x` wrapped for
+    /// unsigned types).
+    fn wrapping_neg(self) -> Self;
+    /// `|x|`, wrapping (`|MIN|` is `MIN`, as in PyTorch; `x` itself for
+    /// unsigned types).
+    fn wrapping_abs(self) -> Self;
+    /// The value as float64 (rounded above 2^53).
+    fn to_f64_lossy(self) -> f64;
+    /// `v` truncated toward zero and saturated to the type's range (NaN
+    /// gives 0): C++'s `static_cast` where it is defined, Rust's `as`.
+    fn from_f64_saturating(v: f64) -> Self;
+}
+
+macro_rules! int_signed {
+    ($($ty:ty),*) => {$(
+        impl Int for $ty {
+            fn wrapping_neg(self) -> Self {
+                <$ty>::wrapping_neg(self)
+            }
+            fn wrapping_abs(self) -> Self {
+                <$ty>::wrapping_abs(self)
+            }
+            fn to_f64_lossy(self) -> f64 {
+                self as f64
+            }
+            fn from_f64_saturating(v: f64) -> Self {
+                v as $ty
+            }
+        }
+    )*};
+}
+
+macro_rules! int_unsigned {
+    ($($ty:ty),*) => {$(
+        impl Int for $ty {
+            fn wrapping_neg(self) -> Self {
+                <$ty>::wrapping_neg(self)
+            }
+            fn wrapping_abs(self) -> Self {
+                self
+            }
+            fn to_f64_lossy(self) -> f64 {
+                self as f64
+            }
+            fn from_f64_saturating(v: f64) -> Self {
+                v as $ty
+            }
+        }
+    )*};
+}
+
+int_signed!(i8, i16, i32, i64);
+int_unsigned!(u8, u16, u32, u64);
 
 /// [`FLOATS`] before version `since`, [`FLOATS_BF16`] from it on: the
 /// usual way a schema gained bfloat16.
@@ -192,16 +250,16 @@ fn map_tensor<D: ElementwiseOp>(decl: D, x: Cow<'_, Tensor>, ctx: &ExecCtx<'_>) 
         DType::I16 => map_int::<D, i16>(decl, x, ctx),
         DType::I32 => map_int::<D, i32>(decl, x, ctx),
         DType::I64 => map_int::<D, i64>(decl, x, ctx),
+        DType::U8 => map_int::<D, u8>(decl, x, ctx),
+        DType::U16 => map_int::<D, u16>(decl, x, ctx),
+        DType::U32 => map_int::<D, u32>(decl, x, ctx),
+        DType::U64 => map_int::<D, u64>(decl, x, ctx),
         _ => None,
     }
     .ok_or(unsupported)
 }
 
-fn map_int<D: ElementwiseOp, T: PrimInt + Signed + Element + Default>(
-    decl: D,
-    x: Cow<'_, Tensor>,
-    ctx: &ExecCtx<'_>,
-) -> Option<Tensor> {
+fn map_int<D: ElementwiseOp, T: Int>(decl: D, x: Cow<'_, Tensor>, ctx: &ExecCtx<'_>) -> Option<Tensor> {
     // A declaration without an integer body answers None for every value.
     decl.int(T::zero())?;
     map_owned_or_lent(x, ctx, scalar_kernel(move |v: T| decl.int(v).unwrap_or(v)))
@@ -315,6 +373,10 @@ pub trait Declared: Send + Sync + fmt::Debug {
     fn apply_f32_inplace_isa(&self, isa: Isa, data: &mut [f32]);
     /// The float64 kernel from `src` into `dst`.
     fn apply_f64(&self, src: &[f64], dst: &mut [f64], par: &Parallel);
+    /// Whether the opset-1 schema has the legacy `consumed_inputs`
+    /// attribute, which the machinery then reads (see
+    /// `ElementwiseOp::CONSUMED_INPUTS_AT_1`).
+    fn consumed_inputs_at_1(&self) -> bool;
 }
 
 /// A declaration with fixed attributes, behind [`Declared`].
@@ -353,6 +415,10 @@ impl<D: ElementwiseOp> Declared for Handle<D> {
     fn apply_f64(&self, src: &[f64], dst: &mut [f64], par: &Parallel) {
         let decl = self.0;
         unary::map_scalar(move |v| decl.scalar(v), src, dst, par);
+    }
+
+    fn consumed_inputs_at_1(&self) -> bool {
+        D::CONSUMED_INPUTS_AT_1
     }
 }
 
