@@ -8,6 +8,8 @@ pub mod cast;
 pub mod constant;
 pub mod elementwise;
 pub mod identity;
+pub mod log_softmax;
+pub mod reduce;
 pub mod shape;
 pub mod softmax;
 pub mod split;
@@ -274,6 +276,8 @@ impl Registry {
             transpose::register(&mut reg);
             shape::register(&mut reg);
             split::register(&mut reg);
+            reduce::register(&mut reg);
+            log_softmax::register(&mut reg);
             reg
         })
     }
