@@ -732,6 +732,25 @@ mod tests {
     }
 
     #[test]
+    fn half_types_round_once_and_integer_mean_truncates() {
+        // Ten float16 0.1s: summed in float64 and rounded once, not ten times.
+        let tenth = half::f16::from_f32(0.1);
+        let x = Tensor::from(ArrayD::from_elem(IxDyn(&[10]), tenth));
+        let Tensor::F16(got) = run(&op(Kind::Sum, 13, None, false, false), &x, None).unwrap() else {
+            panic!("float16 out")
+        };
+        assert_eq!(got.iter().copied().collect::<Vec<_>>(), [half::f16::from_f64(10.0 * tenth.to_f64())]);
+        let b = Tensor::from(array![half::bf16::from_f32(3.0), half::bf16::from_f32(4.0)].into_dyn());
+        let Tensor::BF16(got) = run(&op(Kind::L2, 18, None, false, false), &b, None).unwrap() else {
+            panic!("bfloat16 out")
+        };
+        assert_eq!(got.iter().copied().collect::<Vec<_>>(), [half::bf16::from_f32(5.0)]);
+        // numpy's mean(...).astype(int) truncates toward zero: -7 / 2 = -3.
+        let ints = Tensor::from(array![-7i32, 0].into_dyn());
+        assert_eq!(run(&op(Kind::Mean, 18, None, false, false), &ints, None).unwrap().to_f64_vec(), [-3.0]);
+    }
+
+    #[test]
     fn version_dtypes() {
         let b = Tensor::from(array![true].into_dyn());
         let bf = Tensor::from(array![half::bf16::ONE].into_dyn());
