@@ -203,28 +203,11 @@ impl<O: ArithOp> Binary<O> {
     /// # Errors
     /// A wrongly typed attribute, or `broadcast` other than 0 or 1.
     pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
-        if version >= 7 {
-            return Ok(Self::new(version, Broadcasting::Numpy));
-        }
-        if version < 6 {
-            attrs.ints("consumed_inputs")?;
-        }
-        let axis = attrs.i64("axis")?;
-        let broadcasting = match attrs.i64("broadcast")?.unwrap_or(0) {
-            // `axis` only places B when broadcasting; read so that it is
-            // accepted, as the schema allows it either way.
-            0 => Broadcasting::Off,
-            1 => Broadcasting::Legacy { axis },
-            other => return Err(attrs.error("broadcast", format!("must be 0 or 1, got {other}"))),
-        };
-        Ok(Self::new(version, broadcasting))
+        Ok(Self::new(version, broadcasting_from_attrs(attrs, version)?))
     }
 
     fn mismatch(&self, a: &[usize], b: &[usize], why: impl fmt::Display) -> OpError {
-        OpError::Invalid {
-            op: O::NAME,
-            reason: format!("cannot broadcast A of shape {a:?} with B of shape {b:?}: {why}"),
-        }
+        mismatch(O::NAME, a, b, why)
     }
 
     /// B's view placed for the kernel, and the output shape.
@@ -233,48 +216,7 @@ impl<O: ArithOp> Binary<O> {
         a: &ArrayViewD<'_, T>,
         b: ArrayViewD<'v, T>,
     ) -> Result<(ArrayViewD<'v, T>, Vec<usize>), OpError> {
-        let (a_shape, b_shape) = (a.shape(), b.shape());
-        let fail = |why: &dyn fmt::Display| self.mismatch(a_shape, b_shape, why);
-        match self.broadcasting {
-            Broadcasting::Numpy => {
-                let out = broadcast::multidirectional(&[a_shape, b_shape]).map_err(|err| fail(&err))?;
-                Ok((b, out))
-            }
-            Broadcasting::Off if a_shape == b_shape => Ok((b, a_shape.to_vec())),
-            Broadcasting::Off => Err(fail(&"shapes must be equal unless broadcast=1 (opset < 7)")),
-            Broadcasting::Legacy { axis } => {
-                if b.len() == 1 {
-                    // A single element broadcasts anywhere: drop its axes.
-                    let mut b = b;
-                    while b.ndim() > 0 {
-                        b = b.index_axis_move(Axis(0), 0);
-                    }
-                    return Ok((b, a_shape.to_vec()));
-                }
-                let (rank_a, rank_b) = (a_shape.len(), b_shape.len());
-                let start = match axis {
-                    None => rank_a.checked_sub(rank_b),
-                    Some(axis) => {
-                        let axis = super::normalize_axis(O::NAME, axis, rank_a.max(1))?;
-                        Some(axis)
-                    }
-                };
-                let fits = start.filter(|&start| a_shape.get(start..start + rank_b) == Some(b_shape));
-                let Some(start) = fits else {
-                    return Err(fail(&format!(
-                        "with broadcast=1 (opset < 7), B must match A's axes from {} on",
-                        axis.map_or_else(|| "the end".to_string(), |axis| axis.to_string())
-                    )));
-                };
-                // Trailing unit axes line B up with A's axes from `start`.
-                let mut b = b;
-                for _ in start + rank_b..rank_a {
-                    let last = Axis(b.ndim());
-                    b = b.insert_axis(last);
-                }
-                Ok((b, a_shape.to_vec()))
-            }
-        }
+        place(O::NAME, self.broadcasting, a, b)
     }
 
     /// Runs the op on element type `T`.
@@ -354,6 +296,89 @@ impl<O: ArithOp> Binary<O> {
         let dst = out.as_slice_mut().ok_or(kernel_err(BroadcastError::BadOutput))?;
         broadcast::binary_into(av, &bv, out_shape, dst, O::apply::<T>, ctx.par).map_err(kernel_err)?;
         Ok(T::wrap(out))
+    }
+}
+
+/// How B broadcasts at `version`: numpy rules from 7, before that the
+/// legacy `broadcast`/`axis` attributes (and below 6 `consumed_inputs`).
+///
+/// # Errors
+/// A wrongly typed attribute, or `broadcast` other than 0 or 1.
+pub(crate) fn broadcasting_from_attrs(attrs: &mut Attrs<'_>, version: i64) -> Result<Broadcasting, LoadError> {
+    if version >= 7 {
+        return Ok(Broadcasting::Numpy);
+    }
+    if version < 6 {
+        attrs.ints("consumed_inputs")?;
+    }
+    let axis = attrs.i64("axis")?;
+    match attrs.i64("broadcast")?.unwrap_or(0) {
+        // `axis` only places B when broadcasting; read so that it is
+        // accepted, as the schema allows it either way.
+        0 => Ok(Broadcasting::Off),
+        1 => Ok(Broadcasting::Legacy { axis }),
+        other => Err(attrs.error("broadcast", format!("must be 0 or 1, got {other}"))),
+    }
+}
+
+/// The error for operands whose shapes do not meet, naming the op.
+pub(crate) fn mismatch(op: &'static str, a: &[usize], b: &[usize], why: impl fmt::Display) -> OpError {
+    OpError::Invalid { op, reason: format!("cannot broadcast A of shape {a:?} with B of shape {b:?}: {why}") }
+}
+
+/// B's view placed for the kernel under `broadcasting`, and the output
+/// shape; shared by every two-input op with the legacy attributes
+/// (arithmetic and comparisons).
+///
+/// # Errors
+/// Shapes that do not meet under the rule.
+pub(crate) fn place<'v, T>(
+    op: &'static str,
+    broadcasting: Broadcasting,
+    a: &ArrayViewD<'_, T>,
+    b: ArrayViewD<'v, T>,
+) -> Result<(ArrayViewD<'v, T>, Vec<usize>), OpError> {
+    let (a_shape, b_shape) = (a.shape(), b.shape());
+    let fail = |why: &dyn fmt::Display| mismatch(op, a_shape, b_shape, why);
+    match broadcasting {
+        Broadcasting::Numpy => {
+            let out = broadcast::multidirectional(&[a_shape, b_shape]).map_err(|err| fail(&err))?;
+            Ok((b, out))
+        }
+        Broadcasting::Off if a_shape == b_shape => Ok((b, a_shape.to_vec())),
+        Broadcasting::Off => Err(fail(&"shapes must be equal unless broadcast=1 (opset < 7)")),
+        Broadcasting::Legacy { axis } => {
+            if b.len() == 1 {
+                // A single element broadcasts anywhere: drop its axes.
+                let mut b = b;
+                while b.ndim() > 0 {
+                    b = b.index_axis_move(Axis(0), 0);
+                }
+                return Ok((b, a_shape.to_vec()));
+            }
+            let (rank_a, rank_b) = (a_shape.len(), b_shape.len());
+            let start = match axis {
+                None => rank_a.checked_sub(rank_b),
+                Some(axis) => {
+                    let axis = super::normalize_axis(op, axis, rank_a.max(1))?;
+                    Some(axis)
+                }
+            };
+            let fits = start.filter(|&start| a_shape.get(start..start + rank_b) == Some(b_shape));
+            let Some(start) = fits else {
+                return Err(fail(&format!(
+                    "with broadcast=1 (opset < 7), B must match A's axes from {} on",
+                    axis.map_or_else(|| "the end".to_string(), |axis| axis.to_string())
+                )));
+            };
+            // Trailing unit axes line B up with A's axes from `start`.
+            let mut b = b;
+            for _ in start + rank_b..rank_a {
+                let last = Axis(b.ndim());
+                b = b.insert_axis(last);
+            }
+            Ok((b, a_shape.to_vec()))
+        }
     }
 }
 

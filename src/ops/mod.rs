@@ -5,9 +5,11 @@
 pub mod activation;
 pub mod binary;
 pub mod cast;
+pub mod compare;
 pub mod constant;
 pub mod elementwise;
 pub mod identity;
+pub mod logical;
 pub mod shape;
 pub mod softmax;
 pub mod split;
@@ -267,6 +269,8 @@ impl Registry {
             let mut reg = Registry::default();
             activation::register(&mut reg);
             binary::register(&mut reg);
+            compare::register(&mut reg);
+            logical::register(&mut reg);
             softmax::register(&mut reg);
             identity::register(&mut reg);
             cast::register(&mut reg);
