@@ -5,6 +5,7 @@
 pub mod activation;
 pub mod binary;
 pub mod cast;
+pub mod cast_like;
 pub mod compare;
 pub mod constant;
 pub mod elementwise;
@@ -274,6 +275,7 @@ impl Registry {
             softmax::register(&mut reg);
             identity::register(&mut reg);
             cast::register(&mut reg);
+            cast_like::register(&mut reg);
             constant::register(&mut reg);
             transpose::register(&mut reg);
             shape::register(&mut reg);
