@@ -15,6 +15,7 @@ pub mod shape;
 pub mod softmax;
 pub mod split;
 pub mod transpose;
+pub mod variadic;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -280,6 +281,7 @@ impl Registry {
             transpose::register(&mut reg);
             shape::register(&mut reg);
             split::register(&mut reg);
+            variadic::register(&mut reg);
             reg
         })
     }
