@@ -45,13 +45,14 @@ use crate::graph::shapes::{InferInput, ValueType, broadcast_dims};
 use crate::kernels::broadcast::{self, Arithmetic, BroadcastError};
 use crate::tensor::{DType, Element, Tensor};
 
-/// Registers Add, Sub, Mul, Div and Pow.
+/// Registers Add, Sub, Mul, Div, Pow and PRelu.
 pub fn register(reg: &mut Registry) {
     reg.add("", Add::NAME, Add::VERSIONS, Add::dtypes, Binary::<Add>::from_node);
     reg.add("", Sub::NAME, Sub::VERSIONS, Sub::dtypes, Binary::<Sub>::from_node);
     reg.add("", Mul::NAME, Mul::VERSIONS, Mul::dtypes, Binary::<Mul>::from_node);
     reg.add("", Div::NAME, Div::VERSIONS, Div::dtypes, Binary::<Div>::from_node);
     reg.add("", "Pow", &[1, 7, 12, 13, 15], pow_base_dtypes, Pow::from_node);
+    reg.add("", "PRelu", &[1, 6, 7, 9, 16], prelu_dtypes, PRelu::from_node);
 }
 
 /// A same-type elementwise binary operator, declared once: everything
@@ -608,6 +609,90 @@ impl Op for Pow {
     }
 }
 
+/// PRelu's types at a version.
+fn prelu_dtypes(version: i64) -> &'static [DType] {
+    match version {
+        16.. => &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I32, DType::I64, DType::U32, DType::U64],
+        9..=15 => &[DType::F32, DType::F64, DType::F16, DType::I32, DType::I64, DType::U32, DType::U64],
+        _ => &[DType::F32, DType::F64, DType::F16],
+    }
+}
+
+/// PRelu: `X < 0 ? slope * X : X`, slope broadcast unidirectionally to X.
+/// <https://onnx.ai/onnx/operators/onnx__PRelu.html>
+///
+/// Versions 1 (`consumed_inputs`), 6, 7 (unidirectional broadcasting
+/// spelled out), 9 (adds int32, int64, uint32, uint64), 16 (adds
+/// bfloat16). Versions 1 and 6 only described a shared single slope or
+/// one of X's shape; both are cases of the unidirectional rule used for
+/// every version. float16/bfloat16 multiply in f32 and round once, as Mul;
+/// integers wrap; unsigned X is never negative, so it passes unchanged.
+#[derive(Debug)]
+pub struct PRelu {
+    dtypes: &'static [DType],
+}
+
+impl PRelu {
+    /// Reads `consumed_inputs` at opset 1.
+    ///
+    /// # Errors
+    /// A wrongly typed attribute.
+    pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
+        if version < 6 {
+            attrs.ints("consumed_inputs")?;
+        }
+        Ok(PRelu { dtypes: prelu_dtypes(version) })
+    }
+
+    fn typed<T: Element + Default + Arithmetic + PartialOrd>(x: &Tensor, slope: &Tensor) -> Result<Tensor, OpError> {
+        const OP: &str = "PRelu";
+        let wrong = |t: &Tensor| OpError::UnsupportedDtype { op: OP, dtype: t.dtype() };
+        let (xv, sv) = (T::view(x).ok_or_else(|| wrong(x))?, T::view(slope).ok_or_else(|| wrong(slope))?);
+        let fail = |why: &dyn fmt::Display| OpError::Invalid {
+            op: OP,
+            reason: format!("slope of shape {:?} does not broadcast to X of shape {:?}: {why}", sv.shape(), xv.shape()),
+        };
+        broadcast::unidirectional(xv.shape(), sv.shape()).map_err(|err| fail(&err))?;
+        let sb = sv.broadcast(xv.raw_dim()).ok_or_else(|| fail(&"shapes do not meet"))?;
+        let zero = T::default();
+        let out = ndarray::Zip::from(&xv).and(&sb).map_collect(|&x, &s| if x < zero { s.mul(x) } else { x });
+        Ok(T::wrap(out))
+    }
+}
+
+impl Op for PRelu {
+    fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
+        2..=2
+    }
+
+    fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
+        vec![inputs.first().and_then(|input| input.ty).cloned()]
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        let x = required(inputs, 0, "PRelu")?;
+        let slope = required(inputs, 1, "PRelu")?;
+        if x.dtype() != slope.dtype() {
+            return Err(OpError::Invalid {
+                op: "PRelu",
+                reason: format!("X is {} but slope is {}; both must have the same type", x.dtype(), slope.dtype()),
+            });
+        }
+        check_dtype("PRelu", x.dtype(), self.dtypes)?;
+        match x.dtype() {
+            DType::F32 => Self::typed::<f32>(&x, &slope),
+            DType::F64 => Self::typed::<f64>(&x, &slope),
+            DType::F16 => Self::typed::<f16>(&x, &slope),
+            DType::BF16 => Self::typed::<bf16>(&x, &slope),
+            DType::I32 => Self::typed::<i32>(&x, &slope),
+            DType::I64 => Self::typed::<i64>(&x, &slope),
+            DType::U32 => Self::typed::<u32>(&x, &slope),
+            DType::U64 => Self::typed::<u64>(&x, &slope),
+            dtype => Err(OpError::UnsupportedDtype { op: "PRelu", dtype }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use half::{bf16, f16};
@@ -987,7 +1072,7 @@ mod tests {
 }
 
 #[cfg(test)]
-mod pow_tests {
+mod pow_prelu_tests {
     use std::borrow::Cow;
 
     use ndarray::{ArrayD, IxDyn};
@@ -1064,5 +1149,34 @@ mod pow_tests {
         assert!(err.to_string().contains("Pow"), "{err}");
         // Empty.
         assert_eq!(run(13, t(&[0, 2], Vec::<f64>::new()), t(&[2], vec![1.0f64, 2.0])).unwrap().shape(), [0, 2]);
+    }
+
+    fn prelu(version: i64, x: Tensor, slope: Tensor) -> Result<Tensor, OpError> {
+        let par = Parallel::serial();
+        let ctx = ExecCtx { par: &par, pool: None };
+        PRelu { dtypes: prelu_dtypes(version) }.run(&mut [Some(Cow::Owned(x)), Some(Cow::Owned(slope))], &ctx)
+    }
+
+    /// PRelu with a per-channel slope [3, 1, 1] on X [1, 3, 1, 2] (the
+    /// unidirectional pattern PyTorch exports), against the formula by hand;
+    /// NaN, -0, integers and the errors.
+    #[test]
+    fn prelu_broadcasts_the_slope_to_x() {
+        let x = t(&[1, 3, 1, 2], vec![-1.0f32, 2.0, -3.0, 0.0, f32::NAN, -0.0]);
+        let slope = t(&[3, 1, 1], vec![0.5f32, 2.0, -1.0]);
+        let out = vals::<f32>(&prelu(16, x, slope).unwrap());
+        assert_eq!(&out[..4], [-0.5, 2.0, -6.0, 0.0]);
+        assert!(out[4].is_nan());
+        assert_eq!(out[5].to_bits(), (-0.0f32).to_bits()); // -0 is not < 0
+        assert_eq!(
+            vals::<i32>(&prelu(9, t(&[3], vec![-4i32, 5, i32::MIN]), t(&[1], vec![3i32])).unwrap()),
+            [-12, 5, i32::MIN.wrapping_mul(3)]
+        );
+        // Integers only from 9; the slope must broadcast to X, not the reverse.
+        assert!(prelu(7, t(&[1], vec![1i32]), t(&[1], vec![1i32])).unwrap_err().to_string().contains("PRelu"));
+        let err = prelu(16, t(&[2], vec![1.0f32, 2.0]), t(&[2, 2], vec![1.0f32; 4])).unwrap_err();
+        assert!(err.to_string().contains("PRelu") && err.to_string().contains("[2, 2]"), "{err}");
+        assert!(prelu(16, t(&[1], vec![1.0f32]), t(&[1], vec![1.0f64])).unwrap_err().to_string().contains("PRelu"));
+        assert_eq!(prelu(16, t(&[0, 3], Vec::<f32>::new()), t(&[3], vec![1.0f32; 3])).unwrap().shape(), [0, 3]);
     }
 }
