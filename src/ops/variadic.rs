@@ -1,10 +1,12 @@
-//! Variadic elementwise ops: Min, Max, Sum, Mean over 1..N inputs.
+//! Variadic elementwise ops: Min, Max, Sum, Mean over 1..N inputs; and
+//! Clip (X bounded by optional min/max), the same min/max family.
 //!
 //! Spec:
 //! - <https://onnx.ai/onnx/operators/onnx__Min.html>
 //! - <https://onnx.ai/onnx/operators/onnx__Max.html>
 //! - <https://onnx.ai/onnx/operators/onnx__Sum.html>
 //! - <https://onnx.ai/onnx/operators/onnx__Mean.html>
+//! - <https://onnx.ai/onnx/operators/onnx__Clip.html> (see [`Clip`])
 //!
 //! Versions and types (`onnx.defs.get_schema`, onnx 1.23.2):
 //!
@@ -33,7 +35,7 @@ use crate::graph::shapes::{InferInput, ValueType, broadcast_dims};
 use crate::kernels::broadcast::{self, Arithmetic, BroadcastError};
 use crate::tensor::{DType, Element, Tensor};
 
-/// Registers Min, Max, Sum and Mean.
+/// Registers Min, Max, Sum, Mean and Clip.
 pub fn register(reg: &mut Registry) {
     reg.add("", "Min", &[1, 6, 8, 12, 13], min_max_dtypes, |attrs, version| {
         Variadic::from_node(Kind::Min, attrs, version)
@@ -43,6 +45,7 @@ pub fn register(reg: &mut Registry) {
     });
     reg.add("", "Sum", &[1, 6, 8, 13], float_dtypes, |attrs, version| Variadic::from_node(Kind::Sum, attrs, version));
     reg.add("", "Mean", &[1, 6, 8, 13], float_dtypes, |attrs, version| Variadic::from_node(Kind::Mean, attrs, version));
+    reg.add("", "Clip", &[1, 6, 11, 12, 13], clip_dtypes, Clip::from_node);
 }
 
 const FLOATS: &[DType] = &[DType::F32, DType::F64, DType::F16];
@@ -278,6 +281,121 @@ impl Op for Variadic {
     }
 }
 
+/// Clip's types at a version.
+fn clip_dtypes(version: i64) -> &'static [DType] {
+    match version {
+        13.. => NUMBERS_BF16,
+        12 => NUMBERS,
+        _ => FLOATS,
+    }
+}
+
+/// Clip: `min(max(X, lo), hi)` elementwise.
+/// <https://onnx.ai/onnx/operators/onnx__Clip.html>
+///
+/// Versions 1 (`consumed_inputs`) and 6 take `min`/`max` as float
+/// attributes; 11 takes them as optional scalar inputs of X's type (an
+/// empty input name omits one), 12 adds the integer types, 13 bfloat16.
+/// An omitted bound does not clip (the spec's default is the type's
+/// lowest/highest value, which differs only for infinite X: it is kept).
+/// With lo > hi every element becomes hi (numpy's `clip`), and NaN in X
+/// stays NaN (both comparisons are false).
+#[derive(Debug)]
+pub struct Clip {
+    dtypes: &'static [DType],
+    /// The attribute bounds before opset 11 (`None` at 11 and later, or
+    /// when the attribute is absent).
+    attr_bounds: (Option<f32>, Option<f32>),
+}
+
+impl Clip {
+    /// Reads `min`/`max` (and `consumed_inputs`) before opset 11.
+    ///
+    /// # Errors
+    /// A wrongly typed attribute.
+    pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
+        if version < 6 {
+            attrs.ints("consumed_inputs")?;
+        }
+        let attr_bounds = if version < 11 { (attrs.f32("min")?, attrs.f32("max")?) } else { (None, None) };
+        Ok(Clip { dtypes: clip_dtypes(version), attr_bounds })
+    }
+
+    fn typed<T: Element + PartialOrd>(x: &Tensor, lo: Option<&Tensor>, hi: Option<&Tensor>) -> Result<Tensor, OpError> {
+        let wrong = |t: &Tensor| OpError::UnsupportedDtype { op: "Clip", dtype: t.dtype() };
+        let scalar = |t: Option<&Tensor>, which: &str| -> Result<Option<T>, OpError> {
+            let Some(t) = t else { return Ok(None) };
+            let view = T::view(t).ok_or_else(|| wrong(t))?;
+            if view.len() != 1 {
+                return Err(OpError::Invalid {
+                    op: "Clip",
+                    reason: format!("{which} must be a single value, got shape {:?}", view.shape()),
+                });
+            }
+            Ok(view.iter().next().copied())
+        };
+        let (lo, hi) = (scalar(lo, "min")?, scalar(hi, "max")?);
+        let xv = T::view(x).ok_or_else(|| wrong(x))?;
+        Ok(T::wrap(xv.mapv(|v| {
+            let v = match lo {
+                Some(lo) if v < lo => lo,
+                _ => v,
+            };
+            match hi {
+                Some(hi) if v > hi => hi,
+                _ => v,
+            }
+        })))
+    }
+}
+
+impl Op for Clip {
+    fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
+        1..=3
+    }
+
+    fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
+        vec![inputs.first().and_then(|input| input.ty).cloned()]
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        let x = super::required(inputs, 0, "Clip")?;
+        check_dtype("Clip", x.dtype(), self.dtypes)?;
+        let dtype = x.dtype();
+        // The attribute bounds (before 11) become one-element tensors of
+        // X's type through Cast's conversion, so both forms share one path.
+        let from_attr = |v: Option<f32>| v.map(|v| super::cast::cast(&f32::wrap(ndarray::arr0(v).into_dyn()), dtype));
+        let mut bound = |index: usize, attr: Option<f32>| -> Result<Option<Tensor>, OpError> {
+            match inputs.get_mut(index).and_then(Option::take) {
+                Some(t) if t.dtype() != dtype => Err(OpError::Invalid {
+                    op: "Clip",
+                    reason: format!("X is {dtype} but input {index} is {}; both must have the same type", t.dtype()),
+                }),
+                Some(t) => Ok(Some(t.into_owned())),
+                None => Ok(from_attr(attr)),
+            }
+        };
+        let lo = bound(1, self.attr_bounds.0)?;
+        let hi = bound(2, self.attr_bounds.1)?;
+        let (lo, hi) = (lo.as_ref(), hi.as_ref());
+        match dtype {
+            DType::F32 => Self::typed::<f32>(&x, lo, hi),
+            DType::F64 => Self::typed::<f64>(&x, lo, hi),
+            DType::F16 => Self::typed::<f16>(&x, lo, hi),
+            DType::BF16 => Self::typed::<bf16>(&x, lo, hi),
+            DType::I8 => Self::typed::<i8>(&x, lo, hi),
+            DType::I16 => Self::typed::<i16>(&x, lo, hi),
+            DType::I32 => Self::typed::<i32>(&x, lo, hi),
+            DType::I64 => Self::typed::<i64>(&x, lo, hi),
+            DType::U8 => Self::typed::<u8>(&x, lo, hi),
+            DType::U16 => Self::typed::<u16>(&x, lo, hi),
+            DType::U32 => Self::typed::<u32>(&x, lo, hi),
+            DType::U64 => Self::typed::<u64>(&x, lo, hi),
+            DType::Bool => Err(OpError::UnsupportedDtype { op: "Clip", dtype }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use ndarray::IxDyn;
@@ -369,5 +487,45 @@ mod tests {
         assert!(err.to_string().contains("Max") && err.to_string().contains("same type"), "{err}");
         let err = run(&op(Kind::Min, 13), vec![]).unwrap_err();
         assert!(err.to_string().contains("Min"), "{err}");
+    }
+
+    fn clip(op: &Clip, inputs: Vec<Option<Tensor>>) -> Result<Tensor, OpError> {
+        let par = Parallel::serial();
+        let ctx = ExecCtx { par: &par, pool: None };
+        let mut inputs: Vec<_> = inputs.into_iter().map(|t| t.map(Cow::Owned)).collect();
+        op.run(&mut inputs, &ctx)
+    }
+
+    /// Clip with input bounds (11+), omitted bounds, attribute bounds
+    /// (6), lo > hi, NaN and integers, against numpy's clip by hand.
+    #[test]
+    fn clip_bounds_from_inputs_or_attributes() {
+        let x = || f(&[5], &[-3.0, -1.0, 0.5, 4.0, f64::NAN]);
+        let c13 = Clip { dtypes: clip_dtypes(13), attr_bounds: (None, None) };
+        let both = values(&clip(&c13, vec![Some(x()), Some(f(&[], &[-1.5])), Some(f(&[], &[2.0]))]).unwrap()).1;
+        assert_eq!(&both[..4], [-1.5, -1.0, 0.5, 2.0]);
+        assert!(both[4].is_nan());
+        let only_max = values(&clip(&c13, vec![Some(x()), None, Some(f(&[1], &[0.0]))]).unwrap()).1;
+        assert_eq!(&only_max[..4], [-3.0, -1.0, 0.0, 0.0]);
+        let none = values(&clip(&c13, vec![Some(x())]).unwrap()).1;
+        assert_eq!(&none[..4], [-3.0, -1.0, 0.5, 4.0]);
+        // lo > hi: every element is hi.
+        let crossed = values(&clip(&c13, vec![Some(x()), Some(f(&[], &[2.0])), Some(f(&[], &[1.0]))]).unwrap()).1;
+        assert_eq!(&crossed[..4], [1.0; 4]);
+        // Opset 6 attributes.
+        let c6 = Clip { dtypes: clip_dtypes(6), attr_bounds: (Some(0.0), None) };
+        assert_eq!(&values(&clip(&c6, vec![Some(x())]).unwrap()).1[..4], [0.0, 0.0, 0.5, 4.0]);
+        // Integers from 12.
+        let i = |v: &[i8]| i8::wrap(ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.to_vec()).unwrap());
+        let c12 = Clip { dtypes: clip_dtypes(12), attr_bounds: (None, None) };
+        let out = clip(&c12, vec![Some(i(&[-128, 0, 127])), Some(i(&[-5])), Some(i(&[5]))]).unwrap();
+        assert_eq!(i8::view(&out).unwrap().iter().copied().collect::<Vec<_>>(), [-5, 0, 5]);
+        let c11 = Clip { dtypes: clip_dtypes(11), attr_bounds: (None, None) };
+        assert!(clip(&c11, vec![Some(i(&[1]))]).unwrap_err().to_string().contains("Clip"));
+        // Errors: a non-scalar bound, a bound of another type.
+        let err = clip(&c13, vec![Some(x()), Some(f(&[2], &[0.0, 1.0]))]).unwrap_err();
+        assert!(err.to_string().contains("Clip") && err.to_string().contains("single value"), "{err}");
+        let err = clip(&c13, vec![Some(x()), Some(i(&[0]))]).unwrap_err();
+        assert!(err.to_string().contains("Clip") && err.to_string().contains("same type"), "{err}");
     }
 }
