@@ -1,5 +1,5 @@
 //! Logical ops on bool tensors: Not (unary), And, Or, Xor (broadcasting,
-//! through the comparisons' runner, [`super::compare::to_bool`]).
+//! through the comparisons' runner, `compare::to_bool`).
 //!
 //! Spec:
 //! - <https://onnx.ai/onnx/operators/onnx__Not.html>
