@@ -36,7 +36,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use half::{bf16, f16};
-use ndarray::{ArrayViewD, Axis};
+use ndarray::{ArrayD, ArrayViewD, Axis};
 
 use super::{ExecCtx, Inputs, Op, Registry, check_dtype, required};
 use crate::error::{LoadError, OpError};
@@ -45,12 +45,14 @@ use crate::graph::shapes::{InferInput, ValueType, broadcast_dims};
 use crate::kernels::broadcast::{self, Arithmetic, BroadcastError};
 use crate::tensor::{DType, Element, Tensor};
 
-/// Registers Add, Sub, Mul and Div.
+/// Registers Add, Sub, Mul, Div, Pow and PRelu.
 pub fn register(reg: &mut Registry) {
     reg.add("", Add::NAME, Add::VERSIONS, Add::dtypes, Binary::<Add>::from_node);
     reg.add("", Sub::NAME, Sub::VERSIONS, Sub::dtypes, Binary::<Sub>::from_node);
     reg.add("", Mul::NAME, Mul::VERSIONS, Mul::dtypes, Binary::<Mul>::from_node);
     reg.add("", Div::NAME, Div::VERSIONS, Div::dtypes, Binary::<Div>::from_node);
+    reg.add("", "Pow", &[1, 7, 12, 13, 15], pow_base_dtypes, Pow::from_node);
+    reg.add("", "PRelu", &[1, 6, 7, 9, 16], prelu_dtypes, PRelu::from_node);
 }
 
 /// A same-type elementwise binary operator, declared once: everything
@@ -203,28 +205,11 @@ impl<O: ArithOp> Binary<O> {
     /// # Errors
     /// A wrongly typed attribute, or `broadcast` other than 0 or 1.
     pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
-        if version >= 7 {
-            return Ok(Self::new(version, Broadcasting::Numpy));
-        }
-        if version < 6 {
-            attrs.ints("consumed_inputs")?;
-        }
-        let axis = attrs.i64("axis")?;
-        let broadcasting = match attrs.i64("broadcast")?.unwrap_or(0) {
-            // `axis` only places B when broadcasting; read so that it is
-            // accepted, as the schema allows it either way.
-            0 => Broadcasting::Off,
-            1 => Broadcasting::Legacy { axis },
-            other => return Err(attrs.error("broadcast", format!("must be 0 or 1, got {other}"))),
-        };
-        Ok(Self::new(version, broadcasting))
+        Ok(Self::new(version, broadcasting_from_attrs(attrs, version)?))
     }
 
     fn mismatch(&self, a: &[usize], b: &[usize], why: impl fmt::Display) -> OpError {
-        OpError::Invalid {
-            op: O::NAME,
-            reason: format!("cannot broadcast A of shape {a:?} with B of shape {b:?}: {why}"),
-        }
+        mismatch(O::NAME, a, b, why)
     }
 
     /// B's view placed for the kernel, and the output shape.
@@ -233,48 +218,7 @@ impl<O: ArithOp> Binary<O> {
         a: &ArrayViewD<'_, T>,
         b: ArrayViewD<'v, T>,
     ) -> Result<(ArrayViewD<'v, T>, Vec<usize>), OpError> {
-        let (a_shape, b_shape) = (a.shape(), b.shape());
-        let fail = |why: &dyn fmt::Display| self.mismatch(a_shape, b_shape, why);
-        match self.broadcasting {
-            Broadcasting::Numpy => {
-                let out = broadcast::multidirectional(&[a_shape, b_shape]).map_err(|err| fail(&err))?;
-                Ok((b, out))
-            }
-            Broadcasting::Off if a_shape == b_shape => Ok((b, a_shape.to_vec())),
-            Broadcasting::Off => Err(fail(&"shapes must be equal unless broadcast=1 (opset < 7)")),
-            Broadcasting::Legacy { axis } => {
-                if b.len() == 1 {
-                    // A single element broadcasts anywhere: drop its axes.
-                    let mut b = b;
-                    while b.ndim() > 0 {
-                        b = b.index_axis_move(Axis(0), 0);
-                    }
-                    return Ok((b, a_shape.to_vec()));
-                }
-                let (rank_a, rank_b) = (a_shape.len(), b_shape.len());
-                let start = match axis {
-                    None => rank_a.checked_sub(rank_b),
-                    Some(axis) => {
-                        let axis = super::normalize_axis(O::NAME, axis, rank_a.max(1))?;
-                        Some(axis)
-                    }
-                };
-                let fits = start.filter(|&start| a_shape.get(start..start + rank_b) == Some(b_shape));
-                let Some(start) = fits else {
-                    return Err(fail(&format!(
-                        "with broadcast=1 (opset < 7), B must match A's axes from {} on",
-                        axis.map_or_else(|| "the end".to_string(), |axis| axis.to_string())
-                    )));
-                };
-                // Trailing unit axes line B up with A's axes from `start`.
-                let mut b = b;
-                for _ in start + rank_b..rank_a {
-                    let last = Axis(b.ndim());
-                    b = b.insert_axis(last);
-                }
-                Ok((b, a_shape.to_vec()))
-            }
-        }
+        place(O::NAME, self.broadcasting, a, b)
     }
 
     /// Runs the op on element type `T`.
@@ -357,6 +301,89 @@ impl<O: ArithOp> Binary<O> {
     }
 }
 
+/// How B broadcasts at `version`: numpy rules from 7, before that the
+/// legacy `broadcast`/`axis` attributes (and below 6 `consumed_inputs`).
+///
+/// # Errors
+/// A wrongly typed attribute, or `broadcast` other than 0 or 1.
+pub(crate) fn broadcasting_from_attrs(attrs: &mut Attrs<'_>, version: i64) -> Result<Broadcasting, LoadError> {
+    if version >= 7 {
+        return Ok(Broadcasting::Numpy);
+    }
+    if version < 6 {
+        attrs.ints("consumed_inputs")?;
+    }
+    let axis = attrs.i64("axis")?;
+    match attrs.i64("broadcast")?.unwrap_or(0) {
+        // `axis` only places B when broadcasting; read so that it is
+        // accepted, as the schema allows it either way.
+        0 => Ok(Broadcasting::Off),
+        1 => Ok(Broadcasting::Legacy { axis }),
+        other => Err(attrs.error("broadcast", format!("must be 0 or 1, got {other}"))),
+    }
+}
+
+/// The error for operands whose shapes do not meet, naming the op.
+pub(crate) fn mismatch(op: &'static str, a: &[usize], b: &[usize], why: impl fmt::Display) -> OpError {
+    OpError::Invalid { op, reason: format!("cannot broadcast A of shape {a:?} with B of shape {b:?}: {why}") }
+}
+
+/// B's view placed for the kernel under `broadcasting`, and the output
+/// shape; shared by every two-input op with the legacy attributes
+/// (arithmetic and comparisons).
+///
+/// # Errors
+/// Shapes that do not meet under the rule.
+pub(crate) fn place<'v, A, T>(
+    op: &'static str,
+    broadcasting: Broadcasting,
+    a: &ArrayViewD<'_, A>,
+    b: ArrayViewD<'v, T>,
+) -> Result<(ArrayViewD<'v, T>, Vec<usize>), OpError> {
+    let (a_shape, b_shape) = (a.shape(), b.shape());
+    let fail = |why: &dyn fmt::Display| mismatch(op, a_shape, b_shape, why);
+    match broadcasting {
+        Broadcasting::Numpy => {
+            let out = broadcast::multidirectional(&[a_shape, b_shape]).map_err(|err| fail(&err))?;
+            Ok((b, out))
+        }
+        Broadcasting::Off if a_shape == b_shape => Ok((b, a_shape.to_vec())),
+        Broadcasting::Off => Err(fail(&"shapes must be equal unless broadcast=1 (opset < 7)")),
+        Broadcasting::Legacy { axis } => {
+            if b.len() == 1 {
+                // A single element broadcasts anywhere: drop its axes.
+                let mut b = b;
+                while b.ndim() > 0 {
+                    b = b.index_axis_move(Axis(0), 0);
+                }
+                return Ok((b, a_shape.to_vec()));
+            }
+            let (rank_a, rank_b) = (a_shape.len(), b_shape.len());
+            let start = match axis {
+                None => rank_a.checked_sub(rank_b),
+                Some(axis) => {
+                    let axis = super::normalize_axis(op, axis, rank_a.max(1))?;
+                    Some(axis)
+                }
+            };
+            let fits = start.filter(|&start| a_shape.get(start..start + rank_b) == Some(b_shape));
+            let Some(start) = fits else {
+                return Err(fail(&format!(
+                    "with broadcast=1 (opset < 7), B must match A's axes from {} on",
+                    axis.map_or_else(|| "the end".to_string(), |axis| axis.to_string())
+                )));
+            };
+            // Trailing unit axes line B up with A's axes from `start`.
+            let mut b = b;
+            for _ in start + rank_b..rank_a {
+                let last = Axis(b.ndim());
+                b = b.insert_axis(last);
+            }
+            Ok((b, a_shape.to_vec()))
+        }
+    }
+}
+
 impl<O: ArithOp> Op for Binary<O> {
     fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
         2..=2
@@ -399,6 +426,269 @@ impl<O: ArithOp> Op for Binary<O> {
             DType::U32 => self.run_typed::<u32>(a, b, ctx),
             DType::U64 => self.run_typed::<u64>(a, b, ctx),
             dtype => Err(OpError::UnsupportedDtype { op: O::NAME, dtype }),
+        }
+    }
+}
+
+/// Pow's base (`T`) types at a version.
+fn pow_base_dtypes(version: i64) -> &'static [DType] {
+    match version {
+        13.. => &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I32, DType::I64],
+        12 => &[DType::F32, DType::F64, DType::F16, DType::I32, DType::I64],
+        _ => &[DType::F32, DType::F64, DType::F16],
+    }
+}
+
+/// Pow's exponent (`T1`) types at a version; before 12 it is the base's.
+fn pow_exponent_dtypes(version: i64) -> &'static [DType] {
+    match version {
+        15.. => ARITH_14,
+        12..=14 => &[
+            DType::F32,
+            DType::F64,
+            DType::F16,
+            DType::I8,
+            DType::I16,
+            DType::I32,
+            DType::I64,
+            DType::U8,
+            DType::U16,
+            DType::U32,
+            DType::U64,
+        ],
+        _ => &[DType::F32, DType::F64, DType::F16],
+    }
+}
+
+/// Pow: `X ^ Y`, elementwise (numpy broadcasting from 7, legacy
+/// `broadcast`/`axis` at 1). <https://onnx.ai/onnx/operators/onnx__Pow.html>
+///
+/// | opset | change |
+/// |-------|--------|
+/// | 1, 7  | float16/32/64, Y of X's type |
+/// | 12    | X adds int32, int64; Y may be any number type but bfloat16 |
+/// | 13    | X adds bfloat16 |
+/// | 15    | Y adds bfloat16 |
+///
+/// A float X is raised in f64 (`powf`, exact inputs) and rounded once to
+/// X's type. An integer X with an integer Y is the integer power, wrapping
+/// on overflow; a negative Y gives the truncated `1 / X^-Y` (1 for X = 1,
+/// ±1 for X = -1, 0 otherwise, also for X = 0 where C++ has no value). An
+/// integer X with a float Y is `powf` converted back as Cast does
+/// (truncated, saturating, NaN to 0) — ONNX Runtime's `pow` then cast.
+#[derive(Debug)]
+pub struct Pow {
+    version: i64,
+    broadcasting: Broadcasting,
+}
+
+impl Pow {
+    /// Reads the legacy attributes (opset 1).
+    ///
+    /// # Errors
+    /// A wrongly typed attribute, or `broadcast` other than 0 or 1.
+    pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
+        Ok(Pow { version, broadcasting: broadcasting_from_attrs(attrs, version)? })
+    }
+}
+
+/// A tensor's values widened without loss for Pow: floats to f64 (exact
+/// for every float type), integers to i64 (u64 above `i64::MAX` saturates;
+/// only the exponent can be u64, and such a power is 0, 1 or overflows
+/// the same either way except in parity for X = -1).
+enum Widened {
+    Float(ArrayD<f64>),
+    Int(ArrayD<i64>),
+}
+
+fn widen(t: &Tensor) -> Option<Widened> {
+    fn map<T: Element, U>(t: &Tensor, f: impl Fn(T) -> U) -> Option<ArrayD<U>> {
+        T::view(t).map(|v| v.mapv(f))
+    }
+    Some(match t.dtype() {
+        DType::F32 => Widened::Float(map::<f32, _>(t, f64::from)?),
+        DType::F64 => Widened::Float(map::<f64, _>(t, |x: f64| x)?),
+        DType::F16 => Widened::Float(map::<f16, _>(t, f64::from)?),
+        DType::BF16 => Widened::Float(map::<bf16, _>(t, f64::from)?),
+        DType::I8 => Widened::Int(map::<i8, _>(t, i64::from)?),
+        DType::I16 => Widened::Int(map::<i16, _>(t, i64::from)?),
+        DType::I32 => Widened::Int(map::<i32, _>(t, i64::from)?),
+        DType::I64 => Widened::Int(map::<i64, _>(t, |x: i64| x)?),
+        DType::U8 => Widened::Int(map::<u8, _>(t, i64::from)?),
+        DType::U16 => Widened::Int(map::<u16, _>(t, i64::from)?),
+        DType::U32 => Widened::Int(map::<u32, _>(t, i64::from)?),
+        DType::U64 => Widened::Int(map::<u64, _>(t, |x: u64| i64::try_from(x).unwrap_or(i64::MAX))?),
+        DType::Bool => return None,
+    })
+}
+
+/// `base ^ exp` for integers, wrapping (square and multiply on the
+/// exponent's bits, so any exponent costs at most 64 steps).
+fn int_pow(base: i64, exp: i64) -> i64 {
+    if exp < 0 {
+        return match base {
+            1 => 1,
+            -1 if exp % 2 == 0 => 1,
+            -1 => -1,
+            _ => 0,
+        };
+    }
+    let (mut result, mut base, mut exp) = (1i64, base, exp as u64);
+    while exp > 0 {
+        if exp & 1 == 1 {
+            result = result.wrapping_mul(base);
+        }
+        base = base.wrapping_mul(base);
+        exp >>= 1;
+    }
+    result
+}
+
+impl Op for Pow {
+    fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
+        2..=2
+    }
+
+    fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
+        let (Some(a), Some(b)) = (inputs.first().and_then(|input| input.ty), inputs.get(1).and_then(|input| input.ty))
+        else {
+            return Vec::new();
+        };
+        let dims = match self.broadcasting {
+            Broadcasting::Numpy => broadcast_dims(&[a.dims.as_deref(), b.dims.as_deref()]),
+            Broadcasting::Off | Broadcasting::Legacy { .. } => a.dims.clone(),
+        };
+        vec![Some(ValueType { dtype: a.dtype, dims })]
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        const OP: &str = "Pow";
+        let x = required(inputs, 0, OP)?;
+        let y = required(inputs, 1, OP)?;
+        check_dtype(OP, x.dtype(), pow_base_dtypes(self.version))?;
+        if self.version < 12 && x.dtype() != y.dtype() {
+            return Err(OpError::Invalid {
+                op: OP,
+                reason: format!(
+                    "X is {} but Y is {}; before opset 12 both must have the same type",
+                    x.dtype(),
+                    y.dtype()
+                ),
+            });
+        }
+        check_dtype(OP, y.dtype(), pow_exponent_dtypes(self.version))?;
+        let unsupported = |t: &Tensor| OpError::UnsupportedDtype { op: OP, dtype: t.dtype() };
+        let (xw, yw) = (widen(&x).ok_or_else(|| unsupported(&x))?, widen(&y).ok_or_else(|| unsupported(&y))?);
+        let out_dtype = x.dtype();
+        let too_large = || mismatch(OP, x.shape(), y.shape(), BroadcastError::TooLarge);
+        // The output as f64 (float X, or integer X with float Y) or i64.
+        macro_rules! combine {
+            ($a:expr, $b:expr, $f:expr) => {{
+                let (a, b) = ($a, $b);
+                let (b, shape) = place(OP, self.broadcasting, &a.view(), b.view())?;
+                broadcast::checked_len(&shape).map_err(|_| too_large())?;
+                let (Some(av), Some(bv)) = (a.broadcast(shape.clone()), b.broadcast(shape.clone())) else {
+                    return Err(too_large());
+                };
+                ndarray::Zip::from(&av).and(&bv).map_collect($f)
+            }};
+        }
+        let out: Result<ArrayD<f64>, ArrayD<i64>> = match (xw, yw) {
+            (Widened::Float(a), Widened::Float(b)) => Ok(combine!(a, b, |&a: &f64, &b: &f64| a.powf(b))),
+            (Widened::Float(a), Widened::Int(b)) => Ok(combine!(a, b, |&a: &f64, &b: &i64| a.powf(b as f64))),
+            (Widened::Int(a), Widened::Float(b)) => Ok(combine!(a, b, |&a: &i64, &b: &f64| (a as f64).powf(b))),
+            (Widened::Int(a), Widened::Int(b)) => Err(combine!(a, b, |&a: &i64, &b: &i64| int_pow(a, b))),
+        };
+        Ok(match out {
+            // Rounded (or, for an integer X, converted) once, as Cast does.
+            Ok(wide) => super::cast::cast(&f64::wrap(wide), out_dtype),
+            // Wrapping narrowing: the i64 power modulo 2^32 is the i32 one.
+            Err(wide) if out_dtype == DType::I32 => i32::wrap(wide.mapv(|v| v as i32)),
+            Err(wide) => i64::wrap(wide),
+        })
+    }
+}
+
+/// PRelu's types at a version.
+fn prelu_dtypes(version: i64) -> &'static [DType] {
+    match version {
+        16.. => &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I32, DType::I64, DType::U32, DType::U64],
+        9..=15 => &[DType::F32, DType::F64, DType::F16, DType::I32, DType::I64, DType::U32, DType::U64],
+        _ => &[DType::F32, DType::F64, DType::F16],
+    }
+}
+
+/// PRelu: `X < 0 ? slope * X : X`, slope broadcast unidirectionally to X.
+/// <https://onnx.ai/onnx/operators/onnx__PRelu.html>
+///
+/// Versions 1 (`consumed_inputs`), 6, 7 (unidirectional broadcasting
+/// spelled out), 9 (adds int32, int64, uint32, uint64), 16 (adds
+/// bfloat16). Versions 1 and 6 only described a shared single slope or
+/// one of X's shape; both are cases of the unidirectional rule used for
+/// every version. float16/bfloat16 multiply in f32 and round once, as Mul;
+/// integers wrap; unsigned X is never negative, so it passes unchanged.
+#[derive(Debug)]
+pub struct PRelu {
+    dtypes: &'static [DType],
+}
+
+impl PRelu {
+    /// Reads `consumed_inputs` at opset 1.
+    ///
+    /// # Errors
+    /// A wrongly typed attribute.
+    pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
+        if version < 6 {
+            attrs.ints("consumed_inputs")?;
+        }
+        Ok(PRelu { dtypes: prelu_dtypes(version) })
+    }
+
+    fn typed<T: Element + Default + Arithmetic + PartialOrd>(x: &Tensor, slope: &Tensor) -> Result<Tensor, OpError> {
+        const OP: &str = "PRelu";
+        let wrong = |t: &Tensor| OpError::UnsupportedDtype { op: OP, dtype: t.dtype() };
+        let (xv, sv) = (T::view(x).ok_or_else(|| wrong(x))?, T::view(slope).ok_or_else(|| wrong(slope))?);
+        let fail = |why: &dyn fmt::Display| OpError::Invalid {
+            op: OP,
+            reason: format!("slope of shape {:?} does not broadcast to X of shape {:?}: {why}", sv.shape(), xv.shape()),
+        };
+        broadcast::unidirectional(xv.shape(), sv.shape()).map_err(|err| fail(&err))?;
+        let sb = sv.broadcast(xv.raw_dim()).ok_or_else(|| fail(&"shapes do not meet"))?;
+        let zero = T::default();
+        let out = ndarray::Zip::from(&xv).and(&sb).map_collect(|&x, &s| if x < zero { s.mul(x) } else { x });
+        Ok(T::wrap(out))
+    }
+}
+
+impl Op for PRelu {
+    fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
+        2..=2
+    }
+
+    fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
+        vec![inputs.first().and_then(|input| input.ty).cloned()]
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        let x = required(inputs, 0, "PRelu")?;
+        let slope = required(inputs, 1, "PRelu")?;
+        if x.dtype() != slope.dtype() {
+            return Err(OpError::Invalid {
+                op: "PRelu",
+                reason: format!("X is {} but slope is {}; both must have the same type", x.dtype(), slope.dtype()),
+            });
+        }
+        check_dtype("PRelu", x.dtype(), self.dtypes)?;
+        match x.dtype() {
+            DType::F32 => Self::typed::<f32>(&x, &slope),
+            DType::F64 => Self::typed::<f64>(&x, &slope),
+            DType::F16 => Self::typed::<f16>(&x, &slope),
+            DType::BF16 => Self::typed::<bf16>(&x, &slope),
+            DType::I32 => Self::typed::<i32>(&x, &slope),
+            DType::I64 => Self::typed::<i64>(&x, &slope),
+            DType::U32 => Self::typed::<u32>(&x, &slope),
+            DType::U64 => Self::typed::<u64>(&x, &slope),
+            dtype => Err(OpError::UnsupportedDtype { op: "PRelu", dtype }),
         }
     }
 }
@@ -778,5 +1068,115 @@ mod tests {
             assert_eq!(entry.resolve(12), Some(7));
             assert!((entry.dtypes)(14).contains(&DType::I8));
         }
+    }
+}
+
+#[cfg(test)]
+mod pow_prelu_tests {
+    use std::borrow::Cow;
+
+    use ndarray::{ArrayD, IxDyn};
+
+    use super::*;
+    use crate::kernels::Parallel;
+
+    fn run(version: i64, x: Tensor, y: Tensor) -> Result<Tensor, OpError> {
+        let par = Parallel::serial();
+        let ctx = ExecCtx { par: &par, pool: None };
+        let op = Pow { version, broadcasting: if version >= 7 { Broadcasting::Numpy } else { Broadcasting::Off } };
+        op.run(&mut [Some(Cow::Owned(x)), Some(Cow::Owned(y))], &ctx)
+    }
+
+    fn t<T: Element>(shape: &[usize], values: Vec<T>) -> Tensor {
+        T::wrap(ArrayD::from_shape_vec(IxDyn(shape), values).unwrap())
+    }
+
+    fn vals<T: Element>(x: &Tensor) -> Vec<T> {
+        T::view(x).unwrap().iter().copied().collect()
+    }
+
+    /// Float X: f64 powf rounded once to f32, checked bit for bit, with
+    /// broadcasting ([2, 1] ^ [3]), NaN, 0^0 and a negative base with an
+    /// integer and a fractional exponent.
+    #[test]
+    fn float_base_is_powf_rounded_once() {
+        let xs = [2.0f32, -3.0];
+        let ys = [0.5f32, 3.0, f32::NAN];
+        let out = run(13, t(&[2, 1], xs.to_vec()), t(&[3], ys.to_vec())).unwrap();
+        assert_eq!(out.shape(), [2, 3]);
+        let expected: Vec<u32> = xs
+            .iter()
+            .flat_map(|&x| ys.iter().map(move |&y| (f64::from(x).powf(f64::from(y)) as f32).to_bits()))
+            .collect();
+        assert_eq!(vals::<f32>(&out).iter().map(|v| v.to_bits()).collect::<Vec<_>>(), expected);
+        assert!(vals::<f32>(&out)[3].is_nan()); // (-3)^0.5
+        assert_eq!(vals::<f32>(&run(13, t(&[1], vec![0.0f32]), t(&[1], vec![0.0f32])).unwrap()), [1.0]);
+        // A float X with an integer Y (opset 12 on).
+        assert_eq!(vals::<f32>(&run(12, t(&[2], vec![2.0f32, -2.0]), t(&[2], vec![-1i64, 3])).unwrap()), [0.5, -8.0]);
+    }
+
+    #[test]
+    fn integer_base_wraps_and_truncates() {
+        assert_eq!(
+            vals::<i32>(&run(12, t(&[3], vec![2i32, -3, 7]), t(&[3], vec![31i32, 3, 0])).unwrap()),
+            [i32::MIN, -27, 1]
+        );
+        // Wraps like i64 arithmetic: 3^41 mod 2^64.
+        assert_eq!(vals::<i64>(&run(12, t(&[1], vec![3i64]), t(&[1], vec![41i64])).unwrap()), [3i64.wrapping_pow(41)]);
+        // Negative exponents: truncated 1 / X^-Y.
+        assert_eq!(
+            vals::<i64>(&run(12, t(&[4], vec![1i64, -1, -1, 5]), t(&[4], vec![-3i64, -3, -2, -1])).unwrap()),
+            [1, -1, 1, 0]
+        );
+        // A float exponent: powf then truncated to the integer type.
+        assert_eq!(vals::<i32>(&run(12, t(&[2], vec![2i32, 10]), t(&[2], vec![0.5f32, 2.0])).unwrap()), [1, 100]);
+        assert_eq!(int_pow(-2, 63), i64::MIN);
+        assert_eq!(int_pow(0, 0), 1);
+    }
+
+    #[test]
+    fn types_per_version_and_errors_name_the_op() {
+        // Before 12 Y must be X's type, and integers are refused.
+        let err = run(7, t(&[1], vec![2.0f32]), t(&[1], vec![2i64])).unwrap_err();
+        assert!(err.to_string().contains("Pow") && err.to_string().contains("opset 12"), "{err}");
+        assert!(run(7, t(&[1], vec![2i32]), t(&[1], vec![2i32])).unwrap_err().to_string().contains("Pow"));
+        // bfloat16 X from 13, bfloat16 Y from 15.
+        assert!(!pow_base_dtypes(12).contains(&DType::BF16) && pow_base_dtypes(13).contains(&DType::BF16));
+        assert!(!pow_exponent_dtypes(13).contains(&DType::BF16) && pow_exponent_dtypes(15).contains(&DType::BF16));
+        let err = run(13, t(&[2], vec![2.0f32, 1.0]), t(&[3], vec![1.0f32; 3])).unwrap_err();
+        assert!(err.to_string().contains("Pow"), "{err}");
+        let err = run(13, t(&[1], vec![2.0f32]), t(&[1], vec![true])).unwrap_err();
+        assert!(err.to_string().contains("Pow"), "{err}");
+        // Empty.
+        assert_eq!(run(13, t(&[0, 2], Vec::<f64>::new()), t(&[2], vec![1.0f64, 2.0])).unwrap().shape(), [0, 2]);
+    }
+
+    fn prelu(version: i64, x: Tensor, slope: Tensor) -> Result<Tensor, OpError> {
+        let par = Parallel::serial();
+        let ctx = ExecCtx { par: &par, pool: None };
+        PRelu { dtypes: prelu_dtypes(version) }.run(&mut [Some(Cow::Owned(x)), Some(Cow::Owned(slope))], &ctx)
+    }
+
+    /// PRelu with a per-channel slope [3, 1, 1] on X [1, 3, 1, 2] (the
+    /// unidirectional pattern PyTorch exports), against the formula by hand;
+    /// NaN, -0, integers and the errors.
+    #[test]
+    fn prelu_broadcasts_the_slope_to_x() {
+        let x = t(&[1, 3, 1, 2], vec![-1.0f32, 2.0, -3.0, 0.0, f32::NAN, -0.0]);
+        let slope = t(&[3, 1, 1], vec![0.5f32, 2.0, -1.0]);
+        let out = vals::<f32>(&prelu(16, x, slope).unwrap());
+        assert_eq!(&out[..4], [-0.5, 2.0, -6.0, 0.0]);
+        assert!(out[4].is_nan());
+        assert_eq!(out[5].to_bits(), (-0.0f32).to_bits()); // -0 is not < 0
+        assert_eq!(
+            vals::<i32>(&prelu(9, t(&[3], vec![-4i32, 5, i32::MIN]), t(&[1], vec![3i32])).unwrap()),
+            [-12, 5, i32::MIN.wrapping_mul(3)]
+        );
+        // Integers only from 9; the slope must broadcast to X, not the reverse.
+        assert!(prelu(7, t(&[1], vec![1i32]), t(&[1], vec![1i32])).unwrap_err().to_string().contains("PRelu"));
+        let err = prelu(16, t(&[2], vec![1.0f32, 2.0]), t(&[2, 2], vec![1.0f32; 4])).unwrap_err();
+        assert!(err.to_string().contains("PRelu") && err.to_string().contains("[2, 2]"), "{err}");
+        assert!(prelu(16, t(&[1], vec![1.0f32]), t(&[1], vec![1.0f64])).unwrap_err().to_string().contains("PRelu"));
+        assert_eq!(prelu(16, t(&[0, 3], Vec::<f32>::new()), t(&[3], vec![1.0f32; 3])).unwrap().shape(), [0, 3]);
     }
 }

@@ -5,15 +5,19 @@
 pub mod activation;
 pub mod binary;
 pub mod cast;
+pub mod cast_like;
+pub mod compare;
 pub mod constant;
 pub mod elementwise;
 pub mod identity;
 pub mod log_softmax;
+pub mod logical;
 pub mod reduce;
 pub mod shape;
 pub mod softmax;
 pub mod split;
 pub mod transpose;
+pub mod variadic;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -269,15 +273,19 @@ impl Registry {
             let mut reg = Registry::default();
             activation::register(&mut reg);
             binary::register(&mut reg);
+            compare::register(&mut reg);
+            logical::register(&mut reg);
             softmax::register(&mut reg);
             identity::register(&mut reg);
             cast::register(&mut reg);
+            cast_like::register(&mut reg);
             constant::register(&mut reg);
             transpose::register(&mut reg);
             shape::register(&mut reg);
             split::register(&mut reg);
             reduce::register(&mut reg);
             log_softmax::register(&mut reg);
+            variadic::register(&mut reg);
             reg
         })
     }
