@@ -253,10 +253,6 @@ impl ElementwiseOp for Elu {
         if x > 0.0 { x } else { f64::from(self.alpha) * x.exp_m1() }
     }
 
-    fn scalar(self, x: f64) -> f64 {
-        if x > 0.0 { x } else { f64::from(self.alpha) * x.exp_m1() }
-    }
-
     #[inline(always)]
     fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
         let zero = V::splat(token, 0.0);
@@ -320,10 +316,6 @@ impl ElementwiseOp for Softsign {
     }
 
     fn reference(self, x: f64) -> f64 {
-        x / (1.0 + x.abs())
-    }
-
-    fn scalar(self, x: f64) -> f64 {
         x / (1.0 + x.abs())
     }
 
@@ -634,10 +626,6 @@ impl ElementwiseOp for Neg {
         -x
     }
 
-    fn scalar(self, x: f64) -> f64 {
-        -x
-    }
-
     #[inline(always)]
     fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
         // Not `0 - x`, which gives +0 for +0.
@@ -676,10 +664,6 @@ impl ElementwiseOp for Abs {
         x.abs()
     }
 
-    fn scalar(self, x: f64) -> f64 {
-        x.abs()
-    }
-
     #[inline(always)]
     fn simd<V: VecF32>(self, _token: V::Token, x: V) -> V {
         x.abs()
@@ -715,10 +699,6 @@ impl ElementwiseOp for Exp {
         x.exp()
     }
 
-    fn scalar(self, x: f64) -> f64 {
-        x.exp()
-    }
-
     #[inline(always)]
     fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
         math::exp_any(token, x)
@@ -745,10 +725,6 @@ impl ElementwiseOp for Reciprocal {
     }
 
     fn reference(self, x: f64) -> f64 {
-        1.0 / x
-    }
-
-    fn scalar(self, x: f64) -> f64 {
         1.0 / x
     }
 
@@ -899,10 +875,6 @@ impl ElementwiseOp for Log {
         x.ln()
     }
 
-    fn scalar(self, x: f64) -> f64 {
-        x.ln()
-    }
-
     #[inline(always)]
     fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
         math::log(token, x)
@@ -930,10 +902,6 @@ impl ElementwiseOp for Sqrt {
     }
 
     fn reference(self, x: f64) -> f64 {
-        x.sqrt()
-    }
-
-    fn scalar(self, x: f64) -> f64 {
         x.sqrt()
     }
 
@@ -967,10 +935,6 @@ impl ElementwiseOp for Erf {
     }
 
     fn reference(self, x: f64) -> f64 {
-        libm::erf(x)
-    }
-
-    fn scalar(self, x: f64) -> f64 {
         libm::erf(x)
     }
 

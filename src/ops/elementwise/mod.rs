@@ -67,8 +67,12 @@ pub(crate) trait ElementwiseOp: Copy + Send + Sync + fmt::Debug + 'static {
     /// written from the spec independently of the kernels.
     fn reference(self, x: f64) -> f64;
 
-    /// The function on one float64 value (float64 tensors).
-    fn scalar(self, x: f64) -> f64;
+    /// The function on one float64 value (float64 tensors). By default the
+    /// reference, for operators whose reference is already the best
+    /// float64 body; an operator overrides it where the two differ.
+    fn scalar(self, x: f64) -> f64 {
+        self.reference(x)
+    }
 
     /// The function on one vector of float32 lanes; must be
     /// `#[inline(always)]` so that it compiles into each instruction set's
