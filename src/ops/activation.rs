@@ -28,6 +28,7 @@
 use super::Registry;
 use super::elementwise::{ElementwiseOp, Int, Register, Visit, floats_bf16_from};
 use super::{FLOATS, FLOATS_BF16};
+use super::{FLOATS_BF16_SIGNED, FLOATS_SIGNED, NUMBERS, NUMBERS_BF16};
 use crate::error::LoadError;
 use crate::graph::attrs::Attrs;
 use crate::kernels::math;
@@ -73,9 +74,6 @@ pub fn register(reg: &mut Registry) {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Relu;
 
-const RELU_14: &[DType] =
-    &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I8, DType::I16, DType::I32, DType::I64];
-
 impl ElementwiseOp for Relu {
     const NAME: &'static str = "Relu";
     const VERSIONS: &'static [i64] = &[1, 6, 13, 14];
@@ -83,7 +81,7 @@ impl ElementwiseOp for Relu {
 
     fn dtypes(version: i64) -> &'static [DType] {
         match version {
-            14.. => RELU_14,
+            14.. => FLOATS_BF16_SIGNED,
             13 => FLOATS_BF16,
             _ => FLOATS,
         }
@@ -260,39 +258,6 @@ impl ElementwiseOp for Elu {
         V::select(x.gt(zero), x, negative)
     }
 }
-
-/// The dtypes of Shrink, Neg from 6 and Abs from 6: the floats of the
-/// version and integer types.
-const FLOATS_SIGNED: &[DType] = &[DType::F32, DType::F64, DType::F16, DType::I8, DType::I16, DType::I32, DType::I64];
-const FLOATS_BF16_SIGNED: &[DType] =
-    &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I8, DType::I16, DType::I32, DType::I64];
-const FLOATS_INTS: &[DType] = &[
-    DType::F32,
-    DType::F64,
-    DType::F16,
-    DType::I8,
-    DType::I16,
-    DType::I32,
-    DType::I64,
-    DType::U8,
-    DType::U16,
-    DType::U32,
-    DType::U64,
-];
-const FLOATS_BF16_INTS: &[DType] = &[
-    DType::F32,
-    DType::F64,
-    DType::F16,
-    DType::BF16,
-    DType::I8,
-    DType::I16,
-    DType::I32,
-    DType::I64,
-    DType::U8,
-    DType::U16,
-    DType::U32,
-    DType::U64,
-];
 
 /// Softsign: `x / (1 + |x|)`, in [-1, 1], odd (softsign(-0) = -0); NaN
 /// kept, and softsign(±inf) = NaN, as PyTorch's `x / (1 + |x|)` gives.
@@ -565,7 +530,7 @@ impl ElementwiseOp for Shrink {
     const MAX_ULP: u64 = 0;
 
     fn dtypes(_version: i64) -> &'static [DType] {
-        FLOATS_INTS
+        NUMBERS
     }
 
     fn from_attrs(attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
@@ -650,8 +615,8 @@ impl ElementwiseOp for Abs {
 
     fn dtypes(version: i64) -> &'static [DType] {
         match version {
-            13.. => FLOATS_BF16_INTS,
-            6.. => FLOATS_INTS,
+            13.. => NUMBERS_BF16,
+            6.. => NUMBERS,
             _ => FLOATS,
         }
     }
@@ -927,7 +892,7 @@ impl ElementwiseOp for Erf {
     const MAX_ULP: u64 = 1;
 
     fn dtypes(version: i64) -> &'static [DType] {
-        if version >= 13 { FLOATS_BF16 } else { FLOATS_INTS }
+        if version >= 13 { FLOATS_BF16 } else { NUMBERS }
     }
 
     fn from_attrs(_attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {

@@ -31,6 +31,7 @@
 //! Comparisons, whose output type differs from their input type, will use
 //! the same kernel ([`broadcast::binary_into`] takes `Fn(T, T) -> U`).
 
+use super::{FLOATS, FLOATS_BF16_INTS_32_64, FLOATS_INTS_32_64, NUMBERS_BF16};
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
@@ -73,32 +74,13 @@ pub trait ArithOp: fmt::Debug + Send + Sync + 'static {
 /// The schema versions shared by Add, Sub, Mul and Div.
 pub const ARITH_VERSIONS: &[i64] = &[1, 6, 7, 13, 14];
 
-const ARITH_1: &[DType] = &[DType::F32, DType::F64, DType::F16];
-const ARITH_6: &[DType] = &[DType::F32, DType::F64, DType::F16, DType::I32, DType::I64, DType::U32, DType::U64];
-const ARITH_13: &[DType] =
-    &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I32, DType::I64, DType::U32, DType::U64];
-const ARITH_14: &[DType] = &[
-    DType::F32,
-    DType::F64,
-    DType::F16,
-    DType::BF16,
-    DType::I8,
-    DType::I16,
-    DType::I32,
-    DType::I64,
-    DType::U8,
-    DType::U16,
-    DType::U32,
-    DType::U64,
-];
-
 /// Element types of Add, Sub, Mul and Div at a version.
 pub fn arith_dtypes(version: i64) -> &'static [DType] {
     match version {
-        14.. => ARITH_14,
-        13 => ARITH_13,
-        6..=12 => ARITH_6,
-        _ => ARITH_1,
+        14.. => NUMBERS_BF16,
+        13 => FLOATS_BF16_INTS_32_64,
+        6..=12 => FLOATS_INTS_32_64,
+        _ => FLOATS,
     }
 }
 
@@ -442,7 +424,7 @@ fn pow_base_dtypes(version: i64) -> &'static [DType] {
 /// Pow's exponent (`T1`) types at a version; before 12 it is the base's.
 fn pow_exponent_dtypes(version: i64) -> &'static [DType] {
     match version {
-        15.. => ARITH_14,
+        15.. => NUMBERS_BF16,
         12..=14 => &[
             DType::F32,
             DType::F64,

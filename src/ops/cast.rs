@@ -30,7 +30,7 @@
 use half::{bf16, f16};
 use ndarray::Zip;
 
-use super::identity::ALL_BUT_BF16;
+use super::ALL_BUT_BF16;
 use super::{ExecCtx, Inputs, Op, Registry, required};
 use crate::dispatch;
 use crate::error::{LoadError, OpError};

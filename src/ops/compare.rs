@@ -26,6 +26,7 @@
 //! Floats compare as IEEE does (`PartialOrd`): any comparison with NaN is
 //! false, so `Equal(NaN, NaN)` is false, and `-0 == +0`.
 
+use super::{FLOATS, NUMBERS, NUMBERS_BF16};
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
@@ -68,34 +69,6 @@ pub trait CompareOp: fmt::Debug + Send + Sync + 'static {
     fn apply<T: PartialOrd>(a: T, b: T) -> bool;
 }
 
-const FLOATS: &[DType] = &[DType::F32, DType::F64, DType::F16];
-const NUMBERS: &[DType] = &[
-    DType::F32,
-    DType::F64,
-    DType::F16,
-    DType::I8,
-    DType::I16,
-    DType::I32,
-    DType::I64,
-    DType::U8,
-    DType::U16,
-    DType::U32,
-    DType::U64,
-];
-const NUMBERS_BF16: &[DType] = &[
-    DType::F32,
-    DType::F64,
-    DType::F16,
-    DType::BF16,
-    DType::I8,
-    DType::I16,
-    DType::I32,
-    DType::I64,
-    DType::U8,
-    DType::U16,
-    DType::U32,
-    DType::U64,
-];
 const EQUAL_1: &[DType] = &[DType::Bool, DType::I32, DType::I64];
 const EQUAL_11: &[DType] = &[
     DType::Bool,

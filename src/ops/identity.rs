@@ -11,28 +11,12 @@
 //! Constant nodes never reach the interpreter: the loader evaluates them
 //! into bound values (see `model.rs`).
 
+use super::ALL_BUT_BF16;
 use super::{ExecCtx, Inputs, Op, Registry, required};
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
 use crate::graph::shapes::{InferInput, ValueType, same_as_first};
 use crate::tensor::{DType, Tensor};
-
-/// Every dtype onnxi holds but bfloat16, which the schemas of Identity,
-/// Cast, Transpose and the shape ops gained at opset 13.
-pub(crate) const ALL_BUT_BF16: &[DType] = &[
-    DType::F32,
-    DType::F64,
-    DType::F16,
-    DType::I8,
-    DType::I16,
-    DType::I32,
-    DType::I64,
-    DType::U8,
-    DType::U16,
-    DType::U32,
-    DType::U64,
-    DType::Bool,
-];
 
 /// Every dtype before opset 13, every one from 13 on.
 pub(crate) fn all_from_13(version: i64) -> &'static [DType] {

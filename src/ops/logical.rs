@@ -14,6 +14,7 @@
 //! takes and gives bool only. Where 9 (condition bool; X and Y of every
 //! onnxi type but bfloat16, which 16 adds; string and complex onnxi lacks).
 
+use super::ALL_BUT_BF16;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -43,24 +44,9 @@ pub fn register(reg: &mut Registry) {
     reg.add("", "Where", &[9, 16], where_dtypes, |_attrs, version| Ok(Where { dtypes: where_dtypes(version) }));
 }
 
-const WHERE_9: &[DType] = &[
-    DType::F32,
-    DType::F64,
-    DType::F16,
-    DType::I8,
-    DType::I16,
-    DType::I32,
-    DType::I64,
-    DType::U8,
-    DType::U16,
-    DType::U32,
-    DType::U64,
-    DType::Bool,
-];
-
 /// Where's X/Y types at a version: everything onnxi has, bfloat16 from 16.
 fn where_dtypes(version: i64) -> &'static [DType] {
-    if version >= 16 { &DType::ALL } else { WHERE_9 }
+    if version >= 16 { &DType::ALL } else { ALL_BUT_BF16 }
 }
 
 /// Where: `condition ? X : Y`, the three broadcast together (numpy rules).

@@ -357,6 +357,63 @@ pub(crate) fn normalize_axis(op: &'static str, axis: i64, rank: usize) -> Result
 pub(crate) const FLOATS: &[DType] = &[DType::F32, DType::F64, DType::F16];
 /// Float types with bfloat16.
 pub(crate) const FLOATS_BF16: &[DType] = &[DType::F32, DType::F64, DType::F16, DType::BF16];
+/// Floats and the 32- and 64-bit integers, signed and unsigned (the
+/// arithmetic and reduction schemas of opsets 6 to 12).
+pub(crate) const FLOATS_INTS_32_64: &[DType] =
+    &[DType::F32, DType::F64, DType::F16, DType::I32, DType::I64, DType::U32, DType::U64];
+/// [`FLOATS_INTS_32_64`] with bfloat16.
+pub(crate) const FLOATS_BF16_INTS_32_64: &[DType] =
+    &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I32, DType::I64, DType::U32, DType::U64];
+/// Floats and the signed integers.
+pub(crate) const FLOATS_SIGNED: &[DType] =
+    &[DType::F32, DType::F64, DType::F16, DType::I8, DType::I16, DType::I32, DType::I64];
+/// [`FLOATS_SIGNED`] with bfloat16.
+pub(crate) const FLOATS_BF16_SIGNED: &[DType] =
+    &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I8, DType::I16, DType::I32, DType::I64];
+/// Every number type but bfloat16: floats and all integers.
+pub(crate) const NUMBERS: &[DType] = &[
+    DType::F32,
+    DType::F64,
+    DType::F16,
+    DType::I8,
+    DType::I16,
+    DType::I32,
+    DType::I64,
+    DType::U8,
+    DType::U16,
+    DType::U32,
+    DType::U64,
+];
+/// Every number type.
+pub(crate) const NUMBERS_BF16: &[DType] = &[
+    DType::F32,
+    DType::F64,
+    DType::F16,
+    DType::BF16,
+    DType::I8,
+    DType::I16,
+    DType::I32,
+    DType::I64,
+    DType::U8,
+    DType::U16,
+    DType::U32,
+    DType::U64,
+];
+/// Every type but bfloat16 (numbers and bool; schemas before opset 13).
+pub(crate) const ALL_BUT_BF16: &[DType] = &[
+    DType::F32,
+    DType::F64,
+    DType::F16,
+    DType::I8,
+    DType::I16,
+    DType::I32,
+    DType::I64,
+    DType::U8,
+    DType::U16,
+    DType::U32,
+    DType::U64,
+    DType::Bool,
+];
 
 /// The support table printed by `onnxi ops` and kept in the README:
 /// op, versions, dtypes per version. Generated from the registry.

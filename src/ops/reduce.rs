@@ -32,6 +32,7 @@
 //! or go through float64 and truncate (L2, LogSum, LogSumExp), as the
 //! reference implementation's `astype` does.
 
+use super::{FLOATS_BF16_INTS_32_64, FLOATS_INTS_32_64};
 use std::borrow::Cow;
 
 use half::{bf16, f16};
@@ -92,11 +93,6 @@ impl Kind {
     }
 }
 
-/// Numeric types before bfloat16 and the small integers.
-const NUMERIC: &[DType] = &[DType::F32, DType::F64, DType::F16, DType::I32, DType::I64, DType::U32, DType::U64];
-/// [`NUMERIC`] with bfloat16 (opset 13).
-const NUMERIC_BF16: &[DType] =
-    &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I32, DType::I64, DType::U32, DType::U64];
 /// ReduceMax/Min at opset 12: int8 and uint8 added.
 const MINMAX_12: &[DType] =
     &[DType::F32, DType::F64, DType::F16, DType::I8, DType::I32, DType::I64, DType::U8, DType::U32, DType::U64];
@@ -130,7 +126,7 @@ const MINMAX_20: &[DType] = &[
 
 fn minmax_dtypes(version: i64) -> &'static [DType] {
     match version {
-        ..12 => NUMERIC,
+        ..12 => FLOATS_INTS_32_64,
         12 => MINMAX_12,
         13..20 => MINMAX_13,
         _ => MINMAX_20,
@@ -138,7 +134,7 @@ fn minmax_dtypes(version: i64) -> &'static [DType] {
 }
 
 fn numeric_dtypes(version: i64) -> &'static [DType] {
-    if version >= 13 { NUMERIC_BF16 } else { NUMERIC }
+    if version >= 13 { FLOATS_BF16_INTS_32_64 } else { FLOATS_INTS_32_64 }
 }
 
 fn log_dtypes(version: i64) -> &'static [DType] {

@@ -32,7 +32,7 @@ pub fn register(reg: &mut Registry) {
 fn split_dtypes(version: i64) -> &'static [DType] {
     match version {
         1 => super::FLOATS,
-        2 | 11 => super::identity::ALL_BUT_BF16,
+        2 | 11 => super::ALL_BUT_BF16,
         _ => &DType::ALL,
     }
 }

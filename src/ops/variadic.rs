@@ -23,6 +23,7 @@
 //! order and Mean divides that sum by the input count, each step rounded
 //! to the element type (float16/bfloat16 through float32, as Add does).
 
+use super::{FLOATS, FLOATS_BF16, NUMBERS, NUMBERS_BF16};
 use std::borrow::Cow;
 
 use half::{bf16, f16};
@@ -47,36 +48,6 @@ pub fn register(reg: &mut Registry) {
     reg.add("", "Mean", &[1, 6, 8, 13], float_dtypes, |attrs, version| Variadic::from_node(Kind::Mean, attrs, version));
     reg.add("", "Clip", &[1, 6, 11, 12, 13], clip_dtypes, Clip::from_node);
 }
-
-const FLOATS: &[DType] = &[DType::F32, DType::F64, DType::F16];
-const FLOATS_BF16: &[DType] = &[DType::F32, DType::F64, DType::F16, DType::BF16];
-const NUMBERS: &[DType] = &[
-    DType::F32,
-    DType::F64,
-    DType::F16,
-    DType::I8,
-    DType::I16,
-    DType::I32,
-    DType::I64,
-    DType::U8,
-    DType::U16,
-    DType::U32,
-    DType::U64,
-];
-const NUMBERS_BF16: &[DType] = &[
-    DType::F32,
-    DType::F64,
-    DType::F16,
-    DType::BF16,
-    DType::I8,
-    DType::I16,
-    DType::I32,
-    DType::I64,
-    DType::U8,
-    DType::U16,
-    DType::U32,
-    DType::U64,
-];
 
 fn min_max_dtypes(version: i64) -> &'static [DType] {
     match version {
