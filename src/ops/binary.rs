@@ -366,34 +366,53 @@ pub(crate) fn place<'v, A, T>(
     }
 }
 
+/// The output type of a two-input op over A and B broadcast: of `dtype`,
+/// or of A's type when `None`. Before opset 7 the output has A's shape.
+pub(crate) fn infer_pair(
+    broadcasting: Broadcasting,
+    inputs: &[InferInput<'_>],
+    dtype: Option<DType>,
+) -> Vec<Option<ValueType>> {
+    let (Some(a), Some(b)) = (inputs.first().and_then(|input| input.ty), inputs.get(1).and_then(|input| input.ty))
+    else {
+        return Vec::new();
+    };
+    let dims = match broadcasting {
+        Broadcasting::Numpy => broadcast_dims(&[a.dims.as_deref(), b.dims.as_deref()]),
+        Broadcasting::Off | Broadcasting::Legacy { .. } => a.dims.clone(),
+    };
+    vec![Some(ValueType { dtype: dtype.unwrap_or(a.dtype), dims })]
+}
+
+/// Takes A and B, checks they share a dtype in `dtypes`, and returns them.
+pub(crate) fn same_typed_pair<'a>(
+    op: &'static str,
+    inputs: &mut Inputs<'a>,
+    dtypes: &[DType],
+) -> Result<(Cow<'a, Tensor>, Cow<'a, Tensor>), OpError> {
+    let a = required(inputs, 0, op)?;
+    let b = required(inputs, 1, op)?;
+    if a.dtype() != b.dtype() {
+        return Err(OpError::Invalid {
+            op,
+            reason: format!("A is {} but B is {}; both must have the same type", a.dtype(), b.dtype()),
+        });
+    }
+    check_dtype(op, a.dtype(), dtypes)?;
+    Ok((a, b))
+}
+
 impl<O: ArithOp> Op for Binary<O> {
     fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
         2..=2
     }
 
     fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
-        let (Some(a), Some(b)) = (inputs.first().and_then(|input| input.ty), inputs.get(1).and_then(|input| input.ty))
-        else {
-            return Vec::new();
-        };
-        let dims = match self.broadcasting {
-            Broadcasting::Numpy => broadcast_dims(&[a.dims.as_deref(), b.dims.as_deref()]),
-            // The output has A's shape.
-            Broadcasting::Off | Broadcasting::Legacy { .. } => a.dims.clone(),
-        };
-        vec![Some(ValueType { dtype: a.dtype, dims })]
+        infer_pair(self.broadcasting, inputs, None)
     }
 
     fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
-        let a = required(inputs, 0, O::NAME)?;
-        let b = required(inputs, 1, O::NAME)?;
-        if a.dtype() != b.dtype() {
-            return Err(OpError::Invalid {
-                op: O::NAME,
-                reason: format!("A is {} but B is {}; both must have the same type", a.dtype(), b.dtype()),
-            });
-        }
-        check_dtype(O::NAME, a.dtype(), self.dtypes)?;
+        let (a, b) = same_typed_pair(O::NAME, inputs, self.dtypes)?;
         match a.dtype() {
             DType::F32 => self.run_typed::<f32>(a, b, ctx),
             DType::F64 => self.run_typed::<f64>(a, b, ctx),

@@ -27,17 +27,16 @@
 //! false, so `Equal(NaN, NaN)` is false, and `-0 == +0`.
 
 use super::{FLOATS, NUMBERS, NUMBERS_BF16};
-use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
 use half::{bf16, f16};
 
-use super::binary::{Broadcasting, broadcasting_from_attrs, mismatch, place};
-use super::{ExecCtx, Inputs, Op, Registry, check_dtype, required};
+use super::binary::{Broadcasting, broadcasting_from_attrs, infer_pair, mismatch, place, same_typed_pair};
+use super::{ExecCtx, Inputs, Op, Registry};
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
-use crate::graph::shapes::{InferInput, ValueType, broadcast_dims};
+use crate::graph::shapes::{InferInput, ValueType};
 use crate::kernels::broadcast::{self, BroadcastError};
 use crate::tensor::{DType, Element, Tensor};
 
@@ -222,37 +221,6 @@ impl<O: CompareOp> Compare<O> {
     }
 }
 
-/// The output type of a two-input op giving bool: A and B broadcast.
-pub(crate) fn infer_bool(broadcasting: Broadcasting, inputs: &[InferInput<'_>]) -> Vec<Option<ValueType>> {
-    let (Some(a), Some(b)) = (inputs.first().and_then(|input| input.ty), inputs.get(1).and_then(|input| input.ty))
-    else {
-        return Vec::new();
-    };
-    let dims = match broadcasting {
-        Broadcasting::Numpy => broadcast_dims(&[a.dims.as_deref(), b.dims.as_deref()]),
-        Broadcasting::Off | Broadcasting::Legacy { .. } => a.dims.clone(),
-    };
-    vec![Some(ValueType { dtype: DType::Bool, dims })]
-}
-
-/// Takes A and B, checks they share a dtype in `dtypes`, and returns them.
-pub(crate) fn same_typed_pair<'a>(
-    op: &'static str,
-    inputs: &mut Inputs<'a>,
-    dtypes: &[DType],
-) -> Result<(Cow<'a, Tensor>, Cow<'a, Tensor>), OpError> {
-    let a = required(inputs, 0, op)?;
-    let b = required(inputs, 1, op)?;
-    if a.dtype() != b.dtype() {
-        return Err(OpError::Invalid {
-            op,
-            reason: format!("A is {} but B is {}; both must have the same type", a.dtype(), b.dtype()),
-        });
-    }
-    check_dtype(op, a.dtype(), dtypes)?;
-    Ok((a, b))
-}
-
 /// `f(a, b)` over A and B broadcast under `broadcasting`, into a fresh
 /// bool tensor (the output type differs from the inputs', so no input
 /// buffer can be reused).
@@ -284,7 +252,7 @@ impl<O: CompareOp> Op for Compare<O> {
     }
 
     fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
-        infer_bool(self.broadcasting, inputs)
+        infer_pair(self.broadcasting, inputs, Some(DType::Bool))
     }
 
     fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
@@ -311,6 +279,8 @@ impl<O: CompareOp> Op for Compare<O> {
 #[cfg(test)]
 mod tests {
     use ndarray::{ArrayD, IxDyn};
+
+    use std::borrow::Cow;
 
     use super::*;
     use crate::graph::model::Dim;

@@ -21,7 +21,8 @@ use std::marker::PhantomData;
 use half::{bf16, f16};
 
 use super::binary::{Broadcasting, broadcasting_from_attrs};
-use super::compare::{infer_bool, same_typed_pair, to_bool};
+use super::binary::{infer_pair, same_typed_pair};
+use super::compare::to_bool;
 use super::{ExecCtx, Inputs, Op, Registry, check_dtype, required};
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
@@ -225,7 +226,7 @@ impl<O: LogicalOp> Op for Logical<O> {
     }
 
     fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
-        infer_bool(self.broadcasting, inputs)
+        infer_pair(self.broadcasting, inputs, Some(DType::Bool))
     }
 
     fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
