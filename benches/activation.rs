@@ -35,7 +35,7 @@ fn inputs(len: usize) -> Vec<f32> {
 }
 
 fn bench_op(c: &mut Criterion, op: &dyn Declared) {
-    let mut group = c.benchmark_group(group_name(op.name()));
+    let mut group = c.benchmark_group(group_name(&op.label()));
     let global = Parallel::global();
     let serial = Parallel::serial();
     for len in SIZES {
@@ -80,7 +80,11 @@ fn group_name(op_type: &str) -> String {
         }
         name.push(ch.to_ascii_lowercase());
     }
-    name
+    // A label with an attribute setting (`Gelu (approximate = tanh)`)
+    // becomes `gelu_approximate_tanh`.
+    let words: Vec<&str> =
+        name.split(|ch: char| !ch.is_ascii_alphanumeric() && ch != '_').filter(|w| !w.is_empty()).collect();
+    words.join("_")
 }
 
 fn activations(c: &mut Criterion) {

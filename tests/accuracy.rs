@@ -162,8 +162,8 @@ impl Worst {
 /// Runs `op` over the sample on every path the CPU has, asserting the
 /// README's bound (and bit-exactness, NaN for NaN, for the exact ones).
 fn check_unary(op: &dyn Declared) {
-    let name = op.name();
-    let paths = tested_paths(name);
+    let name = op.label();
+    let paths = tested_paths(&name);
     let allowed = op.max_ulp();
     let mut worst: BTreeMap<Isa, Worst> = paths.iter().map(|&isa| (isa, Worst::default())).collect();
     let mut n_inputs = 0usize;

@@ -595,6 +595,212 @@ pub(crate) fn erf<V: VecF32>(token: V::Token, x: V) -> V {
     V::select(small_lanes, small, large)
 }
 
+// Gelu, exact form: y = x Φ(x), Φ the standard normal distribution.
+//
+// Φ(x) = 1/2 + x S(x^2) for |x| < 1: S is a degree-6 weighted
+// least-squares fit of (Φ(x) - 1/2) / x in x^2 on 200 Chebyshev nodes of
+// [0, 1] (within 1.4 * 2^-24 relative, rounding of the f32 evaluation
+// included, on 200,001 points).
+const GELU_S: [f32; 7] =
+    [5.367_329_5e-7, -9.272_799e-6, 1.153_189_3e-4, -1.187_287_9e-3, 9.973_55e-3, -6.649_038e-2, 0.398_942_3];
+// For a = |x| >= 1, the tail a Φ(-a) = C e^(-a^2/2) F(a), C = 1/sqrt(2π),
+// F(a) = a Φ(-a) / φ(a) (a times Mills' ratio, 0.66 at 1, 0.995 at 14.4):
+// F is a degree-14 weighted least-squares fit in t = 1/a - 1/2 on 400
+// Chebyshev nodes of a in [1, 14.4] (within 1.4 * 2^-24 relative, rounding
+// of 1/a and of the f32 evaluation included, on 200,001 points).
+const GELU_F: [f32; 15] = [
+    -4.077_718,
+    5.219_112_4,
+    -0.475_882_92,
+    -2.245_663_6,
+    1.594_483_5,
+    -0.833_154_44,
+    0.484_997_57,
+    -0.099_664_964,
+    -0.246_057_08,
+    0.424_619_8,
+    -0.418_742_1,
+    0.249_021_8,
+    0.048_124_123,
+    -0.427_384_56,
+    0.842_738_45,
+];
+/// 1/sqrt(2π).
+const INV_SQRT_2PI: f32 = 0.398_942_3;
+/// Below -this, exact Gelu rounds to -0 in f32 (14.4 C e^(-14.4^2/2) F
+/// < 2^-150), and the tail's e^(-a^2/2) stays within [`exp_split`]'s range.
+const GELU_ZERO: f32 = 14.4;
+
+/// `a + b` as `(s, err)` with `s` the rounded sum and `s + err` exactly
+/// `a + b` (Knuth's two-sum, any order of magnitudes).
+#[inline(always)]
+fn two_sum<V: VecF32>(a: V, b: V) -> (V, V) {
+    let sum = a + b;
+    let b_virtual = sum - a;
+    let a_virtual = sum - b_virtual;
+    (sum, (a - a_virtual) + (b - b_virtual))
+}
+
+/// Exact Gelu, `x Φ(x)` (ONNX `approximate = "none"`,
+/// `0.5 x (1 + erf(x / sqrt(2)))`), within a few ULP everywhere:
+/// `x (1/2 + x S(x^2))` below |x| = 1; from there the tail
+/// `m = C e^(-x^2/2) F(|x|)`, with `x^2` split exactly into two floats so
+/// that e^(-x^2/2) is accurate where it is tiny, scaled by `2^k` once
+/// (correctly rounded subnormal results); `x - m` above 1 and `-m` below
+/// -1; -0 below -14.4 (NaN at -inf, as PyTorch's formula gives), NaN kept.
+// Inlined into each instruction set's loop in release builds, like every
+// function here; in debug builds kept out of line, where inlining its
+// unoptimised body into the six call sites of each loop took over 1 MiB
+// of stack (a test thread has 2 MiB).
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline(never))]
+pub(crate) fn gelu_erf<V: VecF32>(token: V::Token, x: V) -> V {
+    let one = V::splat(token, 1.0);
+    let ax = x.abs();
+    let small_lanes = ax.lt(one);
+    let small = x * x.mul_add(horner(token, x * x, &GELU_S), V::splat(token, 0.5));
+    if V::all(small_lanes) {
+        return small;
+    }
+    // |x| capped where the result is -0 or x anyway; NaN passes.
+    let a = ax.cap(V::splat(token, GELU_ZERO)).max(one);
+    let f = horner(token, one / a - V::splat(token, 0.5), &GELU_F);
+    let (square, square_low) = two_product(token, a, a);
+    let half = V::splat(token, -0.5);
+    let (k, p) = exp_split(token, square * half);
+    // e^(-(square + square_low)/2) = p 2^k e^(-square_low/2), the last
+    // factor 1 - square_low/2 to well below an ULP.
+    let m = (V::splat(token, INV_SQRT_2PI) * f * p * square_low.mul_add(half, one)).ldexp(k);
+    let zero = V::splat(token, 0.0);
+    let tail = V::select(x.lt(zero), m.copysign(x), x - m);
+    let tail = V::select(x.lt(V::splat(token, -GELU_ZERO)), x * zero, tail);
+    V::select(small_lanes, small, tail)
+}
+
+// The tanh form: 0.5 x (1 + tanh(u)) = x sigmoid(2u), with
+// 2u = x (K1 + K3 x^2), K1 = 2 sqrt(2/π) and K3 = 0.044715 K1, each split
+// into two floats so that 2u is known to far below an ULP where e^(2u) is
+// tiny and the relative error of e^(2u) is |2u| times that of 2u.
+const GELU_K1: f32 = 1.595_769_2;
+const GELU_K1_LOW: f32 = -4.534_068e-8;
+const GELU_K3: f32 = 0.071_354_814;
+const GELU_K3_LOW: f32 = 2.398_832_5e-9;
+/// Below -this, tanh-form Gelu rounds to -0 in f32 (2u < -106.4), and 2u
+/// stays above -110, where [`exp_split`] is still exact in its reduction.
+const GELU_TANH_ZERO: f32 = 10.9;
+
+/// Gelu's tanh approximation (ONNX `approximate = "tanh"`), as
+/// `x sigmoid(2u)`: for x >= -0.5 (NaN included) through [`sigmoid`] of
+/// the plainly rounded 2u (|2u| < 0.85 or sigmoid(2u) > 1/2, so 2u's
+/// rounding barely shows); below, with 2u as an unevaluated sum of two floats,
+/// `x e^(2u) / (1 + e^(2u))` scaled by `2^k` once (correctly rounded
+/// subnormal results); -0 below -10.9 (NaN at -inf, as PyTorch's formula
+/// gives).
+// Inlined into each instruction set's loop in release builds, like every
+// function here; in debug builds kept out of line, where inlining its
+// unoptimised body into the six call sites of each loop took over 1 MiB
+// of stack (a test thread has 2 MiB).
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline(never))]
+pub(crate) fn gelu_tanh<V: VecF32>(token: V::Token, x: V) -> V {
+    let zero = V::splat(token, 0.0);
+    let (k1, k3) = (V::splat(token, GELU_K1), V::splat(token, GELU_K3));
+    // Down to x = -0.5 (2u = -0.85) the plain form is accurate too; below
+    // it the error of 2u would be multiplied by |2u|.
+    let negative_lanes = x.lt(V::splat(token, -0.5));
+    let positive = x * sigmoid(token, x * (x * x).mul_add(k3, k1));
+    if !V::any(negative_lanes) {
+        return positive;
+    }
+    let xc = V::select(x.lt(V::splat(token, -GELU_TANH_ZERO)), V::splat(token, -GELU_TANH_ZERO), x);
+    let xc = V::select(negative_lanes, xc, zero);
+    // inner = K1 + K3 x^2 as inner + inner_low.
+    let (square, square_low) = two_product(token, xc, xc);
+    let (term, term_low) = two_product(token, k3, square);
+    let term_low = term_low + k3 * square_low + V::splat(token, GELU_K3_LOW) * square;
+    let (inner, inner_low) = two_sum(k1, term);
+    let inner_low = inner_low + term_low + V::splat(token, GELU_K1_LOW);
+    // 2u = s + s_low.
+    let (s, s_low) = two_product(token, xc, inner);
+    let s_low = xc.mul_add(inner_low, s_low);
+    let (k, p) = exp_split(token, s);
+    let one = V::splat(token, 1.0);
+    // e^(2u) only matters in 1 + e^(2u); below 2^-151 it is 0 there.
+    let e = p.ldexp(k.max(V::splat(token, -151.0)));
+    // x p e^(s_low) / (1 + e^(2u)), below 16 in magnitude, scaled by 2^-8
+    // first so that 2^(k + 8) stays within `ldexp`'s range.
+    let scaled = xc * p * s_low.mul_add(one, one) / (one + e) * V::splat(token, 1.0 / 256.0);
+    let negative = scaled.ldexp(k + V::splat(token, 8.0));
+    let negative = V::select(x.lt(V::splat(token, -GELU_TANH_ZERO)), x * zero, negative);
+    V::select(negative_lanes, negative, positive)
+}
+
+/// Below -this, `x e^(αx)` rounds to 0 for every float `x` (e^-220 <
+/// 2^-317); half of it stays within [`exp_split`]'s exact range.
+const SWISH_ZERO: f32 = 220.0;
+/// Down to -this, e^(αx) comes from one [`exp_split`] (its exact range);
+/// below, from two halves.
+const SWISH_SINGLE: f32 = 110.0;
+
+/// Swish, `x sigmoid(αx)` (SiLU at α = 1), for any α: `x / (1 + e^(-αx))`
+/// while αx >= -20; below, `x e^(αx)` (1 + e^(αx) rounds to 1) scaled by
+/// `2^k` once, and below αx = -110 (only reached with α != 1 by results
+/// that are not 0) with e^(αx) = (p 2^k)^2 from e^(αx/2), scaled twice. αx is taken as the exact sum of two floats (its
+/// rounding error would be multiplied by |αx| in e^(αx)). NaN kept; `x`
+/// where αx is large.
+// Inlined into each instruction set's loop in release builds, like every
+// function here; in debug builds kept out of line, where inlining its
+// unoptimised body into the six call sites of each loop took over 1 MiB
+// of stack (a test thread has 2 MiB).
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline(never))]
+pub(crate) fn swish<V: VecF32>(token: V::Token, x: V, alpha: f32) -> V {
+    let zero = V::splat(token, 0.0);
+    let one = V::splat(token, 1.0);
+    let alpha_v = V::splat(token, alpha);
+    let (s, s_low) = if alpha.abs() < SPLIT_LIMIT {
+        let (s, s_low) = two_product(token, alpha_v, x);
+        // The split is only valid for moderate products; elsewhere
+        // e^(αx) is 0 or inf anyway and the low part does not matter.
+        let s_low = V::select(s.abs().lt(V::splat(token, 2.0 * SWISH_ZERO)), s_low, zero);
+        (s, V::select(x.abs().lt(V::splat(token, SPLIT_LIMIT)), s_low, zero))
+    } else {
+        (alpha_v * x, zero)
+    };
+    let tail_lanes = s.lt(V::splat(token, -SIGMOID_TAIL));
+    // e^(-αx) within [e^-80, e^20]: normal, no overflow; from αx = 17 on
+    // 1 + e^(-αx) rounds to 1 anyway.
+    let body_s = V::select(tail_lanes, zero, s).cap(V::splat(token, 80.0));
+    let (k, p) = exp_split(token, zero - body_s);
+    let e_minus = p.ldexp_normal(k) * (one - s_low);
+    let body = x / (one + e_minus);
+    if !V::any(tail_lanes) {
+        return body;
+    }
+    let below = s.lt(V::splat(token, -SWISH_ZERO));
+    let single_from = V::splat(token, -SWISH_SINGLE);
+    let tail_s = V::select(tail_lanes, s.max(single_from), zero);
+    // x p e^(s_low) 2^k, scaled by 2^-8 first so that 2^(k + 8) stays in
+    // `ldexp`'s range (k >= -159).
+    let (k, p) = exp_split(token, tail_s);
+    let low = s_low.mul_add(one, one);
+    let tail = (x * V::splat(token, 1.0 / 256.0) * p * low).ldexp(k + V::splat(token, 8.0));
+    let tail = if V::any(s.lt(single_from)) {
+        // e^(αx) = (p 2^k)^2 from e^(αx/2): (x/4) p^2 2^(2k), k <= -55,
+        // the first scaling rounding only far below the normal range.
+        let half = V::splat(token, 0.5);
+        let half_s = V::select(below, V::splat(token, -SWISH_ZERO), s).cap(single_from) * half;
+        let (k, p) = exp_split(token, half_s);
+        let scaled = x * half * half * p * p * low;
+        let far = scaled.ldexp(k + V::splat(token, 2.0)).ldexp(k);
+        V::select(s.lt(single_from), far, tail)
+    } else {
+        tail
+    };
+    let tail = V::select(below, x * zero, tail);
+    V::select(tail_lanes, tail, body)
+}
+
 /// How far ahead [`map`] prefetches: far enough for an L3 or memory
 /// access to complete while the steps between run, near enough to stay in
 /// L1.

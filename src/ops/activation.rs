@@ -20,6 +20,8 @@
 //! | Erf       | 9, 13 | floats and every integer type at 9; at 13 the floats and bfloat16 |
 //! | Softplus  | 22    | adds bfloat16 (no `consumed_inputs` at 1)          |
 //! | Mish      | 18, 22 | float16/32/64, then adds bfloat16                 |
+//! | Gelu      | 20    | float16/32/64 and bfloat16; `approximate` none or tanh |
+//! | Swish     | 24    | float16/32/64 and bfloat16; `alpha` default 1.0    |
 //!
 //! float16 and bfloat16 compute in f32 and round once at the end.
 //! Semantics follow PyTorch where ONNX leaves room: NaN propagates, and
@@ -62,6 +64,8 @@ pub(crate) fn each_declared(visit: &mut impl Visit) {
     visit.visit::<Sqrt>();
     visit.visit::<Reciprocal>();
     visit.visit::<Erf>();
+    visit.visit::<Gelu>();
+    visit.visit::<Swish>();
 }
 
 /// Registers every declared activation.
@@ -485,6 +489,7 @@ impl ElementwiseOp for HardSwish {
     const VERSIONS: &'static [i64] = &[14, 22];
     const CONSUMED_INPUTS_AT_1: bool = false;
     const MAX_ULP: u64 = 2;
+    const MONOTONE: bool = false;
 
     fn dtypes(version: i64) -> &'static [DType] {
         floats_bf16_from(22, version)
@@ -767,6 +772,7 @@ impl ElementwiseOp for Mish {
     const CONSUMED_INPUTS_AT_1: bool = false;
     const PREFETCH: bool = true;
     const MAX_ULP: u64 = 4;
+    const MONOTONE: bool = false;
 
     fn dtypes(version: i64) -> &'static [DType] {
         floats_bf16_from(22, version)
@@ -910,5 +916,101 @@ impl ElementwiseOp for Erf {
 
     fn int<T: Int>(self, x: T) -> Option<T> {
         Some(T::from_f64_saturating(libm::erf(x.to_f64_lossy())))
+    }
+}
+
+/// Gelu: `x Φ(x)` = `0.5 x (1 + erf(x / sqrt(2)))`, or with
+/// `approximate = "tanh"`, `0.5 x (1 + tanh(sqrt(2/π) (x + 0.044715 x^3)))`
+/// (see `kernels::math::gelu_erf` and `gelu_tanh`). gelu(-inf) = NaN, as
+/// PyTorch's formula gives; NaN kept.
+/// Spec: <https://onnx.ai/onnx/operators/onnx__Gelu.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Gelu {
+    /// The tanh approximation instead of the exact form.
+    pub(crate) tanh: bool,
+}
+
+impl ElementwiseOp for Gelu {
+    const NAME: &'static str = "Gelu";
+    const VERSIONS: &'static [i64] = &[20];
+    const CONSUMED_INPUTS_AT_1: bool = false;
+    const PREFETCH: bool = true;
+    const MAX_ULP: u64 = 4;
+    const MONOTONE: bool = false;
+
+    fn dtypes(_version: i64) -> &'static [DType] {
+        FLOATS_BF16
+    }
+
+    fn from_attrs(attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        match attrs.string("approximate")?.as_deref() {
+            None | Some("none") => Ok(Gelu { tanh: false }),
+            Some("tanh") => Ok(Gelu { tanh: true }),
+            Some(other) => Err(attrs.error("approximate", format!("{other:?} is neither \"none\" nor \"tanh\""))),
+        }
+    }
+
+    fn variants() -> Vec<Self> {
+        vec![Gelu { tanh: true }]
+    }
+
+    fn label(self) -> String {
+        if self.tanh { "Gelu (approximate = tanh)".to_owned() } else { "Gelu".to_owned() }
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        if self.tanh {
+            // 0.5 (1 + tanh(u)) = 1 / (1 + e^(-2u)), which does not cancel
+            // where tanh(u) is near -1.
+            let u = (2.0 / std::f64::consts::PI).sqrt() * (x + 0.044_715 * x * x * x);
+            x / (1.0 + (-2.0 * u).exp())
+        } else if x < 0.0 {
+            // 1 + erf(-z) = erfc(z), which does not cancel.
+            0.5 * x * libm::erfc(-x * std::f64::consts::FRAC_1_SQRT_2)
+        } else {
+            0.5 * x * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2))
+        }
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
+        if self.tanh { math::gelu_tanh(token, x) } else { math::gelu_erf(token, x) }
+    }
+}
+
+/// Swish: `x sigmoid(αx)` (PyTorch's SiLU at α = 1), accurate where
+/// e^(αx) is tiny (see `kernels::math::swish`); swish(-inf) = NaN at
+/// α > 0, as PyTorch's SiLU gives; NaN kept.
+/// Spec: <https://onnx.ai/onnx/operators/onnx__Swish.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Swish {
+    /// The slope inside the sigmoid (ONNX default 1.0).
+    pub(crate) alpha: f32,
+}
+
+impl ElementwiseOp for Swish {
+    const NAME: &'static str = "Swish";
+    const VERSIONS: &'static [i64] = &[24];
+    const CONSUMED_INPUTS_AT_1: bool = false;
+    const PREFETCH: bool = true;
+    const MAX_ULP: u64 = 2;
+    const MONOTONE: bool = false;
+
+    fn dtypes(_version: i64) -> &'static [DType] {
+        FLOATS_BF16
+    }
+
+    fn from_attrs(attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(Swish { alpha: attrs.f32("alpha")?.unwrap_or(1.0) })
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        // The product of two float32 is exact in float64.
+        x / (1.0 + (-f64::from(self.alpha) * x).exp())
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
+        math::swish(token, x, self.alpha)
     }
 }

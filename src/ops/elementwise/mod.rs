@@ -53,6 +53,10 @@ pub(crate) trait ElementwiseOp: Copy + Send + Sync + fmt::Debug + 'static {
     /// with the default attributes (0: bit for bit, NaN for NaN). The
     /// README's accuracy table states it and `tests/accuracy.rs` checks it.
     const MAX_ULP: u64;
+    /// Whether the function is monotone (the sweep then checks that the
+    /// kernel is too, and stays within the range of the reference's
+    /// values at ±inf). Gelu and Swish, with their dip below 0, are not.
+    const MONOTONE: bool = true;
 
     /// The element types accepted at schema version `version`.
     fn dtypes(version: i64) -> &'static [DType];
@@ -84,6 +88,20 @@ pub(crate) trait ElementwiseOp: Copy + Send + Sync + fmt::Debug + 'static {
     fn int<T: Int>(self, x: T) -> Option<T> {
         let _ = x;
         None
+    }
+
+    /// Attribute settings besides the defaults that the accuracy test,
+    /// the ULP sweep and the README's table also cover, each within
+    /// [`ElementwiseOp::MAX_ULP`] (e.g. Gelu's tanh form). None by default.
+    fn variants() -> Vec<Self> {
+        Vec::new()
+    }
+
+    /// The operator's name with what sets this setting apart from the
+    /// defaults, for reports (`Gelu (approximate = tanh)`); the bare name
+    /// by default.
+    fn label(self) -> String {
+        Self::NAME.to_owned()
     }
 }
 
@@ -360,9 +378,17 @@ pub(crate) fn mapped<T: Element + Default, S: Data<Elem = T>>(
 pub trait Declared: Send + Sync + fmt::Debug {
     /// The ONNX `op_type`.
     fn name(&self) -> &'static str;
+    /// The name with the attribute setting when it is not the default
+    /// (`Gelu (approximate = tanh)`), for reports.
+    fn label(&self) -> String;
     /// The stated float32 error bound in ULP (0: exact), see the README's
     /// accuracy table.
     fn max_ulp(&self) -> u64;
+    /// Whether the function is monotone ([`ElementwiseOp::MONOTONE`]).
+    fn monotone(&self) -> bool;
+    /// A node of the operator at schema `version` with this handle's
+    /// attributes, as a model would run it (all dtypes of that version).
+    fn node(&self, version: i64) -> Box<dyn Op>;
     /// The float64 reference at `x`, independent of the kernels.
     fn reference(&self, x: f64) -> f64;
     /// The float32 kernel from `src` into `dst` (same length), on the
@@ -392,8 +418,20 @@ impl<D: ElementwiseOp> Declared for Handle<D> {
         D::NAME
     }
 
+    fn label(&self) -> String {
+        self.0.label()
+    }
+
     fn max_ulp(&self) -> u64 {
         D::MAX_ULP
+    }
+
+    fn monotone(&self) -> bool {
+        D::MONOTONE
+    }
+
+    fn node(&self, version: i64) -> Box<dyn Op> {
+        Box::new(ElementwiseNode { decl: self.0, dtypes: D::dtypes(version) })
     }
 
     fn reference(&self, x: f64) -> f64 {
@@ -436,11 +474,14 @@ impl Visit for Collect {
         if let Ok(decl) = D::from_attrs(&mut attrs, newest) {
             self.0.push(Box::new(Handle(decl)));
         }
+        for variant in D::variants() {
+            self.0.push(Box::new(Handle(variant)));
+        }
     }
 }
 
 /// Every declared elementwise operator, with its default attributes, in
-/// declaration order.
+/// declaration order; an operator's [`ElementwiseOp::variants`] follow it.
 pub fn declared() -> Vec<Box<dyn Declared>> {
     let mut all = Collect(Vec::new());
     super::activation::each_declared(&mut all);

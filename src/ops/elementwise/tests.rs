@@ -154,7 +154,7 @@ fn dense_sample_within_bounds_on_every_path() {
 fn float32_ops_match_the_reference_through_run() {
     for op in declared() {
         let x = Tensor::from(ArrayD::from_shape_vec(IxDyn(&[edge_inputs().len()]), edge_inputs()).unwrap());
-        let y = run(op_at(op.name(), newest(op.name())).as_ref(), &x).unwrap();
+        let y = run(op.node(newest(op.name())).as_ref(), &x).unwrap();
         for (&input, &got) in edge_inputs().iter().zip(y.as_f32().unwrap().iter()) {
             let want = reference_f32(op.as_ref(), input);
             assert!(ulp_diff(got, want) <= op.max_ulp(), "{}({input:e}) = {got:e}, want {want:e}", op.name());
@@ -167,7 +167,7 @@ fn float64_matches_float64_reference_closely() {
     for op in declared() {
         let inputs: Vec<f64> = edge_inputs().into_iter().map(f64::from).chain([1e-300, -700.0, 700.0]).collect();
         let x = Tensor::from(ArrayD::from_shape_vec(IxDyn(&[inputs.len()]), inputs.clone()).unwrap());
-        let y = run(op_at(op.name(), newest(op.name())).as_ref(), &x).unwrap();
+        let y = run(op.node(newest(op.name())).as_ref(), &x).unwrap();
         for (&input, got) in inputs.iter().zip(y.as_f64().unwrap().iter()) {
             let want = op.reference(input);
             assert!(
@@ -190,7 +190,7 @@ fn half_types_compute_in_f32_and_round_once() {
             ArrayD::from_shape_vec(IxDyn(&[8]), inputs.iter().map(|&v| f16::from_f32(v)).collect()).unwrap(),
         );
         let version = newest(op.name());
-        let Tensor::F16(y) = run(op_at(op.name(), version).as_ref(), &halves).unwrap() else {
+        let Tensor::F16(y) = run(op.node(version).as_ref(), &halves).unwrap() else {
             panic!("float16 in, float16 out")
         };
         for (&input, got) in inputs.iter().zip(y.iter()) {
@@ -210,7 +210,7 @@ fn half_types_compute_in_f32_and_round_once() {
         let brains = Tensor::from(
             ArrayD::from_shape_vec(IxDyn(&[8]), inputs.iter().map(|&v| bf16::from_f32(v)).collect()).unwrap(),
         );
-        let Tensor::BF16(y) = run(op_at(op.name(), version).as_ref(), &brains).unwrap() else {
+        let Tensor::BF16(y) = run(op.node(version).as_ref(), &brains).unwrap() else {
             panic!("bfloat16 in, bfloat16 out")
         };
         for (&input, got) in inputs.iter().zip(y.iter()) {
@@ -575,7 +575,7 @@ fn float64_and_integer_paths() {
 #[test]
 fn shapes_survive_empty_scalar_transposed_and_large_inputs() {
     for op in declared() {
-        let boxed = op_at(op.name(), newest(op.name()));
+        let boxed = op.node(newest(op.name()));
         let empty = Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[0, 5])));
         assert_eq!(run(boxed.as_ref(), &empty).unwrap().shape(), [0, 5]);
         let scalar = Tensor::from(ndarray::arr0(-2.0f32).into_dyn());
