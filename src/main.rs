@@ -196,6 +196,11 @@ enum Command {
         /// a case counts under each distinct op type of its graph).
         #[arg(long)]
         by_op: bool,
+        /// Also write a self-contained HTML report to FILE (inline SVG, nothing fetched): the
+        /// pass/fail matrix per op × opset × dtype, per op histograms of the error in ULP and
+        /// of the absolute error, the worst cases with their values, and run times.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// Time a model: per-run statistics, throughput, peak memory; --profile per node and op type.
     ///
@@ -447,7 +452,9 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             Ok(if check && report.load_error.is_some() { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         Command::Check { model } => check(&model),
-        Command::Test { paths, rtol, atol, json, by_op } => test(&paths, rtol, atol, json.as_deref(), by_op),
+        Command::Test { paths, rtol, atol, json, by_op, html } => {
+            test(&paths, rtol, atol, json.as_deref(), by_op, html.as_deref())
+        }
         Command::Bench { model, shapes, inputs, threads, iters, duration, warmup, profile, json } => {
             let runs = match duration {
                 Some(duration) => Runs::For(duration),
@@ -664,8 +671,19 @@ fn test_root(path: &Path) -> Result<PathBuf> {
     Err(usage(format!("{} is a file: give a case folder or a folder above cases ({CASE_LAYOUT})", path.display())))
 }
 
-fn test(paths: &[PathBuf], rtol: f64, atol: f64, json: Option<&Path>, by_op: bool) -> Result<ExitCode> {
+fn test(
+    paths: &[PathBuf],
+    rtol: f64,
+    atol: f64,
+    json: Option<&Path>,
+    by_op: bool,
+    html: Option<&Path>,
+) -> Result<ExitCode> {
     use std::io::IsTerminal;
+    let command = format!(
+        "onnxi test {} --rtol {rtol} --atol {atol}",
+        paths.iter().map(|path| path.display().to_string()).collect::<Vec<_>>().join(" ")
+    );
     let paths: Vec<PathBuf> = paths.iter().map(|path| test_root(path)).collect::<Result<_>>()?;
     let paths = paths.as_slice();
     let options = onnxi::conformance::Options { tolerance: onnxi::conformance::Tolerance::Close { rtol, atol } };
@@ -703,6 +721,10 @@ fn test(paths: &[PathBuf], rtol: f64, atol: f64, json: Option<&Path>, by_op: boo
     }
     if let Some(path) = json {
         std::fs::write(path, serde_json::to_string_pretty(&report.to_json())?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = html {
+        std::fs::write(path, onnxi::conformance::html::render(&report, &command))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     println!("{}", report.summary_line());

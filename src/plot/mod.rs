@@ -561,8 +561,7 @@ mod tests {
     #[test]
     fn half_precision_samples_are_every_value_in_range() {
         let all = samples(DType::F16, (0.0, 1.0), 0);
-        // +0 through 1.0: 0x0000..=0x3C00, and -0 is dropped as equal? No:
-        // -0 has other bits, and it is in range.
+        // +0 through 1.0 (bits 0x0000..=0x3C00), and -0 (other bits).
         assert_eq!(all.len(), 0x3C00 + 1 + 1);
         assert_eq!(samples(DType::F32, (-1.0, 1.0), 5), [-1.0, -0.5, 0.0, 0.5, 1.0]);
     }
