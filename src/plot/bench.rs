@@ -176,7 +176,7 @@ fn draw_times<DB: DrawingBackend>(rows: &[Row], note: &str, root: &DrawingArea<D
         let mut chart = ChartBuilder::on(panel)
             .caption(format!("{threads} thread{}", if threads == 1 { "" } else { "s" }), (FAMILY, 14))
             .margin(8)
-            .x_label_area_size(30)
+            .x_label_area_size(40)
             .y_label_area_size(330)
             .build_cartesian_2d((lo..hi).log_scale(), -0.5..n as f64 - 0.5)
             .map_err(err)?;
@@ -193,7 +193,9 @@ fn draw_times<DB: DrawingBackend>(rows: &[Row], note: &str, root: &DrawingArea<D
                 }
             })
             .x_label_formatter(&|x: &f64| format!("{x}"))
+            .x_desc("µs per run (median)")
             .label_style((FAMILY, 11))
+            .axis_desc_style((FAMILY, 12))
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(err)?;
@@ -217,7 +219,7 @@ fn draw_times<DB: DrawingBackend>(rows: &[Row], note: &str, root: &DrawingArea<D
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::UpperRight)
             .label_font((FAMILY, 11))
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(200, 200, 200))
@@ -249,7 +251,8 @@ fn draw_threads<DB: DrawingBackend>(rows: &[Row], note: &str, root: &DrawingArea
         }
     }
     let max_threads = counts.iter().copied().max().unwrap_or(2) as f64;
-    let hi = bars.iter().map(|bar| bar.3).fold(max_threads, f64::max) * 1.1;
+    // Room on the right for the legend.
+    let hi = bars.iter().map(|bar| bar.3).fold(max_threads, f64::max) * 1.35;
     let n = cases.len();
     let counts_text: Vec<String> = counts.iter().map(usize::to_string).collect();
     let mut chart = ChartBuilder::on(root)
@@ -318,7 +321,7 @@ fn draw_threads<DB: DrawingBackend>(rows: &[Row], note: &str, root: &DrawingArea
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::UpperRight)
         .label_font((FAMILY, 11))
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(200, 200, 200))

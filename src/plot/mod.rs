@@ -301,9 +301,10 @@ pub struct Bucket {
 }
 
 impl ErrorPanel {
-    /// The bucket holding the largest error.
+    /// The bucket holding the largest error (the leftmost of equals).
     pub fn worst(&self) -> Option<&Bucket> {
-        self.buckets.iter().max_by_key(|bucket| bucket.max_ulp)
+        // The first of equals: `max_by_key` keeps the last.
+        self.buckets.iter().rev().max_by_key(|bucket| bucket.max_ulp)
     }
 }
 

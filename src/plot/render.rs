@@ -27,7 +27,7 @@ pub(crate) fn register_font() {
 }
 
 /// Figure size in pixels.
-pub(crate) const SIZE: (u32, u32) = (760, 640);
+pub(crate) const SIZE: (u32, u32) = (680, 580);
 
 /// Curve colours: blue, orange, green, then more.
 pub(crate) const PALETTE: [RGBColor; 5] =
@@ -54,6 +54,14 @@ pub(super) fn figure(figure: &Figure, path: &Path, format: Format) -> Result<(),
 pub(crate) fn padded(lo: f64, hi: f64) -> (f64, f64) {
     let span = if hi > lo { hi - lo } else { lo.abs().max(1.0) };
     (lo - 0.06 * span, hi + 0.06 * span)
+}
+
+/// A tick label: `value` with as many decimals as the axis' `span` needs,
+/// and never `-0`.
+fn tick(value: f64, span: f64) -> String {
+    let decimals = (2.0 - span.max(1e-300).log10().floor()).clamp(0.0, 12.0) as usize;
+    let text = format!("{value:.decimals$}");
+    if text.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') { "0".into() } else { text }
 }
 
 /// The y range of the curves: all finite values, unless a few values (a
@@ -100,6 +108,7 @@ fn draw_curves<DB: DrawingBackend>(figure: &Figure, area: &DrawingArea<DB, Shift
     chart
         .configure_mesh()
         .x_label_formatter(&|x: &f64| format!("{x}"))
+        .y_label_formatter(&|y: &f64| tick(*y, yhi - ylo))
         .x_desc("x")
         .y_desc(format!("{}(x), onnxi", figure.op))
         .label_style((FAMILY, 12))
@@ -218,6 +227,9 @@ fn draw_errors<DB: DrawingBackend>(figure: &Figure, area: &DrawingArea<DB, Shift
             "error vs float64 reference, largest per row: max {} ULP (row {}, element {})",
             worst.max_ulp, worst.x_lo, worst.x_at
         ),
+        Some(worst) if worst.max_ulp == 0 => {
+            "error vs float64 reference: 0 ULP everywhere (every value correctly rounded)".to_string()
+        }
         Some(worst) => format!("error vs float64 reference: max {} ULP at x = {}", worst.max_ulp, worst.x_at),
         None => "error vs float64 reference: nothing compared".to_string(),
     };
@@ -256,7 +268,7 @@ fn draw_errors<DB: DrawingBackend>(figure: &Figure, area: &DrawingArea<DB, Shift
             ShapeStyle::from(&PALETTE[1]).stroke_width(2),
         )))
         .map_err(err)?;
-    if let Some(worst) = worst {
+    if let Some(worst) = worst.filter(|worst| worst.max_ulp > 0) {
         let at = (if figure.kind == Kind::Row { worst.x_lo + 0.5 } else { worst.x_at }, as_y(worst.max_ulp));
         let red = RGBColor(214, 39, 40);
         chart.draw_series(std::iter::once(Circle::new(at, 5, red.filled()))).map_err(err)?;
