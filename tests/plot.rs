@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{FLOAT, attr_f, bytes, single_op_typed, D};
+use common::{D, FLOAT, attr_f, bytes, single_op_typed};
 
 /// Checks the PNG signature and the IHDR chunk: width and height > 0.
 fn assert_png(path: &Path) {
@@ -78,7 +78,10 @@ fn tutorial_ops_give_pictures_and_exact_csvs() {
             assert_eq!(xs, [1.0, 2.0, 3.0, 4.0, 5.0]);
             let want = onnxi_f32(op, &[], &xs, &[5]);
             let got: Vec<f32> = rows.iter().map(|row| row[2]).collect();
-            assert_eq!(got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+            assert_eq!(
+                got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
             // And near the tutorial's printed values.
             for (got, tutorial) in got.iter().zip([0.011656, 0.031685, 0.086129, 0.234122, 0.636409]) {
                 assert!((got - tutorial).abs() < 1e-6, "{got} vs {tutorial}");
@@ -135,7 +138,8 @@ fn every_declared_activation_plots_and_bad_requests_are_usage_errors() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    for op in onnxi::ops::elementwise::declared().iter().map(|op| op.name()).chain(["Softmax", "LogSoftmax", "Hardmax"]) {
+    for op in onnxi::ops::elementwise::declared().iter().map(|op| op.name()).chain(["Softmax", "LogSoftmax", "Hardmax"])
+    {
         assert_svg(&dir.path().join(format!("{op}.svg")));
         assert!(stdout.contains(&format!("{op}: max error ")), "{op} missing in {stdout}");
     }

@@ -17,7 +17,10 @@ fn html_report_has_a_chart_per_op_and_the_closing_line() {
     let closing = stdout.lines().last().unwrap();
     assert!(closing.ends_with(" failed") && closing.contains(" passed, "), "{closing}");
     let html = std::fs::read_to_string(&html_path).unwrap();
-    assert!(html.contains(&format!("<p class=\"summary\" id=\"summary\">{closing}</p>")), "closing line {closing:?} missing");
+    assert!(
+        html.contains(&format!("<p class=\"summary\" id=\"summary\">{closing}</p>")),
+        "closing line {closing:?} missing"
+    );
     // The ops of the --by-op table, each with a section holding its charts.
     let ops: Vec<(&str, usize)> = stdout
         .lines()

@@ -10,9 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::{
-    ABS_BUCKETS, CaseReport, Status, SuiteReport, ULP_BUCKETS, abs_bucket_label, ulp_bucket_label,
-};
+use super::{ABS_BUCKETS, CaseReport, Status, SuiteReport, ULP_BUCKETS, abs_bucket_label, ulp_bucket_label};
 
 /// `text` with `&`, `<`, `>` and `"` escaped.
 fn escape(text: &str) -> String {
@@ -232,9 +230,18 @@ pub fn render(report: &SuiteReport, command: &str) -> String {
         for (idx, (opset, cells)) in opsets.iter().enumerate() {
             html.push_str("<tr>");
             if idx == 0 {
-                let _ = write!(html, "<td rowspan=\"{}\"><a href=\"#op-{op}\">{op}</a></td>", opsets.len(), op = escape(op));
+                let _ = write!(
+                    html,
+                    "<td rowspan=\"{}\"><a href=\"#op-{op}\">{op}</a></td>",
+                    opsets.len(),
+                    op = escape(op)
+                );
             }
-            let _ = write!(html, "<td class=\"num\">{}</td>", if *opset == 0 { "—".to_string() } else { opset.to_string() });
+            let _ = write!(
+                html,
+                "<td class=\"num\">{}</td>",
+                if *opset == 0 { "—".to_string() } else { opset.to_string() }
+            );
             for dtype in &dtypes {
                 match cells.get(dtype) {
                     Some(cell) => {
@@ -288,10 +295,10 @@ pub fn render(report: &SuiteReport, command: &str) -> String {
             );
             for case in worst.iter().take(5) {
                 if let Some(w) = &case.worst {
-                    let _ = write!(
+                    let _ = writeln!(
                         html,
                         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:?}</td><td class=\"num\">{:e}</td>\
-                         <td class=\"num\">{:e}</td><td class=\"num\">{:.3e}</td><td class=\"num\">{}</td></tr>\n",
+                         <td class=\"num\">{:e}</td><td class=\"num\">{:.3e}</td><td class=\"num\">{}</td></tr>",
                         escape(&case.name),
                         case.status.label(),
                         escape(&w.output),
@@ -326,10 +333,10 @@ pub fn render(report: &SuiteReport, command: &str) -> String {
             Status::KnownFail(_) => "mixed",
             Status::ExpectedUnsupported(_) => "unsup",
         };
-        let _ = write!(
+        let _ = writeln!(
             html,
             "<tr><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td>\
-             <td class=\"num\">{:.3e}</td><td class=\"num\">{}</td><td class=\"num\">{:.2}</td><td>{}</td></tr>\n",
+             <td class=\"num\">{:.3e}</td><td class=\"num\">{}</td><td class=\"num\">{:.2}</td><td>{}</td></tr>",
             escape(&case.name),
             case.status.label(),
             escape(&case.ops.join(" ")),
@@ -352,14 +359,20 @@ mod tests {
 
     #[test]
     fn buckets_and_labels_agree() {
-        assert_eq!([ulp_bucket(0), ulp_bucket(1), ulp_bucket(2), ulp_bucket(3), ulp_bucket(4), ulp_bucket(5)], [0, 1, 2, 3, 3, 4]);
+        assert_eq!(
+            [ulp_bucket(0), ulp_bucket(1), ulp_bucket(2), ulp_bucket(3), ulp_bucket(4), ulp_bucket(5)],
+            [0, 1, 2, 3, 3, 4]
+        );
         assert_eq!(ulp_bucket(512), 10);
         assert_eq!(ulp_bucket(513), 11);
         assert_eq!(ulp_bucket(u64::MAX), ULP_BUCKETS - 1);
         assert_eq!(ulp_bucket_label(3), "3–4");
         assert_eq!(ulp_bucket_label(10), "257–512");
         assert_eq!(ulp_bucket_label(11), ">512");
-        assert_eq!([abs_bucket(0.0), abs_bucket(1e-20), abs_bucket(1e-12), abs_bucket(2e-7), abs_bucket(1.0)], [0, 1, 1, 7, 13]);
+        assert_eq!(
+            [abs_bucket(0.0), abs_bucket(1e-20), abs_bucket(1e-12), abs_bucket(2e-7), abs_bucket(1.0)],
+            [0, 1, 1, 7, 13]
+        );
         assert_eq!([abs_bucket(1.5), abs_bucket(f64::INFINITY)], [14, 14]);
         assert_eq!([abs_bucket_label(7), abs_bucket_label(13), abs_bucket_label(14)], ["≤1e-6", "≤1", ">1"]);
     }
@@ -369,8 +382,13 @@ mod tests {
         use crate::tensor::Tensor;
         let expected = Tensor::from(ndarray::array![1.0f32, 2.0, 3.0, f32::NAN].into_dyn());
         let actual = Tensor::from(
-            ndarray::array![1.0f32, f32::from_bits(2.0f32.to_bits() + 1), f32::from_bits(3.0f32.to_bits() + 5), f32::NAN]
-                .into_dyn(),
+            ndarray::array![
+                1.0f32,
+                f32::from_bits(2.0f32.to_bits() + 1),
+                f32::from_bits(3.0f32.to_bits() + 5),
+                f32::NAN
+            ]
+            .into_dyn(),
         );
         let result = super::super::compare(&expected, &actual, super::super::Tolerance::Ulp(8));
         assert_eq!(result.ulp_histogram[..5], [2, 1, 0, 0, 1]);

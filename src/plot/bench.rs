@@ -123,7 +123,8 @@ pub fn plot(results: &Path, dir: &Path, formats: &[Format]) -> Result<Vec<PathBu
         .map_err(|err| PlotError::Bench(format!("cannot read {}: {err}", results.display())))?;
     let rows = parse(&text).map_err(|err| PlotError::Bench(format!("{}: {err}", results.display())))?;
     let note = date(&text).map(|date| format!(" — measured {date}")).unwrap_or_default();
-    std::fs::create_dir_all(dir).map_err(|err| PlotError::Write { path: dir.to_path_buf(), message: err.to_string() })?;
+    std::fs::create_dir_all(dir)
+        .map_err(|err| PlotError::Write { path: dir.to_path_buf(), message: err.to_string() })?;
     register_font();
     let mut written = Vec::new();
     let height_times = 90 + cases(&rows).len() as u32 * 34 * 2 + 60;
@@ -147,7 +148,8 @@ pub fn plot(results: &Path, dir: &Path, formats: &[Format]) -> Result<Vec<PathBu
         }
     }
     let path = dir.join("speed.csv");
-    std::fs::write(&path, csv(&rows)).map_err(|err| PlotError::Write { path: path.clone(), message: err.to_string() })?;
+    std::fs::write(&path, csv(&rows))
+        .map_err(|err| PlotError::Write { path: path.clone(), message: err.to_string() })?;
     written.push(path);
     Ok(written)
 }
@@ -166,9 +168,7 @@ fn draw_times<DB: DrawingBackend>(rows: &[Row], note: &str, root: &DrawingArea<D
     let lo = all.iter().copied().fold(f64::INFINITY, f64::min).max(1e-3) / 1.5;
     let hi = all.iter().copied().fold(0.0, f64::max).max(lo * 10.0) * 1.5;
     let (title, body) = root.split_vertically(40);
-    title
-        .titled(&format!("µs per run, lower is faster (log scale){note}"), (FAMILY, 16))
-        .map_err(err)?;
+    title.titled(&format!("µs per run, lower is faster (log scale){note}"), (FAMILY, 16)).map_err(err)?;
     let panels = body.split_evenly((counts.len().max(1), 1));
     for (panel, &threads) in panels.iter().zip(&counts) {
         let n = cases.len();
@@ -242,10 +242,10 @@ fn draw_threads<DB: DrawingBackend>(rows: &[Row], note: &str, root: &DrawingArea
     for (pos, case) in cases.iter().enumerate() {
         for idx in 0..RUNTIMES.len() {
             for &threads in &counts {
-                if let (Some(one), Some(many)) = (time(case, 1, idx), time(case, threads, idx)) {
-                    if many > 0.0 {
-                        bars.push((pos, idx, threads, one / many));
-                    }
+                if let (Some(one), Some(many)) = (time(case, 1, idx), time(case, threads, idx))
+                    && many > 0.0
+                {
+                    bars.push((pos, idx, threads, one / many));
                 }
             }
         }
@@ -315,7 +315,9 @@ fn draw_threads<DB: DrawingBackend>(rows: &[Row], note: &str, root: &DrawingArea
             chart.draw_series(std::iter::once(PathElement::new(points, style))).map_err(err)?;
         } else {
             chart
-                .draw_series(points.chunks(2).map(|pair| PathElement::new(vec![pair[0], (line, pair[0].1 + 0.12)], style)))
+                .draw_series(
+                    points.chunks(2).map(|pair| PathElement::new(vec![pair[0], (line, pair[0].1 + 0.12)], style)),
+                )
                 .map_err(err)?;
         }
     }
@@ -341,7 +343,10 @@ mod tests {
                     | Relu [16000000] | 2 | 2,688 | 3,448 | 35,341 | 1.28 |\n\nGeometric mean\n| a | b |\n";
         let rows = parse(text).unwrap();
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[1], Row { case: "Relu [16000000]".into(), threads: 2, micros: [Some(2688.0), Some(3448.0), Some(35341.0)] });
+        assert_eq!(
+            rows[1],
+            Row { case: "Relu [16000000]".into(), threads: 2, micros: [Some(2688.0), Some(3448.0), Some(35341.0)] }
+        );
         assert_eq!(date(text), Some("today"));
         assert!(parse("no table").is_err());
     }

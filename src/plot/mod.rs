@@ -56,7 +56,7 @@ pub enum PlotError {
         /// The op.
         op: String,
         /// What onnxi said.
-        source: crate::Error,
+        source: Box<crate::Error>,
     },
     /// Writing a file failed.
     #[error("cannot write {path}: {message}")]
@@ -179,7 +179,7 @@ pub fn one_node_model(op: &str, attrs: &[(&str, f32)], dtype: DType, shape: &[us
 
 /// Runs `op` with `attrs` on `x` through a one-node model.
 pub fn run_op(op: &str, attrs: &[(&str, f32)], x: &Tensor) -> Result<Tensor, PlotError> {
-    let failed = |source| PlotError::Run { op: op.to_string(), source };
+    let failed = |source| PlotError::Run { op: op.to_string(), source: Box::new(source) };
     let bytes = one_node_model(op, attrs, x.dtype(), x.shape());
     let model: Model = ModelBuilder::default().from_bytes(&bytes).map_err(failed)?;
     let outputs = model.run([("x", x.clone())]).map_err(failed)?;
@@ -192,14 +192,17 @@ pub fn tensor_of(dtype: DType, shape: &[usize], values: &[f64]) -> Tensor {
     let build = |values: Vec<_>| ndarray::ArrayD::from_shape_vec(shape.clone(), values).map(Tensor::from);
     let built = match dtype {
         DType::F64 => build(values.to_vec()),
-        DType::F16 => ndarray::ArrayD::from_shape_vec(shape.clone(), values.iter().map(|&v| f16::from_f64(v)).collect())
-            .map(Tensor::from),
+        DType::F16 => {
+            ndarray::ArrayD::from_shape_vec(shape.clone(), values.iter().map(|&v| f16::from_f64(v)).collect())
+                .map(Tensor::from)
+        }
         DType::BF16 => {
             ndarray::ArrayD::from_shape_vec(shape.clone(), values.iter().map(|&v| bf16::from_f64(v)).collect())
                 .map(Tensor::from)
         }
-        _ => ndarray::ArrayD::from_shape_vec(shape.clone(), values.iter().map(|&v| v as f32).collect())
-            .map(Tensor::from),
+        _ => {
+            ndarray::ArrayD::from_shape_vec(shape.clone(), values.iter().map(|&v| v as f32).collect()).map(Tensor::from)
+        }
     };
     built.unwrap_or_else(|_| Tensor::zeros(dtype, &[0]))
 }
@@ -248,7 +251,9 @@ pub fn ulp_error(dtype: DType, got: f64, want: f64) -> u64 {
 pub fn samples(dtype: DType, (lo, hi): (f64, f64), n: usize) -> Vec<f64> {
     let mut values: Vec<f64> = match dtype {
         DType::F16 | DType::BF16 => (0..=u16::MAX)
-            .map(|bits| if dtype == DType::F16 { f16::from_bits(bits).to_f64() } else { bf16::from_bits(bits).to_f64() })
+            .map(
+                |bits| if dtype == DType::F16 { f16::from_bits(bits).to_f64() } else { bf16::from_bits(bits).to_f64() },
+            )
             .filter(|v| v.is_finite() && *v >= lo && *v <= hi)
             .collect(),
         _ => (0..n).map(|idx| round_to(dtype, lo + (hi - lo) * idx as f64 / (n - 1).max(1) as f64)).collect(),
@@ -352,8 +357,7 @@ fn check_options(options: &Options) -> Result<(), PlotError> {
 /// Computes the figure of `op` without drawing it.
 pub fn figure(op: &str, options: &Options) -> Result<Figure, PlotError> {
     check_options(options)?;
-    let spec =
-        ops::find(op).ok_or_else(|| PlotError::UnknownOp(op.to_string(), plottable().join(", ")))?;
+    let spec = ops::find(op).ok_or_else(|| PlotError::UnknownOp(op.to_string(), plottable().join(", ")))?;
     match spec.kind {
         Kind::Elementwise => elementwise_figure(spec, options),
         Kind::Row => row_figure(spec, options),
@@ -514,7 +518,8 @@ pub fn error_csv(figure: &Figure) -> String {
 }
 
 fn write_text(path: &Path, contents: &str) -> Result<(), PlotError> {
-    std::fs::write(path, contents).map_err(|err| PlotError::Write { path: path.to_path_buf(), message: err.to_string() })
+    std::fs::write(path, contents)
+        .map_err(|err| PlotError::Write { path: path.to_path_buf(), message: err.to_string() })
 }
 
 /// Draws `op` into `options.dir`: `OP.png` / `OP.svg`, `OP.csv` and
@@ -530,11 +535,12 @@ pub fn write(figure: &Figure, options: &Options) -> Result<Vec<PathBuf>, PlotErr
     let mut written = Vec::new();
     for &format in &options.formats {
         let path = options.dir.join(format!("{}.{}", figure.op, format.extension()));
-        render::figure(figure, &path, format)
-            .map_err(|message| PlotError::Write { path: path.clone(), message })?;
+        render::figure(figure, &path, format).map_err(|message| PlotError::Write { path: path.clone(), message })?;
         written.push(path);
     }
-    for (name, csv) in [(format!("{}.csv", figure.op), curve_csv(figure)), (format!("{}_ulp.csv", figure.op), error_csv(figure))] {
+    for (name, csv) in
+        [(format!("{}.csv", figure.op), curve_csv(figure)), (format!("{}_ulp.csv", figure.op), error_csv(figure))]
+    {
         let path = options.dir.join(name);
         write_text(&path, &csv)?;
         written.push(path);

@@ -72,17 +72,15 @@ pub fn reference(op: &str, attrs: Attrs, x: f64) -> Option<f64> {
         }
         "Softsign" => x / (1.0 + x.abs()),
         "Selu" => {
-            let gamma = attr(attrs, "gamma", 1.050_701_022_148_132_3);
-            if x > 0.0 { gamma * x } else { gamma * alpha(1.673_263_192_176_818_8) * x.exp_m1() }
+            let gamma = attr(attrs, "gamma", 1.050_701);
+            if x > 0.0 { gamma * x } else { gamma * alpha(1.673_263_2) * x.exp_m1() }
         }
         "Celu" => {
             let alpha = alpha(1.0);
             x.max(0.0) + (alpha * (x / alpha).exp_m1()).min(0.0)
         }
         "ThresholdedRelu" => {
-            if x > alpha(1.0) {
-                x
-            } else if x.is_nan() {
+            if x > alpha(1.0) || x.is_nan() {
                 x
             } else {
                 0.0

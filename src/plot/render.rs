@@ -30,8 +30,13 @@ pub(crate) fn register_font() {
 pub(crate) const SIZE: (u32, u32) = (680, 580);
 
 /// Curve colours: blue, orange, green, then more.
-pub(crate) const PALETTE: [RGBColor; 5] =
-    [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(148, 103, 189), RGBColor(140, 86, 75)];
+pub(crate) const PALETTE: [RGBColor; 5] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
 
 /// Draws `figure` to `path` as `format`.
 pub(super) fn figure(figure: &Figure, path: &Path, format: Format) -> Result<(), String> {
@@ -131,7 +136,9 @@ fn draw_curves<DB: DrawingBackend>(figure: &Figure, area: &DrawingArea<DB, Shift
         let mut segments: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
         for (&x, &y) in curve.xs.iter().zip(&curve.ys) {
             if y.is_finite() && y >= ylo && y <= yhi {
-                segments.last_mut().map(|segment| segment.push((x, y)));
+                if let Some(segment) = segments.last_mut() {
+                    segment.push((x, y));
+                }
             } else if segments.last().is_some_and(|segment| !segment.is_empty()) {
                 segments.push(Vec::new());
             }
@@ -198,14 +205,19 @@ fn draw_bars<DB: DrawingBackend>(figure: &Figure, area: &DrawingArea<DB, Shift>)
         .map_err(err)?;
     let fill = PALETTE[0].filled();
     chart
-        .draw_series(curve.ys.iter().enumerate().map(|(idx, &y)| {
-            Rectangle::new([(idx as f64 - 0.35, 0.0), (idx as f64 + 0.35, y)], fill)
-        }))
+        .draw_series(
+            curve
+                .ys
+                .iter()
+                .enumerate()
+                .map(|(idx, &y)| Rectangle::new([(idx as f64 - 0.35, 0.0), (idx as f64 + 0.35, y)], fill)),
+        )
         .map_err(err)?;
     chart
         .draw_series(curve.ys.iter().enumerate().map(|(idx, &y)| {
             let anchor = if y >= 0.0 { (idx as f64, y) } else { (idx as f64, 0.0) };
-            let style = TextStyle::from((FAMILY, 12).into_font()).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Bottom));
+            let style =
+                TextStyle::from((FAMILY, 12).into_font()).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Bottom));
             Text::new(format!("{y:.6}"), anchor, style)
         }))
         .map_err(err)?;
@@ -257,9 +269,13 @@ fn draw_errors<DB: DrawingBackend>(figure: &Figure, area: &DrawingArea<DB, Shift
         .map_err(err)?;
     let bar = PALETTE[1].mix(0.8).filled();
     chart
-        .draw_series(panel.buckets.iter().filter(|b| b.max_ulp > 0).map(|b| {
-            Rectangle::new([(b.x_lo, 0.0), (b.x_hi, as_y(b.max_ulp))], bar)
-        }))
+        .draw_series(
+            panel
+                .buckets
+                .iter()
+                .filter(|b| b.max_ulp > 0)
+                .map(|b| Rectangle::new([(b.x_lo, 0.0), (b.x_hi, as_y(b.max_ulp))], bar)),
+        )
         .map_err(err)?;
     // A flat line at 0 where every value is exact.
     chart
@@ -272,7 +288,8 @@ fn draw_errors<DB: DrawingBackend>(figure: &Figure, area: &DrawingArea<DB, Shift
         let at = (if figure.kind == Kind::Row { worst.x_lo + 0.5 } else { worst.x_at }, as_y(worst.max_ulp));
         let red = RGBColor(214, 39, 40);
         chart.draw_series(std::iter::once(Circle::new(at, 5, red.filled()))).map_err(err)?;
-        let label = if worst.max_ulp == u64::MAX { "NaN mismatch".to_string() } else { format!("max {} ULP", worst.max_ulp) };
+        let label =
+            if worst.max_ulp == u64::MAX { "NaN mismatch".to_string() } else { format!("max {} ULP", worst.max_ulp) };
         let right = at.0 > (xlo + xhi) / 2.0;
         let pos = if right { Pos::new(HPos::Right, VPos::Bottom) } else { Pos::new(HPos::Left, VPos::Bottom) };
         chart
