@@ -16,7 +16,7 @@
 //! the bars, values as onnxi gave them, printed so that they read back
 //! exactly; `OP_ulp.csv`: the error panel).
 //!
-//! [`bench`] draws the speed charts of `benches/RESULTS.md`.
+//! [`mod@bench`] draws the speed charts of `benches/RESULTS.md`.
 //!
 //! Text in PNGs uses DejaVu Sans, embedded (`src/plot/font/`, its licence
 //! beside it): no system font or library is needed.
