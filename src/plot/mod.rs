@@ -51,12 +51,12 @@ pub enum PlotError {
     #[error("range {0}..{1} is empty: give LO,HI with LO < HI, both finite")]
     Range(f64, f64),
     /// onnxi refused or failed to run the op.
-    #[error("{op}: {source}")]
+    #[error("{error}")]
     Run {
         /// The op.
         op: String,
-        /// What onnxi said.
-        source: Box<crate::Error>,
+        /// What onnxi said (it names the op).
+        error: Box<crate::Error>,
     },
     /// Writing a file failed.
     #[error("cannot write {path}: {message}")]
@@ -179,7 +179,7 @@ pub fn one_node_model(op: &str, attrs: &[(&str, f32)], dtype: DType, shape: &[us
 
 /// Runs `op` with `attrs` on `x` through a one-node model.
 pub fn run_op(op: &str, attrs: &[(&str, f32)], x: &Tensor) -> Result<Tensor, PlotError> {
-    let failed = |source| PlotError::Run { op: op.to_string(), source: Box::new(source) };
+    let failed = |error| PlotError::Run { op: op.to_string(), error: Box::new(error) };
     let bytes = one_node_model(op, attrs, x.dtype(), x.shape());
     let model: Model = ModelBuilder::default().from_bytes(&bytes).map_err(failed)?;
     let outputs = model.run([("x", x.clone())]).map_err(failed)?;

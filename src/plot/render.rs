@@ -215,9 +215,10 @@ fn draw_bars<DB: DrawingBackend>(figure: &Figure, area: &DrawingArea<DB, Shift>)
         .map_err(err)?;
     chart
         .draw_series(curve.ys.iter().enumerate().map(|(idx, &y)| {
-            let anchor = if y >= 0.0 { (idx as f64, y) } else { (idx as f64, 0.0) };
-            let style =
-                TextStyle::from((FAMILY, 12).into_font()).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Bottom));
+            // Above a bar that rises, below one that falls.
+            let vpos = if y >= 0.0 { VPos::Bottom } else { VPos::Top };
+            let anchor = (idx as f64, y);
+            let style = TextStyle::from((FAMILY, 12).into_font()).color(&BLACK).pos(Pos::new(HPos::Center, vpos));
             Text::new(format!("{y:.6}"), anchor, style)
         }))
         .map_err(err)?;
@@ -235,13 +236,13 @@ fn draw_errors<DB: DrawingBackend>(figure: &Figure, area: &DrawingArea<DB, Shift
         Some(worst) if worst.max_ulp == u64::MAX => {
             format!("error vs float64 reference: NaN on one side only, at {} = {}", panel.x_name, worst.x_at)
         }
+        Some(worst) if worst.max_ulp == 0 => {
+            "error vs float64 reference: 0 ULP everywhere (every value correctly rounded)".to_string()
+        }
         Some(worst) if figure.kind == Kind::Row => format!(
             "error vs float64 reference, largest per row: max {} ULP (row {}, element {})",
             worst.max_ulp, worst.x_lo, worst.x_at
         ),
-        Some(worst) if worst.max_ulp == 0 => {
-            "error vs float64 reference: 0 ULP everywhere (every value correctly rounded)".to_string()
-        }
         Some(worst) => format!("error vs float64 reference: max {} ULP at x = {}", worst.max_ulp, worst.x_at),
         None => "error vs float64 reference: nothing compared".to_string(),
     };
