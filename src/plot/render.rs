@@ -64,7 +64,7 @@ pub(crate) fn padded(lo: f64, hi: f64) -> (f64, f64) {
 /// A tick label: `value` with as many decimals as the axis' `span` needs,
 /// and never `-0`.
 fn tick(value: f64, span: f64) -> String {
-    let decimals = (2.0 - span.max(1e-300).log10().floor()).clamp(0.0, 12.0) as usize;
+    let decimals = (1.0 - span.max(1e-300).log10().floor()).clamp(0.0, 12.0) as usize;
     let text = format!("{value:.decimals$}");
     if text.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') { "0".into() } else { text }
 }
