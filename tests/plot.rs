@@ -152,3 +152,46 @@ fn every_declared_activation_plots_and_bad_requests_are_usage_errors() {
         assert_eq!(output.status.code(), Some(2), "{bad:?}: {}", String::from_utf8_lossy(&output.stderr));
     }
 }
+
+#[test]
+fn bench_charts_come_from_the_results_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_onnxi"))
+        .args(["plot", "--bench", "benches/RESULTS.md", "-o"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    for name in ["speed_times", "speed_threads"] {
+        assert_png(&dir.path().join(format!("{name}.png")));
+        assert_svg(&dir.path().join(format!("{name}.svg")));
+    }
+    // speed.csv holds every row of the table, numbers without separators.
+    let results = std::fs::read_to_string("benches/RESULTS.md").unwrap();
+    let table: Vec<Vec<String>> = results
+        .lines()
+        .skip_while(|line| !line.starts_with("| case | threads | onnxi µs"))
+        .skip(2)
+        .take_while(|line| line.starts_with('|'))
+        .map(|line| line.trim_matches('|').split('|').map(|cell| cell.trim().to_string()).collect())
+        .collect();
+    let csv = std::fs::read_to_string(dir.path().join("speed.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), table.len());
+    for (row, cells) in rows.iter().zip(&table) {
+        let (case, rest) = row[1..].split_once("\",").unwrap();
+        assert_eq!(case, cells[0]);
+        let numbers: Vec<f64> = rest.split(',').map(|cell| cell.parse().unwrap()).collect();
+        let want: Vec<f64> = cells[1..5].iter().map(|cell| cell.replace(',', "").parse().unwrap()).collect();
+        assert_eq!(numbers, want, "{case}");
+    }
+    // The committed charts are what the command draws from the committed table.
+    for name in ["speed_times.svg", "speed_threads.svg", "speed.csv"] {
+        let committed = std::fs::read(Path::new("benches").join(name)).unwrap();
+        let drawn = std::fs::read(dir.path().join(name)).unwrap();
+        assert!(
+            committed == drawn,
+            "benches/{name} is stale: rerun `onnxi plot --bench benches/RESULTS.md -o benches`"
+        );
+    }
+}
