@@ -34,6 +34,8 @@ pub mod graph;
 pub mod io;
 pub mod kernels;
 pub mod ops;
+#[cfg(feature = "plot")]
+pub mod plot;
 pub mod runtime;
 pub mod tensor;
 

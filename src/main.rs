@@ -196,6 +196,11 @@ enum Command {
         /// a case counts under each distinct op type of its graph).
         #[arg(long)]
         by_op: bool,
+        /// Also write a self-contained HTML report to FILE (inline SVG, nothing fetched): the
+        /// pass/fail matrix per op × opset × dtype, per op histograms of the error in ULP and
+        /// of the absolute error, the worst cases with their values, and run times.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// Time a model: per-run statistics, throughput, peak memory; --profile per node and op type.
     ///
@@ -242,6 +247,60 @@ enum Command {
     },
     /// Print the version, the CPU's SIMD features, the SIMD path chosen and the default thread count.
     Info,
+    /// Draw activations as onnxi computes them, with their error in ULP (PNG/SVG + CSV).
+    ///
+    /// Per OP one figure, OP.png / OP.svg in DIR: the curve over the range computed by running a
+    /// one-node model (several curves for ops with attributes, e.g. LeakyRelu alpha 0.01, 0.1,
+    /// 0.3), and below it the error against a float64 reference in ULP, sampled densely (every
+    /// float16/bfloat16 in the range; 2^20 points for float32/float64), its maximum marked.
+    /// Softmax, LogSoftmax, Hardmax: the tutorial's [1, 2, 3, 4, 5] as bars and the largest error
+    /// of each of 256 random rows. Beside each picture OP.csv holds the points drawn (values as
+    /// onnxi gave them, exactly) and OP_ulp.csv the error panel. `--bench RESULTS.md` draws
+    /// the speed charts of benches/compare's results instead.
+    #[cfg(feature = "plot")]
+    #[command(after_help = "Examples:\n  onnxi plot Relu LeakyRelu Sigmoid Tanh Softmax -o plots\n  \
+                            onnxi plot Tanh --dtype bfloat16 --range=-3,3 --format svg\n  \
+                            onnxi plot all -o plots\n  \
+                            onnxi plot --bench benches/RESULTS.md -o benches")]
+    Plot {
+        /// Ops to draw (ONNX names, e.g. Relu LeakyRelu Sigmoid Tanh Softmax), or `all`.
+        #[arg(required_unless_present = "bench")]
+        ops: Vec<String>,
+        /// The folder the pictures and CSVs go to (created if missing).
+        #[arg(short = 'o', long = "output-dir", value_name = "DIR", default_value = "plots")]
+        dir: PathBuf,
+        /// The x range as LO,HI (also the range of the random rows' values).
+        #[arg(long, value_name = "LO,HI", default_value = "-6,6", value_parser = parse_range, allow_hyphen_values = true)]
+        range: (f64, f64),
+        /// The element type the model runs in.
+        #[arg(long, default_value = "float32", value_parser = ["float32", "float16", "bfloat16", "float64"])]
+        dtype: String,
+        /// Picture formats, comma-separated.
+        #[arg(long, value_name = "png,svg", default_value = "png,svg", value_delimiter = ',', value_parser = parse_format)]
+        format: Vec<onnxi::plot::Format>,
+        /// Draw the speed charts of this benches/compare RESULTS.md instead of ops
+        /// (speed_times, speed_threads and speed.csv in DIR).
+        #[arg(long, value_name = "RESULTS.md", conflicts_with = "ops")]
+        bench: Option<PathBuf>,
+    },
+}
+
+/// A `--range LO,HI`.
+#[cfg(feature = "plot")]
+fn parse_range(text: &str) -> Result<(f64, f64), String> {
+    let (lo, hi) = text.split_once(',').ok_or("expected LO,HI (e.g. -6,6)")?;
+    let number = |text: &str| text.trim().parse::<f64>().map_err(|_| format!("{text:?} is not a number"));
+    let (lo, hi) = (number(lo)?, number(hi)?);
+    if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+        return Err(format!("{lo},{hi} is empty: LO must be below HI, both finite"));
+    }
+    Ok((lo, hi))
+}
+
+/// One `--format` entry.
+#[cfg(feature = "plot")]
+fn parse_format(text: &str) -> Result<onnxi::plot::Format, String> {
+    onnxi::plot::Format::parse(text).ok_or_else(|| format!("{text:?}: give png, svg or png,svg"))
 }
 
 fn main() -> ExitCode {
@@ -393,7 +452,9 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             Ok(if check && report.load_error.is_some() { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         Command::Check { model } => check(&model),
-        Command::Test { paths, rtol, atol, json, by_op } => test(&paths, rtol, atol, json.as_deref(), by_op),
+        Command::Test { paths, rtol, atol, json, by_op, html } => {
+            test(&paths, rtol, atol, json.as_deref(), by_op, html.as_deref())
+        }
         Command::Bench { model, shapes, inputs, threads, iters, duration, warmup, profile, json } => {
             let runs = match duration {
                 Some(duration) => Runs::For(duration),
@@ -413,7 +474,61 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             print!("onnxi {}", info_text());
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "plot")]
+        Command::Plot { ops, dir, range, dtype, format, bench } => plot(&ops, dir, range, &dtype, format, bench),
     }
+}
+
+/// `onnxi plot`: one figure per op, or the bench charts.
+#[cfg(feature = "plot")]
+fn plot(
+    ops: &[String],
+    dir: PathBuf,
+    range: (f64, f64),
+    dtype: &str,
+    formats: Vec<onnxi::plot::Format>,
+    bench: Option<PathBuf>,
+) -> Result<ExitCode> {
+    let mut formats = formats;
+    formats.dedup();
+    if let Some(results) = bench {
+        if !results.is_file() {
+            return Err(usage(format!("--bench {}: no such file", results.display())));
+        }
+        for path in onnxi::plot::bench::plot(&results, &dir, &formats)? {
+            println!("wrote {}", path.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let dtype = match dtype {
+        "float16" => onnxi::DType::F16,
+        "bfloat16" => onnxi::DType::BF16,
+        "float64" => onnxi::DType::F64,
+        _ => onnxi::DType::F32,
+    };
+    let names: Vec<String> = if ops.iter().any(|op| op == "all") {
+        onnxi::plot::plottable().into_iter().map(str::to_string).collect()
+    } else {
+        ops.to_vec()
+    };
+    for op in &names {
+        if onnxi::plot::ops::find(op).is_none() {
+            return Err(usage(format!(
+                "cannot plot {op:?}: not an activation onnxi declares (plottable: {})",
+                onnxi::plot::plottable().join(", ")
+            )));
+        }
+    }
+    let options = onnxi::plot::Options { range, dtype, formats, dir };
+    for op in &names {
+        let figure = onnxi::plot::figure(op, &options)?;
+        let written = onnxi::plot::write(&figure, &options)?;
+        let worst = figure.errors.worst().map_or(0, |worst| worst.max_ulp);
+        let worst = if worst == u64::MAX { "a NaN mismatch".to_string() } else { format!("{worst} ULP") };
+        let files: Vec<String> = written.iter().map(|path| path.display().to_string()).collect();
+        println!("{}: max error {worst} over {}: {}", figure.op, figure.errors.sampling, files.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run(
@@ -556,8 +671,19 @@ fn test_root(path: &Path) -> Result<PathBuf> {
     Err(usage(format!("{} is a file: give a case folder or a folder above cases ({CASE_LAYOUT})", path.display())))
 }
 
-fn test(paths: &[PathBuf], rtol: f64, atol: f64, json: Option<&Path>, by_op: bool) -> Result<ExitCode> {
+fn test(
+    paths: &[PathBuf],
+    rtol: f64,
+    atol: f64,
+    json: Option<&Path>,
+    by_op: bool,
+    html: Option<&Path>,
+) -> Result<ExitCode> {
     use std::io::IsTerminal;
+    let command = format!(
+        "onnxi test {} --rtol {rtol} --atol {atol}",
+        paths.iter().map(|path| path.display().to_string()).collect::<Vec<_>>().join(" ")
+    );
     let paths: Vec<PathBuf> = paths.iter().map(|path| test_root(path)).collect::<Result<_>>()?;
     let paths = paths.as_slice();
     let options = onnxi::conformance::Options { tolerance: onnxi::conformance::Tolerance::Close { rtol, atol } };
@@ -595,6 +721,10 @@ fn test(paths: &[PathBuf], rtol: f64, atol: f64, json: Option<&Path>, by_op: boo
     }
     if let Some(path) = json {
         std::fs::write(path, serde_json::to_string_pretty(&report.to_json())?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = html {
+        std::fs::write(path, onnxi::conformance::html::render(&report, &command))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     println!("{}", report.summary_line());

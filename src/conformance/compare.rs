@@ -14,12 +14,85 @@ pub struct Comparison {
     pub max_ulp: u64,
     /// Why it fails, naming the worst element, or `None`.
     pub failure: Option<String>,
+    /// Elements per error in ULP (see [`ulp_bucket`]).
+    pub ulp_histogram: [u64; ULP_BUCKETS],
+    /// Elements per absolute error (see [`abs_bucket`]).
+    pub abs_histogram: [u64; ABS_BUCKETS],
+    /// The element farthest from its reference (most ULP, then largest
+    /// absolute error), when any differs.
+    pub worst: Option<WorstElement>,
+}
+
+/// One element that differs from its reference.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorstElement {
+    /// The output's name (empty when compared outside a model).
+    pub output: String,
+    /// Its index.
+    pub index: Vec<usize>,
+    /// The reference value.
+    pub expected: f64,
+    /// onnxi's value.
+    pub actual: f64,
+    /// Absolute error (infinite when one side is NaN or infinite).
+    pub abs: f64,
+    /// Error in ULP.
+    pub ulp: u64,
+}
+
+/// Buckets of [`Comparison::ulp_histogram`].
+pub const ULP_BUCKETS: usize = 12;
+/// Buckets of [`Comparison::abs_histogram`].
+pub const ABS_BUCKETS: usize = 15;
+
+/// The bucket of an error of `ulp`: 0 for 0, 1 for 1, 2 for 2, then powers
+/// of two (3–4, 5–8, …), the last everything above 512.
+pub fn ulp_bucket(ulp: u64) -> usize {
+    if ulp == 0 { 0 } else { (1 + (64 - (ulp - 1).leading_zeros()) as usize).min(ULP_BUCKETS - 1) }
+}
+
+/// The label of ULP bucket `idx` (`0`, `1`, `2`, `3–4`, …, `>512`).
+pub fn ulp_bucket_label(idx: usize) -> String {
+    match idx {
+        0..=2 => idx.to_string(),
+        _ if idx == ULP_BUCKETS - 1 => format!(">{}", 1u64 << (idx - 2)),
+        _ => format!("{}–{}", (1u64 << (idx - 2)) + 1, 1u64 << (idx - 1)),
+    }
+}
+
+/// The bucket of an absolute error: 0 for 0, then decades `≤1e-12`,
+/// `≤1e-11`, …, `≤1`, and last `>1` (also NaN or infinite).
+pub fn abs_bucket(abs: f64) -> usize {
+    if abs == 0.0 {
+        return 0;
+    }
+    if !abs.is_finite() {
+        return ABS_BUCKETS - 1;
+    }
+    (abs.log10().ceil().clamp(-12.0, 1.0) as i64 + 13) as usize
+}
+
+/// The label of absolute-error bucket `idx`.
+pub fn abs_bucket_label(idx: usize) -> String {
+    match idx {
+        0 => "0".into(),
+        _ if idx == ABS_BUCKETS - 1 => ">1".into(),
+        13 => "≤1".into(),
+        _ => format!("≤1e{}", idx as i64 - 13),
+    }
 }
 
 /// Compares `actual` to `expected`: dtype and shape exactly, values within
 /// `tolerance` (NaN matches NaN, -0.0 matches 0.0).
 pub fn compare(expected: &Tensor, actual: &Tensor, tolerance: Tolerance) -> Comparison {
-    let mut result = Comparison { max_abs: 0.0, max_ulp: 0, failure: None };
+    let mut result = Comparison {
+        max_abs: 0.0,
+        max_ulp: 0,
+        failure: None,
+        ulp_histogram: [0; ULP_BUCKETS],
+        abs_histogram: [0; ABS_BUCKETS],
+        worst: None,
+    };
     if expected.dtype() != actual.dtype() {
         result.failure = Some(format!("dtype {} expected, got {}", expected.dtype(), actual.dtype()));
         return result;
@@ -36,6 +109,7 @@ pub fn compare(expected: &Tensor, actual: &Tensor, tolerance: Tolerance) -> Comp
     // int64 and uint64 values past 2^53 that differ could look equal.
     let integral = !expected.dtype().is_float();
     let mut worst: Option<(usize, f64)> = None;
+    let mut farthest: Option<(usize, u64, f64)> = None;
     for idx in 0..expected_values.len() {
         let (want, got) = (expected_values[idx], actual_values[idx]);
         let same = if integral {
@@ -48,6 +122,11 @@ pub fn compare(expected: &Tensor, actual: &Tensor, tolerance: Tolerance) -> Comp
         let abs_for_stats = if abs.is_nan() { f64::INFINITY } else { abs };
         result.max_abs = result.max_abs.max(abs_for_stats);
         result.max_ulp = result.max_ulp.max(ulp);
+        result.ulp_histogram[ulp_bucket(ulp)] += 1;
+        result.abs_histogram[abs_bucket(abs_for_stats)] += 1;
+        if !same && farthest.is_none_or(|(_, most, most_abs)| (ulp, abs_for_stats) > (most, most_abs)) {
+            farthest = Some((idx, ulp, abs_for_stats));
+        }
         // A non-finite value on either side matches only itself: NaN only
         // NaN, and an infinity only the same infinity. Without this rule
         // `rtol * |inf|` would accept any finite value, or even the other
@@ -66,6 +145,14 @@ pub fn compare(expected: &Tensor, actual: &Tensor, tolerance: Tolerance) -> Comp
             worst = Some((idx, excess));
         }
     }
+    result.worst = farthest.map(|(idx, ulp, abs)| WorstElement {
+        output: String::new(),
+        index: unravel(idx, expected.shape()),
+        expected: expected_values[idx],
+        actual: actual_values[idx],
+        abs,
+        ulp,
+    });
     if let Some((idx, _)) = worst {
         let index = unravel(idx, expected.shape());
         result.failure = Some(format!(

@@ -47,7 +47,12 @@ use crate::onnx::ModelProto;
 mod compare;
 mod manifest;
 
-pub use compare::{Comparison, compare};
+pub mod html;
+
+pub use compare::{
+    ABS_BUCKETS, Comparison, ULP_BUCKETS, WorstElement, abs_bucket, abs_bucket_label, compare, ulp_bucket,
+    ulp_bucket_label,
+};
 pub use manifest::glob_match;
 use manifest::*;
 
@@ -151,6 +156,14 @@ pub struct CaseReport {
     pub max_ulp_error: u64,
     /// Time spent loading and running.
     pub elapsed: Duration,
+    /// Compared elements per error in ULP, over all outputs and data sets
+    /// (buckets of [`ulp_bucket`]).
+    pub ulp_histogram: [u64; ULP_BUCKETS],
+    /// Compared elements per absolute error (buckets of [`abs_bucket`]).
+    pub abs_histogram: [u64; ABS_BUCKETS],
+    /// The element farthest from its reference over all outputs and data
+    /// sets, when any differs.
+    pub worst: Option<WorstElement>,
 }
 
 /// The outcome of a whole run.
@@ -379,6 +392,9 @@ pub fn run_case(dir: &Path, tolerance: Tolerance) -> CaseReport {
         max_abs_error: 0.0,
         max_ulp_error: 0,
         elapsed: Duration::ZERO,
+        ulp_histogram: [0; ULP_BUCKETS],
+        abs_histogram: [0; ABS_BUCKETS],
+        worst: None,
     };
     report.raw_status = match run_case_inner(dir, tolerance, &mut report) {
         Ok(status) => status,
@@ -479,6 +495,17 @@ fn run_case_inner(dir: &Path, tolerance: Tolerance, report: &mut CaseReport) -> 
             let comparison = compare(&expected, actual, tolerance);
             report.max_abs_error = report.max_abs_error.max(comparison.max_abs);
             report.max_ulp_error = report.max_ulp_error.max(comparison.max_ulp);
+            for (sum, count) in report.ulp_histogram.iter_mut().zip(comparison.ulp_histogram) {
+                *sum += count;
+            }
+            for (sum, count) in report.abs_histogram.iter_mut().zip(comparison.abs_histogram) {
+                *sum += count;
+            }
+            if let Some(worst) = comparison.worst
+                && report.worst.as_ref().is_none_or(|seen| (worst.ulp, worst.abs) > (seen.ulp, seen.abs))
+            {
+                report.worst = Some(WorstElement { output: name.clone(), ..worst });
+            }
             if let Some(reason) = comparison.failure {
                 return Ok(Status::Fail(format!("data set {set_idx}, output {out_idx} {name:?}: {reason}")));
             }
