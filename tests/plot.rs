@@ -147,7 +147,7 @@ fn every_declared_activation_plots_and_bad_requests_are_usage_errors() {
     let ulp = std::fs::read_to_string(dir.path().join("Relu_ulp.csv")).unwrap();
     assert!(ulp.lines().count() > 100);
     assert!(stdout.contains(&format!("every float16 in the range ({} values)", 2 * (0x4000 + 1))), "{stdout}");
-    for bad in [&["plot", "Gelu"][..], &["plot", "Relu", "--range", "3,1"], &["plot", "Relu", "--dtype", "int8"]] {
+    for bad in [&["plot", "NoSuchOp"][..], &["plot", "Relu", "--range", "3,1"], &["plot", "Relu", "--dtype", "int8"]] {
         let output = Command::new(env!("CARGO_BIN_EXE_onnxi")).args(bad).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{bad:?}: {}", String::from_utf8_lossy(&output.stderr));
     }

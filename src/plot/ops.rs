@@ -109,6 +109,9 @@ pub fn reference(op: &str, attrs: Attrs, x: f64) -> Option<f64> {
         "Sqrt" => x.sqrt(),
         "Reciprocal" => 1.0 / x,
         "Erf" => libm::erf(x),
+        // Φ(x) = erfc(-x/√2)/2, which does not cancel for negative x.
+        "Gelu" => 0.5 * x * libm::erfc(-x / std::f64::consts::SQRT_2),
+        "Swish" => x / (1.0 + (-alpha(1.0) * x).exp()),
         _ => return None,
     })
 }
@@ -189,6 +192,13 @@ pub const SPECS: &[Spec] = &[
     Spec { name: "Sqrt", formula: "√x", kind: Kind::Elementwise, variants: NONE },
     Spec { name: "Reciprocal", formula: "1 / x", kind: Kind::Elementwise, variants: NONE },
     Spec { name: "Erf", formula: "(2/√π) ∫₀ˣ exp(−t²) dt", kind: Kind::Elementwise, variants: NONE },
+    Spec { name: "Gelu", formula: "x · Φ(x) = x/2 · (1 + erf(x/√2))", kind: Kind::Elementwise, variants: NONE },
+    Spec {
+        name: "Swish",
+        formula: "x · sigmoid(α·x)",
+        kind: Kind::Elementwise,
+        variants: &[&[("alpha", 1.0)], &[("alpha", 0.5)], &[("alpha", 2.0)]],
+    },
     Spec { name: "Softmax", formula: "exp(xᵢ) / Σ exp(xⱼ)", kind: Kind::Row, variants: NONE },
     Spec { name: "LogSoftmax", formula: "xᵢ − ln Σ exp(xⱼ)", kind: Kind::Row, variants: NONE },
     Spec { name: "Hardmax", formula: "1 at the first maximum, else 0", kind: Kind::Row, variants: NONE },
@@ -210,7 +220,8 @@ mod tests {
 
     #[test]
     fn every_declared_activation_has_a_spec_and_a_reference() {
-        for op in crate::ops::elementwise::declared() {
+        // The handles with default attributes (a variant's label differs).
+        for op in crate::ops::elementwise::declared().into_iter().filter(|op| op.label() == op.name()) {
             let spec = find(op.name()).unwrap_or_else(|| panic!("{} has no plot spec", op.name()));
             assert_eq!(spec.kind, Kind::Elementwise);
             assert!(reference(op.name(), spec.variants[0], 0.5).is_some());
