@@ -7,16 +7,22 @@ pub mod binary;
 pub mod cast;
 pub mod cast_like;
 pub mod compare;
+pub mod concat;
 pub mod constant;
 pub mod elementwise;
+pub mod expand;
+pub mod gather;
+pub mod generate;
 pub mod identity;
 pub mod log_softmax;
 pub mod logical;
 pub mod reduce;
 pub mod shape;
+pub mod slice;
 pub mod softmax;
 pub mod split;
 pub mod transpose;
+pub mod values;
 pub mod variadic;
 
 use std::borrow::Cow;
@@ -312,6 +318,11 @@ impl Registry {
             reduce::register(&mut reg);
             log_softmax::register(&mut reg);
             variadic::register(&mut reg);
+            concat::register(&mut reg);
+            slice::register(&mut reg);
+            gather::register(&mut reg);
+            expand::register(&mut reg);
+            generate::register(&mut reg);
             reg
         })
     }
