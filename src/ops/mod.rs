@@ -9,12 +9,14 @@ pub mod cast_like;
 pub mod compare;
 pub mod concat;
 pub mod constant;
+pub mod dropout;
 pub mod elementwise;
 pub mod expand;
 pub mod gather;
 pub mod generate;
 pub mod identity;
 pub mod log_softmax;
+pub mod pad;
 pub mod logical;
 pub mod reduce;
 pub mod shape;
@@ -323,6 +325,8 @@ impl Registry {
             gather::register(&mut reg);
             expand::register(&mut reg);
             generate::register(&mut reg);
+            pad::register(&mut reg);
+            dropout::register(&mut reg);
             reg
         })
     }
