@@ -16,6 +16,7 @@ pub mod gather;
 pub mod generate;
 pub mod identity;
 pub mod log_softmax;
+pub mod normalization;
 pub mod pad;
 pub mod logical;
 pub mod reduce;
@@ -327,6 +328,7 @@ impl Registry {
             generate::register(&mut reg);
             pad::register(&mut reg);
             dropout::register(&mut reg);
+            normalization::register(&mut reg);
             reg
         })
     }
