@@ -3,6 +3,7 @@
 //! opset)` to a constructor.
 
 pub mod activation;
+pub mod argminmax;
 pub mod binary;
 pub mod cast;
 pub mod cast_like;
@@ -329,6 +330,7 @@ impl Registry {
             pad::register(&mut reg);
             dropout::register(&mut reg);
             normalization::register(&mut reg);
+            argminmax::register(&mut reg);
             reg
         })
     }
