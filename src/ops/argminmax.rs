@@ -27,8 +27,8 @@ use std::cmp::Ordering;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use super::{
-    ExecCtx, FLOATS, Inputs, NUMBERS, NUMBERS_BF16, Op, OutputSet, Registry, check_dtype, first_output,
-    normalize_axis, required,
+    ExecCtx, FLOATS, Inputs, NUMBERS, NUMBERS_BF16, Op, OutputSet, Registry, check_dtype, first_output, normalize_axis,
+    required,
 };
 use crate::dispatch;
 use crate::error::{LoadError, OpError};

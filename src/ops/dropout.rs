@@ -124,7 +124,10 @@ impl Op for Dropout {
                 }
             };
             if !(0.0..1.0).contains(&ratio) {
-                return Err(OpError::Invalid { op: "Dropout", reason: format!("ratio must be in [0, 1), got {ratio}") });
+                return Err(OpError::Invalid {
+                    op: "Dropout",
+                    reason: format!("ratio must be in [0, 1), got {ratio}"),
+                });
             }
             if training && ratio > 0.0 {
                 return Err(OpError::Invalid {

@@ -113,8 +113,7 @@ impl Op for Expand {
         };
         let shape = inputs.get(1).and_then(InferInput::int64_values);
         let dims = shape.and_then(|shape| {
-            let shape: Vec<Dim> =
-                shape.iter().map(|&dim| usize::try_from(dim).map_or(Dim::Any, Dim::Fixed)).collect();
+            let shape: Vec<Dim> = shape.iter().map(|&dim| usize::try_from(dim).map_or(Dim::Any, Dim::Fixed)).collect();
             broadcast_dims(&[ty.dims.as_deref(), Some(&shape)])
         });
         vec![Some(ValueType { dtype: ty.dtype, dims })]

@@ -52,10 +52,9 @@ fn resolve(op: &'static str, index: i64, dim: usize, axis: usize) -> Result<usiz
     let resolved = if index < 0 { index.checked_add(dim_i) } else { Some(index) };
     match resolved {
         Some(resolved) if (0..dim_i).contains(&resolved) => Ok(resolved as usize),
-        _ => Err(OpError::Invalid {
-            op,
-            reason: format!("index {index} is out of range for axis {axis} of size {dim}"),
-        }),
+        _ => {
+            Err(OpError::Invalid { op, reason: format!("index {index} is out of range for axis {axis} of size {dim}") })
+        }
     }
 }
 
@@ -85,9 +84,8 @@ fn gather_typed<T: Element>(
     out_shape: &[usize],
 ) -> Result<Tensor, OpError> {
     let data = data.as_standard_layout();
-    let src = data
-        .as_slice()
-        .ok_or_else(|| OpError::Invalid { op: "Gather", reason: "data is not contiguous".into() })?;
+    let src =
+        data.as_slice().ok_or_else(|| OpError::Invalid { op: "Gather", reason: "data is not contiguous".into() })?;
     let dim = data.shape()[axis];
     let inner: usize = data.shape()[axis + 1..].iter().product();
     let outer: usize = data.shape()[..axis].iter().product();

@@ -135,7 +135,9 @@ impl Range {
             match attrs.i64("stash_type")?.unwrap_or(1) {
                 1 => true,
                 11 => false,
-                other => return Err(attrs.error("stash_type", format!("must be 1 (float) or 11 (double), got {other}"))),
+                other => {
+                    return Err(attrs.error("stash_type", format!("must be 1 (float) or 11 (double), got {other}")));
+                }
             }
         } else {
             false
@@ -146,7 +148,10 @@ impl Range {
 
 fn scalar(op: &'static str, what: &str, tensor: &Tensor) -> Result<f64, OpError> {
     if tensor.len() != 1 || tensor.shape().len() > 1 {
-        return Err(OpError::Invalid { op, reason: format!("{what} must be a scalar, got shape {:?}", tensor.shape()) });
+        return Err(OpError::Invalid {
+            op,
+            reason: format!("{what} must be a scalar, got shape {:?}", tensor.shape()),
+        });
     }
     Ok(tensor.to_f64_vec()[0])
 }
@@ -174,7 +179,13 @@ fn range_count(count: f64, dtype: DType, ctx: &ExecCtx<'_>) -> Result<usize, OpE
 /// # Errors
 /// Inputs of different dtypes or not scalars, a zero delta, or an output
 /// above the context's size limit.
-pub fn range(start: &Tensor, limit: &Tensor, delta: &Tensor, stash_f32: bool, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+pub fn range(
+    start: &Tensor,
+    limit: &Tensor,
+    delta: &Tensor,
+    stash_f32: bool,
+    ctx: &ExecCtx<'_>,
+) -> Result<Tensor, OpError> {
     let dtype = start.dtype();
     if limit.dtype() != dtype || delta.dtype() != dtype {
         return Err(OpError::Invalid {
@@ -183,7 +194,8 @@ pub fn range(start: &Tensor, limit: &Tensor, delta: &Tensor, stash_f32: bool, ct
         });
     }
     let exact = (exact_int(start), exact_int(limit), exact_int(delta));
-    let (start, limit, delta) = (scalar("Range", "start", start)?, scalar("Range", "limit", limit)?, scalar("Range", "delta", delta)?);
+    let (start, limit, delta) =
+        (scalar("Range", "start", start)?, scalar("Range", "limit", limit)?, scalar("Range", "delta", delta)?);
     if delta == 0.0 {
         return Err(OpError::Invalid { op: "Range", reason: "delta is 0".into() });
     }

@@ -29,7 +29,9 @@
 use ndarray::{ArrayD, IxDyn};
 
 use super::values::{float_array, float_tensor};
-use super::{ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, OutputSet, Registry, check_dtype, first_output, normalize_axis, required};
+use super::{
+    ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, OutputSet, Registry, check_dtype, first_output, normalize_axis, required,
+};
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
 use crate::graph::model::Dim;
@@ -314,7 +316,12 @@ impl Op for LayerNormalization {
         };
         let stats_dims = ty.dims.as_ref().and_then(|dims| {
             let axis = normalize_axis("LayerNormalization", self.axis, dims.len()).ok()?;
-            Some(dims.iter().enumerate().map(|(idx, dim)| if idx < axis { dim.clone() } else { Dim::Fixed(1) }).collect())
+            Some(
+                dims.iter()
+                    .enumerate()
+                    .map(|(idx, dim)| if idx < axis { dim.clone() } else { Dim::Fixed(1) })
+                    .collect(),
+            )
         });
         let stats = ValueType { dtype: STATS_DTYPE, dims: stats_dims };
         [Some(ty.clone()), Some(stats.clone()), Some(stats)].into_iter().take(n_outputs).collect()
@@ -344,7 +351,8 @@ impl Op for LayerNormalization {
         };
         let (_, values) = contiguous(OP, &x)?;
         let (out, means, inv_stds) = normalize_rows(&values, inner, self.epsilon, |_, pos| (scale[pos], bias[pos]));
-        let stats_shape: Vec<usize> = shape.iter().enumerate().map(|(idx, &dim)| if idx < axis { dim } else { 1 }).collect();
+        let stats_shape: Vec<usize> =
+            shape.iter().enumerate().map(|(idx, &dim)| if idx < axis { dim } else { 1 }).collect();
         if outputs.wanted(1) {
             outputs.set(1, rebuild(OP, STATS_DTYPE, &stats_shape, means)?);
         }
@@ -458,7 +466,12 @@ mod tests {
         let y = |v: f64, scale: f64, bias: f64, mean: f64, var: f64| scale * (v - mean) / (var + 1e-5f64).sqrt() + bias;
         close(
             &out,
-            &[y(3.0, 2.0, 0.5, 1.0, 4.0), y(-1.0, 2.0, 0.5, 1.0, 4.0), y(0.0, 1.0, 0.0, -1.0, 0.25), y(1.0, 1.0, 0.0, -1.0, 0.25)],
+            &[
+                y(3.0, 2.0, 0.5, 1.0, 4.0),
+                y(-1.0, 2.0, 0.5, 1.0, 4.0),
+                y(0.0, 1.0, 0.0, -1.0, 0.25),
+                y(1.0, 1.0, 0.0, -1.0, 0.25),
+            ],
             1e-12,
         );
         let short = Tensor::from(array![1.0f64]);
@@ -489,7 +502,8 @@ mod tests {
         let out = run(&per_channel, vec![x.clone(), scale, bias]).unwrap();
         close(&out, &[-1.0, 2.0, -2.0, 5.0], 1e-12);
         let per_group = GroupNormalization { num_groups: 2, epsilon: 0.0, per_group_affine: true };
-        let out = run(&per_group, vec![x.clone(), Tensor::from(array![2.0f64, 1.0]), Tensor::from(array![0.0f64, 1.0])]);
+        let out =
+            run(&per_group, vec![x.clone(), Tensor::from(array![2.0f64, 1.0]), Tensor::from(array![0.0f64, 1.0])]);
         close(&out.unwrap(), &[-2.0, 2.0, 0.0, 2.0], 1e-12);
         let three = GroupNormalization { num_groups: 3, epsilon: 0.0, per_group_affine: true };
         let p = Tensor::from(array![1.0f64, 1.0, 1.0]);

@@ -150,7 +150,10 @@ fn source_map(mode: Mode, dim: usize, begin: i64, end: i64, axis: usize) -> Resu
     let out_len = (dim as i128 + i128::from(begin) + i128::from(end)).max(0) as usize;
     let grows = begin > 0 || end > 0;
     if dim == 0 && grows && mode != Mode::Constant {
-        return Err(OpError::Invalid { op: "Pad", reason: format!("cannot pad the empty axis {axis} in {mode:?} mode") });
+        return Err(OpError::Invalid {
+            op: "Pad",
+            reason: format!("cannot pad the empty axis {axis} in {mode:?} mode"),
+        });
     }
     let dim_i = dim as i128;
     Ok((0..out_len)
@@ -283,11 +286,18 @@ impl Op for Pad {
             Params::Inputs => {
                 let pads_tensor = required(inputs, 1, "Pad")?;
                 if pads_tensor.dtype() != DType::I64 {
-                    return Err(OpError::Invalid { op: "Pad", reason: format!("pads must be int64, got {}", pads_tensor.dtype()) });
+                    return Err(OpError::Invalid {
+                        op: "Pad",
+                        reason: format!("pads must be int64, got {}", pads_tensor.dtype()),
+                    });
                 }
                 let pad_values = int_values("Pad", "pads", &pads_tensor)?;
                 let constant = inputs.get_mut(2).and_then(Option::take);
-                let axes = inputs.get_mut(3).and_then(Option::take).map(|axes| int_values("Pad", "axes", &axes)).transpose()?;
+                let axes = inputs
+                    .get_mut(3)
+                    .and_then(Option::take)
+                    .map(|axes| int_values("Pad", "axes", &axes))
+                    .transpose()?;
                 let pads = axis_pads(x.shape(), &pad_values, axes.as_deref())?;
                 pad(&x, self.mode, &pads, constant.as_deref(), ctx)
             }

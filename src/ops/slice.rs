@@ -104,8 +104,11 @@ impl AxisSlice {
         let dim_i = i64::try_from(dim).unwrap_or(i64::MAX);
         let adjust = |value: i64| if value < 0 { value.saturating_add(dim_i) } else { value };
         let (start, end) = (adjust(start), adjust(end));
-        let (start, end) =
-            if step > 0 { (start.clamp(0, dim_i), end.clamp(0, dim_i)) } else { (start.clamp(0, dim_i - 1), end.clamp(-1, dim_i - 1)) };
+        let (start, end) = if step > 0 {
+            (start.clamp(0, dim_i), end.clamp(0, dim_i))
+        } else {
+            (start.clamp(0, dim_i - 1), end.clamp(-1, dim_i - 1))
+        };
         // Elements start, start + step, … strictly before `end`.
         let span = if step > 0 { end - start } else { start - end };
         let len = if span <= 0 { 0 } else { (span - 1).unsigned_abs() / step.unsigned_abs() + 1 };
@@ -305,7 +308,9 @@ mod tests {
     fn bad_parameters_are_errors() {
         let err = axis_slices(&[4], &[0], &[4], None, Some(&[0])).unwrap_err();
         assert!(err.to_string().contains("step is 0"), "{err}");
-        assert!(axis_slices(&[4, 4], &[0, 0], &[1, 1], Some(&[1, -1]), None).unwrap_err().to_string().contains("twice"));
+        assert!(
+            axis_slices(&[4, 4], &[0, 0], &[1, 1], Some(&[1, -1]), None).unwrap_err().to_string().contains("twice")
+        );
         assert!(axis_slices(&[4], &[0], &[1, 2], None, None).is_err());
         assert_eq!(
             axis_slices(&[4], &[0], &[1], Some(&[1]), None).unwrap_err(),

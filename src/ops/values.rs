@@ -96,7 +96,8 @@ pub(crate) fn sizes(op: &'static str, what: &str, values: &[i64]) -> Result<Vec<
     values
         .iter()
         .map(|&value| {
-            usize::try_from(value).map_err(|_| OpError::Invalid { op, reason: format!("{what} {values:?} has a negative value") })
+            usize::try_from(value)
+                .map_err(|_| OpError::Invalid { op, reason: format!("{what} {values:?} has a negative value") })
         })
         .collect()
 }
