@@ -21,6 +21,7 @@ pub mod logical;
 pub mod normalization;
 pub mod pad;
 pub mod reduce;
+pub mod resize;
 pub mod shape;
 pub mod slice;
 pub mod softmax;
@@ -331,6 +332,7 @@ impl Registry {
             dropout::register(&mut reg);
             normalization::register(&mut reg);
             argminmax::register(&mut reg);
+            resize::register(&mut reg);
             reg
         })
     }
