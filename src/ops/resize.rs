@@ -289,7 +289,7 @@ fn plan_axes(
                 // floor(in * scale), as the spec's reference computes it (it
                 // leaves the roi out of the output size).
                 let out = (shape[axis] as f64 * scale).floor();
-                if !(out < usize::MAX as f64) {
+                if out >= usize::MAX as f64 {
                     return Err(invalid(format!("scale {scale} gives an output too large to index")));
                 }
                 plans[axis].out_len = out as usize;
