@@ -162,12 +162,22 @@ pub fn tile(x: &Tensor, repeats: &[i64], ctx: &ExecCtx<'_>) -> Result<Tensor, Op
     let repeats = sizes("Tile", "repeats", repeats)?;
     let out_shape: Vec<usize> = shape.iter().zip(&repeats).map(|(&dim, &times)| dim.saturating_mul(times)).collect();
     ctx.checked_elems("Tile", x.dtype(), &out_shape)?;
+    // Axis `d` of size `n` repeated `r` times is `[r, n]` flattened (the
+    // index `i * n + k` reads element `k`): view the input as
+    // `[1, n0, 1, n1, …]`, broadcast to `[r0, n0, r1, n1, …]`, copy, and
+    // merge each pair.
+    let split: Vec<usize> = shape.iter().flat_map(|&dim| [1, dim]).collect();
+    let spread: Vec<usize> = shape.iter().zip(&repeats).flat_map(|(&dim, &times)| [times, dim]).collect();
+    let invalid = |err: ndarray::ShapeError| OpError::Invalid { op: "Tile", reason: err.to_string() };
     dispatch!(x, array => {
-        let out = ArrayD::from_shape_fn(IxDyn(&out_shape), |idx| {
-            let source: Vec<usize> = (0..shape.len()).map(|axis| idx[axis] % shape[axis]).collect();
-            array[IxDyn(&source)]
-        });
-        Ok(Tensor::from(out))
+        let standard = array.as_standard_layout();
+        let view = standard.view().into_shape_with_order(IxDyn(&split)).map_err(invalid)?;
+        let spread_view = view.broadcast(IxDyn(&spread)).ok_or_else(|| OpError::Invalid {
+            op: "Tile",
+            reason: format!("cannot repeat shape {shape:?} by {repeats:?}"),
+        })?;
+        let out: ArrayD<_> = spread_view.as_standard_layout().into_owned();
+        Ok(Tensor::from(out.into_shape_with_order(IxDyn(&out_shape)).map_err(invalid)?))
     })
 }
 
