@@ -92,36 +92,33 @@ fn row_stats(row: &[f64], epsilon: f64) -> (f64, f64) {
     (mean, 1.0 / (variance + epsilon).sqrt())
 }
 
-/// Normalises each row of `inner` contiguous elements of `x` and applies
-/// `affine(row, position)` → `(scale, bias)`. Returns the output and each
-/// row's mean and inverse standard deviation.
+/// Normalises, in place, each row of `inner` contiguous elements of `data`
+/// and applies `affine(row, position)` → `(scale, bias)`; rows run in
+/// parallel (each row's sums stay serial, so results do not depend on the
+/// thread count). Returns each row's mean and inverse standard deviation.
 fn normalize_rows(
-    x: &[f64],
+    ctx: &ExecCtx<'_>,
+    data: &mut [f64],
     inner: usize,
     epsilon: f64,
-    affine: impl Fn(usize, usize) -> (f64, f64),
-) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let mut out = Vec::with_capacity(x.len());
-    let (mut means, mut inv_stds) = (Vec::new(), Vec::new());
+    affine: impl Fn(usize, usize) -> (f64, f64) + Sync + Send,
+) -> Vec<(f64, f64)> {
     if inner == 0 {
-        return (out, means, inv_stds);
+        return Vec::new();
     }
-    for (row_idx, row) in x.chunks(inner).enumerate() {
+    ctx.par.map_row_blocks(data, inner, inner, |row_idx, row| {
         let (mean, inv_std) = row_stats(row, epsilon);
-        out.extend(row.iter().enumerate().map(|(pos, &v)| {
+        for (pos, value) in row.iter_mut().enumerate() {
             let (scale, bias) = affine(row_idx, pos);
-            (v - mean) * inv_std * scale + bias
-        }));
-        means.push(mean);
-        inv_stds.push(inv_std);
-    }
-    (out, means, inv_stds)
+            *value = (*value - mean) * inv_std * scale + bias;
+        }
+        (mean, inv_std)
+    })
 }
 
-fn contiguous(op: &'static str, x: &Tensor) -> Result<(ArrayD<f64>, Vec<f64>), OpError> {
-    let array = float_array(op, x)?;
-    let values = array.iter().copied().collect();
-    Ok((array, values))
+/// The input's elements in row-major order as float64 (its dtype was checked).
+fn contiguous(x: &Tensor) -> Vec<f64> {
+    x.to_f64_vec()
 }
 
 fn rebuild(op: &'static str, dtype: DType, shape: &[usize], values: Vec<f64>) -> Result<Tensor, OpError> {
@@ -183,7 +180,7 @@ impl Op for BatchNormalization {
         same_as_first(inputs)
     }
 
-    fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+    fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
         const OP: &str = "BatchNormalization";
         let x = required(inputs, 0, OP)?;
         check_dtype(OP, x.dtype(), self.dtypes)?;
@@ -201,17 +198,18 @@ impl Op for BatchNormalization {
                 (a, bias[idx] - mean[idx] * a)
             })
             .collect();
-        let (_, values) = contiguous(OP, &x)?;
-        let out = values
-            .iter()
-            .enumerate()
-            .map(|(idx, &v)| {
-                let param = if self.per_element { idx % n_params.max(1) } else { (idx / spatial.max(1)) % n_channels };
-                let (a, b) = factors[param];
-                v * a + b
-            })
-            .collect();
-        rebuild(OP, x.dtype(), &shape, out)
+        let mut values = contiguous(&x);
+        // Rows of one channel's positions (or, per element, of a whole sample).
+        let row_len = if self.per_element { n_params } else { spatial };
+        if row_len > 0 {
+            ctx.par.for_row_blocks(&mut values, row_len, row_len, |row_idx, row| {
+                for (pos, value) in row.iter_mut().enumerate() {
+                    let (a, b) = if self.per_element { factors[pos] } else { factors[row_idx % n_channels] };
+                    *value = *value * a + b;
+                }
+            });
+        }
+        rebuild(OP, x.dtype(), &shape, values)
     }
 }
 
@@ -247,7 +245,7 @@ impl Op for InstanceNormalization {
         same_as_first(inputs)
     }
 
-    fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+    fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
         const OP: &str = "InstanceNormalization";
         let x = required(inputs, 0, OP)?;
         check_dtype(OP, x.dtype(), self.dtypes)?;
@@ -256,12 +254,12 @@ impl Op for InstanceNormalization {
         let scale = param(OP, inputs, 1, "scale", n_channels)?;
         let bias = param(OP, inputs, 2, "B", n_channels)?;
         let spatial: usize = shape[2..].iter().product();
-        let (_, values) = contiguous(OP, &x)?;
-        let (out, _, _) = normalize_rows(&values, spatial, self.epsilon, |row, _| {
+        let mut values = contiguous(&x);
+        normalize_rows(ctx, &mut values, spatial, self.epsilon, |row, _| {
             let channel = row % n_channels;
             (scale[channel], bias[channel])
         });
-        rebuild(OP, x.dtype(), &shape, out)
+        rebuild(OP, x.dtype(), &shape, values)
     }
 }
 
@@ -334,7 +332,7 @@ impl Op for LayerNormalization {
     fn run_outputs(
         &self,
         inputs: &mut Inputs<'_>,
-        _ctx: &ExecCtx<'_>,
+        ctx: &ExecCtx<'_>,
         outputs: &mut OutputSet<'_>,
     ) -> Result<(), OpError> {
         const OP: &str = "LayerNormalization";
@@ -349,8 +347,9 @@ impl Op for LayerNormalization {
             Some(bias) => broadcast_param(OP, "B", &bias, inner_dims)?,
             None => vec![0.0; inner],
         };
-        let (_, values) = contiguous(OP, &x)?;
-        let (out, means, inv_stds) = normalize_rows(&values, inner, self.epsilon, |_, pos| (scale[pos], bias[pos]));
+        let mut values = contiguous(&x);
+        let stats = normalize_rows(ctx, &mut values, inner, self.epsilon, |_, pos| (scale[pos], bias[pos]));
+        let (means, inv_stds): (Vec<f64>, Vec<f64>) = stats.into_iter().unzip();
         let stats_shape: Vec<usize> =
             shape.iter().enumerate().map(|(idx, &dim)| if idx < axis { dim } else { 1 }).collect();
         if outputs.wanted(1) {
@@ -359,7 +358,7 @@ impl Op for LayerNormalization {
         if outputs.wanted(2) {
             outputs.set(2, rebuild(OP, STATS_DTYPE, &stats_shape, inv_stds)?);
         }
-        outputs.set(0, rebuild(OP, x.dtype(), &shape, out)?);
+        outputs.set(0, rebuild(OP, x.dtype(), &shape, values)?);
         Ok(())
     }
 }
@@ -404,7 +403,7 @@ impl Op for GroupNormalization {
         same_as_first(inputs)
     }
 
-    fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+    fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
         const OP: &str = "GroupNormalization";
         let x = required(inputs, 0, OP)?;
         check_dtype(OP, x.dtype(), FLOATS_BF16)?;
@@ -422,13 +421,13 @@ impl Op for GroupNormalization {
         let bias = param(OP, inputs, 2, "bias", n_params)?;
         let spatial: usize = shape[2..].iter().product();
         let per_group = n_channels / groups;
-        let (_, values) = contiguous(OP, &x)?;
-        let (out, _, _) = normalize_rows(&values, per_group * spatial, self.epsilon, |row, pos| {
+        let mut values = contiguous(&x);
+        normalize_rows(ctx, &mut values, per_group * spatial, self.epsilon, |row, pos| {
             let group = row % groups;
             let param = if self.per_group_affine { group } else { group * per_group + pos / spatial.max(1) };
             (scale[param], bias[param])
         });
-        rebuild(OP, x.dtype(), &shape, out)
+        rebuild(OP, x.dtype(), &shape, values)
     }
 }
 
@@ -442,8 +441,11 @@ mod tests {
     use crate::kernels::Parallel;
 
     fn run(op: &dyn Op, inputs: Vec<Tensor>) -> Result<Tensor, OpError> {
-        let par = Parallel::serial();
-        let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
+        run_on(op, inputs, &Parallel::serial())
+    }
+
+    fn run_on(op: &dyn Op, inputs: Vec<Tensor>, par: &Parallel) -> Result<Tensor, OpError> {
+        let ctx = ExecCtx { par, pool: None, max_tensor_bytes: u64::MAX };
         let mut inputs: Vec<_> = inputs.into_iter().map(|input| Some(Cow::Owned(input))).collect();
         op.run(&mut inputs, &ctx)
     }
@@ -519,5 +521,36 @@ mod tests {
         let got = out.to_f64_vec();
         assert_eq!(&got[..2], [-1.0, 1.0]);
         assert!(got[2].is_nan() && got[3].is_nan());
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        // 64 rows of 1,024: above the size where work is split.
+        let x: Vec<f32> = (0..64 * 1024).map(|i| ((i * 7919) % 1000) as f32 / 37.0 - 13.0).collect();
+        let x = Tensor::from(ArrayD::from_shape_vec(IxDyn(&[4, 16, 1024]), x).unwrap());
+        let channel = |value: f32| Tensor::from(ndarray::Array1::from_elem(16, value));
+        let scale = Tensor::from(ndarray::Array1::from_shape_fn(1024, |i| 1.0 + i as f32 / 1024.0));
+        let cases: Vec<(Box<dyn Op>, Vec<Tensor>)> = vec![
+            (Box::new(LayerNormalization { axis: -1, epsilon: 1e-5 }), vec![x.clone(), scale]),
+            (
+                Box::new(InstanceNormalization { epsilon: 1e-5, dtypes: FLOATS }),
+                vec![x.clone(), channel(2.0), channel(0.5)],
+            ),
+            (
+                Box::new(BatchNormalization { epsilon: 1e-5, per_element: false, dtypes: FLOATS }),
+                vec![x.clone(), channel(2.0), channel(0.5), channel(0.1), channel(3.0)],
+            ),
+            (
+                Box::new(GroupNormalization { num_groups: 4, epsilon: 1e-5, per_group_affine: false }),
+                vec![x, channel(2.0), channel(0.5)],
+            ),
+        ];
+        for (op, inputs) in cases {
+            let serial = run_on(op.as_ref(), inputs.clone(), &Parallel::serial()).unwrap();
+            for threads in [2, 4] {
+                let par = Parallel::with_threads(threads).unwrap();
+                assert_eq!(run_on(op.as_ref(), inputs.clone(), &par).unwrap(), serial, "{op:?} on {threads} threads");
+            }
+        }
     }
 }
