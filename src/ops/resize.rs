@@ -343,93 +343,86 @@ fn cubic_weights(t: f64, a: f64) -> [f64; 4] {
     [far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)]
 }
 
-/// For each output coordinate of one axis: the weighted input samples, or
-/// `None` where the extrapolation value goes.
-fn taps(resize: &Resize, in_len: usize, plan: AxisPlan) -> Vec<Option<Vec<(usize, f64)>>> {
+/// For output coordinate `idx` of one axis: the weighted input samples, or
+/// `None` where the extrapolation value goes. Computed per coordinate (not
+/// kept for the whole axis), so resampling needs no memory beyond its output.
+fn taps(resize: &Resize, in_len: usize, plan: AxisPlan, idx: usize) -> Option<Vec<(usize, f64)>> {
     let scale = plan.scale;
     let in_f = in_len as f64;
     let out_width = scale * in_f;
     let last = in_len.saturating_sub(1) as i64;
-    (0..plan.out_len)
-        .map(|idx| {
-            let x = idx as f64;
-            let source = match resize.coordinates {
-                Coordinates::HalfPixel => (x + 0.5) / scale - 0.5,
-                Coordinates::HalfPixelSymmetric => {
-                    let adjustment = plan.out_len as f64 / out_width;
-                    let offset = in_f / 2.0 * (1.0 - adjustment);
-                    offset + (x + 0.5) / scale - 0.5
-                }
-                Coordinates::PytorchHalfPixel if out_width == 1.0 => -0.5,
-                Coordinates::PytorchHalfPixel => (x + 0.5) / scale - 0.5,
-                Coordinates::AlignCorners if out_width == 1.0 => 0.0,
-                Coordinates::AlignCorners => x * (in_f - 1.0) / (out_width - 1.0),
-                Coordinates::Asymmetric => x / scale,
-                Coordinates::TfCropAndResize => {
-                    let (start, end) = plan.roi;
-                    let source = if out_width == 1.0 {
-                        (end - start) * (in_f - 1.0) / 2.0
-                    } else {
-                        x * (end - start) * (in_f - 1.0) / (out_width - 1.0)
-                    } + start * (in_f - 1.0);
-                    if source < 0.0 || source > in_f - 1.0 {
-                        return None;
-                    }
-                    source
-                }
-            };
-            let floor = source.floor();
-            let frac = source - floor;
-            let base = floor as i64;
-            let mut weights: Vec<(i64, f64)> = match resize.interpolation {
-                Interpolation::Nearest(rounding) => {
-                    let up = frac > 0.0
-                        && match rounding {
-                            Rounding::PreferFloor => frac > 0.5,
-                            Rounding::PreferCeil => frac >= 0.5,
-                            Rounding::Floor => false,
-                            Rounding::Ceil => true,
-                            Rounding::Legacy => scale < 1.0,
-                        };
-                    vec![(base + i64::from(up), 1.0)]
-                }
-                Interpolation::Linear => vec![(base, 1.0 - frac), (base + 1, frac)],
-                Interpolation::Cubic(a) => {
-                    let w = cubic_weights(frac, a);
-                    (0..4).map(|k| (base - 1 + k as i64, w[k])).collect()
-                }
-            };
-            if resize.exclude_outside {
-                weights.iter_mut().filter(|(pos, _)| *pos < 0 || *pos > last).for_each(|(_, w)| *w = 0.0);
-                let sum: f64 = weights.iter().map(|(_, w)| w).sum();
-                if sum != 0.0 {
-                    weights.iter_mut().for_each(|(_, w)| *w /= sum);
-                }
+    let x = idx as f64;
+    let source = match resize.coordinates {
+        Coordinates::HalfPixel => (x + 0.5) / scale - 0.5,
+        Coordinates::HalfPixelSymmetric => {
+            let adjustment = plan.out_len as f64 / out_width;
+            let offset = in_f / 2.0 * (1.0 - adjustment);
+            offset + (x + 0.5) / scale - 0.5
+        }
+        Coordinates::PytorchHalfPixel if out_width == 1.0 => -0.5,
+        Coordinates::PytorchHalfPixel => (x + 0.5) / scale - 0.5,
+        Coordinates::AlignCorners if out_width == 1.0 => 0.0,
+        Coordinates::AlignCorners => x * (in_f - 1.0) / (out_width - 1.0),
+        Coordinates::Asymmetric => x / scale,
+        Coordinates::TfCropAndResize => {
+            let (start, end) = plan.roi;
+            let source = if out_width == 1.0 {
+                (end - start) * (in_f - 1.0) / 2.0
+            } else {
+                x * (end - start) * (in_f - 1.0) / (out_width - 1.0)
+            } + start * (in_f - 1.0);
+            if source < 0.0 || source > in_f - 1.0 {
+                return None;
             }
-            Some(weights.into_iter().map(|(pos, w)| (pos.clamp(0, last) as usize, w)).collect())
-        })
-        .collect()
+            source
+        }
+    };
+    let floor = source.floor();
+    let frac = source - floor;
+    let base = floor as i64;
+    let mut weights: Vec<(i64, f64)> = match resize.interpolation {
+        Interpolation::Nearest(rounding) => {
+            let up = frac > 0.0
+                && match rounding {
+                    Rounding::PreferFloor => frac > 0.5,
+                    Rounding::PreferCeil => frac >= 0.5,
+                    Rounding::Floor => false,
+                    Rounding::Ceil => true,
+                    Rounding::Legacy => scale < 1.0,
+                };
+            vec![(base + i64::from(up), 1.0)]
+        }
+        Interpolation::Linear => vec![(base, 1.0 - frac), (base + 1, frac)],
+        Interpolation::Cubic(a) => {
+            let w = cubic_weights(frac, a);
+            (0..4).map(|k| (base - 1 + k as i64, w[k])).collect()
+        }
+    };
+    if resize.exclude_outside {
+        weights.iter_mut().filter(|(pos, _)| *pos < 0 || *pos > last).for_each(|(_, w)| *w = 0.0);
+        let sum: f64 = weights.iter().map(|(_, w)| w).sum();
+        if sum != 0.0 {
+            weights.iter_mut().for_each(|(_, w)| *w /= sum);
+        }
+    }
+    Some(weights.into_iter().map(|(pos, w)| (pos.clamp(0, last) as usize, w)).collect())
 }
 
 /// Resamples axis `axis` of contiguous float64 data of `shape`.
-fn resample_axis(
-    data: &[f64],
-    shape: &[usize],
-    axis: usize,
-    taps: &[Option<Vec<(usize, f64)>>],
-    fill: f64,
-) -> Vec<f64> {
+fn resample_axis(resize: &Resize, data: &[f64], shape: &[usize], axis: usize, plan: AxisPlan) -> Vec<f64> {
     let outer: usize = shape[..axis].iter().product();
     let inner: usize = shape[axis + 1..].iter().product();
     let dim = shape[axis];
-    let mut out = Vec::with_capacity(outer * taps.len() * inner);
-    for block in 0..outer {
-        for tap in taps {
+    let out_len = plan.out_len;
+    let mut out = vec![resize.extrapolation_value; outer * out_len * inner];
+    for idx in 0..out_len {
+        let Some(tap) = taps(resize, dim, plan, idx) else {
+            continue;
+        };
+        for block in 0..outer {
             for lane in 0..inner {
-                out.push(match tap {
-                    None => fill,
-                    Some(tap) => tap.iter().map(|&(pos, w)| w * data[(block * dim + pos) * inner + lane]).sum(),
-                });
+                out[(block * out_len + idx) * inner + lane] =
+                    tap.iter().map(|&(pos, w)| w * data[(block * dim + pos) * inner + lane]).sum();
             }
         }
     }
@@ -454,8 +447,7 @@ fn resize_tensor(resize: &Resize, x: &Tensor, plans: &[AxisPlan], ctx: &ExecCtx<
         if unchanged {
             continue;
         }
-        let axis_taps = taps(resize, shape[axis], *plan);
-        data = resample_axis(&data, &shape, axis, &axis_taps, resize.extrapolation_value);
+        data = resample_axis(resize, &data, &shape, axis, *plan);
         shape[axis] = plan.out_len;
     }
     by_dtype!(x.dtype(), T => {
