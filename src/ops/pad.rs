@@ -144,46 +144,42 @@ pub fn axis_pads(shape: &[usize], pads: &[i64], axes: Option<&[i64]>) -> Result<
     Ok(out)
 }
 
-/// For one axis: the source index of every output index, `None` where the
-/// constant goes.
-fn source_map(mode: Mode, dim: usize, begin: i64, end: i64, axis: usize) -> Result<Vec<Option<usize>>, OpError> {
-    let out_len = (dim as i128 + i128::from(begin) + i128::from(end)).max(0) as usize;
-    let grows = begin > 0 || end > 0;
-    if dim == 0 && grows && mode != Mode::Constant {
-        return Err(OpError::Invalid {
-            op: "Pad",
-            reason: format!("cannot pad the empty axis {axis} in {mode:?} mode"),
-        });
-    }
+/// The source index of output index `idx` on an axis of `dim` with `begin`
+/// added before it, `None` where the constant goes. Computed per element
+/// rather than tabulated, so padding needs no memory beyond its output.
+fn source_index(mode: Mode, dim: usize, begin: i64, idx: usize) -> Option<usize> {
     let dim_i = dim as i128;
-    Ok((0..out_len)
-        .map(|idx| {
-            let position = idx as i128 - i128::from(begin);
-            if (0..dim_i).contains(&position) {
-                return Some(position as usize);
-            }
-            match mode {
-                Mode::Constant => None,
-                Mode::Edge => Some(position.clamp(0, dim_i - 1) as usize),
-                Mode::Wrap => Some(position.rem_euclid(dim_i) as usize),
-                Mode::Reflect if dim == 1 => Some(0),
-                Mode::Reflect => {
-                    let period = 2 * (dim_i - 1);
-                    let folded = position.rem_euclid(period);
-                    Some((if folded >= dim_i { period - folded } else { folded }) as usize)
-                }
-            }
-        })
-        .collect())
+    let position = idx as i128 - i128::from(begin);
+    if (0..dim_i).contains(&position) {
+        return Some(position as usize);
+    }
+    match mode {
+        Mode::Constant => None,
+        // An empty axis only gets here in constant mode (see `pad`).
+        _ if dim == 0 => None,
+        Mode::Edge => Some(position.clamp(0, dim_i - 1) as usize),
+        Mode::Wrap => Some(position.rem_euclid(dim_i) as usize),
+        Mode::Reflect if dim == 1 => Some(0),
+        Mode::Reflect => {
+            let period = 2 * (dim_i - 1);
+            let folded = position.rem_euclid(period);
+            Some((if folded >= dim_i { period - folded } else { folded }) as usize)
+        }
+    }
 }
 
-fn pad_typed<T: Num>(x: ArrayViewD<'_, T>, maps: &[Vec<Option<usize>>], constant: Option<&Tensor>) -> Tensor {
+fn pad_typed<T: Num>(
+    x: ArrayViewD<'_, T>,
+    mode: Mode,
+    pads: &[(i64, i64)],
+    out_shape: &[usize],
+    constant: Option<&Tensor>,
+) -> Tensor {
     let fill = constant.and_then(|constant| T::view(constant)?.iter().next().copied()).unwrap_or_default();
-    let out_shape: Vec<usize> = maps.iter().map(Vec::len).collect();
-    let mut source = vec![0usize; maps.len()];
-    let out = ArrayD::from_shape_fn(IxDyn(&out_shape), |idx| {
-        for (axis, map) in maps.iter().enumerate() {
-            match map[idx[axis]] {
+    let mut source = vec![0usize; out_shape.len()];
+    let out = ArrayD::from_shape_fn(IxDyn(out_shape), |idx| {
+        for (axis, (&dim, &(begin, _))) in x.shape().iter().zip(pads).enumerate() {
+            match source_index(mode, dim, begin, idx[axis]) {
                 Some(src) => source[axis] = src,
                 None => return fill,
             }
@@ -219,22 +215,19 @@ pub fn pad(
             ),
         });
     }
-    let maps: Vec<Vec<Option<usize>>> = x
-        .shape()
-        .iter()
-        .zip(pads)
-        .enumerate()
-        .map(|(axis, (&dim, &(begin, end)))| {
-            // Checked before the maps are built, which are as long as the axis.
-            let size = (dim as i128 + i128::from(begin) + i128::from(end)).max(0);
-            let size = usize::try_from(size).unwrap_or(usize::MAX);
-            ctx.checked_elems("Pad", x.dtype(), &[size])?;
-            source_map(mode, dim, begin, end, axis)
-        })
-        .collect::<Result<_, _>>()?;
-    let out_shape: Vec<usize> = maps.iter().map(Vec::len).collect();
+    let mut out_shape = Vec::with_capacity(pads.len());
+    for (axis, (&dim, &(begin, end))) in x.shape().iter().zip(pads).enumerate() {
+        if dim == 0 && (begin > 0 || end > 0) && mode != Mode::Constant {
+            return Err(OpError::Invalid {
+                op: "Pad",
+                reason: format!("cannot pad the empty axis {axis} in {mode:?} mode"),
+            });
+        }
+        let size = (dim as i128 + i128::from(begin) + i128::from(end)).max(0);
+        out_shape.push(usize::try_from(size).unwrap_or(usize::MAX));
+    }
     ctx.checked_elems("Pad", x.dtype(), &out_shape)?;
-    Ok(dispatch!(x, array => pad_typed(array.view(), &maps, constant)))
+    Ok(dispatch!(x, array => pad_typed(array.view(), mode, pads, &out_shape, constant)))
 }
 
 impl Op for Pad {
