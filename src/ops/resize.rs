@@ -447,8 +447,13 @@ fn resize_tensor(resize: &Resize, x: &Tensor, plans: &[AxisPlan], ctx: &ExecCtx<
         if unchanged {
             continue;
         }
+        // An intermediate (upsampled on this axis, not yet downsampled on a
+        // later one) may be larger than the output: checked as well.
+        let mut next = shape.clone();
+        next[axis] = plan.out_len;
+        ctx.checked_elems(op, DType::F64, &next)?;
         data = resample_axis(resize, &data, &shape, axis, *plan);
-        shape[axis] = plan.out_len;
+        shape = next;
     }
     by_dtype!(x.dtype(), T => {
         let values: Vec<T> = data.into_iter().map(<T as Num>::from_f64).collect();
@@ -648,6 +653,13 @@ mod tests {
         let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: 1 << 20 };
         let x = Tensor::from(array![1.0f32, 2.0]);
         let plans = plan_axes("Resize", &[2], &[0], Some(&[1e15]), None, AspectPolicy::Stretch, None).unwrap();
+        assert!(resize_tensor(&op, &x, &plans, &ctx).unwrap_err().to_string().contains("size limit"));
+        // Up 2^16 on one axis, down 2^-16 on the next: a small output, but an
+        // intermediate of 2^32 values.
+        let x = Tensor::from(ndarray::Array2::<f32>::zeros((1, 1 << 16)));
+        let scales = [65536.0, 1.0 / 65536.0];
+        let plans = plan_axes("Resize", x.shape(), &[0, 1], Some(&scales), None, AspectPolicy::Stretch, None).unwrap();
+        assert_eq!((plans[0].out_len, plans[1].out_len), (65536, 1));
         assert!(resize_tensor(&op, &x, &plans, &ctx).unwrap_err().to_string().contains("size limit"));
     }
 }
