@@ -188,7 +188,7 @@ pub(crate) fn build_graph(
 
 /// Constant folding with the loader's limits (see `crate::graph::fold`).
 pub(crate) fn fold_plan(plan: Plan, limits: &Limits, initializer_bytes: &mut ByteBudget) -> Result<Plan, LoadError> {
-    crate::graph::fold::fold_constants(plan, |value, node| {
+    crate::graph::fold::fold_constants(plan, limits.max_tensor_bytes, |value, node| {
         let bytes = value.n_bytes() as u64;
         if bytes > limits.max_tensor_bytes {
             return Err(LoadError::LimitExceeded {

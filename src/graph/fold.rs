@@ -21,13 +21,15 @@ use crate::tensor::Tensor;
 /// Folds the constant nodes of `plan`, returning the smaller plan.
 /// `charge(value, node)` pays for each folded output of a node with inputs
 /// (and refuses it past the limits); a node without inputs (Constant)
-/// outputs what its attributes held, which loading charged.
+/// outputs what its attributes held, which loading charged. Ops that size
+/// an output from their inputs refuse one above `max_tensor_bytes`.
 ///
 /// # Errors
 /// [`LoadError::Fold`] when a node fails on its constant inputs (it would
 /// fail on every run), or whatever `charge` refuses.
 pub(crate) fn fold_constants(
     plan: Plan,
+    max_tensor_bytes: u64,
     mut charge: impl FnMut(&Tensor, &str) -> Result<(), LoadError>,
 ) -> Result<Plan, LoadError> {
     let Plan { nodes, n_slots, inputs, input_slots, input_defaults, mut constants, outputs, .. } = plan;
@@ -37,7 +39,7 @@ pub(crate) fn fold_constants(
         constant_of[*slot] = Some(idx);
     }
     let par = Parallel::serial();
-    let ctx = ExecCtx { par: &par, pool: None };
+    let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes };
     let mut kept: Vec<PlanNode> = Vec::with_capacity(nodes.len());
     let mut folded_any = false;
     for node in nodes {

@@ -707,7 +707,7 @@ mod tests {
     /// Runs `op` with every mix of lent and handed-over inputs and checks
     /// they all give the same bits (or the same error).
     fn run(op: &dyn Op, a: &Tensor, b: &Tensor, par: &Parallel) -> Result<Tensor, OpError> {
-        let ctx = ExecCtx { par, pool: None };
+        let ctx = ExecCtx { par, pool: None, max_tensor_bytes: u64::MAX };
         let mut results = Vec::new();
         fn cow(x: &Tensor, own: bool) -> Option<Cow<'_, Tensor>> {
             Some(if own { Cow::Owned(x.clone()) } else { Cow::Borrowed(x) })
@@ -918,7 +918,7 @@ mod tests {
         let bf16_at_7 = Binary::<Mul>::new(7, Broadcasting::Numpy);
         let x = tensor(DType::BF16, &[1], &[1.0]);
         assert_eq!(run(&bf16_at_7, &x, &x, &par), Err(OpError::UnsupportedDtype { op: "Mul", dtype: DType::BF16 }));
-        let ctx = ExecCtx { par: &par, pool: None };
+        let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
         assert_eq!(
             add.run(&mut [Some(Cow::Borrowed(&a)), None], &ctx),
             Err(OpError::MissingInput { op: "Add", index: 1 })
@@ -928,7 +928,7 @@ mod tests {
     #[test]
     fn a_handed_over_input_that_is_still_shared_is_left_alone() {
         let par = Parallel::serial();
-        let ctx = ExecCtx { par: &par, pool: None };
+        let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
         let sub = Binary::<Sub>::new(14, Broadcasting::Numpy);
         let full = tensor(DType::F32, &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         let row = tensor(DType::F32, &[3], &[1.0, 1.0, 2.0]);
@@ -942,7 +942,7 @@ mod tests {
     #[test]
     fn a_handed_over_input_of_the_output_shape_is_written_in_place() {
         let par = Parallel::serial();
-        let ctx = ExecCtx { par: &par, pool: None };
+        let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
         let sub = Binary::<Sub>::new(14, Broadcasting::Numpy);
         let ptr = |x: &Tensor| f32::view(x).unwrap().as_ptr();
         let full = tensor(DType::F32, &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
@@ -1083,7 +1083,7 @@ mod pow_prelu_tests {
 
     fn run(version: i64, x: Tensor, y: Tensor) -> Result<Tensor, OpError> {
         let par = Parallel::serial();
-        let ctx = ExecCtx { par: &par, pool: None };
+        let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
         let op = Pow { version, broadcasting: if version >= 7 { Broadcasting::Numpy } else { Broadcasting::Off } };
         op.run(&mut [Some(Cow::Owned(x)), Some(Cow::Owned(y))], &ctx)
     }
@@ -1154,7 +1154,7 @@ mod pow_prelu_tests {
 
     fn prelu(version: i64, x: Tensor, slope: Tensor) -> Result<Tensor, OpError> {
         let par = Parallel::serial();
-        let ctx = ExecCtx { par: &par, pool: None };
+        let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
         PRelu { dtypes: prelu_dtypes(version) }.run(&mut [Some(Cow::Owned(x)), Some(Cow::Owned(slope))], &ctx)
     }
 

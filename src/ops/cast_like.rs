@@ -77,7 +77,7 @@ mod tests {
 
     fn run(inputs: Vec<Tensor>) -> Result<Tensor, OpError> {
         let par = Parallel::serial();
-        let ctx = ExecCtx { par: &par, pool: None };
+        let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
         let mut inputs: Vec<_> = inputs.into_iter().map(|t| Some(Cow::Owned(t))).collect();
         CastLike.run(&mut inputs, &ctx)
     }
@@ -109,7 +109,7 @@ mod tests {
     #[test]
     fn a_missing_input_names_the_op() {
         let par = Parallel::serial();
-        let ctx = ExecCtx { par: &par, pool: None };
+        let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
         let err = CastLike.run(&mut [Some(Cow::Owned(t(&[1], vec![1.0f32]))), None], &ctx).unwrap_err();
         assert!(err.to_string().contains("CastLike"), "{err}");
     }

@@ -86,7 +86,7 @@ mod tests {
     #[test]
     fn pass_through_ops_share_a_lent_or_handed_over_input_for_every_dtype() {
         let par = Parallel::serial();
-        let ctx = ExecCtx { par: &par, pool: None };
+        let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
         for dtype in DType::ALL {
             let x = crate::ops::cast::cast(&Tensor::from(array![[[1i64, 0, 3]], [[4, 5, 0]]].into_dyn()), dtype);
             for (op, extra) in pass_through_ops() {

@@ -191,7 +191,7 @@ mod tests {
 
     fn run(op: &LaneOp, x: &Tensor) -> Result<Tensor, OpError> {
         let par = Parallel::global();
-        let ctx = ExecCtx { par: &par, pool: None };
+        let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
         op.run(&mut [Some(Cow::Borrowed(x))], &ctx)
     }
 

@@ -246,7 +246,7 @@ mod tests {
 
     fn run(op: &dyn Op, inputs: Vec<Tensor>) -> Result<Tensor, OpError> {
         let par = Parallel::serial();
-        let ctx = ExecCtx { par: &par, pool: None };
+        let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
         let mut inputs: Vec<_> = inputs.into_iter().map(|t| Some(Cow::Owned(t))).collect();
         op.run(&mut inputs, &ctx)
     }

@@ -3,20 +3,31 @@
 //! opset)` to a constructor.
 
 pub mod activation;
+pub mod argminmax;
 pub mod binary;
 pub mod cast;
 pub mod cast_like;
 pub mod compare;
+pub mod concat;
 pub mod constant;
+pub mod dropout;
 pub mod elementwise;
+pub mod expand;
+pub mod gather;
+pub mod generate;
 pub mod identity;
 pub mod log_softmax;
 pub mod logical;
+pub mod normalization;
+pub mod pad;
 pub mod reduce;
+pub mod resize;
 pub mod shape;
+pub mod slice;
 pub mod softmax;
 pub mod split;
 pub mod transpose;
+pub mod values;
 pub mod variadic;
 
 use std::borrow::Cow;
@@ -46,9 +57,35 @@ pub struct ExecCtx<'a> {
     pub par: &'a Parallel,
     /// Buffers to reuse for outputs (a [`Session`](crate::Session) keeps one).
     pub pool: Option<&'a BufferPool>,
+    /// The largest tensor, in bytes, that an op may create from sizes it
+    /// reads at run time (a shape input, repeats, pads, a range): the
+    /// model's [`Limits::max_tensor_bytes`](crate::Limits). Ops check it
+    /// with [`ExecCtx::checked_elems`] before they allocate.
+    pub max_tensor_bytes: u64,
 }
 
 impl ExecCtx<'_> {
+    /// The element count of an output of `shape` and `dtype` that `op` is
+    /// about to allocate, refused when the count overflows or the bytes
+    /// exceed [`ExecCtx::max_tensor_bytes`].
+    ///
+    /// # Errors
+    /// [`OpError::Invalid`] naming the op, the shape and the limit.
+    pub fn checked_elems(&self, op: &'static str, dtype: DType, shape: &[usize]) -> Result<usize, OpError> {
+        let n_elems = crate::tensor::checked_elems(shape);
+        let n_bytes = n_elems.and_then(|n| u64::try_from(n).ok()).and_then(|n| n.checked_mul(dtype.size() as u64));
+        match (n_elems, n_bytes) {
+            (Some(n_elems), Some(n_bytes)) if n_bytes <= self.max_tensor_bytes => Ok(n_elems),
+            _ => Err(OpError::Invalid {
+                op,
+                reason: format!(
+                    "output of shape {shape:?} ({dtype}) would exceed the tensor size limit of {} bytes",
+                    self.max_tensor_bytes
+                ),
+            }),
+        }
+    }
+
     /// An output buffer of `shape`: reused from the pool when one fits,
     /// else freshly allocated (zeroed). Callers overwrite every element.
     pub fn output<T: Element + Default>(&self, shape: &[usize]) -> ArrayD<T> {
@@ -286,6 +323,16 @@ impl Registry {
             reduce::register(&mut reg);
             log_softmax::register(&mut reg);
             variadic::register(&mut reg);
+            concat::register(&mut reg);
+            slice::register(&mut reg);
+            gather::register(&mut reg);
+            expand::register(&mut reg);
+            generate::register(&mut reg);
+            pad::register(&mut reg);
+            dropout::register(&mut reg);
+            normalization::register(&mut reg);
+            argminmax::register(&mut reg);
+            resize::register(&mut reg);
             reg
         })
     }

@@ -509,7 +509,7 @@ mod tests {
 
     fn run(op: &Reduce, x: &Tensor, axes: Option<Vec<i64>>) -> Result<Tensor, OpError> {
         let par = Parallel::global();
-        let ctx = ExecCtx { par: &par, pool: None };
+        let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
         let axes = axes.map(|axes| Tensor::from(ArrayD::from_shape_vec(IxDyn(&[axes.len()]), axes).unwrap()));
         let out = op.run(&mut [Some(Cow::Borrowed(x)), axes.map(Cow::Owned)], &ctx);
         if let Ok(out) = &out {
@@ -782,7 +782,7 @@ mod tests {
             Err(OpError::Invalid { op: "ReduceMax", .. })
         ));
         let par = Parallel::global();
-        let ctx = ExecCtx { par: &par, pool: None };
+        let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
         let float_axes = Tensor::from(array![1.0f32].into_dyn());
         assert!(matches!(
             op(Kind::Sum, 13, None, true, false)

@@ -7,6 +7,8 @@
 //! - <https://onnx.ai/onnx/operators/onnx__Squeeze.html>
 //! - <https://onnx.ai/onnx/operators/onnx__Flatten.html>
 //! - <https://onnx.ai/onnx/operators/onnx__Reshape.html>
+//! - <https://onnx.ai/onnx/operators/onnx__Shape.html>
+//! - <https://onnx.ai/onnx/operators/onnx__Size.html>
 //!
 //! | op                 | opset | change                                         |
 //! |--------------------|-------|------------------------------------------------|
@@ -18,7 +20,10 @@
 //! | Reshape            | 1     | `shape` attribute (+ legacy `consumed_inputs`) |
 //! | Reshape            | 5, 13 | `shape` is an int64 input; 0 copies the dim    |
 //! | Reshape            | 14+   | `allowzero`: 0 means size 0 when set           |
-//! | all                | 21–25 | more element types only; same code path        |
+//! | Shape              | 1, 13 | the whole shape as 1-D int64                   |
+//! | Shape              | 15+   | `start`/`end` attributes pick a clamped range  |
+//! | Size               | 1, 13 | element count as a 0-d int64                   |
+//! | all                | 19–25 | more element types only; same code path        |
 
 use ndarray::IxDyn;
 
@@ -32,12 +37,14 @@ use crate::graph::shapes::{InferInput, ValueType};
 use crate::io::tensor_proto::MAX_RANK;
 use crate::tensor::{DType, Tensor};
 
-/// Registers Unsqueeze and Squeeze.
+/// Registers Unsqueeze, Squeeze, Flatten, Reshape, Shape and Size.
 pub fn register(reg: &mut Registry) {
     reg.add("", "Unsqueeze", &[1, 11, 13, 21, 23, 24, 25], all_from_13, Unsqueeze::from_node);
     reg.add("", "Squeeze", &[1, 11, 13, 21, 23, 24, 25], all_from_13, Squeeze::from_node);
     reg.add("", "Flatten", &[1, 9, 11, 13, 21, 23, 24, 25], floats_at_1_then_all_from_13, Flatten::from_node);
     reg.add("", "Reshape", &[1, 5, 13, 14, 19, 21, 23, 24, 25], floats_at_1_then_all_from_13, Reshape::from_node);
+    reg.add("", "Shape", &[1, 13, 15, 19, 21, 23, 24, 25], all_from_13, Shape::from_node);
+    reg.add("", "Size", &[1, 13, 19, 21, 23, 24, 25], all_from_13, Size::from_node);
 }
 
 /// Flatten-1 and Reshape-1 took float types only; later versions every
@@ -457,5 +464,81 @@ impl Op for Reshape {
         check_rank("Reshape", requested.len())?;
         let target = self.target(&requested, x.shape())?;
         reshaped(x, &target)
+    }
+}
+
+/// Shape: the input's dimensions as a 1-D int64 tensor, optionally only
+/// those in `start..end` (opset 15; negative counts from the end, both
+/// clamped to `[0, rank]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shape {
+    /// First dimension to report (default 0).
+    pub start: i64,
+    /// One past the last dimension to report (default: the rank).
+    pub end: Option<i64>,
+}
+
+impl Shape {
+    /// Reads `start` and `end` from opset 15.
+    ///
+    /// # Errors
+    /// Wrongly typed attributes.
+    pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
+        if version < 15 {
+            return Ok(Shape { start: 0, end: None });
+        }
+        Ok(Shape { start: attrs.i64("start")?.unwrap_or(0), end: attrs.i64("end")? })
+    }
+
+    /// The reported range of dimensions for a rank.
+    fn range(&self, rank: usize) -> std::ops::Range<usize> {
+        let rank_i = i64::try_from(rank).unwrap_or(i64::MAX);
+        let clamp = |value: i64| {
+            let value = if value < 0 { value.saturating_add(rank_i) } else { value };
+            value.clamp(0, rank_i) as usize
+        };
+        let start = clamp(self.start);
+        let end = clamp(self.end.unwrap_or(rank_i));
+        start..end.max(start)
+    }
+}
+
+impl Op for Shape {
+    fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
+        let rank = inputs.first().and_then(|input| input.ty).and_then(ValueType::rank);
+        let dims = rank.map(|rank| vec![Dim::Fixed(self.range(rank).len())]);
+        vec![Some(ValueType { dtype: DType::I64, dims })]
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        let x = required(inputs, 0, "Shape")?;
+        let shape = x.shape();
+        let dims: Vec<i64> = shape[self.range(shape.len())].iter().map(|&dim| dim as i64).collect();
+        Ok(Tensor::from(ndarray::Array1::from(dims)))
+    }
+}
+
+/// Size: the input's element count as a 0-d int64 tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Size;
+
+impl Size {
+    /// Size has no attributes.
+    ///
+    /// # Errors
+    /// Never.
+    pub fn from_node(_attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(Size)
+    }
+}
+
+impl Op for Size {
+    fn infer(&self, _inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
+        vec![Some(ValueType { dtype: DType::I64, dims: Some(Vec::new()) })]
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>, _ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        let x = required(inputs, 0, "Size")?;
+        Ok(Tensor::from(ndarray::arr0(x.len() as i64)))
     }
 }

@@ -168,7 +168,7 @@ mod tests {
 
     fn run(op: &Softmax, x: &Tensor) -> Result<Tensor, OpError> {
         let par = Parallel::global();
-        let ctx = ExecCtx { par: &par, pool: None };
+        let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
         let lent = op.run(&mut [Some(Cow::Borrowed(x))], &ctx);
         // A buffer of its own is overwritten in place; a clone shares the
         // caller's buffer, which must be read, not written.

@@ -224,7 +224,7 @@ mod tests {
 
     fn run(op: &Split, x: Tensor, split: Option<Tensor>, n_outputs: usize) -> Result<Vec<Option<Tensor>>, OpError> {
         let par = Parallel::serial();
-        let ctx = ExecCtx { par: &par, pool: None };
+        let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
         let mut values = vec![None; n_outputs];
         let wanted = vec![true; n_outputs];
         let mut inputs = [Some(Cow::Owned(x)), split.map(Cow::Owned)];
@@ -346,7 +346,7 @@ mod tests {
         let x = Tensor::from(array![1i32, 2, 3, 4].into_dyn());
         let op = split(0, Sizes::Input);
         let par = Parallel::serial();
-        let ctx = ExecCtx { par: &par, pool: None };
+        let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
         let mut values = vec![None, None];
         let wanted = [false, true];
         let mut inputs = [Some(Cow::Borrowed(&x))];

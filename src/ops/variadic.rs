@@ -376,7 +376,7 @@ mod tests {
 
     fn run(op: &Variadic, inputs: Vec<Tensor>) -> Result<Tensor, OpError> {
         let par = Parallel::serial();
-        let ctx = ExecCtx { par: &par, pool: None };
+        let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
         let mut inputs: Vec<_> = inputs.into_iter().map(|t| Some(Cow::Owned(t))).collect();
         op.run(&mut inputs, &ctx)
     }
@@ -462,7 +462,7 @@ mod tests {
 
     fn clip(op: &Clip, inputs: Vec<Option<Tensor>>) -> Result<Tensor, OpError> {
         let par = Parallel::serial();
-        let ctx = ExecCtx { par: &par, pool: None };
+        let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
         let mut inputs: Vec<_> = inputs.into_iter().map(|t| t.map(Cow::Owned)).collect();
         op.run(&mut inputs, &ctx)
     }

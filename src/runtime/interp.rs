@@ -264,7 +264,7 @@ impl Model {
         let feeds = inputs.into_iter().map(|(name, tensor)| (name, tensor.into()));
         let mut scratch = Scratch::default();
         let mut values = self.bind(feeds, &mut scratch)?;
-        let ctx = ExecCtx { par: &self.par, pool: None };
+        let ctx = ExecCtx { par: &self.par, pool: None, max_tensor_bytes: self.limits.max_tensor_bytes };
         self.execute(&mut values, &ctx, None)?;
         let mut entries = Vec::with_capacity(self.plan.outputs.len());
         for (name, slot) in &self.plan.outputs {
@@ -562,7 +562,7 @@ impl Session<'_> {
         }
         let feeds = inputs.into_iter().map(|(name, tensor)| (name, Cow::Borrowed(tensor)));
         let mut values = model.bind(feeds, &mut self.scratch)?;
-        let ctx = ExecCtx { par: &model.par, pool: Some(&self.pool) };
+        let ctx = ExecCtx { par: &model.par, pool: Some(&self.pool), max_tensor_bytes: model.limits.max_tensor_bytes };
         let mut result = model.execute(&mut values, &ctx, profile);
         if result.is_ok() {
             for ((name, slot), (_, out)) in model.plan.outputs.iter().zip(&mut self.last.entries) {

@@ -35,7 +35,7 @@ fn reference_f32(op: &dyn Declared, x: f32) -> f32 {
 /// (the in-place path), and checks both give the same bits.
 fn run(op: &dyn Op, x: &Tensor) -> Result<Tensor, OpError> {
     let par = Parallel::global();
-    let ctx = ExecCtx { par: &par, pool: None };
+    let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
     let lent = op.run(&mut [Some(Cow::Borrowed(x))], &ctx);
     // A buffer of its own is overwritten in place; a clone shares the
     // caller's buffer, which must be read, not written.
@@ -229,7 +229,7 @@ fn half_types_compute_in_f32_and_round_once() {
 #[test]
 fn a_handed_over_buffer_is_overwritten_in_place_and_a_shared_one_never() {
     let par = Parallel::serial();
-    let ctx = ExecCtx { par: &par, pool: None };
+    let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
     let inputs = [
         Tensor::from(array![-1.0f32, 2.0].into_dyn()),
         Tensor::from(array![-1.0f64, 2.0].into_dyn()),
