@@ -8,10 +8,16 @@ pub mod cast;
 pub mod cast_like;
 pub mod compare;
 pub mod constant;
+pub mod conv;
+pub mod conv_transpose;
+pub mod einsum;
 pub mod elementwise;
+pub mod gemm;
 pub mod identity;
 pub mod log_softmax;
 pub mod logical;
+pub mod matmul;
+pub mod pool;
 pub mod reduce;
 pub mod shape;
 pub mod softmax;
@@ -286,6 +292,12 @@ impl Registry {
             reduce::register(&mut reg);
             log_softmax::register(&mut reg);
             variadic::register(&mut reg);
+            gemm::register(&mut reg);
+            matmul::register(&mut reg);
+            conv::register(&mut reg);
+            conv_transpose::register(&mut reg);
+            pool::register(&mut reg);
+            einsum::register(&mut reg);
             reg
         })
     }
