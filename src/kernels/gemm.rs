@@ -173,7 +173,7 @@ int_gemm!(u64);
 
 /// Multiply-adds per block of rows: below about this much work a block is
 /// not worth a job of its own.
-const BLOCK_WORK: usize = 1 << 18;
+pub const BLOCK_WORK: usize = 1 << 18;
 
 /// Rows of `C` per block for an `m × k × n` product: enough rows for about
 /// [`BLOCK_WORK`] multiply-adds, a multiple of 8 (the crate's register
@@ -256,9 +256,17 @@ mod tests {
             let a32: Vec<f32> = a.iter().map(|&x| x as f32).collect();
             let b32: Vec<f32> = b.iter().map(|&x| x as f32).collect();
             let mut c = vec![f32::NAN; m * n];
-            Gemm::new(1.0, 0.0).run(MatRef::row_major(&a32, m, k), MatRef::row_major(&b32, k, n), &mut c, &Parallel::global());
+            Gemm::new(1.0, 0.0).run(
+                MatRef::row_major(&a32, m, k),
+                MatRef::row_major(&b32, k, n),
+                &mut c,
+                &Parallel::global(),
+            );
             for (got, want) in c.iter().zip(&want) {
-                assert!((f64::from(*got) - want).abs() <= 1e-4 * (k as f64).sqrt().max(1.0), "{m}x{k}x{n}: {got} vs {want}");
+                assert!(
+                    (f64::from(*got) - want).abs() <= 1e-4 * (k as f64).sqrt().max(1.0),
+                    "{m}x{k}x{n}: {got} vs {want}"
+                );
             }
         }
     }
@@ -273,7 +281,12 @@ mod tests {
         let bt: Vec<f64> = (0..k * n).map(|idx| b[(idx % n) * k + idx / n]).collect();
         let product = reference(&at, &bt, m, k, n);
         let mut c = c0.clone();
-        Gemm::new(0.5, 2.0).run(MatRef::row_major(&a, k, m).t(), MatRef::row_major(&b, n, k).t(), &mut c, &Parallel::serial());
+        Gemm::new(0.5, 2.0).run(
+            MatRef::row_major(&a, k, m).t(),
+            MatRef::row_major(&b, n, k).t(),
+            &mut c,
+            &Parallel::serial(),
+        );
         for idx in 0..m * n {
             let want = 0.5 * product[idx] + 2.0 * c0[idx];
             assert!((c[idx] - want).abs() < 1e-12, "{idx}: {} vs {want}", c[idx]);

@@ -19,21 +19,32 @@ pub enum AverageCount {
     IncludePad,
 }
 
-/// Max pooling over `planes` planes of `input` sizes into `output` sizes.
+/// The planes a pooling op works on: how many, and their sizes before and
+/// after.
+#[derive(Debug, Clone, Copy)]
+pub struct Planes<'a> {
+    /// Number of (batch, channel) planes.
+    pub count: usize,
+    /// Spatial sizes of the input.
+    pub input: &'a [usize],
+    /// Spatial sizes of the output.
+    pub output: &'a [usize],
+}
+
+/// Max pooling over `planes` (input sizes to output sizes).
 /// Returns the maxima and, when `with_indices`, each maximum's flat offset
 /// within its plane (row-major over `input`; the first of equal maxima).
 /// A window entirely in the padding yields `lowest` (it cannot happen with
 /// valid pads, which are smaller than the kernel).
 pub fn max_pool<T: Copy + PartialOrd + Send + Sync>(
     x: &[T],
-    planes: usize,
-    input: &[usize],
-    output: &[usize],
+    planes: Planes<'_>,
     window: &Window,
     lowest: T,
     with_indices: bool,
     par: &Parallel,
 ) -> (Vec<T>, Vec<usize>) {
+    let Planes { count: planes, input, output } = planes;
     let in_size: usize = input.iter().product();
     let out_size: usize = output.iter().product();
     let table = window.offsets(input, output);

@@ -99,7 +99,9 @@ impl WindowAttrs {
             Some("SAME_LOWER") => AutoPad::SameLower,
             Some("VALID") => AutoPad::Valid,
             Some(other) => {
-                return Err(attrs.error("auto_pad", format!("{other:?} is not NOTSET, SAME_UPPER, SAME_LOWER or VALID")));
+                return Err(
+                    attrs.error("auto_pad", format!("{other:?} is not NOTSET, SAME_UPPER, SAME_LOWER or VALID"))
+                );
             }
         };
         let kernel_shape = positive_ints(attrs, "kernel_shape", 1)?;
@@ -135,10 +137,9 @@ impl WindowAttrs {
             match values {
                 None => Ok(vec![1; rank]),
                 Some(values) if values.len() == rank => Ok(values.clone()),
-                Some(values) => Err(invalid(format!(
-                    "{name} {values:?} has {} values for {rank} spatial dimensions",
-                    values.len()
-                ))),
+                Some(values) => {
+                    Err(invalid(format!("{name} {values:?} has {} values for {rank} spatial dimensions", values.len())))
+                }
             }
         };
         let kernel = match (&self.kernel_shape, weight_kernel) {
@@ -154,8 +155,7 @@ impl WindowAttrs {
         }
         let strides = per_axis("strides", &self.strides)?;
         let dilations = per_axis("dilations", &self.dilations)?;
-        let mut window =
-            Window { kernel, strides, dilations, pads_begin: vec![0; rank], pads_end: vec![0; rank] };
+        let mut window = Window { kernel, strides, dilations, pads_begin: vec![0; rank], pads_end: vec![0; rank] };
         match self.auto_pad {
             AutoPad::NotSet => {
                 if let Some(pads) = &self.pads {
@@ -171,13 +171,16 @@ impl WindowAttrs {
             }
             AutoPad::Valid => {}
             AutoPad::SameUpper | AutoPad::SameLower => {
-                for dim in 0..rank {
-                    let out = input[dim].div_ceil(window.strides[dim]);
+                for (dim, &size) in input.iter().enumerate() {
+                    let out = size.div_ceil(window.strides[dim]);
                     let needed = (out.max(1) - 1).saturating_mul(window.strides[dim]).saturating_add(window.span(dim));
-                    let total = needed.saturating_sub(input[dim]);
+                    let total = needed.saturating_sub(size);
                     let small = total / 2;
-                    let (begin, end) =
-                        if self.auto_pad == AutoPad::SameUpper { (small, total - small) } else { (total - small, small) };
+                    let (begin, end) = if self.auto_pad == AutoPad::SameUpper {
+                        (small, total - small)
+                    } else {
+                        (total - small, small)
+                    };
                     window.pads_begin[dim] = begin;
                     window.pads_end[dim] = end;
                 }
@@ -223,12 +226,16 @@ where
 {
     let dtype = inputs.iter().flatten().next().map_or(DType::F32, |tensor| tensor.dtype());
     if let Some(other) = inputs.iter().flatten().find(|tensor| tensor.dtype() != dtype) {
-        return Err(OpError::Invalid { op, reason: format!("inputs of types {dtype} and {} (must be one)", other.dtype()) });
+        return Err(OpError::Invalid {
+            op,
+            reason: format!("inputs of types {dtype} and {} (must be one)", other.dtype()),
+        });
     }
     match dtype {
         DType::F32 | DType::F64 => compute(inputs),
         DType::F16 | DType::BF16 => {
-            let wide: Vec<Option<Tensor>> = inputs.iter().map(|input| input.map(|tensor| cast(tensor, DType::F32))).collect();
+            let wide: Vec<Option<Tensor>> =
+                inputs.iter().map(|input| input.map(|tensor| cast(tensor, DType::F32))).collect();
             let wide_refs: Vec<Option<&Tensor>> = wide.iter().map(Option::as_ref).collect();
             Ok(cast(&compute(&wide_refs)?, dtype))
         }
@@ -269,12 +276,7 @@ impl Conv {
     }
 
     /// The sizes of a convolution of `x` by `w` (and `bias`), checked.
-    fn plan(
-        &self,
-        x: &[usize],
-        w: &[usize],
-        bias: Option<&[usize]>,
-    ) -> Result<(ConvShape, Window), OpError> {
+    fn plan(&self, x: &[usize], w: &[usize], bias: Option<&[usize]>) -> Result<(ConvShape, Window), OpError> {
         let invalid = |reason: String| OpError::Invalid { op: "Conv", reason };
         if x.len() < 3 {
             return Err(invalid(format!("X has shape {x:?}; expected [N, C, D1, …] with at least one spatial axis")));
@@ -324,6 +326,9 @@ fn out_shape(shape: &ConvShape) -> Vec<usize> {
     out
 }
 
+/// A convolution kernel: `(x, w, bias, shape, window, par) -> output`.
+pub(crate) type ConvKernel<T> = fn(&[T], &[T], Option<&[T]>, &ConvShape, &Window, &crate::kernels::Parallel) -> Vec<T>;
+
 /// Runs a convolution kernel on typed, row-major data.
 pub(crate) fn run_typed<T: GemmElem + num_traits::Float + Element>(
     op: &'static str,
@@ -331,7 +336,7 @@ pub(crate) fn run_typed<T: GemmElem + num_traits::Float + Element>(
     shape: &ConvShape,
     window: &Window,
     ctx: &ExecCtx<'_>,
-    kernel: fn(&[T], &[T], Option<&[T]>, &ConvShape, &Window, &crate::kernels::Parallel) -> Vec<T>,
+    kernel: ConvKernel<T>,
 ) -> Result<Tensor, OpError> {
     let data = |index: usize| -> Result<Option<Cow<'_, [T]>>, OpError> {
         match inputs.get(index).copied().flatten() {
@@ -388,7 +393,12 @@ mod tests {
         ExecCtx { par, pool: None }
     }
 
-    fn conv_op(group: usize, strides: Option<Vec<usize>>, pads: Option<Vec<usize>>, dilations: Option<Vec<usize>>) -> Conv {
+    fn conv_op(
+        group: usize,
+        strides: Option<Vec<usize>>,
+        pads: Option<Vec<usize>>,
+        dilations: Option<Vec<usize>>,
+    ) -> Conv {
         Conv {
             window: WindowAttrs { auto_pad: AutoPad::NotSet, kernel_shape: None, strides, dilations, pads },
             group,
@@ -497,8 +507,11 @@ mod tests {
     #[test]
     fn large_conv_is_bitwise_independent_of_threads() {
         let x = Tensor::from(
-            ArrayD::from_shape_vec(IxDyn(&[1, 16, 32, 32]), values(16 * 32 * 32, 1).iter().map(|&v| v as f32).collect())
-                .expect("shape"),
+            ArrayD::from_shape_vec(
+                IxDyn(&[1, 16, 32, 32]),
+                values(16 * 32 * 32, 1).iter().map(|&v| v as f32).collect(),
+            )
+            .expect("shape"),
         );
         let w = Tensor::from(
             ArrayD::from_shape_vec(IxDyn(&[32, 16, 3, 3]), values(32 * 16 * 9, 2).iter().map(|&v| v as f32).collect())

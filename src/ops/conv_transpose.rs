@@ -17,7 +17,9 @@
 //! from `output_shape` (default `in·stride`). A derived pad that would be
 //! negative at the beginning is refused.
 
-use super::conv::{AutoPad, WindowAttrs, check_size, conv_dtypes, infer_from_shapes, read_group, run_typed, with_float};
+use super::conv::{
+    AutoPad, WindowAttrs, check_size, conv_dtypes, infer_from_shapes, read_group, run_typed, with_float,
+};
 use super::{ExecCtx, Inputs, Op, Registry, check_dtype, required};
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
@@ -107,7 +109,9 @@ impl ConvTranspose {
         let output_padding = match &self.output_padding {
             None => vec![0; rank],
             Some(values) if values.len() == rank => values.clone(),
-            Some(values) => return Err(invalid(format!("output_padding {values:?} has the wrong length for {rank} axes"))),
+            Some(values) => {
+                return Err(invalid(format!("output_padding {values:?} has the wrong length for {rank} axes")));
+            }
         };
         let output_shape = match &self.output_shape {
             None => None,
@@ -151,7 +155,10 @@ impl ConvTranspose {
                     None => (0..rank)
                         .map(|dim| {
                             full[dim].checked_sub(pads[dim] + pads[rank + dim]).ok_or_else(|| {
-                                invalid(format!("pads {pads:?} remove more than the {} outputs of axis {dim}", full[dim]))
+                                invalid(format!(
+                                    "pads {pads:?} remove more than the {} outputs of axis {dim}",
+                                    full[dim]
+                                ))
                             })
                         })
                         .collect::<Result<_, _>>()?,
@@ -291,7 +298,13 @@ mod tests {
     #[test]
     fn mismatched_weight_is_an_error() {
         let op = ConvTranspose {
-            window: WindowAttrs { auto_pad: AutoPad::NotSet, kernel_shape: None, strides: None, dilations: None, pads: None },
+            window: WindowAttrs {
+                auto_pad: AutoPad::NotSet,
+                kernel_shape: None,
+                strides: None,
+                dilations: None,
+                pads: None,
+            },
             group: 1,
             output_padding: None,
             output_shape: None,

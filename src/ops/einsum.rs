@@ -124,7 +124,8 @@ impl Einsum {
             Some((lhs, rhs)) => (lhs, Some(rhs)),
             None => (equation.as_str(), None),
         };
-        let inputs = lhs.split(',').map(Term::parse).collect::<Result<Vec<_>, _>>().map_err(|e| attrs.error("equation", e))?;
+        let inputs =
+            lhs.split(',').map(Term::parse).collect::<Result<Vec<_>, _>>().map_err(|e| attrs.error("equation", e))?;
         let output = rhs.map(Term::parse).transpose().map_err(|e| attrs.error("equation", e))?;
         if let Some(output) = &output {
             let mut seen = std::collections::HashSet::new();
@@ -177,7 +178,11 @@ impl Einsum {
         }
     }
 
-    fn typed<T: GemmElem + Element + num_traits::Float>(&self, inputs: &[&Tensor], ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+    fn typed<T: GemmElem + Element + num_traits::Float>(
+        &self,
+        inputs: &[&Tensor],
+        ctx: &ExecCtx<'_>,
+    ) -> Result<Tensor, OpError> {
         let mut operands: Vec<(ArrayD<T>, Vec<Label>)> = Vec::new();
         for (term, tensor) in self.inputs.iter().zip(inputs) {
             let array = T::view(tensor).ok_or(OpError::UnsupportedDtype { op: "Einsum", dtype: tensor.dtype() })?;
@@ -224,7 +229,12 @@ impl Einsum {
         }
         let perm: Vec<usize> = output
             .iter()
-            .map(|label| labels.iter().position(|l| l == label).ok_or_else(|| self.invalid(format!("output label {label:?} is in no input"))))
+            .map(|label| {
+                labels
+                    .iter()
+                    .position(|l| l == label)
+                    .ok_or_else(|| self.invalid(format!("output label {label:?} is in no input")))
+            })
             .collect::<Result<_, _>>()?;
         let array = array.permuted_axes(perm);
         let shape: Vec<usize> = output.iter().map(|label| sizes[label]).collect();
@@ -247,20 +257,25 @@ impl Einsum {
         let (a_before, b_before) = (a_labels.clone(), b_labels.clone());
         let (a, a_labels) = sum_unneeded(a, a_labels, |l| b_before.contains(l) || needed.contains(l));
         let (b, b_labels) = sum_unneeded(b, b_labels, |l| a_before.contains(l) || needed.contains(l));
-        let batch: Vec<Label> = a_labels.iter().copied().filter(|l| b_labels.contains(l) && needed.contains(l)).collect();
-        let inner: Vec<Label> = a_labels.iter().copied().filter(|l| b_labels.contains(l) && !needed.contains(l)).collect();
+        let batch: Vec<Label> =
+            a_labels.iter().copied().filter(|l| b_labels.contains(l) && needed.contains(l)).collect();
+        let inner: Vec<Label> =
+            a_labels.iter().copied().filter(|l| b_labels.contains(l) && !needed.contains(l)).collect();
         let left: Vec<Label> = a_labels.iter().copied().filter(|l| !b_labels.contains(l)).collect();
         let right: Vec<Label> = b_labels.iter().copied().filter(|l| !a_labels.contains(l)).collect();
         let size = |labels: &[Label]| -> Vec<usize> { labels.iter().map(|l| sizes[l]).collect() };
         let count = |labels: &[Label]| -> Result<usize, OpError> {
-            checked_elems(&size(labels)).filter(|&n| n <= MAX_ELEMS).ok_or_else(|| self.invalid("an intermediate is too large".into()))
+            checked_elems(&size(labels))
+                .filter(|&n| n <= MAX_ELEMS)
+                .ok_or_else(|| self.invalid("an intermediate is too large".into()))
         };
         let (nb, nl, nk, nr) = (count(&batch)?, count(&left)?, count(&inner)?, count(&right)?);
         let arrange = |array: ArrayD<T>, labels: &[Label], order: &[Label]| -> Result<Vec<T>, OpError> {
             let perm: Vec<usize> = order.iter().filter_map(|l| labels.iter().position(|x| x == l)).collect();
             let permuted = array.permuted_axes(perm);
             let target = size(order);
-            let view = permuted.broadcast(IxDyn(&target)).ok_or_else(|| self.invalid("operands do not broadcast".into()))?;
+            let view =
+                permuted.broadcast(IxDyn(&target)).ok_or_else(|| self.invalid("operands do not broadcast".into()))?;
             Ok(view.iter().copied().collect())
         };
         let a_order: Vec<Label> = batch.iter().chain(&left).chain(&inner).copied().collect();
@@ -335,7 +350,8 @@ impl Op for Einsum {
     }
 
     fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
-        let tensors: Vec<_> = (0..self.inputs.len()).map(|index| required(inputs, index, "Einsum")).collect::<Result<_, _>>()?;
+        let tensors: Vec<_> =
+            (0..self.inputs.len()).map(|index| required(inputs, index, "Einsum")).collect::<Result<_, _>>()?;
         let first = tensors.first().ok_or(OpError::MissingInput { op: "Einsum", index: 0 })?;
         check_dtype("Einsum", first.dtype(), self.dtypes)?;
         let refs: Vec<Option<&Tensor>> = tensors.iter().map(|tensor| Some(tensor.as_ref())).collect();
@@ -361,7 +377,12 @@ mod tests {
         };
         let inputs: Vec<Term> = lhs.split(',').map(|t| Term::parse(t).expect("term")).collect();
         assert_eq!(inputs.len(), n_inputs);
-        Einsum { equation: equation.into(), inputs, output: rhs.map(|t| Term::parse(t).expect("term")), dtypes: super::super::FLOATS }
+        Einsum {
+            equation: equation.into(),
+            inputs,
+            output: rhs.map(|t| Term::parse(t).expect("term")),
+            dtypes: super::super::FLOATS,
+        }
     }
 
     fn tensor(shape: &[usize], seed: usize) -> Tensor {

@@ -19,12 +19,10 @@
 
 use std::borrow::Cow;
 
-use ndarray::{ArrayD, IxDyn};
+use ndarray::IxDyn;
 use num_traits::NumCast;
 
-use super::{
-    ExecCtx, FLOATS, FLOATS_BF16_INTS_32_64, FLOATS_INTS_32_64, Inputs, Op, Registry, check_dtype, required,
-};
+use super::{ExecCtx, FLOATS, FLOATS_BF16_INTS_32_64, FLOATS_INTS_32_64, Inputs, Op, Registry, check_dtype, required};
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
 use crate::graph::model::Dim;
@@ -197,7 +195,8 @@ impl Op for Gemm {
     fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
         let a = required(inputs, 0, "Gemm")?;
         let b = required(inputs, 1, "Gemm")?;
-        let c = if self.c_optional { inputs.get_mut(2).and_then(Option::take) } else { Some(required(inputs, 2, "Gemm")?) };
+        let c =
+            if self.c_optional { inputs.get_mut(2).and_then(Option::take) } else { Some(required(inputs, 2, "Gemm")?) };
         let dtype = a.dtype();
         check_dtype("Gemm", dtype, self.dtypes)?;
         for other in [Some(&b), c.as_ref()].into_iter().flatten() {
@@ -228,6 +227,8 @@ impl Op for Gemm {
 
 #[cfg(test)]
 mod tests {
+    use ndarray::ArrayD;
+
     use super::*;
     use crate::kernels::Parallel;
 
@@ -236,7 +237,15 @@ mod tests {
     }
 
     fn op(trans_a: bool, trans_b: bool, alpha: f32, beta: f32) -> Gemm {
-        Gemm { alpha, beta, trans_a, trans_b, c_shape: CShape::Broadcast, c_optional: true, dtypes: FLOATS_BF16_INTS_32_64 }
+        Gemm {
+            alpha,
+            beta,
+            trans_a,
+            trans_b,
+            c_shape: CShape::Broadcast,
+            c_optional: true,
+            dtypes: FLOATS_BF16_INTS_32_64,
+        }
     }
 
     fn run(op: &Gemm, inputs: Vec<Tensor>) -> Result<Tensor, OpError> {
@@ -259,7 +268,7 @@ mod tests {
             }
         }
         for dtype in [DType::F64, DType::F32, DType::F16] {
-            let inputs = vec![tensor(&a, &[k, m]), tensor(&b, &[n, k]), tensor(&c, &[n])];
+            let inputs = [tensor(&a, &[k, m]), tensor(&b, &[n, k]), tensor(&c, &[n])];
             let inputs = inputs.iter().map(|t| cast(t, dtype)).collect();
             let got = run(&op(true, true, 0.5, 2.0), inputs).expect("runs");
             assert_eq!(got.shape(), [m, n]);
@@ -281,17 +290,27 @@ mod tests {
 
     #[test]
     fn mismatched_shapes_are_errors() {
-        let err = run(&op(false, false, 1.0, 1.0), vec![Tensor::zeros(DType::F32, &[2, 3]), Tensor::zeros(DType::F32, &[4, 5])])
-            .expect_err("fails");
+        let err = run(
+            &op(false, false, 1.0, 1.0),
+            vec![Tensor::zeros(DType::F32, &[2, 3]), Tensor::zeros(DType::F32, &[4, 5])],
+        )
+        .expect_err("fails");
         assert!(err.to_string().starts_with("Gemm: inner dimensions differ"), "{err}");
         let err = run(
             &op(false, false, 1.0, 1.0),
-            vec![Tensor::zeros(DType::F32, &[2, 3]), Tensor::zeros(DType::F32, &[3, 4]), Tensor::zeros(DType::F32, &[3])],
+            vec![
+                Tensor::zeros(DType::F32, &[2, 3]),
+                Tensor::zeros(DType::F32, &[3, 4]),
+                Tensor::zeros(DType::F32, &[3]),
+            ],
         )
         .expect_err("fails");
         assert!(err.to_string().contains("does not broadcast to [2, 4]"), "{err}");
-        let err = run(&op(false, false, 1.0, 1.0), vec![Tensor::zeros(DType::F32, &[2, 3, 1]), Tensor::zeros(DType::F32, &[3, 4])])
-            .expect_err("fails");
+        let err = run(
+            &op(false, false, 1.0, 1.0),
+            vec![Tensor::zeros(DType::F32, &[2, 3, 1]), Tensor::zeros(DType::F32, &[3, 4])],
+        )
+        .expect_err("fails");
         assert!(err.to_string().contains("2-D"), "{err}");
     }
 }

@@ -106,7 +106,12 @@ impl MatMul {
         Ok(Plan { m, k, n, batch, a_strides, b_strides, out })
     }
 
-    fn typed<T: GemmElem + Element + Default>(&self, a: &Tensor, b: &Tensor, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+    fn typed<T: GemmElem + Element + Default>(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        ctx: &ExecCtx<'_>,
+    ) -> Result<Tensor, OpError> {
         let plan = Self::plan(a.shape(), b.shape())?;
         let (m, k, n) = (plan.m, plan.k, plan.n);
         let a_data = data::<T>(a)?;
@@ -228,8 +233,16 @@ mod tests {
         let (a_shape, b_shape) = (a.shape().to_vec(), b.shape().to_vec());
         let a = a.as_f64().expect("f64").to_owned();
         let b = b.as_f64().expect("f64").to_owned();
-        let a2 = if a_shape.len() == 1 { a.clone().into_shape_with_order(vec![1, a_shape[0]]).expect("r") } else { a.clone() };
-        let b2 = if b_shape.len() == 1 { b.clone().into_shape_with_order(vec![b_shape[0], 1]).expect("r") } else { b.clone() };
+        let a2 = if a_shape.len() == 1 {
+            a.clone().into_shape_with_order(vec![1, a_shape[0]]).expect("r")
+        } else {
+            a.clone()
+        };
+        let b2 = if b_shape.len() == 1 {
+            b.clone().into_shape_with_order(vec![b_shape[0], 1]).expect("r")
+        } else {
+            b.clone()
+        };
         let (ar, br) = (a2.ndim(), b2.ndim());
         let rank = ar.max(br);
         let (m, k, n) = (a2.shape()[ar - 2], a2.shape()[ar - 1], b2.shape()[br - 1]);
@@ -255,9 +268,11 @@ mod tests {
                 for j in 0..n {
                     let mut sum = 0.0;
                     for p in 0..k {
-                        let mut ai: Vec<usize> = coords.iter().zip(&ap).map(|(&c, &s)| if s == 1 { 0 } else { c }).collect();
+                        let mut ai: Vec<usize> =
+                            coords.iter().zip(&ap).map(|(&c, &s)| if s == 1 { 0 } else { c }).collect();
                         ai.extend([i, p]);
-                        let mut bi: Vec<usize> = coords.iter().zip(&bp).map(|(&c, &s)| if s == 1 { 0 } else { c }).collect();
+                        let mut bi: Vec<usize> =
+                            coords.iter().zip(&bp).map(|(&c, &s)| if s == 1 { 0 } else { c }).collect();
                         bi.extend([p, j]);
                         sum += a2[IxDyn(&ai)] * b2[IxDyn(&bi)];
                     }

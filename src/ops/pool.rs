@@ -35,7 +35,7 @@ use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
 use crate::graph::shapes::{InferInput, ValueType};
 use crate::kernels::conv::Window;
-use crate::kernels::pooling::{self, AverageCount};
+use crate::kernels::pooling::{self, AverageCount, Planes};
 use crate::tensor::{DType, Element, Tensor};
 
 /// Registers the pooling ops.
@@ -122,8 +122,14 @@ impl MaxPool {
         let data = standard::<T>(x).ok_or(OpError::UnsupportedDtype { op: "MaxPool", dtype: x.dtype() })?;
         let input = &x.shape()[2..];
         let planes = shape[0] * shape[1];
-        let (values, offsets) =
-            pooling::max_pool(&data, planes, input, &shape[2..], &window, lowest, want_indices, ctx.par);
+        let (values, offsets) = pooling::max_pool(
+            &data,
+            Planes { count: planes, input, output: &shape[2..] },
+            &window,
+            lowest,
+            want_indices,
+            ctx.par,
+        );
         let wrap = |err: ndarray::ShapeError| OpError::Invalid { op: "MaxPool", reason: err.to_string() };
         let values = T::wrap(ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(wrap)?);
         if !want_indices {
@@ -237,8 +243,15 @@ impl AveragePool {
     fn typed<T: Element + num_traits::Float>(&self, x: &Tensor, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
         let (window, shape) = plan("AveragePool", &self.window, x.shape(), self.ceil_mode)?;
         let data = standard::<T>(x).ok_or(OpError::UnsupportedDtype { op: "AveragePool", dtype: x.dtype() })?;
-        let values =
-            pooling::average_pool(&data, shape[0] * shape[1], &x.shape()[2..], &shape[2..], &window, self.count, ctx.par);
+        let values = pooling::average_pool(
+            &data,
+            shape[0] * shape[1],
+            &x.shape()[2..],
+            &shape[2..],
+            &window,
+            self.count,
+            ctx.par,
+        );
         let array = ArrayD::from_shape_vec(IxDyn(&shape), values)
             .map_err(|err| OpError::Invalid { op: "AveragePool", reason: err.to_string() })?;
         Ok(T::wrap(array))
@@ -404,8 +417,13 @@ mod tests {
         let par = Parallel::serial();
         let ctx = ExecCtx { par: &par, pool: None };
         let window = attrs(&[k, k], &[s, s], &[p, p, p, p]);
-        let max_op =
-            MaxPool { window: window.clone(), ceil_mode: false, column_major: false, has_indices: true, dtypes: FLOATS };
+        let max_op = MaxPool {
+            window: window.clone(),
+            ceil_mode: false,
+            column_major: false,
+            has_indices: true,
+            dtypes: FLOATS,
+        };
         let got = max_op.run(&mut [Some((&tensor).into())], &ctx).expect("runs");
         assert_eq!(got.to_f64_vec(), max);
         for (count, want) in [(AverageCount::ExcludePad, avg), (AverageCount::IncludePad, avg_pad)] {
@@ -428,7 +446,12 @@ mod tests {
         let par = Parallel::serial();
         let ctx = ExecCtx { par: &par, pool: None };
         let x = Tensor::zeros(DType::F32, &[1, 1, 4, 4]);
-        let op = AveragePool { window: attrs(&[3], &[1, 1], &[0, 0, 0, 0]), ceil_mode: false, count: AverageCount::ExcludePad, dtypes: FLOATS };
+        let op = AveragePool {
+            window: attrs(&[3], &[1, 1], &[0, 0, 0, 0]),
+            ceil_mode: false,
+            count: AverageCount::ExcludePad,
+            dtypes: FLOATS,
+        };
         let err = op.run(&mut [Some((&x).into())], &ctx).expect_err("fails").to_string();
         assert!(err.contains("AveragePool: kernel_shape [3] has 1 values for 2 spatial dimensions"), "{err}");
         let op = AveragePool { window: attrs(&[5, 5], &[1, 1], &[0, 0, 0, 0]), ..op };
