@@ -153,14 +153,24 @@ fn padded_taps(window: &Window, input: &[usize], output: &[usize], position: usi
     taps
 }
 
+/// Planes per parallel job for the global pools: about
+/// [`CHUNK_ELEMS`](super::par::CHUNK_ELEMS) input elements each.
+fn planes_per_job(plane: usize) -> usize {
+    (super::par::CHUNK_ELEMS / plane.max(1)).max(1)
+}
+
 /// Mean of each of the `x.len() / plane` planes.
 pub fn global_average<T: Float + Send + Sync>(x: &[T], plane: usize, par: &Parallel) -> Vec<T> {
     let planes = x.len().checked_div(plane).unwrap_or(0);
     let mut out = vec![T::zero(); planes];
     let divisor = T::from(plane.max(1)).unwrap_or_else(T::one);
-    par.for_blocks_by_work(&mut out, 1, x.len(), |idx, dst| {
-        let sum = x[idx * plane..(idx + 1) * plane].iter().fold(T::zero(), |acc, &value| acc + value);
-        dst[0] = sum / divisor;
+    let block = planes_per_job(plane);
+    par.for_blocks_by_work(&mut out, block, x.len(), |job, dst| {
+        for (offset, value) in dst.iter_mut().enumerate() {
+            let idx = job * block + offset;
+            let sum = x[idx * plane..(idx + 1) * plane].iter().fold(T::zero(), |acc, &value| acc + value);
+            *value = sum / divisor;
+        }
     });
     out
 }
@@ -170,10 +180,14 @@ pub fn global_average<T: Float + Send + Sync>(x: &[T], plane: usize, par: &Paral
 pub fn global_max<T: Float + Send + Sync>(x: &[T], plane: usize, par: &Parallel) -> Vec<T> {
     let planes = x.len().checked_div(plane).unwrap_or(0);
     let mut out = vec![T::zero(); planes];
-    par.for_blocks_by_work(&mut out, 1, x.len(), |idx, dst| {
-        dst[0] = x[idx * plane..(idx + 1) * plane].iter().fold(T::neg_infinity(), |acc, &value| {
-            if value.is_nan() || acc.is_nan() { T::nan() } else { acc.max(value) }
-        });
+    let block = planes_per_job(plane);
+    par.for_blocks_by_work(&mut out, block, x.len(), |job, dst| {
+        for (offset, value) in dst.iter_mut().enumerate() {
+            let idx = job * block + offset;
+            *value = x[idx * plane..(idx + 1) * plane].iter().fold(T::neg_infinity(), |acc, &value| {
+                if value.is_nan() || acc.is_nan() { T::nan() } else { acc.max(value) }
+            });
+        }
     });
     out
 }

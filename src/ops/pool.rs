@@ -436,6 +436,29 @@ mod tests {
     }
 
     #[test]
+    fn global_pools_match_float64_loops_for_any_thread_count() {
+        let (n, c, h, w) = (2, 300, 9, 7);
+        let data: Vec<f64> = (0..n * c * h * w).map(|idx| ((idx * 7919) % 1013) as f64 / 17.0 - 30.0).collect();
+        let tensor = Tensor::from(ArrayD::from_shape_vec(IxDyn(&[n, c, h, w]), data.clone()).expect("shape"));
+        let plane = h * w;
+        let mean: Vec<f64> = data.chunks(plane).map(|p| p.iter().sum::<f64>() / plane as f64).collect();
+        let max: Vec<f64> = data.chunks(plane).map(|p| p.iter().copied().fold(f64::NEG_INFINITY, f64::max)).collect();
+        for threads in [1, 3] {
+            let par = Parallel::with_threads(threads).expect("threads");
+            let ctx = ExecCtx { par: &par, pool: None };
+            for (op, want) in
+                [(GlobalPool { max: false, dtypes: FLOATS }, &mean), (GlobalPool { max: true, dtypes: FLOATS }, &max)]
+            {
+                let got = op.run(&mut [Some((&tensor).into())], &ctx).expect("runs");
+                assert_eq!(got.shape(), [n, c, 1, 1]);
+                for (got, want) in got.to_f64_vec().iter().zip(want.iter()) {
+                    assert!((got - want).abs() < 1e-12, "{}: {got} vs {want}", op.name());
+                }
+            }
+        }
+    }
+
+    #[test]
     fn column_major_index() {
         // Element (row 1, col 2) of a 3×4 plane: row-major 6, column-major 7.
         assert_eq!(column_major(6, &[3, 4]), 7);
