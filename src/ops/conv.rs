@@ -153,6 +153,7 @@ impl WindowAttrs {
         if kernel.contains(&0) {
             return Err(invalid(format!("kernel {kernel:?} has a zero size")));
         }
+        check_size(op, "the kernel", &kernel)?;
         let strides = per_axis("strides", &self.strides)?;
         let dilations = per_axis("dilations", &self.dilations)?;
         let mut window = Window { kernel, strides, dilations, pads_begin: vec![0; rank], pads_end: vec![0; rank] };

@@ -78,6 +78,10 @@ fn plan(op: &'static str, attrs: &WindowAttrs, x: &[usize], ceil_mode: bool) -> 
     let mut shape = x[..2].to_vec();
     shape.extend(&output);
     check_size(op, "the output", &shape)?;
+    // The window's offset table has an entry per kernel tap and output
+    // position.
+    let n_kernel: usize = window.kernel.iter().product();
+    check_size(op, "the window table", &[n_kernel, output.iter().product()])?;
     Ok((window, shape))
 }
 
@@ -480,6 +484,13 @@ mod tests {
         let op = AveragePool { window: attrs(&[5, 5], &[1, 1], &[0, 0, 0, 0]), ..op };
         let err = op.run(&mut [Some((&x).into())], &ctx).expect_err("fails").to_string();
         assert!(err.contains("larger than the padded input"), "{err}");
+        let huge = 1 << 30;
+        let op = AveragePool { window: attrs(&[huge, huge], &[1, 1], &[huge, huge, huge, huge]), ..op };
+        let err = op.run(&mut [Some((&x).into())], &ctx).expect_err("fails").to_string();
+        assert!(err.contains("AveragePool: the kernel of shape") && err.contains("too large"), "{err}");
+        let op = AveragePool { window: attrs(&[1, 1], &[1, 1], &[huge, huge, huge, huge]), ..op };
+        let err = op.run(&mut [Some((&x).into())], &ctx).expect_err("fails").to_string();
+        assert!(err.contains("too large"), "{err}");
         let global = GlobalPool { max: true, dtypes: FLOATS };
         let err = global.run(&mut [Some((&Tensor::zeros(DType::F32, &[2, 3])).into())], &ctx).expect_err("fails");
         assert!(err.to_string().contains("GlobalMaxPool"), "{err}");
