@@ -173,7 +173,7 @@ int_gemm!(u64);
 
 /// Multiply-adds per block of rows: below about this much work a block is
 /// not worth a job of its own.
-pub const BLOCK_WORK: usize = 1 << 18;
+pub const BLOCK_WORK: usize = 1 << 20;
 
 /// Rows of `C` per block for an `m × k × n` product: enough rows for about
 /// [`BLOCK_WORK`] multiply-adds, a multiple of 8 (the crate's register
