@@ -505,6 +505,83 @@ mod tests {
         check(4, [1, 4, 6, 6], [8, 1, 3, 3], [1, 1], [0, 0, 0, 0], [1, 1]);
     }
 
+    /// 3-D convolution (one group) in float64 from the definition, with
+    /// `auto_pad` SAME_UPPER or SAME_LOWER pads worked out by hand.
+    #[test]
+    fn three_d_and_one_d_with_same_padding() {
+        let (c, m, d, h, w, k, stride) = (2, 3, 5, 4, 6, 2, 2);
+        let x = values(c * d * h * w, 9);
+        let wt = values(m * c * k * k * k, 10);
+        for (auto_pad, lower) in [(AutoPad::SameUpper, false), (AutoPad::SameLower, true)] {
+            // out = ceil(in / stride); total pad = (out - 1)·stride + k - in.
+            let dims = [d, h, w];
+            let outs: Vec<usize> = dims.iter().map(|&n| n.div_ceil(stride)).collect();
+            let begin: Vec<isize> = dims
+                .iter()
+                .zip(&outs)
+                .map(|(&n, &o)| {
+                    let total = ((o - 1) * stride + k).saturating_sub(n);
+                    (if lower { total - total / 2 } else { total / 2 }) as isize
+                })
+                .collect();
+            let mut want = vec![0.0; m * outs.iter().product::<usize>()];
+            for o in 0..m {
+                for (flat, idx) in ndarray::indices(&outs[..]).into_iter().enumerate() {
+                    let mut sum = 0.0;
+                    for ci in 0..c {
+                        for kk in ndarray::indices(&[k, k, k][..]) {
+                            let pos: Vec<isize> =
+                                (0..3).map(|a| (idx[a] * stride + kk[a]) as isize - begin[a]).collect();
+                            if (0..3).any(|a| pos[a] < 0 || pos[a] >= dims[a] as isize) {
+                                continue;
+                            }
+                            let (pd, ph, pw) = (pos[0] as usize, pos[1] as usize, pos[2] as usize);
+                            sum += wt[(((o * c + ci) * k + kk[0]) * k + kk[1]) * k + kk[2]]
+                                * x[((ci * d + pd) * h + ph) * w + pw];
+                        }
+                    }
+                    want[o * outs.iter().product::<usize>() + flat] = sum;
+                }
+            }
+            let op = Conv {
+                window: WindowAttrs {
+                    auto_pad,
+                    kernel_shape: None,
+                    strides: Some(vec![stride; 3]),
+                    dilations: None,
+                    pads: None,
+                },
+                group: 1,
+                dtypes: FLOATS_BF16,
+            };
+            let tensor = |data: &[f64], shape: &[usize]| {
+                Tensor::from(ArrayD::from_shape_vec(IxDyn(shape), data.to_vec()).expect("shape"))
+            };
+            let mut inputs = [Some(tensor(&x, &[1, c, d, h, w]).into()), Some(tensor(&wt, &[m, c, k, k, k]).into())];
+            let par = Parallel::serial();
+            let got = op.run(&mut inputs, &ctx(&par)).expect("conv runs");
+            assert_eq!(got.shape(), [1, m, outs[0], outs[1], outs[2]]);
+            for (got, want) in got.to_f64_vec().iter().zip(&want) {
+                assert!((got - want).abs() < 1e-12, "{auto_pad:?}: {got} vs {want}");
+            }
+        }
+        // 1-D (rank-3 tensors): the 2-D reference on a height-1 input.
+        let (x, w) = (values(2 * 3 * 11, 3), values(4 * 3 * 3, 5));
+        let (want, _) = reference_2d(&x, [2, 3, 1, 11], &w, [4, 3, 1, 3], &[], 1, [1, 2], [0, 1, 0, 2], [1, 2]);
+        let op = conv_op(1, Some(vec![2]), Some(vec![1, 2]), Some(vec![2]));
+        let tensor = |data: &[f64], shape: &[usize]| {
+            Tensor::from(ArrayD::from_shape_vec(IxDyn(shape), data.to_vec()).expect("shape"))
+        };
+        let mut inputs = [Some(tensor(&x, &[2, 3, 11]).into()), Some(tensor(&w, &[4, 3, 3]).into())];
+        let par = Parallel::serial();
+        let got = op.run(&mut inputs, &ctx(&par)).expect("conv runs");
+        assert_eq!(got.shape(), [2, 4, 5]);
+        assert_eq!(want.len(), 2 * 4 * 5);
+        for (got, want) in got.to_f64_vec().iter().zip(&want) {
+            assert!((got - want).abs() < 1e-12, "1-D: {got} vs {want}");
+        }
+    }
+
     #[test]
     fn large_conv_is_bitwise_independent_of_threads() {
         let x = Tensor::from(
