@@ -162,6 +162,20 @@ fn relu_of(init: TensorProto) -> ModelProto {
     model(g, 14)
 }
 
+/// `op_type(x, w) -> y`: graph input `x` of `x_dims`, and a zero float32
+/// initializer `w` of `w_dims`, as an exported layer's weight.
+fn weighted_op(op_type: &str, x_dims: &[i64], w_dims: &[i64]) -> Vec<u8> {
+    let dims: Vec<D> = x_dims.iter().map(|&n| D::N(n)).collect();
+    let mut g = graph(
+        vec![node(op_type, "the_node", &["x", "w"], &["y"], vec![])],
+        vec![value_info("x", FLOAT, Some(&dims))],
+        &["y"],
+    );
+    let n: i64 = w_dims.iter().product();
+    g.initializer.push(TensorProto { float_data: vec![0.0; n as usize], ..f32_tensor(w_dims) });
+    bytes(&model(g, 17))
+}
+
 fn f32_tensor(dims: &[i64]) -> TensorProto {
     TensorProto { name: Some("w".into()), dims: dims.to_vec(), data_type: Some(FLOAT), ..Default::default() }
 }
@@ -450,9 +464,9 @@ fn corpus() -> Vec<Case> {
         ),
         load_case(
             "unknown_op",
-            bytes(&single_op("Gelu", vec![], &[D::N(3)], 20)),
-            |err| matches!(err, Error::Load { source: LoadError::UnsupportedOp { op_type, .. }, .. } if op_type == "Gelu"),
-            &["\"the_node\"", "\"Gelu\""],
+            bytes(&single_op("StringNormalizer", vec![], &[D::N(3)], 20)),
+            |err| matches!(err, Error::Load { source: LoadError::UnsupportedOp { op_type, .. }, .. } if op_type == "StringNormalizer"),
+            &["\"the_node\"", "\"StringNormalizer\""],
         ),
         load_case(
             "unknown_domain",
@@ -953,6 +967,29 @@ fn corpus() -> Vec<Case> {
             Some(x3.clone()),
             |err| matches!(err, Error::Run { source: RunError::Op { source: OpError::AxisOutOfRange { .. }, .. } }),
             &["\"the_node\"", "-9223372036854775808"],
+        ),
+        // Issue 12: broken networks fail cleanly, naming the node. A
+        // constant weight that disagrees with the graph input's shape.
+        run_case(
+            "conv_weight_channels_disagree_with_input",
+            weighted_op("Conv", &[1, 3, 5, 5], &[2, 4, 3, 3]),
+            Some(Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[1, 3, 5, 5])))),
+            |err| matches!(err, Error::Run { source: RunError::Op { source: OpError::Invalid { .. }, .. } }),
+            &["\"the_node\"", "Conv", "4 input channels per group", "3 channels"],
+        ),
+        run_case(
+            "gemm_inner_dimensions_disagree",
+            weighted_op("Gemm", &[2, 3], &[4, 5]),
+            Some(Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[2, 3])))),
+            |err| matches!(err, Error::Run { source: RunError::Op { source: OpError::Invalid { .. }, .. } }),
+            &["\"the_node\"", "Gemm", "inner dimensions differ"],
+        ),
+        run_case(
+            "matmul_inner_dimensions_disagree",
+            weighted_op("MatMul", &[2, 3], &[4, 5]),
+            Some(Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[2, 3])))),
+            |err| matches!(err, Error::Run { source: RunError::Op { source: OpError::Invalid { .. }, .. } }),
+            &["\"the_node\"", "MatMul", "inner dimensions differ"],
         ),
         // Every input constant: the node runs at load (constant folding)
         // and its failure is a load error.

@@ -4,9 +4,12 @@
 //! that decides whether the work is big enough to split across threads.
 
 pub mod broadcast;
+pub mod conv;
+pub mod gemm;
 pub(crate) mod math;
 pub mod par;
 pub mod pool;
+pub mod pooling;
 pub mod simd;
 pub mod softmax;
 #[cfg(test)]

@@ -282,4 +282,31 @@ impl Parallel {
             }
         });
     }
+
+    /// Runs `kernel` on consecutive blocks of `block` elements of `data`
+    /// (the last may be shorter), passing each block's index, one block per
+    /// job, in parallel when `work` (the caller's count of scalar operations
+    /// for all of `data`) is worth splitting. For kernels that do much work
+    /// per output element, such as the row blocks of a matrix product,
+    /// where the output's size says little about the cost. The cut depends
+    /// only on `block`.
+    pub fn for_blocks_by_work<T: Send>(
+        &self,
+        data: &mut [T],
+        block: usize,
+        work: usize,
+        kernel: impl Fn(usize, &mut [T]) + Sync + Send,
+    ) {
+        let block = block.max(1);
+        let len = data.len();
+        if !self.worth_splitting(work) || len <= block {
+            data.chunks_mut(block).enumerate().for_each(|(idx, chunk)| kernel(idx, chunk));
+            return;
+        }
+        let ptr = SendPtr(data.as_mut_ptr());
+        self.run_chunks(len.div_ceil(block), &|idx| {
+            // SAFETY: `data` outlives `run_chunks`; blocks are disjoint.
+            kernel(idx, unsafe { ptr.chunk(idx, block, len) });
+        });
+    }
 }

@@ -10,16 +10,22 @@ pub mod cast_like;
 pub mod compare;
 pub mod concat;
 pub mod constant;
+pub mod conv;
+pub mod conv_transpose;
 pub mod dropout;
+pub mod einsum;
 pub mod elementwise;
 pub mod expand;
 pub mod gather;
+pub mod gemm;
 pub mod generate;
 pub mod identity;
 pub mod log_softmax;
 pub mod logical;
+pub mod matmul;
 pub mod normalization;
 pub mod pad;
+pub mod pool;
 pub mod reduce;
 pub mod resize;
 pub mod shape;
@@ -333,6 +339,12 @@ impl Registry {
             normalization::register(&mut reg);
             argminmax::register(&mut reg);
             resize::register(&mut reg);
+            gemm::register(&mut reg);
+            matmul::register(&mut reg);
+            conv::register(&mut reg);
+            conv_transpose::register(&mut reg);
+            pool::register(&mut reg);
+            einsum::register(&mut reg);
             reg
         })
     }
