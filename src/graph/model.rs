@@ -14,6 +14,11 @@ use crate::kernels::Parallel;
 use crate::onnx::ModelProto;
 use crate::tensor::DType;
 
+/// The newest ONNX IR version onnxi reads: the `IR_VERSION` of the
+/// `proto/onnx.proto` it was built from. A model with a newer `ir_version`
+/// is refused ([`LoadError::IrVersionTooNew`]).
+pub const MAX_IR_VERSION: i64 = crate::onnx::Version::IrVersion as i64;
+
 /// Resource limits applied while loading and running. The defaults suit
 /// untrusted models on a normal machine; raise them for big models.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +158,9 @@ impl ModelBuilder {
 
     fn build(&self, bytes: &[u8], base_dir: Option<&Path>) -> Result<Model, LoadError> {
         let (proto, nodes) = decode_model_lazily(bytes)?;
+        if proto.ir_version() > MAX_IR_VERSION {
+            return Err(LoadError::IrVersionTooNew { ir_version: proto.ir_version(), max: MAX_IR_VERSION });
+        }
         let par = match self.threads {
             Some(n) => Parallel::with_threads(n)
                 .map_err(|reason| LoadError::Io { reason: format!("cannot start threads: {reason}") })?,
