@@ -53,5 +53,7 @@ pub use graph::model::{Dim, InputSpec, Limits, MAX_IR_VERSION, Model, ModelBuild
 /// The `ndarray` version onnxi's tensors use: `onnxi::ndarray::array![…]`
 /// without adding (and matching) the dependency yourself.
 pub use ndarray;
+/// The rayon onnxi runs its kernels on, for [`ModelBuilder::pool`].
+pub use rayon;
 pub use runtime::interp::{NodeTime, Outputs, Profile, Session};
 pub use tensor::{DType, Element, Tensor};
