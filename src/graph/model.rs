@@ -92,9 +92,10 @@ impl ModelBuilder {
     }
 
     /// Runs kernels on `pool` (the application's own rayon pool, so onnxi
-    /// does not start threads that compete with it for the cores). The
-    /// calling thread works on each job as well; pool threads join as they
-    /// become free. Replaces an earlier [`ModelBuilder::threads`].
+    /// does not start threads that compete with it for the cores), using as
+    /// many threads at once as the pool has: the calling thread works on
+    /// each job at once and stands for one of them, pool threads join as
+    /// they become free. Replaces an earlier [`ModelBuilder::threads`].
     ///
     /// ```
     /// use std::sync::Arc;

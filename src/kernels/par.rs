@@ -29,9 +29,12 @@ enum Engine {
     /// The rayon pool the calling thread belongs to, or rayon's global pool
     /// (one thread per core unless `RAYON_NUM_THREADS` says otherwise).
     Current,
-    /// A given rayon pool (made by onnxi for a thread count, with one
-    /// thread fewer since the caller works too, or given by the application).
-    Pool(Arc<rayon::ThreadPool>),
+    /// A given rayon pool. `plus_caller`: onnxi made it for a thread count
+    /// with one thread fewer, the caller being the last one; a pool the
+    /// application gives counts as its own size (the caller, when outside
+    /// it, stands in for one of its threads, so a pool sized to the cores
+    /// does not oversubscribe them).
+    Pool { pool: Arc<rayon::ThreadPool>, plus_caller: bool },
 }
 
 /// How a model runs its kernels: on the caller's thread, the rayon pool it
@@ -103,25 +106,25 @@ impl Parallel {
             .thread_name(|idx| format!("onnxi-{}", idx + 1))
             .build()
             .map_err(|err| err.to_string())?;
-        Ok(Parallel { engine: Engine::Pool(Arc::new(pool)) })
+        Ok(Parallel { engine: Engine::Pool { pool: Arc::new(pool), plus_caller: true } })
     }
 
-    /// Kernels run on `pool`, the calling thread helping (when the caller
-    /// is one of the pool's threads, it is one of them).
+    /// Kernels run on `pool`: as many threads at once as it has, the
+    /// calling thread being one of them (it works on every job at once;
+    /// pool threads join as they become free).
     pub fn with_pool(pool: Arc<rayon::ThreadPool>) -> Self {
-        Parallel { engine: Engine::Pool(pool) }
+        Parallel { engine: Engine::Pool { pool, plus_caller: false } }
     }
 
-    /// Number of threads the work may use: the caller plus the pool's
-    /// threads, the caller counted once when it belongs to the pool.
+    /// Number of threads the work may use, the caller included: the size
+    /// of the pool (of the one the caller runs in, else rayon's global
+    /// pool, else the given one), plus the caller for a pool made by
+    /// [`Parallel::with_threads`].
     pub fn n_threads(&self) -> usize {
         match &self.engine {
             Engine::Serial => 1,
-            Engine::Current => {
-                let in_pool = rayon::current_thread_index().is_some();
-                rayon::current_num_threads() + usize::from(!in_pool)
-            }
-            Engine::Pool(pool) => pool.current_num_threads() + usize::from(pool.current_thread_index().is_none()),
+            Engine::Current => rayon::current_num_threads(),
+            Engine::Pool { pool, plus_caller } => pool.current_num_threads() + usize::from(*plus_caller),
         }
     }
 
@@ -136,7 +139,7 @@ impl Parallel {
         match &self.engine {
             Engine::Serial => (0..n_chunks).for_each(work),
             Engine::Current => pool::run(Target::Current, helpers, n_chunks, work),
-            Engine::Pool(pool) => pool::run(Target::Pool(pool), helpers, n_chunks, work),
+            Engine::Pool { pool, .. } => pool::run(Target::Pool(pool), helpers, n_chunks, work),
         }
     }
 
