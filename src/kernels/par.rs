@@ -9,7 +9,7 @@
 //! descheduled thread, which is what makes splitting pay off already for
 //! mid-sized tensors.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use super::pool::{self, Target};
 
@@ -35,6 +35,14 @@ enum Engine {
     /// it, stands in for one of its threads, so a pool sized to the cores
     /// does not oversubscribe them).
     Pool { pool: Arc<rayon::ThreadPool>, plus_caller: bool },
+}
+
+/// The size of rayon's global pool, which asking for starts it; 1 (so work
+/// runs serially) when its threads cannot be started, where rayon panics
+/// (a process at its thread limit, for example).
+fn global_threads() -> usize {
+    static N_THREADS: OnceLock<usize> = OnceLock::new();
+    *N_THREADS.get_or_init(|| std::panic::catch_unwind(rayon::current_num_threads).unwrap_or(1))
 }
 
 /// How a model runs its kernels: on the caller's thread, the rayon pool it
@@ -123,7 +131,8 @@ impl Parallel {
     pub fn n_threads(&self) -> usize {
         match &self.engine {
             Engine::Serial => 1,
-            Engine::Current => rayon::current_num_threads(),
+            Engine::Current if rayon::current_thread_index().is_some() => rayon::current_num_threads(),
+            Engine::Current => global_threads(),
             Engine::Pool { pool, plus_caller } => pool.current_num_threads() + usize::from(*plus_caller),
         }
     }
