@@ -23,6 +23,10 @@ pub enum LoadError {
     Decode { reason: String },
     /// The model has no graph.
     MissingGraph,
+    /// The model's `ir_version` is newer than the `onnx.proto` onnxi was
+    /// built from ([`crate::MAX_IR_VERSION`]): it may use parts of the
+    /// format onnxi cannot read.
+    IrVersionTooNew { ir_version: i64, max: i64 },
     /// No `opset_import` entry for the default domain.
     NoDefaultOpset,
     /// An opset version that cannot be a real one (negative or absurd).
@@ -71,6 +75,10 @@ impl std::fmt::Display for LoadError {
             Self::Io { reason } => write!(f, "cannot read model: {reason}"),
             Self::Decode { reason } => write!(f, "not a valid ONNX model (protobuf decode failed: {reason})"),
             Self::MissingGraph => write!(f, "model has no graph"),
+            Self::IrVersionTooNew { ir_version, max } => write!(
+                f,
+                "the model has ONNX IR version {ir_version}, but onnxi was built from an onnx.proto of IR version {max}"
+            ),
             Self::NoDefaultOpset => {
                 write!(f, "model imports no opset for the default ONNX domain (\"\" or \"ai.onnx\")")
             }

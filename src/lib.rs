@@ -51,9 +51,11 @@ pub mod onnx {
 }
 
 pub use error::{Error, LoadError, OpError, RunError};
-pub use graph::model::{Dim, InputSpec, Limits, Model, ModelBuilder, ModelInfo};
+pub use graph::model::{Dim, InputSpec, Limits, MAX_IR_VERSION, Model, ModelBuilder, ModelInfo};
 /// The `ndarray` version onnxi's tensors use: `onnxi::ndarray::array![…]`
 /// without adding (and matching) the dependency yourself.
 pub use ndarray;
+/// The rayon onnxi runs its kernels on, for [`ModelBuilder::pool`].
+pub use rayon;
 pub use runtime::interp::{NodeTime, Outputs, Profile, Session};
 pub use tensor::{DType, Element, Tensor};

@@ -253,3 +253,28 @@ fn assert_identical_across_thread_counts(cases: Vec<OpCase>) {
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
+
+/// Issue 13: an application's own rayon pool, given to the builder or
+/// simply run in, gives the same bits as one thread, and the work runs on
+/// that pool's threads.
+#[test]
+fn a_given_rayon_pool_and_the_pool_the_caller_runs_in_give_the_same_bits() {
+    let pool = std::sync::Arc::new(
+        onnxi::rayon::ThreadPoolBuilder::new().num_threads(3).thread_name(|idx| format!("app-{idx}")).build().unwrap(),
+    );
+    let mut failures = Vec::new();
+    for case in op_cases(false).into_iter().step_by(3) {
+        let serial = Model::builder().threads(1).from_bytes(&case.model).unwrap();
+        let reference = fingerprint(&serial.run([("x", case.input.clone())]).unwrap()["y"]);
+        let given = Model::builder().pool(pool.clone()).from_bytes(&case.model).unwrap();
+        if fingerprint(&given.run([("x", case.input.clone())]).unwrap()["y"]) != reference {
+            failures.push(format!("{}: a given pool differs from 1 thread", case.what));
+        }
+        let default = Model::from_bytes(&case.model).unwrap();
+        let inside = pool.install(|| fingerprint(&default.run([("x", case.input.clone())]).unwrap()["y"]));
+        if inside != reference {
+            failures.push(format!("{}: run inside a rayon pool differs from 1 thread", case.what));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}

@@ -445,6 +445,15 @@ fn corpus() -> Vec<Case> {
             &["\"the_node\"", "Relu", "opset 29"],
         ),
         load_case(
+            "ir_version_newer_than_the_proto",
+            bytes(&ModelProto { ir_version: Some(onnxi::MAX_IR_VERSION + 1), ..relu.clone() }),
+            |err| {
+                matches!(err, Error::Load { source: LoadError::IrVersionTooNew { ir_version, max }, .. }
+                    if *ir_version == onnxi::MAX_IR_VERSION + 1 && *max == onnxi::MAX_IR_VERSION)
+            },
+            &["IR version", "onnx.proto"],
+        ),
+        load_case(
             "opset_version_absurd",
             bytes(&single_op("Relu", vec![], &[D::N(3)], 1 << 40)),
             |err| matches!(err, Error::Load { source: LoadError::InvalidOpsetVersion { .. }, .. }),
@@ -1825,4 +1834,46 @@ fn issue_5_leaky_relu_with_a_nan_alpha_gives_nan_where_run_and_session_agree() {
         assert!(values[0].is_nan() && values[1].is_nan() && values[2].is_nan(), "{values:?}");
         assert_eq!(values[3], 2.0);
     }
+}
+
+#[test]
+fn issue_13_the_newest_ir_version_loads_and_the_limit_is_the_protos() {
+    // The limit is the proto's IR_VERSION (14 in the pinned onnx.proto), not
+    // a number written here: a model at that version still loads.
+    const { assert!(onnxi::MAX_IR_VERSION >= 10) };
+    let proto = ModelProto { ir_version: Some(onnxi::MAX_IR_VERSION), ..single_op("Relu", vec![], &[D::N(3)], 14) };
+    Model::from_bytes(&bytes(&proto)).unwrap();
+    let newer = ModelProto { ir_version: Some(onnxi::MAX_IR_VERSION + 1), ..proto };
+    let message = Model::from_bytes(&bytes(&newer)).unwrap_err().to_string();
+    let (new, max) = ((onnxi::MAX_IR_VERSION + 1).to_string(), onnxi::MAX_IR_VERSION.to_string());
+    assert!(message.contains(&new) && message.contains(&max), "{message}");
+}
+
+#[test]
+fn issue_13_a_gap_in_the_data_set_numbering_names_the_missing_file() {
+    use onnxi::conformance::{Status, Tolerance, run_case};
+    let (x, y) = (f32s(&[-1.0, 0.5, 2.0]), f32s(&[0.0, 0.5, 2.0]));
+    let case = |files: &[(&str, &Tensor)]| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("model.onnx"), bytes(&single_op("Relu", vec![], &[D::N(3)], 14))).unwrap();
+        let set = dir.path().join("test_data_set_0");
+        std::fs::create_dir(&set).unwrap();
+        for (name, tensor) in files {
+            std::fs::write(set.join(name), encode_pb("", tensor)).unwrap();
+        }
+        let report = run_case(dir.path(), Tolerance::DEFAULT);
+        (dir, report.status)
+    };
+    // The well-numbered case passes, so the failures below are the gap's.
+    let (_dir, status) = case(&[("input_0.pb", &x), ("output_0.pb", &y)]);
+    assert_eq!(status, Status::Pass);
+    let (_dir, status) = case(&[("input_0.pb", &x), ("input_2.pb", &x), ("output_0.pb", &y)]);
+    let Status::Error(message) = status else { panic!("{status:?}") };
+    assert!(message.contains("input_1.pb is missing"), "{message}");
+    let (_dir, status) = case(&[("input_0.pb", &x), ("output_1.pb", &y)]);
+    let Status::Error(message) = status else { panic!("{status:?}") };
+    assert!(message.contains("output_0.pb is missing"), "{message}");
+    let (_dir, status) = case(&[("input_1.pb", &x), ("output_0.pb", &y)]);
+    let Status::Error(message) = status else { panic!("{status:?}") };
+    assert!(message.contains("input_0.pb is missing"), "{message}");
 }

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # One command for the onnxi / ONNX Runtime / tract comparison (issue 4, item 5).
 #
-#   benches/compare/run.sh [--write-results] [--filter TEXT] [--threads 1,2] [--rounds N] [--batch-ms MS]
+#   benches/compare/run.sh [--write-results] [--filter TEXT] [--threads 1,2] [--regimes back-to-back,idle,busy]
+#                          [--rounds N] [--batch-ms MS] [--gap-ms MS] [--idle-ms MS] [--model-run]
 #
 # Creates benches/compare/.venv with the onnxruntime wheel (once), points
 # ORT_DYLIB_PATH at the libonnxruntime.so inside it, then builds and runs the
-# harness in release mode. Normal builds and CI of onnxi never need any of it.
+# harness in release mode. An ORT_DYLIB_PATH already set to an existing
+# libonnxruntime.so.1.32.0 is used as it is (no venv). Normal builds and CI
+# of onnxi never need any of it.
 set -euo pipefail
 
 ORT_VERSION=1.32.0
@@ -13,6 +16,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="$here/.venv"
 python="${PYTHON:-python3}"
 
+if [[ -n "${ORT_DYLIB_PATH:-}" && -f "$ORT_DYLIB_PATH" && "$ORT_DYLIB_PATH" == *".so.$ORT_VERSION" ]]; then
+    dylib="$ORT_DYLIB_PATH"
+else
 if [[ ! -x "$venv/bin/python" ]]; then
     echo "creating $venv with onnxruntime==$ORT_VERSION" >&2
     "$python" -m venv "$venv"
@@ -27,6 +33,7 @@ dylib="$(find "$venv" -path "*/onnxruntime/capi/libonnxruntime.so.$ORT_VERSION" 
 if [[ -z "$dylib" ]]; then
     echo "libonnxruntime.so.$ORT_VERSION not found under $venv" >&2
     exit 1
+fi
 fi
 export ORT_DYLIB_PATH="$dylib"
 

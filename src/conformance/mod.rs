@@ -424,7 +424,11 @@ fn describe_model(bytes: &[u8], report: &mut CaseReport) {
     }
 }
 
-fn numbered_files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+/// The files `{prefix}0.pb`, `{prefix}1.pb`, … of a data set folder, in
+/// order. A gap in the numbering (`input_0.pb` and `input_2.pb` without
+/// `input_1.pb`) or one number written twice (`input_1.pb`, `input_01.pb`)
+/// is an error naming the file: the positions of the others would be wrong.
+fn numbered_files(dir: &Path, prefix: &str) -> Result<Vec<PathBuf>, String> {
     let mut files: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -436,7 +440,21 @@ fn numbered_files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
         })
         .collect();
     files.sort();
-    files.into_iter().map(|(_, path)| path).collect()
+    for (pos, (idx, path)) in files.iter().enumerate() {
+        if *idx > pos {
+            let present: Vec<String> =
+                files.iter().filter_map(|(_, path)| Some(path.file_name()?.to_string_lossy().into_owned())).collect();
+            return Err(format!(
+                "{}: {prefix}{pos}.pb is missing (the data set has {}; the numbering must start at 0 with no gaps)",
+                dir.display(),
+                present.join(", ")
+            ));
+        }
+        if *idx < pos {
+            return Err(format!("{}: two files number {prefix}{idx}.pb", path.display()));
+        }
+    }
+    Ok(files.into_iter().map(|(_, path)| path).collect())
 }
 
 fn run_case_inner(dir: &Path, tolerance: Tolerance, report: &mut CaseReport) -> Result<Status, String> {
@@ -465,7 +483,7 @@ fn run_case_inner(dir: &Path, tolerance: Tolerance, report: &mut CaseReport) -> 
     let output_names: Vec<String> = model.output_names().iter().map(|name| name.to_string()).collect();
     for (set_idx, set_dir) in &data_sets {
         let mut feeds = Vec::new();
-        for (pos, file) in numbered_files(set_dir, "input_").into_iter().enumerate() {
+        for (pos, file) in numbered_files(set_dir, "input_")?.into_iter().enumerate() {
             let (tensor, stored_name) = tensor_file::read(&file, u64::MAX).map_err(|err| err.to_string())?;
             // Inputs match by stored name when it names a graph input, else by position.
             let name = match stored_name {
@@ -481,7 +499,7 @@ fn run_case_inner(dir: &Path, tolerance: Tolerance, report: &mut CaseReport) -> 
             feeds.push((name, tensor));
         }
         let outputs = model.run(feeds).map_err(|err| format!("data set {set_idx}: {err}"))?;
-        let expected_files = numbered_files(set_dir, "output_");
+        let expected_files = numbered_files(set_dir, "output_")?;
         if expected_files.len() != output_names.len() {
             return Ok(Status::Fail(format!(
                 "data set {set_idx}: {} expected outputs stored, the model has {}",

@@ -4,6 +4,7 @@
 //! `opsets`, `functions` and the lazy decoder in `crate::io::decode`.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::error::{Error, LoadError};
 use crate::graph::builder::build_graph;
@@ -13,6 +14,11 @@ use crate::io::decode::decode_model_lazily;
 use crate::kernels::Parallel;
 use crate::onnx::ModelProto;
 use crate::tensor::DType;
+
+/// The newest ONNX IR version onnxi reads: the `IR_VERSION` of the
+/// `proto/onnx.proto` it was built from. A model with a newer `ir_version`
+/// is refused ([`LoadError::IrVersionTooNew`]).
+pub const MAX_IR_VERSION: i64 = crate::onnx::Version::IrVersion as i64;
 
 /// Resource limits applied while loading and running. The defaults suit
 /// untrusted models on a normal machine; raise them for big models.
@@ -59,15 +65,46 @@ impl Default for Limits {
 #[derive(Debug, Clone, Default)]
 pub struct ModelBuilder {
     limits: Limits,
-    threads: Option<usize>,
+    threads: Threads,
     no_folding: bool,
 }
 
+/// Which threads a model's kernels use.
+#[derive(Debug, Clone, Default)]
+enum Threads {
+    /// The rayon pool the caller runs in, else rayon's global pool.
+    #[default]
+    Current,
+    /// A dedicated pool for this many threads, the caller included.
+    Count(usize),
+    /// A pool the application gives.
+    Pool(Arc<rayon::ThreadPool>),
+}
+
 impl ModelBuilder {
-    /// Runs kernels on a dedicated pool of `n` threads (1: the caller's
-    /// thread only). Without this, the shared pool (one thread per core) is used.
+    /// Runs kernels on a dedicated rayon pool for `n` threads, the calling
+    /// thread included (1: the caller's thread only). Without this or
+    /// [`ModelBuilder::pool`], kernels use the rayon pool the caller runs
+    /// in, or else rayon's global pool (one thread per core).
     pub fn threads(mut self, n: usize) -> Self {
-        self.threads = Some(n);
+        self.threads = Threads::Count(n);
+        self
+    }
+
+    /// Runs kernels on `pool` (the application's own rayon pool, so onnxi
+    /// does not start threads that compete with it for the cores), using as
+    /// many threads at once as the pool has: the calling thread works on
+    /// each job at once and stands for one of them, pool threads join as
+    /// they become free. Replaces an earlier [`ModelBuilder::threads`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let pool = Arc::new(onnxi::rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap());
+    /// let builder = onnxi::Model::builder().pool(pool);
+    /// # let _ = builder;
+    /// ```
+    pub fn pool(mut self, pool: Arc<rayon::ThreadPool>) -> Self {
+        self.threads = Threads::Pool(pool);
         self
     }
 
@@ -153,10 +190,14 @@ impl ModelBuilder {
 
     fn build(&self, bytes: &[u8], base_dir: Option<&Path>) -> Result<Model, LoadError> {
         let (proto, nodes) = decode_model_lazily(bytes)?;
-        let par = match self.threads {
-            Some(n) => Parallel::with_threads(n)
+        if proto.ir_version() > MAX_IR_VERSION {
+            return Err(LoadError::IrVersionTooNew { ir_version: proto.ir_version(), max: MAX_IR_VERSION });
+        }
+        let par = match &self.threads {
+            Threads::Count(n) => Parallel::with_threads(*n)
                 .map_err(|reason| LoadError::Io { reason: format!("cannot start threads: {reason}") })?,
-            None => Parallel::global(),
+            Threads::Pool(pool) => Parallel::with_pool(pool.clone()),
+            Threads::Current => Parallel::global(),
         };
         let graph = build_graph(&proto, nodes, base_dir, &self.limits, !self.no_folding)?;
         Ok(Model { info: ModelInfo::from_proto(&proto), plan: graph, par, limits: self.limits.clone() })

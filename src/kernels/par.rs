@@ -2,14 +2,16 @@
 //!
 //! Work is split into chunks whose boundaries depend only on the data size,
 //! never on the thread count, so every result is bitwise the same whatever
-//! the pool size. Threads come from [`super::pool::Pool`], where the
-//! calling thread works too: a job never waits for a sleeping worker to
-//! wake, which is what makes splitting pay off already for mid-sized
-//! tensors.
+//! the pool size. Threads come from rayon (the pool the caller runs in,
+//! rayon's global pool, or a pool the application gives); the calling
+//! thread starts on the chunks at once and pool threads join as they become
+//! free (`kernels::pool`), so a job never waits for a sleeping or
+//! descheduled thread, which is what makes splitting pay off already for
+//! mid-sized tensors.
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use super::pool::Pool;
+use super::pool::{self, Target};
 
 /// Below this many elements, threads cost more than they save.
 pub const PAR_MIN_ELEMS: usize = 32 * 1024;
@@ -18,23 +20,38 @@ pub const PAR_MIN_ELEMS: usize = 32 * 1024;
 /// SIMD loops see whole vectors except at the very end).
 pub const CHUNK_ELEMS: usize = 16 * 1024;
 
-/// How a model runs its kernels: on the caller's thread, the shared pool,
-/// or a pool of its own.
+/// Where a model's kernels run.
 #[derive(Debug, Clone, Default)]
-pub struct Parallel {
-    pool: Option<Arc<Pool>>,
-    serial: bool,
+enum Engine {
+    /// The calling thread only.
+    #[default]
+    Serial,
+    /// The rayon pool the calling thread belongs to, or rayon's global pool
+    /// (one thread per core unless `RAYON_NUM_THREADS` says otherwise).
+    Current,
+    /// A given rayon pool. `plus_caller`: onnxi made it for a thread count
+    /// with one thread fewer, the caller being the last one; a pool the
+    /// application gives counts as its own size (the caller, when outside
+    /// it, stands in for one of its threads, so a pool sized to the cores
+    /// does not oversubscribe them).
+    Pool { pool: Arc<rayon::ThreadPool>, plus_caller: bool },
 }
 
-/// The pool models share unless they ask for their own: one thread per core.
-fn shared_pool() -> Option<Arc<Pool>> {
-    static SHARED: OnceLock<Option<Arc<Pool>>> = OnceLock::new();
-    SHARED
-        .get_or_init(|| {
-            let n_threads = std::thread::available_parallelism().map_or(1, usize::from);
-            Pool::new(n_threads).ok().map(Arc::new)
-        })
-        .clone()
+/// The size of rayon's global pool, which asking for starts it; 1 (so work
+/// runs serially) when its threads cannot be started, where rayon panics
+/// (a process at its thread limit, for example).
+fn global_threads() -> usize {
+    static N_THREADS: OnceLock<usize> = OnceLock::new();
+    *N_THREADS.get_or_init(|| std::panic::catch_unwind(rayon::current_num_threads).unwrap_or(1))
+}
+
+/// How a model runs its kernels: on the caller's thread, the rayon pool it
+/// runs in (or rayon's global pool), or a given rayon pool. The calling
+/// thread always works on the job itself; pool threads join as they become
+/// free (see `kernels::pool`).
+#[derive(Debug, Clone, Default)]
+pub struct Parallel {
+    engine: Engine,
 }
 
 /// A raw pointer that may cross threads; the code using it hands each
@@ -72,18 +89,19 @@ impl<T> SendPtr<T> {
 }
 
 impl Parallel {
-    /// Kernels use the shared pool (one thread per core) for large tensors.
+    /// Kernels use the rayon pool the calling thread runs in, or rayon's
+    /// global pool (one thread per core), for large tensors.
     pub fn global() -> Self {
-        Parallel { pool: shared_pool(), serial: false }
+        Parallel { engine: Engine::Current }
     }
 
     /// Everything runs on the calling thread.
     pub fn serial() -> Self {
-        Parallel { pool: None, serial: true }
+        Parallel { engine: Engine::Serial }
     }
 
-    /// A dedicated pool of `n_threads` threads, the caller included (1 means
-    /// serial).
+    /// A dedicated rayon pool for `n_threads` threads, the caller included
+    /// (so `n_threads - 1` pool threads; 1 means serial).
     ///
     /// # Errors
     /// The OS error when a thread cannot be started.
@@ -91,27 +109,46 @@ impl Parallel {
         if n_threads <= 1 {
             return Ok(Parallel::serial());
         }
-        let pool = Pool::new(n_threads).map_err(|err| err.to_string())?;
-        Ok(Parallel { pool: Some(Arc::new(pool)), serial: false })
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(n_threads - 1)
+            .thread_name(|idx| format!("onnxi-{}", idx + 1))
+            .build()
+            .map_err(|err| err.to_string())?;
+        Ok(Parallel { engine: Engine::Pool { pool: Arc::new(pool), plus_caller: true } })
     }
 
-    /// Number of threads the work may use.
+    /// Kernels run on `pool`: as many threads at once as it has, the
+    /// calling thread being one of them (it works on every job at once;
+    /// pool threads join as they become free).
+    pub fn with_pool(pool: Arc<rayon::ThreadPool>) -> Self {
+        Parallel { engine: Engine::Pool { pool, plus_caller: false } }
+    }
+
+    /// Number of threads the work may use, the caller included: the size
+    /// of the pool (of the one the caller runs in, else rayon's global
+    /// pool, else the given one), plus the caller for a pool made by
+    /// [`Parallel::with_threads`].
     pub fn n_threads(&self) -> usize {
-        match (&self.pool, self.serial) {
-            (Some(pool), false) => pool.n_threads(),
-            _ => 1,
+        match &self.engine {
+            Engine::Serial => 1,
+            Engine::Current if rayon::current_thread_index().is_some() => rayon::current_num_threads(),
+            Engine::Current => global_threads(),
+            Engine::Pool { pool, plus_caller } => pool.current_num_threads() + usize::from(*plus_caller),
         }
     }
 
     fn worth_splitting(&self, n_elems: usize) -> bool {
-        !self.serial && n_elems >= PAR_MIN_ELEMS && self.n_threads() > 1
+        !matches!(self.engine, Engine::Serial) && n_elems >= PAR_MIN_ELEMS && self.n_threads() > 1
     }
 
-    /// Runs `work(0..n_chunks)` on the pool, or here when there is none.
+    /// Runs `work(0..n_chunks)` on the caller and the pool, or here when
+    /// there is none.
     fn run_chunks(&self, n_chunks: usize, work: &(dyn Fn(usize) + Sync)) {
-        match &self.pool {
-            Some(pool) if !self.serial => pool.run(n_chunks, work),
-            _ => (0..n_chunks).for_each(work),
+        let helpers = self.n_threads() - 1;
+        match &self.engine {
+            Engine::Serial => (0..n_chunks).for_each(work),
+            Engine::Current => pool::run(Target::Current, helpers, n_chunks, work),
+            Engine::Pool { pool, .. } => pool::run(Target::Pool(pool), helpers, n_chunks, work),
         }
     }
 

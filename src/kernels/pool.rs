@@ -1,226 +1,155 @@
-//! A small thread pool where the caller works too.
+//! Running one split job on rayon, with the calling thread working at once.
 //!
-//! Handing a job to a sleeping rayon pool from outside costs 10–15 µs of
-//! wake-up before any work starts, more than a whole 100k-element Relu. Here
-//! the calling thread starts on the chunks at once; workers that are awake
-//! (they spin for a while after each job before parking) join in by claiming
-//! chunks from an atomic counter, and a worker that wakes after the chunks
-//! are gone never touches the job. The caller waits only for workers that
-//! actually joined, so a mid-sized job never waits for a wake-up.
+//! A job is `n_chunks` numbered chunks. The caller publishes the job, asks
+//! the rayon pool for up to `n_threads - 1` helpers (`spawn`: each helper
+//! is a rayon task that starts when a pool thread becomes free) and starts
+//! claiming chunks from an atomic counter itself, without waiting for
+//! anyone. A helper that starts while the job is still open claims chunks
+//! too; a helper that starts after the caller has closed the job (the
+//! chunks were all done, e.g. because the pool threads were asleep,
+//! descheduled or busy with other work) returns without touching it. So
+//! the caller waits only for chunks that a helper has actually claimed,
+//! never for a thread that has not started: a job on a sleeping or busy
+//! pool costs what the serial loop costs plus the hand-off (a queue push
+//! and, when a pool thread sleeps, one wake-up call).
+//!
+//! While it waits for a claimed chunk, the caller spins only briefly and
+//! then yields its core, so on a loaded machine it does not keep the core
+//! the helper needs to finish. The pool's own threads sleep as rayon makes
+//! them (a few yields, then a futex), never a long spin.
 //!
 //! Chunk boundaries are chosen by the caller from the data size alone, so
 //! which thread runs a chunk never changes a result.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
-/// How long an idle worker spins before parking. Back-to-back runs (the
-/// common case in serving and benchmarks) then find their workers awake.
-const SPIN: Duration = Duration::from_micros(200);
+/// The chunk runner helpers see. Valid only while the job is open (see
+/// `run`'s safety comment).
+struct WorkPtr(*const (dyn Fn(usize) + Sync));
 
-/// The job workers see: a chunk runner and its chunk count. The reference is
-/// only valid while `Shared::job` holds it (see `run`'s safety comment).
-#[derive(Clone, Copy)]
-struct JobRef {
-    work: *const (dyn Fn(usize) + Sync),
+// SAFETY: the pointee is `Sync`; `run` keeps it alive while any helper can
+// reach it (the job's `state` is open or has a joined helper).
+unsafe impl Send for WorkPtr {}
+// SAFETY: as above; the pointer is only read.
+unsafe impl Sync for WorkPtr {}
+
+/// One job, shared by the caller and its helper tasks. Helper tasks may
+/// outlive `run` (a task that starts late), so this lives in an `Arc`.
+struct Job {
+    work: WorkPtr,
     n_chunks: usize,
-}
-
-// SAFETY: the pointee is `Sync`, and `run` keeps it alive until every worker
-// that obtained the pointer has let go of it.
-unsafe impl Send for JobRef {}
-
-struct Shared {
-    /// The current job, set and cleared by the caller under this lock.
-    job: Mutex<Option<JobRef>>,
-    /// Bumped for every new job, so spinning workers notice one quickly.
-    epoch: AtomicU64,
     next_chunk: AtomicUsize,
     done_chunks: AtomicUsize,
-    /// Workers currently holding the job pointer.
-    active: AtomicUsize,
-    /// The first panic payload from a chunk run by a worker, handed back to
+    /// Bit 0: the job is open to helpers. Above it, twice the number of
+    /// helpers currently inside the job.
+    state: AtomicUsize,
+    /// The first panic payload of a chunk run by a helper, handed back to
     /// the caller so it unwinds with the kernel's own message.
     panic: Mutex<Option<Box<dyn Any + Send>>>,
-    shutdown: AtomicBool,
-    wake: Condvar,
-    /// Workers parked on `wake`; changed only under the `job` lock, so a
-    /// submitter that reads it under that lock knows whether to notify
-    /// (a notification is a system call even when nobody waits).
-    parked: AtomicUsize,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
+const OPEN: usize = 1;
+const HELPER: usize = 2;
 
-/// A fixed set of worker threads plus the caller.
-pub struct Pool {
-    shared: Arc<Shared>,
-    /// One job at a time; a caller that finds the pool busy runs serially.
-    submit: Mutex<()>,
-    workers: Vec<JoinHandle<()>>,
-}
-
-impl std::fmt::Debug for Pool {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pool").field("n_threads", &self.n_threads()).finish()
-    }
-}
-
-impl Pool {
-    /// A pool using `n_threads` threads in all: the caller and
-    /// `n_threads - 1` workers.
-    ///
-    /// # Errors
-    /// The OS error when a thread cannot be started.
-    pub fn new(n_threads: usize) -> std::io::Result<Pool> {
-        let shared = Arc::new(Shared {
-            job: Mutex::new(None),
-            epoch: AtomicU64::new(0),
-            next_chunk: AtomicUsize::new(0),
-            done_chunks: AtomicUsize::new(0),
-            active: AtomicUsize::new(0),
-            panic: Mutex::new(None),
-            shutdown: AtomicBool::new(false),
-            wake: Condvar::new(),
-            parked: AtomicUsize::new(0),
-        });
-        let mut workers = Vec::new();
-        for idx in 1..n_threads.max(1) {
-            let shared = shared.clone();
-            workers.push(std::thread::Builder::new().name(format!("onnxi-{idx}")).spawn(move || worker(&shared))?);
-        }
-        Ok(Pool { shared, submit: Mutex::new(()), workers })
-    }
-
-    /// Threads that share the work, the caller included.
-    pub fn n_threads(&self) -> usize {
-        self.workers.len() + 1
-    }
-
-    /// Runs `work(0..n_chunks)`, each index exactly once, on the caller and
-    /// whichever workers join. Returns when every chunk is done.
-    pub fn run(&self, n_chunks: usize, work: &(dyn Fn(usize) + Sync)) {
-        let _turn = match self.submit.try_lock() {
-            Ok(guard) => guard,
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            // Another thread's job is running: do this one here instead of
-            // queueing behind it.
-            Err(TryLockError::WouldBlock) => {
-                (0..n_chunks).for_each(work);
+impl Job {
+    /// Claims and runs chunks until none are left. A panicking chunk still
+    /// counts as done and the loop goes on, so every chunk is claimed and
+    /// the caller never waits forever; the first panic is kept.
+    fn claim_chunks(&self, work: &(dyn Fn(usize) + Sync)) {
+        loop {
+            let idx = self.next_chunk.fetch_add(1, Ordering::Relaxed);
+            if idx >= self.n_chunks {
                 return;
             }
-        };
-        if self.workers.is_empty() || n_chunks <= 1 {
-            (0..n_chunks).for_each(work);
-            return;
-        }
-        let shared = &*self.shared;
-        shared.next_chunk.store(0, Ordering::Relaxed);
-        shared.done_chunks.store(0, Ordering::Relaxed);
-        // SAFETY: the lifetime of `work` is erased so workers can hold it.
-        // It stays valid: before returning, this function clears `job` under
-        // its lock (so no worker can pick it up afterwards) and waits until
-        // `active` is zero (so no worker still holds it).
-        let work_static: *const (dyn Fn(usize) + Sync) =
-            unsafe { std::mem::transmute(work as *const (dyn Fn(usize) + Sync + '_)) };
-        let any_parked = {
-            // Publish and bump the epoch under the lock that parked workers
-            // check it under, so none can miss the notification.
-            let mut job = lock(&shared.job);
-            *job = Some(JobRef { work: work_static, n_chunks });
-            shared.epoch.fetch_add(1, Ordering::Release);
-            shared.parked.load(Ordering::Relaxed) > 0
-        };
-        if any_parked {
-            shared.wake.notify_all();
-        }
-
-        claim_chunks(shared, work, n_chunks);
-        while shared.done_chunks.load(Ordering::Acquire) < n_chunks {
-            std::hint::spin_loop();
-        }
-        *lock(&shared.job) = None;
-        while shared.active.load(Ordering::Acquire) > 0 {
-            std::hint::spin_loop();
-        }
-        if let Some(payload) = lock(&shared.panic).take() {
-            resume_unwind(payload);
-        }
-    }
-}
-
-/// Claims and runs chunks until none are left. A panicking chunk still
-/// counts as done and the loop goes on, so every chunk is claimed and the
-/// caller never waits forever; the first panic is kept for the caller.
-fn claim_chunks(shared: &Shared, work: &(dyn Fn(usize) + Sync), n_chunks: usize) {
-    loop {
-        let idx = shared.next_chunk.fetch_add(1, Ordering::Relaxed);
-        if idx >= n_chunks {
-            return;
-        }
-        let result = catch_unwind(AssertUnwindSafe(|| work(idx)));
-        if let Err(payload) = result {
-            lock(&shared.panic).get_or_insert(payload);
-        }
-        shared.done_chunks.fetch_add(1, Ordering::Release);
-    }
-}
-
-fn worker(shared: &Shared) {
-    let mut seen_epoch = 0;
-    loop {
-        // Spin briefly for the next job, then park until notified.
-        let spin_until = Instant::now() + SPIN;
-        while shared.epoch.load(Ordering::Acquire) == seen_epoch && !shared.shutdown.load(Ordering::Relaxed) {
-            if Instant::now() >= spin_until {
-                let mut guard = lock(&shared.job);
-                shared.parked.fetch_add(1, Ordering::Relaxed);
-                while shared.epoch.load(Ordering::Acquire) == seen_epoch && !shared.shutdown.load(Ordering::Relaxed) {
-                    guard = shared.wake.wait(guard).unwrap_or_else(PoisonError::into_inner);
-                }
-                shared.parked.fetch_sub(1, Ordering::Relaxed);
-                break;
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| work(idx))) {
+                self.panic.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(payload);
             }
-            std::hint::spin_loop();
+            self.done_chunks.fetch_add(1, Ordering::Release);
         }
-        if shared.shutdown.load(Ordering::Relaxed) {
-            return;
+    }
+
+    /// What a helper task does when a pool thread gets to it.
+    fn help(&self) {
+        // Announce first, then look: once the caller has closed the job it
+        // waits until every announced helper has left, so a helper that saw
+        // the job open can use the pointer safely.
+        let state = self.state.fetch_add(HELPER, Ordering::AcqRel);
+        if state & OPEN != 0 && self.next_chunk.load(Ordering::Relaxed) < self.n_chunks {
+            // SAFETY: the job was open after this helper announced itself,
+            // so the caller is still inside `run` and keeps `work` alive
+            // until this helper leaves (below).
+            let work = unsafe { &*self.work.0 };
+            self.claim_chunks(work);
         }
-        seen_epoch = shared.epoch.load(Ordering::Acquire);
-        // Join the job only while the caller still publishes it.
-        let job = {
-            let guard = lock(&shared.job);
-            let job = *guard;
-            if job.is_some() {
-                shared.active.fetch_add(1, Ordering::AcqRel);
-            }
-            job
-        };
-        let Some(job) = job else { continue };
-        // SAFETY: `active` was raised while the job was published, so the
-        // caller keeps the closure alive until this worker lowers it.
-        let work = unsafe { &*job.work };
-        claim_chunks(shared, work, job.n_chunks);
-        shared.active.fetch_sub(1, Ordering::AcqRel);
+        self.state.fetch_sub(HELPER, Ordering::Release);
     }
 }
 
-impl Drop for Pool {
-    fn drop(&mut self) {
-        self.shared.shutdown.store(true, Ordering::Relaxed);
-        {
-            let _guard = lock(&self.shared.job);
-            self.shared.wake.notify_all();
+/// Waits until `done()` holds: a short spin (the common case is a helper
+/// finishing its last chunk within microseconds), then yielding the core on
+/// every check, so a helper that the OS has descheduled can get it back.
+fn wait_until(done: impl Fn() -> bool) {
+    let mut spins = 0u32;
+    while !done() {
+        if spins < 256 {
+            spins += 1;
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
         }
-        for handle in self.workers.drain(..) {
-            let _ = handle.join();
+    }
+}
+
+/// Where helper tasks go.
+#[derive(Clone, Copy)]
+pub(crate) enum Target<'a> {
+    /// The pool the calling thread belongs to, or rayon's global pool.
+    Current,
+    /// A given pool.
+    Pool(&'a rayon::ThreadPool),
+}
+
+/// Runs `work(0..n_chunks)`, each index exactly once, on the caller and up
+/// to `helpers` rayon tasks sent to `target`. Returns when every chunk is
+/// done; a panic in any chunk is resumed here after all chunks ran.
+pub(crate) fn run(target: Target<'_>, helpers: usize, n_chunks: usize, work: &(dyn Fn(usize) + Sync)) {
+    let helpers = helpers.min(n_chunks.saturating_sub(1));
+    if helpers == 0 {
+        (0..n_chunks).for_each(work);
+        return;
+    }
+    // SAFETY: the lifetime of `work` is erased so helper tasks can carry it.
+    // It stays valid: before returning, this function closes the job (no
+    // helper that announces itself later touches `work`) and waits until no
+    // announced helper is left inside it.
+    let work_static: *const (dyn Fn(usize) + Sync) =
+        unsafe { std::mem::transmute(work as *const (dyn Fn(usize) + Sync + '_)) };
+    let job = Arc::new(Job {
+        work: WorkPtr(work_static),
+        n_chunks,
+        next_chunk: AtomicUsize::new(0),
+        done_chunks: AtomicUsize::new(0),
+        state: AtomicUsize::new(OPEN),
+        panic: Mutex::new(None),
+    });
+    for _ in 0..helpers {
+        let job = job.clone();
+        let task = move || job.help();
+        match target {
+            Target::Current => rayon::spawn(task),
+            Target::Pool(pool) => pool.spawn(task),
         }
+    }
+    job.claim_chunks(work);
+    wait_until(|| job.done_chunks.load(Ordering::Acquire) >= n_chunks);
+    job.state.fetch_and(!OPEN, Ordering::AcqRel);
+    wait_until(|| job.state.load(Ordering::Acquire) & !OPEN == 0);
+    let payload = job.panic.lock().unwrap_or_else(PoisonError::into_inner).take();
+    if let Some(payload) = payload {
+        resume_unwind(payload);
     }
 }
 
@@ -228,28 +157,34 @@ impl Drop for Pool {
 mod tests {
     use super::*;
 
+    fn pool(n_threads: usize) -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new().num_threads(n_threads).build().unwrap()
+    }
+
     #[test]
     fn every_chunk_runs_exactly_once_across_many_jobs() {
-        let pool = Pool::new(4).unwrap();
-        for n_chunks in [0, 1, 2, 7, 64, 1000] {
-            let counts: Vec<AtomicUsize> = (0..n_chunks).map(|_| AtomicUsize::new(0)).collect();
-            pool.run(n_chunks, &|idx| {
-                counts[idx].fetch_add(1, Ordering::Relaxed);
-            });
-            assert!(counts.iter().all(|count| count.load(Ordering::Relaxed) == 1), "{n_chunks}");
+        let pool = pool(3);
+        for target in [Target::Current, Target::Pool(&pool)] {
+            for n_chunks in [0, 1, 2, 7, 64, 1000] {
+                let counts: Vec<AtomicUsize> = (0..n_chunks).map(|_| AtomicUsize::new(0)).collect();
+                run(target, 3, n_chunks, &|idx| {
+                    counts[idx].fetch_add(1, Ordering::Relaxed);
+                });
+                assert!(counts.iter().all(|count| count.load(Ordering::Relaxed) == 1), "{n_chunks}");
+            }
         }
     }
 
     #[test]
-    fn concurrent_callers_never_block_each_other_and_all_work_is_done() {
-        let pool = Arc::new(Pool::new(2).unwrap());
+    fn concurrent_callers_share_the_pool_and_all_work_is_done() {
+        let pool = Arc::new(pool(2));
         let handles: Vec<_> = (0..4)
             .map(|_| {
                 let pool = pool.clone();
                 std::thread::spawn(move || {
                     for _ in 0..200 {
                         let total = AtomicUsize::new(0);
-                        pool.run(16, &|idx| {
+                        run(Target::Pool(&pool), 2, 16, &|idx| {
                             total.fetch_add(idx, Ordering::Relaxed);
                         });
                         assert_eq!(total.load(Ordering::Relaxed), 120);
@@ -263,12 +198,48 @@ mod tests {
     }
 
     #[test]
+    fn a_job_finishes_while_every_pool_thread_is_blocked() {
+        // The only pool thread is held until the job is done: the caller
+        // must do all chunks itself and not wait for the helper task.
+        let pool = pool(1);
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = std::sync::mpsc::channel::<()>();
+        pool.spawn(move || {
+            started_tx.send(()).unwrap();
+            blocked.recv().unwrap();
+        });
+        started.recv().unwrap();
+        let total = AtomicUsize::new(0);
+        run(Target::Pool(&pool), 1, 8, &|_| {
+            total.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(total.load(Ordering::Relaxed), 8);
+        release.send(()).unwrap();
+    }
+
+    #[test]
+    fn inside_a_pool_the_job_runs_on_that_pool() {
+        let pool = pool(2);
+        let seen = Mutex::new(Vec::new());
+        pool.install(|| {
+            run(Target::Current, 1, 64, &|_| {
+                std::thread::sleep(std::time::Duration::from_micros(50));
+                seen.lock().unwrap().push(rayon::current_thread_index());
+            });
+        });
+        let seen = seen.into_inner().unwrap();
+        assert_eq!(seen.len(), 64);
+        // Every chunk ran on a thread of that pool, none on rayon's global one.
+        assert!(seen.iter().all(|idx| matches!(idx, Some(0 | 1))), "{seen:?}");
+    }
+
+    #[test]
     fn a_panicking_chunk_reaches_the_caller_and_the_pool_survives() {
-        let pool = Pool::new(2).unwrap();
-        let result = catch_unwind(AssertUnwindSafe(|| pool.run(8, &|idx| assert_ne!(idx, 5))));
+        let pool = pool(2);
+        let result = catch_unwind(AssertUnwindSafe(|| run(Target::Pool(&pool), 1, 8, &|idx| assert_ne!(idx, 5))));
         assert!(result.is_err());
         let total = AtomicUsize::new(0);
-        pool.run(8, &|_| {
+        run(Target::Pool(&pool), 1, 8, &|_| {
             total.fetch_add(1, Ordering::Relaxed);
         });
         assert_eq!(total.load(Ordering::Relaxed), 8);

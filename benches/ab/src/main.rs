@@ -16,10 +16,13 @@ fn inputs(len: usize, lo: f32, hi: f32) -> Vec<f32> {
         .collect()
 }
 
-/// Best time of `reps` calls, in seconds.
-fn best_of(reps: usize, mut call: impl FnMut()) -> f64 {
+/// Best time of `reps` calls, each after `pause`, in seconds.
+fn best_of(reps: usize, pause: std::time::Duration, mut call: impl FnMut()) -> f64 {
     (0..reps)
         .map(|_| {
+            if !pause.is_zero() {
+                std::thread::sleep(pause);
+            }
             let start = Instant::now();
             call();
             start.elapsed().as_secs_f64()
@@ -103,11 +106,17 @@ fn main() {
         }
     };
     let bytes = model_bytes(op_type, rows, n);
-    let base_model = base::Model::builder().threads(1).from_bytes(&bytes).unwrap_or_else(|err| {
+    // AB_THREADS: threads per model (default 1); AB_PAUSE_MS: idle pause
+    // before every timed call (default 0: calls back to back), to time calls
+    // that arrive after the pool threads have gone to sleep.
+    let threads: usize = std::env::var("AB_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
+    let pause_ms: u64 = std::env::var("AB_PAUSE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let pause = std::time::Duration::from_millis(pause_ms);
+    let base_model = base::Model::builder().threads(threads).from_bytes(&bytes).unwrap_or_else(|err| {
         eprintln!("base: {err}");
         std::process::exit(1)
     });
-    let head_model = head::Model::builder().threads(1).from_bytes(&bytes).unwrap_or_else(|err| {
+    let head_model = head::Model::builder().threads(threads).from_bytes(&bytes).unwrap_or_else(|err| {
         eprintln!("head: {err}");
         std::process::exit(1)
     });
@@ -116,14 +125,14 @@ fn main() {
     let (mut base_session, mut head_session) = (base_model.session(), head_model.session());
     // Batches of ~1M elements of work, 41 of each version, interleaved;
     // sessions reuse their output buffers, as a kernel call into `dst` did.
-    let reps = (1_000_000 / len.max(1)).clamp(3, 2000);
+    let reps = if pause_ms > 0 { 5 } else { (1_000_000 / len.max(1)).clamp(3, 2000) };
     let rounds = 41;
     let mut times = [Vec::new(), Vec::new()];
     for _ in 0..rounds {
-        times[0].push(best_of(reps, || {
+        times[0].push(best_of(reps, pause, || {
             std::hint::black_box(base_session.run([("x", &base_x)]).is_ok());
         }));
-        times[1].push(best_of(reps, || {
+        times[1].push(best_of(reps, pause, || {
             std::hint::black_box(head_session.run([("x", &head_x)]).is_ok());
         }));
     }
@@ -133,7 +142,7 @@ fn main() {
     let median = |series: &[f64]| series[series.len() / 2];
     let rate = |secs: f64| len as f64 / secs / 1e9;
     println!(
-        "{op_type} [{rows},{n}] in [{lo},{hi}), 1 thread, {} ({rounds} alternating rounds, best of {reps} calls each):",
+        "{op_type} [{rows},{n}] in [{lo},{hi}), {threads} thread(s), {pause_ms} ms pause before each call, {} ({rounds} alternating rounds, best of {reps} calls each):",
         head::kernels::simd::Isa::best().name()
     );
     println!(

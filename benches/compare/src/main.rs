@@ -18,15 +18,97 @@ use systems::{OnnxiModelRun, OnnxiSession, Ort, Runner, Tract, load_onnxi};
 use timing::{Plan, Stream, StreamKind};
 
 const USAGE: &str = "\
-usage: run.sh [--write-results] [--model-run] [--filter TEXT] [--threads 1,2] [--rounds N] [--batch-ms MS] [--gap-ms MS]
+usage: run.sh [--write-results] [--model-run] [--filter TEXT] [--threads 1,2] [--regimes LIST] [--rounds N]
+              [--batch-ms MS] [--gap-ms MS] [--idle-ms MS]
 
   --write-results  also write benches/RESULTS.md
   --model-run      also time onnxi's Model::run (owned input, fresh outputs)
   --filter TEXT    only the cases whose label contains TEXT
   --threads LIST   thread counts to compare (default 1,2)
+  --regimes LIST   any of back-to-back, idle, busy (default all three):
+                     back-to-back  runs one after another in batches of ~batch-ms
+                     idle          every timed run follows an idle pause of idle-ms
+                     busy          back to back while a competing process spins on one core
   --rounds N       interleaved rounds per case (default 9, at least 5)
   --batch-ms MS    target duration of one timed batch (default 50)
-  --gap-ms MS      pause after each batch so that spinning worker threads settle (default 20)";
+  --gap-ms MS      pause after each batch so that spinning worker threads settle (default 20)
+  --idle-ms MS     the idle regime's pause before every run (default 20)";
+
+/// How calls arrive while a case is timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Regime {
+    /// Runs back to back in batches (worker threads stay awake).
+    BackToBack,
+    /// Every run after an idle pause (worker threads have gone to sleep).
+    Idle,
+    /// Back to back while another process keeps one core busy.
+    Busy,
+}
+
+impl Regime {
+    const ALL: [Regime; 3] = [Regime::BackToBack, Regime::Idle, Regime::Busy];
+
+    fn name(self) -> &'static str {
+        match self {
+            Regime::BackToBack => "back-to-back",
+            Regime::Idle => "idle",
+            Regime::Busy => "busy",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Regime::BackToBack => "Back to back",
+            Regime::Idle => "After an idle pause",
+            Regime::Busy => "With a competing busy process",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Regime> {
+        Regime::ALL.into_iter().find(|regime| regime.name() == text)
+    }
+}
+
+/// A child process (this binary, run with `--spin`) that keeps one core
+/// busy until dropped. It is not pinned: the OS places it, as it would any
+/// other busy process on the machine, and with two cores it takes one of
+/// them from whichever thread it competes with. The child also exits when
+/// its stdin closes, so it never outlives the harness.
+struct BusyProcess(std::process::Child);
+
+impl BusyProcess {
+    fn start() -> Result<BusyProcess> {
+        let exe = std::env::current_exe().context("locating the harness binary for the busy process")?;
+        let child = std::process::Command::new(exe)
+            .arg("--spin")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .context("starting the busy process")?;
+        // Let it get scheduled and reach full speed before timing starts.
+        std::thread::sleep(Duration::from_millis(50));
+        Ok(BusyProcess(child))
+    }
+}
+
+impl Drop for BusyProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The busy process's body: spin until stdin closes (the harness ended or
+/// dropped the handle) or it is killed.
+fn spin_forever() -> ! {
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        std::process::exit(0);
+    });
+    let mut x = 0u64;
+    loop {
+        x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+    }
+}
 
 /// Largest |a - b| allowed, as a fraction of max(1, |reference|).
 const TOLERANCE: f32 = 1e-5;
@@ -38,12 +120,23 @@ struct Args {
     rounds: usize,
     batch_ms: u64,
     gap_ms: u64,
+    idle_ms: u64,
+    regimes: Vec<Regime>,
     model_run: bool,
 }
 
 fn parse_args() -> Result<Args> {
-    let mut args =
-        Args { write_results: false, filter: None, threads: vec![1, 2], rounds: 9, batch_ms: 50, gap_ms: 20, model_run: false };
+    let mut args = Args {
+        write_results: false,
+        filter: None,
+        threads: vec![1, 2],
+        rounds: 9,
+        batch_ms: 50,
+        gap_ms: 20,
+        idle_ms: 20,
+        regimes: Regime::ALL.to_vec(),
+        model_run: false,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = || it.next().with_context(|| format!("{arg} needs a value\n{USAGE}"));
@@ -61,6 +154,15 @@ fn parse_args() -> Result<Args> {
             "--rounds" => args.rounds = value()?.parse::<usize>().context("--rounds wants a number")?.max(5),
             "--batch-ms" => args.batch_ms = value()?.parse::<u64>().context("--batch-ms wants a number")?.max(1),
             "--gap-ms" => args.gap_ms = value()?.parse::<u64>().context("--gap-ms wants a number")?,
+            "--idle-ms" => args.idle_ms = value()?.parse::<u64>().context("--idle-ms wants a number")?.max(1),
+            "--regimes" => {
+                args.regimes = value()?
+                    .split(',')
+                    .map(|name| Regime::parse(name.trim()))
+                    .collect::<Option<Vec<_>>>()
+                    .filter(|regimes| !regimes.is_empty())
+                    .with_context(|| format!("--regimes wants a list like back-to-back,idle,busy\n{USAGE}"))?;
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -73,13 +175,15 @@ fn parse_args() -> Result<Args> {
 
 /// Deterministic inputs, uniform in [-10, 10): both signs, and far enough
 /// into the tails that sigmoid and tanh saturate.
-fn make_input(shape: &[usize], seed: u64) -> ArrayD<f32> {
+fn make_input(shape: &[usize], seed: u64, positive: bool) -> ArrayD<f32> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     ArrayD::from_shape_simple_fn(shape.to_vec(), || {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        ((state >> 40) as f32 / (1u64 << 24) as f32) * 20.0 - 10.0
+        let x = ((state >> 40) as f32 / (1u64 << 24) as f32) * 20.0 - 10.0;
+        // (0, 10] for the ops defined on positive numbers only.
+        if positive { x.abs().max(1e-3) } else { x }
     })
 }
 
@@ -119,6 +223,7 @@ struct Row {
     n_elems: usize,
     stream_bound: bool,
     threads: usize,
+    regime: Regime,
     /// Median nanoseconds per run, per system.
     times: Vec<Result<f64>>,
     /// Agreement with onnxi's output, per system (`None` for onnxi itself,
@@ -153,7 +258,7 @@ fn run_case(
 ) -> Vec<Row> {
     let names = system_names(args);
     let bytes = case.model_bytes();
-    let input = make_input(&case.shape, case_idx as u64 + 1);
+    let input = make_input(&case.shape, case_idx as u64 + 1, case.positive);
     // tract runs these ops on the calling thread whatever the setting, so one
     // instance serves every row (and is timed afresh in each).
     let mut tract = Tract::new(&bytes, &input);
@@ -191,37 +296,67 @@ fn run_case(
             .collect();
         let mut timed_idx = Vec::new();
         let mut timed: Vec<&mut dyn Runner> = Vec::new();
-        let mut times: Vec<Result<f64>> = Vec::new();
+        let mut failed: Vec<Option<anyhow::Error>> = Vec::new();
         for (idx, (runner, output)) in runners.into_iter().zip(outputs).enumerate() {
             match runner.and_then(|r| output.map(|_| r)) {
                 Ok(r) => {
                     timed_idx.push(idx);
                     timed.push(r);
-                    times.push(Err(anyhow!("not timed")));
+                    failed.push(None);
                 }
-                Err(e) => times.push(Err(e)),
+                Err(e) => failed.push(Some(e)),
             }
         }
-        for (idx, result) in timed_idx.into_iter().zip(timing::measure(&mut timed, plan, overhead_ns)) {
-            times[idx] = result;
+        for &regime in &args.regimes {
+            let regime_started = Instant::now();
+            let mut times: Vec<Result<f64>> = failed
+                .iter()
+                .map(|failure| Err(failure.as_ref().map_or_else(|| anyhow!("not timed"), |e| anyhow!("{e:#}"))))
+                .collect();
+            let mut regime_plan = plan.clone();
+            if regime == Regime::Idle {
+                regime_plan.pause_each = Duration::from_millis(args.idle_ms);
+            }
+            let busy = match regime {
+                Regime::Busy => match BusyProcess::start() {
+                    Ok(busy) => Some(busy),
+                    Err(e) => {
+                        eprintln!("  busy regime skipped: {e:#}");
+                        continue;
+                    }
+                },
+                _ => None,
+            };
+            for (&idx, result) in timed_idx.iter().zip(timing::measure(&mut timed, &regime_plan, overhead_ns)) {
+                times[idx] = result;
+            }
+            drop(busy);
+
+            let summary: Vec<String> =
+                names.iter().zip(&times).map(|(name, t)| format!("{name} {}", cell_us(t))).collect();
+            eprintln!(
+                "  {threads} threads, {}: {}  ({:.1} s)",
+                regime.name(),
+                summary.join(", "),
+                regime_started.elapsed().as_secs_f64()
+            );
+            for (name, result) in names.iter().zip(&times) {
+                if let Err(e) = result {
+                    eprintln!("    {name} failed: {e:#}");
+                }
+            }
+            rows.push(Row {
+                case: case.label.clone(),
+                n_elems: case.n_elems(),
+                stream_bound: case.stream_bound,
+                threads,
+                regime,
+                times,
+                agreements: agreements.clone(),
+            });
         }
         drop(timed);
-
-        let summary: Vec<String> = names.iter().zip(&times).map(|(name, t)| format!("{name} {}", cell_us(t))).collect();
-        eprintln!("  {threads} threads: {}  ({:.1} s)", summary.join(", "), started.elapsed().as_secs_f64());
-        for (name, result) in names.iter().zip(&times) {
-            if let Err(e) = result {
-                eprintln!("    {name} failed: {e:#}");
-            }
-        }
-        rows.push(Row {
-            case: case.label.clone(),
-            n_elems: case.n_elems(),
-            stream_bound: case.stream_bound,
-            threads,
-            times,
-            agreements,
-        });
+        eprintln!("  ({:.1} s for {threads} threads)", started.elapsed().as_secs_f64());
     }
     rows
 }
@@ -276,7 +411,7 @@ fn geomean(values: &[f64]) -> Option<f64> {
     (!values.is_empty()).then(|| (values.iter().map(|v| v.ln()).sum::<f64>() / values.len() as f64).exp())
 }
 
-fn table(rows: &[Row], names: &[&str], threads_list: &[usize]) -> String {
+fn table(rows: &[&Row], names: &[&str], threads_list: &[usize]) -> String {
     let others = &names[1..];
     let mut out = String::from("| case | threads |");
     for name in names {
@@ -339,7 +474,7 @@ fn stream_text(streams: &[Stream]) -> String {
 }
 
 /// onnxi's bandwidth on the cases issue 4 holds against the stream figures.
-fn bandwidth_text(rows: &[Row], streams: &[Stream]) -> String {
+fn bandwidth_text(rows: &[&Row], streams: &[Stream]) -> String {
     let mut out = String::new();
     for row in rows.iter().filter(|r| r.stream_bound) {
         let Ok(ns) = row.times[0] else { continue };
@@ -362,6 +497,58 @@ fn bandwidth_text(rows: &[Row], streams: &[Stream]) -> String {
         );
     }
     out
+}
+
+/// onnxi's own scaling: its time at the fewest threads over its time at
+/// the most, per case (issue 13 wants ≥ 1.6 at 2 threads on cases of 1M
+/// elements or more, and never below 1 with a busy core).
+fn scaling_text(rows: &[&Row], threads_list: &[usize]) -> String {
+    let (Some(&few), Some(&many)) = (threads_list.iter().min(), threads_list.iter().max()) else {
+        return String::new();
+    };
+    if few == many {
+        return String::new();
+    }
+    let mut out = format!(
+        "onnxi at {many} threads against {few} (time at {few} / time at {many}; above 1 means the extra threads help):\n\n\
+         | case | elements | onnxi {few}t µs | onnxi {many}t µs | speed-up |\n|---|---:|---:|---:|---:|\n"
+    );
+    for row in rows.iter().filter(|row| row.threads == few) {
+        let Some(other) = rows.iter().find(|r| r.case == row.case && r.threads == many) else { continue };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            row.case,
+            row.n_elems,
+            cell_us(&row.times[0]),
+            cell_us(&other.times[0]),
+            cell_ratio(ratio(&row.times[0], &other.times[0]))
+        );
+    }
+    out
+}
+
+/// What a regime means, for the results file.
+fn regime_text(regime: Regime, args: &Args) -> String {
+    match regime {
+        Regime::BackToBack => format!(
+            "Runs one after another in batches of about {} ms, {} ms pause between batches: \
+             worker threads are awake when a run starts.",
+            args.batch_ms, args.gap_ms
+        ),
+        Regime::Idle => format!(
+            "Every timed run follows an idle pause of {} ms ({} runs per batch), as calls to a service arrive: \
+             worker threads have gone to sleep and must be woken.",
+            args.idle_ms,
+            timing::IDLE_RUNS
+        ),
+        Regime::Busy => format!(
+            "Back to back (batches of about {} ms) while a second process, started and stopped by the harness \
+             around each measurement (`onnxi-compare --spin`, unpinned, normal priority), spins on one core: \
+             a thread of the runtime may be descheduled in the middle of a run.",
+            args.batch_ms
+        ),
+    }
 }
 
 fn cpu_text() -> String {
@@ -436,6 +623,9 @@ fn utc_now() -> String {
 }
 
 fn main() -> Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("--spin") {
+        spin_forever();
+    }
     let args = parse_args()?;
     let dylib = std::env::var_os("ORT_DYLIB_PATH")
         .map(PathBuf::from)
@@ -453,7 +643,12 @@ fn main() -> Result<()> {
     if cases.is_empty() {
         bail!("no case matches the filter");
     }
-    let plan = Plan { batch: Duration::from_millis(args.batch_ms), rounds: args.rounds, gap: Duration::from_millis(args.gap_ms) };
+    let plan = Plan {
+        batch: Duration::from_millis(args.batch_ms),
+        rounds: args.rounds,
+        gap: Duration::from_millis(args.gap_ms),
+        pause_each: Duration::ZERO,
+    };
     let started = Instant::now();
 
     let load_before = load_average();
@@ -476,14 +671,27 @@ fn main() -> Result<()> {
         rows.extend(run_case(case, idx, &args, &env, &plan, overhead_ns));
     }
 
-    let results_table = table(&rows, &system_names(&args), &args.threads);
-    let stream = format!("{}\n{}", stream_text(&streams), bandwidth_text(&rows, &streams));
+    let names = system_names(&args);
+    let mut results_table = String::new();
+    for &regime in &args.regimes {
+        let regime_rows: Vec<&Row> = rows.iter().filter(|row| row.regime == regime).collect();
+        let _ = write!(
+            results_table,
+            "## {}\n\n{}\n\n{}\n{}\n",
+            regime.title(),
+            regime_text(regime, &args),
+            table(&regime_rows, &names, &args.threads),
+            scaling_text(&regime_rows, &args.threads)
+        );
+    }
+    let first_regime: Vec<&Row> = rows.iter().filter(|row| Some(&row.regime) == args.regimes.first()).collect();
+    let stream = format!("{}\n{}", stream_text(&streams), bandwidth_text(&first_regime, &streams));
     println!("{results_table}\n{stream}");
     eprintln!("total {:.0} s", started.elapsed().as_secs_f64());
 
     let disagreements: Vec<&str> = rows
         .iter()
-        .filter(|r| r.agreements.iter().any(|a| a.is_some_and(|a| !a.ok)))
+        .filter(|r| r.regime == args.regimes[0] && r.agreements.iter().any(|a| a.is_some_and(|a| !a.ok)))
         .map(|r| r.case.as_str())
         .collect();
 
@@ -503,9 +711,9 @@ fn main() -> Result<()> {
              - Command: `{command}`\n\
              - rustc: {rustc}\n\
              - onnxi: {onnxi}; ONNX Runtime: `{dylib_name}` through `ort` {ort}; tract-onnx {tract}\n\
-             - Method: {rounds} interleaved rounds per case (order rotating), batches of ~{batch} ms with {gap} ms pauses between them, median µs per run; \
-             inputs uniform in [-10, 10), float32, opset 13\n\n\
-             {results_table}\n\
+             - Method: {rounds} interleaved rounds per case and regime (order rotating), median µs per run, in each of the regimes \
+             {regimes} (described under each table); inputs uniform in [-10, 10) (Log, Sqrt, Reciprocal: (0, 10]), float32, \
+             opset 13 (the one-op activation rows: opset 22; Add/Mul: the second operand is an initializer)\n\n\
              Notes:\n\
              - Ratios above 1 mean onnxi is faster.\n\
              - tract runs these ops on one thread whatever the setting; its rows are separate measurements of the same single-threaded plan.\n\
@@ -513,6 +721,7 @@ fn main() -> Result<()> {
              ONNX Runtime through a `TensorRef` made inside the timed region, tract through a shared `TValue`. \
              `onnxi Model::run` (with `--model-run`) takes its input by value, so it gets a fresh copy made outside the timed region.\n\
              - Max abs diff is against onnxi's output; ✗ marks a difference above {tol:.0e} × max(1, |onnxi|).\n\n\
+             {results_table}\n\
              ## Machine limits\n\n\
              A Relu or LeakyRelu over 16M float32 reads and writes 128 MB like these passes: the copy time is the floor \
              for a fresh output buffer, the in-place time for one that reuses its input.\n\n\
@@ -525,8 +734,7 @@ fn main() -> Result<()> {
             ort = locked_version("ort"),
             tract = locked_version("tract-onnx"),
             rounds = plan.rounds,
-            batch = args.batch_ms,
-            gap = args.gap_ms,
+            regimes = args.regimes.iter().map(|r| format!("`{}`", r.name())).collect::<Vec<_>>().join(", "),
             tol = TOLERANCE,
         );
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../RESULTS.md");

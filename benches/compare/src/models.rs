@@ -1,10 +1,14 @@
 //! The benchmark cases, as ONNX models built in Rust (no Python needed).
 //!
 //! Every model has one float32 input `input` and one float32 output `output`
-//! with fixed shapes, at opset 13 (so Softmax works along `axis` only).
+//! with fixed shapes, at opset 13 (so Softmax works along `axis` only),
+//! except the one-op rows of every elementwise activation onnxi declares
+//! (opset 22, the newest version of most of them) and the broadcasting
+//! Add/Mul rows, whose second operand is an initializer.
 
 use onnxi::onnx::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto,
+    ValueInfoProto,
     attribute_proto::AttributeType,
     tensor_proto::DataType,
     tensor_shape_proto::{Dimension, dimension},
@@ -25,6 +29,11 @@ pub enum Op {
     Tanh,
     LeakyRelu { alpha: f32 },
     Softmax { axis: i64 },
+    /// A one-input op with its default attributes.
+    Named(&'static str),
+    /// `op_type(x, b)` with `b` an initializer of shape `operand`
+    /// (broadcast against `x`), deterministic values in [0.5, 1.5).
+    Binary { op_type: &'static str, operand: Vec<usize> },
 }
 
 impl Op {
@@ -35,21 +44,22 @@ impl Op {
             Op::Tanh => "Tanh",
             Op::LeakyRelu { .. } => "LeakyRelu",
             Op::Softmax { .. } => "Softmax",
+            Op::Named(op_type) | Op::Binary { op_type, .. } => op_type,
         }
     }
 
     fn attributes(&self) -> Vec<AttributeProto> {
-        match *self {
+        match self {
             Op::LeakyRelu { alpha } => vec![AttributeProto {
                 name: Some("alpha".into()),
                 r#type: Some(AttributeType::Float as i32),
-                f: Some(alpha),
+                f: Some(*alpha),
                 ..Default::default()
             }],
             Op::Softmax { axis } => vec![AttributeProto {
                 name: Some("axis".into()),
                 r#type: Some(AttributeType::Int as i32),
-                i: Some(axis),
+                i: Some(*axis),
                 ..Default::default()
             }],
             _ => Vec::new(),
@@ -65,11 +75,15 @@ pub struct Case {
     pub ops: Vec<Op>,
     /// Issue 4 holds this case against the machine's stream bandwidth.
     pub stream_bound: bool,
+    /// Default-domain opset of the model.
+    pub opset: i64,
+    /// Inputs in (0, 10] instead of [-10, 10) (Log, Sqrt, …).
+    pub positive: bool,
 }
 
 impl Case {
     fn new(label: &str, shape: &[usize], ops: Vec<Op>) -> Case {
-        Case { label: label.into(), shape: shape.to_vec(), ops, stream_bound: false }
+        Case { label: label.into(), shape: shape.to_vec(), ops, stream_bound: false, opset: OPSET, positive: false }
     }
 
     fn stream_bound(mut self) -> Case {
@@ -93,12 +107,20 @@ impl Case {
                 format!("t{idx}")
             }
         };
+        let mut initializer = Vec::new();
         let node = self
             .ops
             .iter()
             .enumerate()
             .map(|(idx, op)| NodeProto {
-                input: vec![value_name(idx)],
+                input: match op {
+                    Op::Binary { operand, .. } => {
+                        let name = format!("b{idx}");
+                        initializer.push(operand_tensor(&name, operand));
+                        vec![value_name(idx), name]
+                    }
+                    _ => vec![value_name(idx)],
+                },
                 output: vec![value_name(idx + 1)],
                 name: Some(format!("{}_{idx}", op.op_type())),
                 op_type: Some(op.op_type().into()),
@@ -112,16 +134,29 @@ impl Case {
             name: Some(self.label.clone()),
             input: vec![value_info("input", &self.shape)],
             output: vec![value_info("output", &self.shape)],
+            initializer,
             ..Default::default()
         };
         let model = ModelProto {
             ir_version: Some(IR_VERSION),
-            opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(OPSET) }],
+            opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(self.opset) }],
             producer_name: Some("onnxi-compare".into()),
             graph: Some(graph),
             ..Default::default()
         };
         model.encode_to_vec()
+    }
+}
+
+/// A float32 initializer of `shape`, values in [0.5, 1.5).
+fn operand_tensor(name: &str, shape: &[usize]) -> TensorProto {
+    let n: usize = shape.iter().product();
+    TensorProto {
+        name: Some(name.into()),
+        dims: shape.iter().map(|&d| d as i64).collect(),
+        data_type: Some(DataType::Float as i32),
+        float_data: (0..n).map(|idx| 0.5 + (idx * 7919 % 1000) as f32 / 1000.0).collect(),
+        ..Default::default()
     }
 }
 
@@ -143,8 +178,39 @@ fn value_info(name: &str, shape: &[usize]) -> ValueInfoProto {
     }
 }
 
-/// The cases of issue 4, smallest first.
+/// Elementwise ops whose inputs must be positive for ordinary values.
+const POSITIVE_DOMAIN: &[&str] = &["Log", "Sqrt", "Reciprocal"];
+
+/// The cases: those of issue 4 (smallest first), then one row per
+/// elementwise activation onnxi declares (`onnxi::ops::elementwise::declared`,
+/// so ops added later get a row) at 1M elements, then Add and Mul with
+/// broadcasting over [1000, 1000] (issue 11).
 pub fn all_cases() -> Vec<Case> {
+    let mut cases = issue_4_cases();
+    for op in onnxi::ops::elementwise::declared() {
+        let name = op.name();
+        let label = format!("{name} [1000000]");
+        if cases.iter().any(|case| case.label == label) {
+            continue;
+        }
+        let mut case = Case::new(&label, &[1_000_000], vec![Op::Named(name)]);
+        case.opset = ACTIVATION_OPSET;
+        case.positive = POSITIVE_DOMAIN.contains(&name);
+        cases.push(case);
+    }
+    for (op_type, operand, sign) in [("Add", vec![1000], "+"), ("Mul", vec![1000, 1], "*")] {
+        let label = format!("{op_type} [1000,1000] {sign} {operand:?}");
+        cases.push(Case::new(&label, &[1000, 1000], vec![Op::Binary { op_type, operand }]));
+    }
+    cases
+}
+
+/// Opset of the one-op activation rows: the newest version of most of them
+/// (Elu, Selu, HardSwish, Softplus, Mish, … were revised in 22), which ONNX
+/// Runtime 1.32 runs.
+const ACTIVATION_OPSET: i64 = 22;
+
+fn issue_4_cases() -> Vec<Case> {
     let leaky = Op::LeakyRelu { alpha: 0.01 };
     let softmax = Op::Softmax { axis: -1 };
     vec![

@@ -17,7 +17,13 @@ pub struct Plan {
     /// Pause after each batch, so that one runtime's spinning or waking
     /// worker threads do not eat into the next one's batch.
     pub gap: Duration,
+    /// Idle pause before every timed run (zero: runs back to back). When
+    /// set, a batch is [`IDLE_RUNS`] runs, each after this pause.
+    pub pause_each: Duration,
 }
+
+/// Timed runs per batch when every run follows an idle pause.
+pub const IDLE_RUNS: usize = 3;
 
 /// Cost of the `Instant::now()` / `elapsed()` pair around each timed run,
 /// subtracted from every sample.
@@ -39,10 +45,13 @@ pub fn timer_overhead_ns() -> f64 {
 
 /// Mean nanoseconds per timed run over `n_runs` runs (each preceded by its
 /// untimed `prepare`).
-fn batch_ns(runner: &mut dyn Runner, n_runs: usize, overhead_ns: f64) -> Result<f64> {
+fn batch_ns(runner: &mut dyn Runner, n_runs: usize, pause: Duration, overhead_ns: f64) -> Result<f64> {
     let mut total = Duration::ZERO;
     for _ in 0..n_runs {
         runner.prepare()?;
+        if !pause.is_zero() {
+            std::thread::sleep(pause);
+        }
         let start = Instant::now();
         runner.run()?;
         total += start.elapsed();
@@ -60,10 +69,11 @@ pub fn measure(runners: &mut [&mut dyn Runner], plan: &Plan, overhead_ns: f64) -
     for (idx, runner) in runners.iter_mut().enumerate() {
         // Warm-up and estimate: the fastest of three single runs.
         let estimate = (0..3)
-            .map(|_| batch_ns(&mut **runner, 1, overhead_ns))
+            .map(|_| batch_ns(&mut **runner, 1, Duration::ZERO, overhead_ns))
             .collect::<Result<Vec<f64>>>()
             .map(|v| v.into_iter().fold(f64::INFINITY, f64::min));
         match estimate {
+            Ok(_) if !plan.pause_each.is_zero() => n_runs[idx] = IDLE_RUNS,
             Ok(ns) => {
                 let wanted = plan.batch.as_nanos() as f64 / ns.max(1.0);
                 n_runs[idx] = wanted.round().clamp(1.0, 1e6) as usize;
@@ -78,7 +88,7 @@ pub fn measure(runners: &mut [&mut dyn Runner], plan: &Plan, overhead_ns: f64) -
             if failed[idx].is_some() {
                 continue;
             }
-            match batch_ns(&mut *runners[idx], n_runs[idx], overhead_ns) {
+            match batch_ns(&mut *runners[idx], n_runs[idx], plan.pause_each, overhead_ns) {
                 Ok(ns) => samples[idx].push(ns),
                 Err(e) => failed[idx] = Some(e),
             }
