@@ -492,44 +492,12 @@ fn two_product<V: VecF32>(token: V::Token, a: V, b: V) -> (V, V) {
     (product, error)
 }
 
-/// Square root: +0 and -0 kept, sqrt(x < 0) = NaN, sqrt(inf) = inf, NaN
-/// kept. [`VecF32`] has no square root instruction, so: `x = m 2^(2h)`
-/// (see [`split_exponent`], `m` in [sqrt(1/2), 2 sqrt(2))), Newton's
-/// iteration for sqrt(m) from `(1 + m) / 2`, then one last step on the
-/// exact residual `m - y^2` (from [`two_product`]), which leaves the
-/// result correctly rounded but for the rarest near-halfway cases; the
-/// scaling by `2^h` is exact.
+/// Square root, correctly rounded: the vector instruction (IEEE
+/// `sqrt`), so +0 and -0 are kept, sqrt(x < 0) = NaN, sqrt(inf) = inf,
+/// NaN kept.
 #[inline(always)]
-pub(crate) fn sqrt<V: VecF32>(token: V::Token, x: V) -> V {
-    let zero = V::splat(token, 0.0);
-    let one = V::splat(token, 1.0);
-    let half = V::splat(token, 0.5);
-    let inf = V::splat(token, f32::INFINITY);
-    // Zeros, negatives, inf and NaN take 1 through and are set at the end.
-    let finite = V::select(x.gt(zero), x, one);
-    let (m, e) = split_exponent(token, V::select(finite.eq(inf), one, finite));
-    // An odd exponent moves one factor 2 into m.
-    let magic = V::splat(token, ROUND_MAGIC);
-    let h = e * half;
-    let rounded = (h + magic) - magic;
-    let even = (rounded + rounded).eq(e);
-    let m = V::select(even, m, m + m);
-    let h = V::select(even, h, h - half);
-    // Newton: relative error 14 % at most after the first step, then
-    // 1e-2, 5e-5, 1.2e-9 (below float32 rounding).
-    let mut y = (one + m) * half;
-    for _ in 0..3 {
-        y = (y + m / y) * half;
-    }
-    let (p, err) = two_product(token, y, y);
-    let residual = (m - p) - err;
-    let y = y + residual / (y + y);
-    let y = y.ldexp_normal(h);
-    let y = V::select(x.lt(zero), V::splat(token, f32::NAN), y);
-    let y = V::select(x.eq(zero), x, y);
-    let y = V::select(x.eq(inf), inf, y);
-    // `!(x <= x)` holds exactly for NaN.
-    V::select(x.gt_or_nan(x), x, y)
+pub(crate) fn sqrt<V: VecF32>(_token: V::Token, x: V) -> V {
+    x.sqrt()
 }
 
 // erf(x) = x + x R(x^2) for |x| < 1: R is a degree-7 weighted

@@ -852,8 +852,8 @@ impl ElementwiseOp for Log {
     }
 }
 
-/// Sqrt: square root, sqrt(-0) = -0, sqrt(x < 0) = NaN, sqrt(inf) = inf,
-/// NaN kept (see `kernels::math::sqrt`).
+/// Sqrt: square root, correctly rounded (the instruction), sqrt(-0) = -0,
+/// sqrt(x < 0) = NaN, sqrt(inf) = inf, NaN kept (see `kernels::math::sqrt`).
 /// Spec: <https://onnx.ai/onnx/operators/onnx__Sqrt.html>
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Sqrt;
@@ -861,8 +861,7 @@ pub(crate) struct Sqrt;
 impl ElementwiseOp for Sqrt {
     const NAME: &'static str = "Sqrt";
     const VERSIONS: &'static [i64] = &[1, 6, 13];
-    const PREFETCH: bool = true;
-    const MAX_ULP: u64 = 1;
+    const MAX_ULP: u64 = 0;
 
     fn dtypes(version: i64) -> &'static [DType] {
         floats_bf16_from(13, version)

@@ -140,6 +140,12 @@ impl VecF32 for F32x8 {
     }
 
     #[inline(always)]
+    fn sqrt(self) -> Self {
+        // SAFETY: AVX2 was detected (see the type).
+        F32x8(unsafe { _mm256_sqrt_ps(self.0) })
+    }
+
+    #[inline(always)]
     fn abs(self) -> Self {
         // SAFETY: AVX2 was detected (see the type).
         F32x8(unsafe { _mm256_and_ps(self.0, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff))) })

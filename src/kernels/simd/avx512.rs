@@ -132,6 +132,12 @@ impl VecF32 for F32x16 {
     }
 
     #[inline(always)]
+    fn sqrt(self) -> Self {
+        // SAFETY: AVX-512F was detected (see the type).
+        F32x16(unsafe { _mm512_sqrt_ps(self.0) })
+    }
+
+    #[inline(always)]
     fn abs(self) -> Self {
         // SAFETY: AVX-512F was detected (see the type).
         F32x16(unsafe { _mm512_abs_ps(self.0) })

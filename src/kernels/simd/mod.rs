@@ -255,6 +255,9 @@ pub(crate) trait VecF32:
     fn mul_add(self, mul: Self, add: Self) -> Self;
     /// Absolute value (clears the sign bit; NaN stays NaN).
     fn abs(self) -> Self;
+    /// IEEE square root, correctly rounded (the instruction on every
+    /// path): sqrt(-0) = -0, sqrt(x < 0) = NaN, sqrt(inf) = inf.
+    fn sqrt(self) -> Self;
     /// `self` with the sign bit of `sign`.
     fn copysign(self, sign: Self) -> Self;
     /// `min(self, hi)`; a NaN lane stays NaN.

@@ -101,6 +101,11 @@ impl VecF32 for F32x1 {
     }
 
     #[inline(always)]
+    fn sqrt(self) -> Self {
+        F32x1(self.0.sqrt())
+    }
+
+    #[inline(always)]
     fn abs(self) -> Self {
         F32x1(self.0.abs())
     }

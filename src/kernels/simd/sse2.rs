@@ -134,6 +134,12 @@ impl VecF32 for F32x4 {
     }
 
     #[inline(always)]
+    fn sqrt(self) -> Self {
+        // SAFETY: SSE2 was detected (see the type).
+        F32x4(unsafe { _mm_sqrt_ps(self.0) })
+    }
+
+    #[inline(always)]
     fn abs(self) -> Self {
         // SAFETY: SSE2 was detected (see the type).
         F32x4(unsafe { _mm_and_ps(self.0, _mm_castsi128_ps(_mm_set1_epi32(0x7fff_ffff))) })
