@@ -27,8 +27,12 @@
 //! so that the README's test command stays quick; the sizes that back the
 //! README are the release ones.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::process::Command;
+
+use common::{D, attr_i, bytes, single_op};
 
 use onnxi::kernels::Parallel;
 use onnxi::kernels::simd::{self, Isa};
@@ -83,8 +87,12 @@ const ALPHA: f32 = 0.01;
 fn bounds() -> Vec<(String, u64)> {
     let mut bounds: Vec<(String, u64)> = declared().iter().map(|op| (op.name().to_owned(), op.max_ulp())).collect();
     bounds.push(("Softmax".to_owned(), SOFTMAX_ULP));
+    bounds.push(("LogSoftmax".to_owned(), LOG_SOFTMAX_ULP));
     bounds
 }
+
+/// LogSoftmax's bound in ULP (it computes in float64 and rounds once).
+const LOG_SOFTMAX_ULP: u64 = 1;
 
 /// Softmax's bound in ULP.
 const SOFTMAX_ULP: u64 = 3;
@@ -268,6 +276,57 @@ fn softmax_reference(data: &[f32], n: usize, inner: usize) -> Vec<f32> {
         }
     }
     out
+}
+
+/// LogSoftmax through the public API (a one-node model, opset 13, last
+/// axis) on random lanes of 3 to 20,000 elements with spreads up to ±200
+/// around centres up to ±1e4, against `x - max - ln(sum(e^(x - max)))` in
+/// float64 rounded to float32; and the no-overflow example,
+/// LogSoftmax([1e4, 0]) = [0, -1e4], exactly.
+#[test]
+fn log_softmax_within_the_readme_bound() {
+    let per_case: usize = if cfg!(debug_assertions) { 20_000 } else { 2_000_000 };
+    let mut rng = Rng(0x5eed_1065_0f7a_0002);
+    let mut worst = 0u64;
+    let mut n_elements = 0usize;
+    for (n, spread, centres) in
+        [(3usize, 200.0f32, 1e4f32), (100, 60.0, 1e4), (1000, 30.0, 1000.0), (20_000, 20.0, 100.0)]
+    {
+        let rows = (per_case / n).max(1);
+        let model = onnxi::Model::from_bytes(&bytes(&single_op(
+            "LogSoftmax",
+            vec![attr_i("axis", -1)],
+            &[D::N(rows as i64), D::N(n as i64)],
+            13,
+        )))
+        .unwrap();
+        let data: Vec<f32> = (0..rows)
+            .flat_map(|_| {
+                let centre = rng.uniform(-centres, centres);
+                (0..n).map(|_| centre + rng.uniform(-spread, spread)).collect::<Vec<_>>()
+            })
+            .collect();
+        let input =
+            onnxi::Tensor::from(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[rows, n]), data.clone()).unwrap());
+        let out = model.run([("x", input)]).unwrap();
+        let got = out["y"].as_f32().unwrap().iter().copied().collect::<Vec<f32>>();
+        for (lane, got) in data.chunks(n).zip(got.chunks(n)) {
+            let max = lane.iter().map(|&x| f64::from(x)).fold(f64::NEG_INFINITY, f64::max);
+            let log_sum = lane.iter().map(|&x| (f64::from(x) - max).exp()).sum::<f64>().ln();
+            for (&x, &y) in lane.iter().zip(got) {
+                let want = (f64::from(x) - max - log_sum) as f32;
+                let error = ulp_error(y, want);
+                worst = worst.max(error);
+                assert!(error <= LOG_SOFTMAX_ULP, "LogSoftmax, lane of {n}: x = {x:e} gave {y:e}, want {want:e}");
+            }
+        }
+        n_elements += data.len();
+    }
+    let model =
+        onnxi::Model::from_bytes(&bytes(&single_op("LogSoftmax", vec![attr_i("axis", -1)], &[D::N(2)], 13))).unwrap();
+    let out = model.run([("x", common::f32s(&[1e4, 0.0]))]).unwrap();
+    assert_eq!(out["y"].as_f32().unwrap().iter().copied().collect::<Vec<f32>>(), [0.0, -1e4]);
+    println!("LogSoftmax: {n_elements} elements, max error {worst} ULP");
 }
 
 #[test]
