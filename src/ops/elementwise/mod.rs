@@ -384,7 +384,7 @@ pub trait Declared: Send + Sync + fmt::Debug {
     /// The stated float32 error bound in ULP (0: exact), see the README's
     /// accuracy table.
     fn max_ulp(&self) -> u64;
-    /// Whether the function is monotone ([`ElementwiseOp::MONOTONE`]).
+    /// Whether the function is monotone (the declaration's `MONOTONE`).
     fn monotone(&self) -> bool;
     /// A node of the operator at schema `version` with this handle's
     /// attributes, as a model would run it (all dtypes of that version).
@@ -481,7 +481,7 @@ impl Visit for Collect {
 }
 
 /// Every declared elementwise operator, with its default attributes, in
-/// declaration order; an operator's [`ElementwiseOp::variants`] follow it.
+/// declaration order; an operator's attribute variants (Gelu's tanh form) follow it.
 pub fn declared() -> Vec<Box<dyn Declared>> {
     let mut all = Collect(Vec::new());
     super::activation::each_declared(&mut all);
