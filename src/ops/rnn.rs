@@ -20,10 +20,10 @@
 //! float32 computes in float32, float64 in float64, float16 and bfloat16 in
 //! float32. With `sequence_lens`, a batch entry of length `n` runs steps
 //! `0..n` (reverse: `n-1` down to 0), its `Y` rows from `n` on are zero and
-//! its `Y_h`/`Y_c` are the state after its last step (the initial state
-//! when `n` is 0), as ONNX Runtime does. `clip` bounds every activation's
-//! input, the cell state included where LSTM's `h` reads it (`Y_c` keeps
-//! the unclipped cell), as ONNX Runtime does.
+//! its `Y_h`/`Y_c` are the state after its last step (zeros when `n` is
+//! 0), as ONNX Runtime does. `clip` bounds the input of every
+//! gate's activation, but not the cell state that LSTM's `h` reads, as
+//! ONNX Runtime does.
 
 use std::borrow::Cow;
 use std::ops::RangeInclusive;
@@ -643,7 +643,7 @@ impl Recurrent {
                             let cell = f * c_prev + i * cand;
                             let o = act(0, gx[hidden + j] + gr[hidden + j] + p_o[j] * cell);
                             c[b * hidden + j] = cell;
-                            h[b * hidden + j] = o * act(2, cell);
+                            h[b * hidden + j] = o * acts[2].apply(cell);
                         }
                     }
                 }
@@ -697,6 +697,10 @@ impl Recurrent {
             }
         }
         for b in 0..batch {
+            if lengths[b] == 0 {
+                // No step ran: ONNX Runtime gives zeros, not the initial state.
+                continue;
+            }
             let at = if self.batch_first { (b * d.dirs + dir) * hidden } else { state_at(b) };
             out.y_h[at..at + hidden].copy_from_slice(&h[b * hidden..(b + 1) * hidden]);
             if !c.is_empty() {
