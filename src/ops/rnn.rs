@@ -31,9 +31,7 @@ use std::ops::RangeInclusive;
 use ndarray::{ArrayD, IxDyn};
 use num_traits::Float;
 
-use super::{
-    ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, OutputSet, Registry, check_dtype, first_output, required,
-};
+use super::{ExecCtx, FLOATS, FLOATS_BF16, Inputs, Op, OutputSet, Registry, check_dtype, first_output, required};
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
 use crate::graph::model::Dim;
@@ -287,10 +285,9 @@ impl Recurrent {
             "reverse" => Direction::Reverse,
             "bidirectional" => Direction::Bidirectional,
             other => {
-                return Err(attrs.error(
-                    "direction",
-                    format!("{other:?} is not \"forward\", \"reverse\" or \"bidirectional\""),
-                ));
+                return Err(
+                    attrs.error("direction", format!("{other:?} is not \"forward\", \"reverse\" or \"bidirectional\""))
+                );
             }
         };
         let batch_first = version >= 14
@@ -309,15 +306,7 @@ impl Recurrent {
             Some(clip) => return Err(attrs.error("clip", format!("must be positive, got {clip}"))),
         };
         let activations = read_activations(attrs, cell, direction)?;
-        Ok(Recurrent {
-            cell,
-            hidden_size,
-            direction,
-            batch_first,
-            activations,
-            clip,
-            dtypes: rnn_dtypes(version),
-        })
+        Ok(Recurrent { cell, hidden_size, direction, batch_first, activations, clip, dtypes: rnn_dtypes(version) })
     }
 }
 
@@ -491,7 +480,10 @@ impl Recurrent {
             .iter()
             .map(|&len| {
                 usize::try_from(len).ok().filter(|&len| len <= d.seq).ok_or_else(|| {
-                    invalid(op, format!("sequence_lens {values:?} has a length outside 0..={} (the sequence length)", d.seq))
+                    invalid(
+                        op,
+                        format!("sequence_lens {values:?} has a length outside 0..={} (the sequence length)", d.seq),
+                    )
                 })
             })
             .collect()
@@ -524,11 +516,7 @@ impl Recurrent {
             r: values::<T>(op, r)?,
             b: self.optional::<T>(b, "B", &[d.dirs, 2 * gh])?,
             h0: self.state::<T>(h0, "initial_h", d)?,
-            c0: if matches!(self.cell, Cell::Lstm { .. }) {
-                self.state::<T>(c0, "initial_c", d)?
-            } else {
-                Vec::new()
-            },
+            c0: if matches!(self.cell, Cell::Lstm { .. }) { self.state::<T>(c0, "initial_c", d)? } else { Vec::new() },
             p: if matches!(self.cell, Cell::Lstm { .. }) {
                 self.optional::<T>(p, "P", &[d.dirs, 3 * d.hidden])?
             } else {
@@ -595,8 +583,11 @@ impl Recurrent {
         }
         let state_at = |b: usize| (dir * batch + b) * hidden;
         let mut h: Vec<T> = ops.h0[dir * batch * hidden..(dir + 1) * batch * hidden].to_vec();
-        let mut c: Vec<T> =
-            if ops.c0.is_empty() { Vec::new() } else { ops.c0[dir * batch * hidden..(dir + 1) * batch * hidden].to_vec() };
+        let mut c: Vec<T> = if ops.c0.is_empty() {
+            Vec::new()
+        } else {
+            ops.c0[dir * batch * hidden..(dir + 1) * batch * hidden].to_vec()
+        };
         let mut hr = vec![T::zero(); batch * gh];
         // GRU without linear_before_reset: r ⊙ H, and its product with Rhᵀ.
         let mut rh = vec![T::zero(); batch * hidden];
@@ -764,15 +755,9 @@ impl Op for Recurrent {
             let (seq, batch) =
                 if self.batch_first { (dims[1].clone(), dims[0].clone()) } else { (dims[0].clone(), dims[1].clone()) };
             if self.batch_first {
-                (
-                    vec![batch.clone(), seq, dirs.clone(), hidden.clone()],
-                    vec![batch, dirs.clone(), hidden.clone()],
-                )
+                (vec![batch.clone(), seq, dirs.clone(), hidden.clone()], vec![batch, dirs.clone(), hidden.clone()])
             } else {
-                (
-                    vec![seq, dirs.clone(), batch.clone(), hidden.clone()],
-                    vec![dirs.clone(), batch, hidden.clone()],
-                )
+                (vec![seq, dirs.clone(), batch.clone(), hidden.clone()], vec![dirs.clone(), batch, hidden.clone()])
             }
         });
         let (y, state) = match shapes {
@@ -858,4 +843,421 @@ fn store<T: Element>(
         outputs.set(2, narrow(to_tensor(op, state_shape, out.y_c)?));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::Parallel;
+    use crate::onnx::AttributeProto;
+    use crate::onnx::attribute_proto::AttributeType;
+
+    /// Values in [-1, 1) from a xorshift seed.
+    fn noise(len: usize, seed: u64) -> Vec<f64> {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state % 2000) as f64 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn sigmoid(x: f64) -> f64 {
+        1.0 / (1.0 + (-x).exp())
+    }
+
+    /// Row `row` of the `rows × cols` matrix `m` times the vector `v`.
+    fn dot_row(m: &[f64], cols: usize, row: usize, v: &[f64]) -> f64 {
+        (0..cols).map(|k| m[row * cols + k] * v[k]).sum()
+    }
+
+    /// The inputs of a reference run, seq-major, per direction.
+    struct Case {
+        seq: usize,
+        batch: usize,
+        input: usize,
+        hidden: usize,
+        dirs: usize,
+        x: Vec<f64>,
+        w: Vec<f64>,
+        r: Vec<f64>,
+        b: Vec<f64>,
+        h0: Vec<f64>,
+        c0: Vec<f64>,
+        p: Vec<f64>,
+        lens: Vec<usize>,
+    }
+
+    impl Case {
+        fn new(
+            cell: Cell,
+            seq: usize,
+            batch: usize,
+            input: usize,
+            hidden: usize,
+            dirs: usize,
+            lens: Vec<usize>,
+        ) -> Self {
+            let g = cell.gates();
+            Case {
+                seq,
+                batch,
+                input,
+                hidden,
+                dirs,
+                x: noise(seq * batch * input, 1),
+                w: noise(dirs * g * hidden * input, 2),
+                r: noise(dirs * g * hidden * hidden, 3),
+                b: noise(dirs * 2 * g * hidden, 4),
+                h0: noise(dirs * batch * hidden, 5),
+                c0: noise(dirs * batch * hidden, 6),
+                p: noise(dirs * 3 * hidden, 7),
+                lens,
+            }
+        }
+
+        /// The spec's equations, one batch entry and one step at a time,
+        /// in float64. Returns Y `[seq, dirs, batch, hidden]`, Y_h, Y_c
+        /// `[dirs, batch, hidden]`.
+        fn reference(&self, cell: Cell) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+            let (s_len, bn, i_len, hd, dn) = (self.seq, self.batch, self.input, self.hidden, self.dirs);
+            let g = cell.gates();
+            let mut y = vec![0.0; s_len * dn * bn * hd];
+            let mut y_h = vec![0.0; dn * bn * hd];
+            let mut y_c = vec![0.0; dn * bn * hd];
+            for d in 0..dn {
+                let w = &self.w[d * g * hd * i_len..][..g * hd * i_len];
+                let r = &self.r[d * g * hd * hd..][..g * hd * hd];
+                let wb = &self.b[d * 2 * g * hd..][..g * hd];
+                let rb = &self.b[d * 2 * g * hd + g * hd..][..g * hd];
+                let p = &self.p[d * 3 * hd..][..3 * hd];
+                for b in 0..bn {
+                    let len = self.lens[b];
+                    let mut h: Vec<f64> = self.h0[(d * bn + b) * hd..][..hd].to_vec();
+                    let mut c: Vec<f64> = self.c0[(d * bn + b) * hd..][..hd].to_vec();
+                    let order: Vec<usize> = if d == 1 { (0..len).rev().collect() } else { (0..len).collect() };
+                    for t in order {
+                        let xt = &self.x[(t * bn + b) * i_len..][..i_len];
+                        // Gate k, unit j: Xt·W[k]ᵀ + Wb[k] (+ Ht-1·R[k]ᵀ + Rb[k]).
+                        let xw = |k: usize, j: usize| dot_row(w, i_len, k * hd + j, xt) + wb[k * hd + j];
+                        let hr = |k: usize, j: usize, h: &[f64]| dot_row(r, hd, k * hd + j, h) + rb[k * hd + j];
+                        match cell {
+                            Cell::Rnn => h = (0..hd).map(|j| (xw(0, j) + hr(0, j, &h)).tanh()).collect(),
+                            Cell::Gru { linear_before_reset } => {
+                                let z: Vec<f64> = (0..hd).map(|j| sigmoid(xw(0, j) + hr(0, j, &h))).collect();
+                                let rr: Vec<f64> = (0..hd).map(|j| sigmoid(xw(1, j) + hr(1, j, &h))).collect();
+                                let reset_h: Vec<f64> = (0..hd).map(|j| rr[j] * h[j]).collect();
+                                let cand: Vec<f64> = (0..hd)
+                                    .map(|j| {
+                                        if linear_before_reset {
+                                            (xw(2, j) + rr[j] * hr(2, j, &h)).tanh()
+                                        } else {
+                                            (xw(2, j) + hr(2, j, &reset_h)).tanh()
+                                        }
+                                    })
+                                    .collect();
+                                h = (0..hd).map(|j| (1.0 - z[j]) * cand[j] + z[j] * h[j]).collect();
+                            }
+                            Cell::Lstm { .. } => {
+                                // Gate order i, o, f, c; peepholes i, o, f.
+                                let i: Vec<f64> =
+                                    (0..hd).map(|j| sigmoid(xw(0, j) + hr(0, j, &h) + p[j] * c[j])).collect();
+                                let f: Vec<f64> =
+                                    (0..hd).map(|j| sigmoid(xw(2, j) + hr(2, j, &h) + p[2 * hd + j] * c[j])).collect();
+                                let cand: Vec<f64> = (0..hd).map(|j| (xw(3, j) + hr(3, j, &h)).tanh()).collect();
+                                let new_c: Vec<f64> = (0..hd).map(|j| f[j] * c[j] + i[j] * cand[j]).collect();
+                                let o: Vec<f64> =
+                                    (0..hd).map(|j| sigmoid(xw(1, j) + hr(1, j, &h) + p[hd + j] * new_c[j])).collect();
+                                h = (0..hd).map(|j| o[j] * new_c[j].tanh()).collect();
+                                c = new_c;
+                            }
+                        }
+                        y[((t * dn + d) * bn + b) * hd..][..hd].copy_from_slice(&h);
+                    }
+                    if len > 0 {
+                        y_h[(d * bn + b) * hd..][..hd].copy_from_slice(&h);
+                        y_c[(d * bn + b) * hd..][..hd].copy_from_slice(&c);
+                    }
+                }
+            }
+            (y, y_h, y_c)
+        }
+    }
+
+    fn tensor(dtype: DType, shape: &[usize], values: &[f64]) -> Tensor {
+        cast(&Tensor::from(ArrayD::from_shape_vec(IxDyn(shape), values.to_vec()).expect("shape")), dtype)
+    }
+
+    fn op(cell: Cell, dirs: usize, batch_first: bool) -> Recurrent {
+        let direction = if dirs == 2 { Direction::Bidirectional } else { Direction::Forward };
+        let defaults = cell.default_activations().iter().map(|&kind| Activation::plain(kind));
+        Recurrent {
+            cell,
+            hidden_size: None,
+            direction,
+            batch_first,
+            activations: defaults.cycle().take(cell.default_activations().len() * dirs).collect(),
+            clip: None,
+            dtypes: FLOATS_BF16,
+        }
+    }
+
+    /// Runs `op` on the case's inputs (transposed to batch first when the
+    /// op is) and returns all its outputs, back in seq-major order.
+    fn run(op: &Recurrent, case: &Case, dtype: DType, par: &Parallel) -> Result<Vec<Vec<f64>>, OpError> {
+        let (s, b, i, h, d) = (case.seq, case.batch, case.input, case.hidden, case.dirs);
+        let g = op.cell.gates();
+        let lstm = matches!(op.cell, Cell::Lstm { .. });
+        let (x, x_shape) = if op.batch_first {
+            (swap_outer(&case.x, s, b, i), vec![b, s, i])
+        } else {
+            (case.x.clone(), vec![s, b, i])
+        };
+        let state = |values: &[f64]| {
+            if op.batch_first { (swap_outer(values, d, b, h), vec![b, d, h]) } else { (values.to_vec(), vec![d, b, h]) }
+        };
+        let (h0, state_shape) = state(&case.h0);
+        let (c0, _) = state(&case.c0);
+        let lens: Vec<i32> = case.lens.iter().map(|&len| len as i32).collect();
+        let mut inputs: Vec<Option<Cow<'_, Tensor>>> = vec![
+            Some(Cow::Owned(tensor(dtype, &x_shape, &x))),
+            Some(Cow::Owned(tensor(dtype, &[d, g * h, i], &case.w))),
+            Some(Cow::Owned(tensor(dtype, &[d, g * h, h], &case.r))),
+            Some(Cow::Owned(tensor(dtype, &[d, 2 * g * h], &case.b))),
+            Some(Cow::Owned(Tensor::from(ArrayD::from_shape_vec(IxDyn(&[b]), lens).expect("shape")))),
+            Some(Cow::Owned(tensor(dtype, &state_shape, &h0))),
+        ];
+        if lstm {
+            inputs.push(Some(Cow::Owned(tensor(dtype, &state_shape, &c0))));
+            inputs.push(Some(Cow::Owned(tensor(dtype, &[d, 3 * h], &case.p))));
+        }
+        let n_out = if lstm { 3 } else { 2 };
+        let mut values = vec![None; n_out];
+        let wanted = vec![true; n_out];
+        let ctx = ExecCtx { par, pool: None, max_tensor_bytes: u64::MAX };
+        op.run_outputs(&mut inputs, &ctx, &mut OutputSet::new(&mut values, &wanted))?;
+        Ok(values
+            .into_iter()
+            .enumerate()
+            .map(|(idx, tensor)| {
+                let tensor = tensor.expect("output");
+                assert_eq!(tensor.dtype(), dtype);
+                let flat = tensor.to_f64_vec();
+                match (op.batch_first, idx) {
+                    (false, _) => flat,
+                    // [batch, seq, dirs, hidden] → [seq, dirs, batch, hidden].
+                    (true, 0) => {
+                        let by_seq = swap_outer(&flat, b, s, d * h);
+                        (0..s).flat_map(|t| swap_outer(&by_seq[t * b * d * h..][..b * d * h], b, d, h)).collect()
+                    }
+                    (true, _) => swap_outer(&flat, b, d, h),
+                }
+            })
+            .collect())
+    }
+
+    fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (idx, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() <= tol, "{what}[{idx}]: {g} vs {w}");
+        }
+    }
+
+    #[test]
+    fn every_cell_matches_a_float64_reference_in_both_layouts_and_directions() {
+        let par = Parallel::serial();
+        let cells = [
+            Cell::Rnn,
+            Cell::Gru { linear_before_reset: false },
+            Cell::Gru { linear_before_reset: true },
+            Cell::Lstm { input_forget: false },
+        ];
+        for cell in cells {
+            for dirs in [1, 2] {
+                for batch_first in [false, true] {
+                    // Lengths 5, 2 and 0: padded rows and an empty sequence.
+                    let case = Case::new(cell, 5, 3, 4, 6, dirs, vec![5, 2, 0]);
+                    let (y, y_h, y_c) = case.reference(cell);
+                    let op = op(cell, dirs, batch_first);
+                    for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5), (DType::F16, 2e-2)] {
+                        let what = format!("{cell:?} dirs {dirs} batch_first {batch_first} {dtype}");
+                        let got = run(&op, &case, dtype, &par).expect("runs");
+                        assert_close(&got[0], &y, tol, &format!("{what} Y"));
+                        assert_close(&got[1], &y_h, tol, &format!("{what} Y_h"));
+                        if let Some(got_c) = got.get(2) {
+                            assert_close(got_c, &y_c, tol, &format!("{what} Y_c"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reverse_direction_is_the_second_half_of_bidirectional() {
+        let par = Parallel::serial();
+        let cell = Cell::Lstm { input_forget: false };
+        let case = Case::new(cell, 4, 2, 3, 5, 2, vec![4, 3]);
+        let (y, _, _) = case.reference(cell);
+        // Keep only direction 1's weights and states.
+        let half = |values: &[f64]| values[values.len() / 2..].to_vec();
+        let reverse = Case {
+            dirs: 1,
+            w: half(&case.w),
+            r: half(&case.r),
+            b: half(&case.b),
+            h0: half(&case.h0),
+            c0: half(&case.c0),
+            p: half(&case.p),
+            ..Case::new(cell, 4, 2, 3, 5, 2, vec![4, 3])
+        };
+        let mut op = op(cell, 1, false);
+        op.direction = Direction::Reverse;
+        let got = run(&op, &reverse, DType::F64, &par).expect("runs");
+        let (hd, bn) = (5, 2);
+        let want: Vec<f64> = (0..4).flat_map(|t| y[((t * 2 + 1) * bn) * hd..][..bn * hd].to_vec()).collect();
+        assert_close(&got[0], &want, 1e-12, "reverse Y");
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let cell = Cell::Gru { linear_before_reset: false };
+        let case = Case::new(cell, 6, 70, 40, 48, 2, vec![6; 70]);
+        let op = op(cell, 2, false);
+        let serial = run(&op, &case, DType::F32, &Parallel::serial()).expect("runs");
+        let par = Parallel::with_threads(3).expect("threads");
+        let threaded = run(&op, &case, DType::F32, &par).expect("runs");
+        for (a, b) in serial.iter().zip(&threaded) {
+            assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()));
+        }
+    }
+
+    #[test]
+    fn activations_and_their_parameters() {
+        let x = 0.75_f64;
+        let act = |kind, alpha, beta| Activation { kind, alpha, beta }.apply(x);
+        assert_eq!(act(ActKind::Relu, 0.0, 0.0), x);
+        assert_eq!(act(ActKind::Affine, 2.0, 0.5), 2.0);
+        assert_eq!(act(ActKind::ThresholdedRelu, 1.0, 0.0), 0.0);
+        assert!((act(ActKind::ScaledTanh, 2.0, 3.0) - 2.0 * (2.25_f64).tanh()).abs() < 1e-15);
+        assert!((act(ActKind::HardSigmoid, 0.2, 0.5) - 0.65).abs() < 1e-15);
+        assert!((act(ActKind::Softsign, 0.0, 0.0) - 0.75 / 1.75).abs() < 1e-15);
+        assert!((act(ActKind::Softplus, 0.0, 0.0) - (1.0 + x.exp()).ln()).abs() < 1e-15);
+        assert_eq!(Activation::plain(ActKind::Softplus).apply(1000.0_f32), 1000.0);
+        assert!(
+            (Activation { kind: ActKind::Elu, alpha: 2.0, beta: 0.0 }.apply(-1.0_f64) - 2.0 * (-1.0_f64).exp_m1())
+                .abs()
+                < 1e-15
+        );
+        assert_eq!(Activation { kind: ActKind::LeakyRelu, alpha: 0.1, beta: 0.0 }.apply(-2.0_f64), -0.2);
+    }
+
+    fn strings(name: &str, values: &[&str]) -> AttributeProto {
+        AttributeProto {
+            name: Some(name.into()),
+            r#type: Some(AttributeType::Strings as i32),
+            strings: values.iter().map(|value| value.as_bytes().to_vec()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn floats(name: &str, values: &[f32]) -> AttributeProto {
+        AttributeProto {
+            name: Some(name.into()),
+            r#type: Some(AttributeType::Floats as i32),
+            floats: values.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    fn build(op_type: &str, attributes: &[AttributeProto]) -> Result<Box<dyn Op>, LoadError> {
+        let entry = Registry::builtin().find("", op_type).expect("registered");
+        let mut attrs = Attrs::new("the_node", op_type, attributes, 1 << 20);
+        let op = entry.build(&mut attrs, 22)?;
+        attrs.finish()?;
+        Ok(op)
+    }
+
+    #[test]
+    fn activation_lists_are_read_in_order_and_checked() {
+        let attributes = [
+            strings("activations", &["HardSigmoid", "leakyrelu", "Affine"]),
+            floats("activation_alpha", &[0.1, 0.2, 0.3]),
+            floats("activation_beta", &[0.6]),
+        ];
+        let entry = Registry::builtin().find("", "LSTM").expect("registered");
+        let mut attrs = Attrs::new("n", "LSTM", &attributes, 1 << 20);
+        let _ = entry;
+        let op = Recurrent::from_node(&mut attrs, 22, Cell::Lstm { input_forget: false }).expect("builds");
+        let got: Vec<(ActKind, f64, f64)> =
+            op.activations.iter().map(|act| (act.kind, act.alpha as f32 as f64, act.beta as f32 as f64)).collect();
+        let f = |value: f32| f64::from(value);
+        assert_eq!(
+            got,
+            [
+                (ActKind::HardSigmoid, f(0.1), f(0.6)),
+                (ActKind::LeakyRelu, f(0.2), 0.0),
+                // Betas ran out: Affine keeps its default 0.
+                (ActKind::Affine, f(0.3), 0.0),
+            ]
+        );
+        let err = build("GRU", &[strings("activations", &["Sigmoid", "Swish"])]).expect_err("unknown");
+        assert!(err.to_string().contains("unknown activation function \"Swish\""), "{err}");
+        assert!(err.to_string().contains("the_node"), "{err}");
+        let err = build("RNN", &[strings("activations", &["Tanh", "Tanh"])]).expect_err("too many");
+        assert!(err.to_string().contains("expected 1"), "{err}");
+        let err = build("RNN", &[strings("activations", &["Tanh"]), floats("activation_alpha", &[1.0])])
+            .expect_err("unused alpha");
+        assert!(err.to_string().contains("more alpha/beta values"), "{err}");
+    }
+
+    #[test]
+    fn broken_inputs_are_errors_naming_the_op() {
+        let par = Parallel::serial();
+        let cell = Cell::Lstm { input_forget: false };
+        let case = Case::new(cell, 3, 2, 4, 5, 1, vec![3, 1]);
+        let mut wrong_hidden = op(cell, 1, false);
+        wrong_hidden.hidden_size = Some(7);
+        let err = run(&wrong_hidden, &case, DType::F32, &par).expect_err("hidden size");
+        assert!(err.to_string().starts_with("LSTM: wrong hidden size"), "{err}");
+        // A GRU's weights (3 gates) given to an LSTM (4 gates).
+        let err = op(cell, 1, false).dims(&[3, 2, 4], &[1, 15, 4], &[1, 15, 5]).expect_err("gates");
+        assert!(err.to_string().starts_with("LSTM: wrong hidden size"), "{err}");
+        let err = op(cell, 1, false).dims(&[3, 2, 4], &[1, 20, 3], &[1, 20, 5]).expect_err("input size");
+        assert!(err.to_string().contains("W of shape [1, 20, 3] does not match X [3, 2, 4]"), "{err}");
+        let too_long = Case { lens: vec![4, 1], ..Case::new(cell, 3, 2, 4, 5, 1, vec![3, 1]) };
+        let err = run(&op(cell, 1, false), &too_long, DType::F32, &par).expect_err("length");
+        assert!(err.to_string().contains("sequence_lens [4, 1] has a length outside 0..=3"), "{err}");
+        let bidirectional_weights = Case::new(cell, 3, 2, 4, 5, 2, vec![3, 1]);
+        let err = run(&op(cell, 1, false), &bidirectional_weights, DType::F32, &par).expect_err("dirs");
+        assert!(err.to_string().contains("expected [1, 20, 5]"), "{err}");
+    }
+
+    #[test]
+    fn shapes_are_inferred_in_both_layouts() {
+        let x =
+            ValueType { dtype: DType::F32, dims: Some(vec![Dim::Symbolic("s".into()), Dim::Fixed(2), Dim::Fixed(4)]) };
+        let r = ValueType::fixed(DType::F32, &[2, 15, 5]);
+        let inputs =
+            [InferInput { ty: Some(&x), value: None }, InferInput::default(), InferInput { ty: Some(&r), value: None }];
+        let gru = op(Cell::Gru { linear_before_reset: true }, 2, false);
+        let types = gru.infer(&inputs, 2);
+        let fixed = |size| Dim::Fixed(size);
+        assert_eq!(
+            types[0].as_ref().and_then(|ty| ty.dims.clone()),
+            Some(vec![Dim::Symbolic("s".into()), fixed(2), fixed(2), fixed(5)])
+        );
+        assert_eq!(types[1].as_ref().and_then(|ty| ty.dims.clone()), Some(vec![fixed(2), fixed(2), fixed(5)]));
+        let batch_first = op(Cell::Gru { linear_before_reset: true }, 2, true);
+        let types = batch_first.infer(&inputs, 1);
+        assert_eq!(types.len(), 1);
+        // X is [batch s, seq 2, input 4]: Y is [batch, seq, dirs, hidden].
+        assert_eq!(
+            types[0].as_ref().and_then(|ty| ty.dims.clone()),
+            Some(vec![Dim::Symbolic("s".into()), fixed(2), fixed(2), fixed(5)])
+        );
+    }
 }
