@@ -24,6 +24,11 @@
 //! 0), as ONNX Runtime does. `clip` bounds the input of every
 //! gate's activation, but not the cell state that LSTM's `h` reads, as
 //! ONNX Runtime does.
+//!
+//! `activation_alpha` and `activation_beta` are consumed in order by the
+//! functions that take them; a function the lists do not reach keeps the
+//! default of the matching ONNX operator, as the spec says (ONNX Runtime
+//! uses 0 instead for ThresholdedRelu, Affine and ScaledTanh).
 
 use std::borrow::Cow;
 use std::ops::RangeInclusive;
@@ -490,7 +495,6 @@ impl Recurrent {
     }
 
     /// Runs the layer in the compute type `T`.
-    #[allow(clippy::too_many_arguments)]
     fn compute<T: GemmElem + Element + Float + Default>(
         &self,
         x: &Tensor,
@@ -598,11 +602,11 @@ impl Recurrent {
             let time = |b: usize| if reversed { lengths[b] - 1 - step } else { step };
             let active = |b: usize| step < lengths[b];
             let gru_two_phase = matches!(self.cell, Cell::Gru { linear_before_reset: false });
-            let r_rows = if gru_two_phase { 2 * hidden } else { gh };
-            let hr_width = r_rows;
+            // Rows of R multiplied now (GRU's Rh waits for the reset gate).
+            let hr_width = if gru_two_phase { 2 * hidden } else { gh };
             Gemm::new(T::ONE, T::ZERO).run(
                 MatRef::row_major(&h, batch, hidden),
-                MatRef::row_major(&r[..r_rows * hidden], r_rows, hidden).t(),
+                MatRef::row_major(&r[..hr_width * hidden], hr_width, hidden).t(),
                 &mut hr[..batch * hr_width],
                 ctx.par,
             );
@@ -1188,9 +1192,7 @@ mod tests {
             floats("activation_alpha", &[0.1, 0.2, 0.3]),
             floats("activation_beta", &[0.6]),
         ];
-        let entry = Registry::builtin().find("", "LSTM").expect("registered");
         let mut attrs = Attrs::new("n", "LSTM", &attributes, 1 << 20);
-        let _ = entry;
         let op = Recurrent::from_node(&mut attrs, 22, Cell::Lstm { input_forget: false }).expect("builds");
         let got: Vec<(ActKind, f64, f64)> =
             op.activations.iter().map(|act| (act.kind, act.alpha as f32 as f64, act.beta as f32 as f64)).collect();
