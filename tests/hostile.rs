@@ -176,6 +176,26 @@ fn weighted_op(op_type: &str, x_dims: &[i64], w_dims: &[i64]) -> Vec<u8> {
     bytes(&model(g, 17))
 }
 
+/// `LSTM(x, w, r) -> y` with `hidden_size` = `declared` but zero weights
+/// sized for a hidden size of `actual` (input size 3): an exported layer
+/// whose attribute and weights disagree.
+fn lstm_with_hidden_size(declared: i64, actual: i64) -> Vec<u8> {
+    let mut g = graph(
+        vec![node("LSTM", "the_node", &["x", "w", "r"], &["y"], vec![attr_i("hidden_size", declared)])],
+        vec![value_info("x", FLOAT, Some(&[D::N(2), D::N(1), D::N(3)]))],
+        &["y"],
+    );
+    for (name, dims) in [("w", [1, 4 * actual, 3]), ("r", [1, 4 * actual, actual])] {
+        let n: i64 = dims.iter().product();
+        g.initializer.push(TensorProto {
+            name: Some(name.into()),
+            float_data: vec![0.0; n as usize],
+            ..f32_tensor(&dims)
+        });
+    }
+    bytes(&model(g, 17))
+}
+
 fn f32_tensor(dims: &[i64]) -> TensorProto {
     TensorProto { name: Some("w".into()), dims: dims.to_vec(), data_type: Some(FLOAT), ..Default::default() }
 }
@@ -999,6 +1019,13 @@ fn corpus() -> Vec<Case> {
             Some(Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[2, 3])))),
             |err| matches!(err, Error::Run { source: RunError::Op { source: OpError::Invalid { .. }, .. } }),
             &["\"the_node\"", "MatMul", "inner dimensions differ"],
+        ),
+        run_case(
+            "lstm_wrong_hidden_size",
+            lstm_with_hidden_size(4, 5),
+            Some(Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[2, 1, 3])))),
+            |err| matches!(err, Error::Run { source: RunError::Op { source: OpError::Invalid { .. }, .. } }),
+            &["\"the_node\"", "LSTM", "wrong hidden size", "hidden_size is 4"],
         ),
         // Every input constant: the node runs at load (constant folding)
         // and its failure is a load error.

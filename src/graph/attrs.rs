@@ -118,6 +118,22 @@ impl<'a> Attrs<'a> {
         String::from_utf8(attr.s().to_vec()).map(Some).map_err(|_| self.error(name, "string is not valid UTF-8"))
     }
 
+    /// A list-of-strings attribute (each UTF-8).
+    ///
+    /// # Errors
+    /// [`LoadError::Attribute`] when it has another type or a string is
+    /// not UTF-8.
+    pub fn strings(&mut self, name: &str) -> Result<Option<Vec<String>>, LoadError> {
+        let Some(attr) = self.take(name, AttributeType::Strings)? else {
+            return Ok(None);
+        };
+        attr.strings
+            .iter()
+            .map(|bytes| String::from_utf8(bytes.clone()).map_err(|_| self.error(name, "string is not valid UTF-8")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
     /// A list-of-floats attribute.
     ///
     /// # Errors

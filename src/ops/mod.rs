@@ -28,6 +28,7 @@ pub mod pad;
 pub mod pool;
 pub mod reduce;
 pub mod resize;
+pub mod rnn;
 pub mod shape;
 pub mod slice;
 pub mod softmax;
@@ -345,6 +346,7 @@ impl Registry {
             conv_transpose::register(&mut reg);
             pool::register(&mut reg);
             einsum::register(&mut reg);
+            rnn::register(&mut reg);
             reg
         })
     }
