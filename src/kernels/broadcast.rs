@@ -156,6 +156,19 @@ pub trait Arithmetic: Copy + Send + Sync + 'static {
     fn mul(self, rhs: Self) -> Self;
     /// `self / rhs`.
     fn div(self, rhs: Self) -> Self;
+    /// The remainder with the sign of `self` (C `fmod`; integers truncate;
+    /// `x mod 0 == 0` for integers, NaN for floats).
+    fn rem_trunc(self, rhs: Self) -> Self;
+    /// The remainder with the sign of `rhs` (Python's and numpy's `%`);
+    /// `x mod 0 == 0` for integers, NaN for floats.
+    fn rem_floor(self, rhs: Self) -> Self;
+}
+
+/// [`Arithmetic::rem_floor`] of floats from the truncated remainder.
+#[inline(always)]
+fn float_rem_floor<F: num_traits::Float>(a: F, b: F) -> F {
+    let r = a % b;
+    if r != F::zero() && (r < F::zero()) != (b < F::zero()) { r + b } else { r }
 }
 
 macro_rules! float_arith {
@@ -169,6 +182,10 @@ macro_rules! float_arith {
             fn mul(self, rhs: Self) -> Self { self * rhs }
             #[inline(always)]
             fn div(self, rhs: Self) -> Self { self / rhs }
+            #[inline(always)]
+            fn rem_trunc(self, rhs: Self) -> Self { self % rhs }
+            #[inline(always)]
+            fn rem_floor(self, rhs: Self) -> Self { float_rem_floor(self, rhs) }
         }
     )*};
 }
@@ -184,12 +201,16 @@ macro_rules! half_arith {
             fn mul(self, rhs: Self) -> Self { <$ty>::from_f32(self.to_f32() * rhs.to_f32()) }
             #[inline(always)]
             fn div(self, rhs: Self) -> Self { <$ty>::from_f32(self.to_f32() / rhs.to_f32()) }
+            #[inline(always)]
+            fn rem_trunc(self, rhs: Self) -> Self { <$ty>::from_f32(self.to_f32() % rhs.to_f32()) }
+            #[inline(always)]
+            fn rem_floor(self, rhs: Self) -> Self { <$ty>::from_f32(float_rem_floor(self.to_f32(), rhs.to_f32())) }
         }
     )*};
 }
 
 macro_rules! int_arith {
-    ($($ty:ty),*) => {$(
+    ($signed:literal: $($ty:ty),*) => {$(
         impl Arithmetic for $ty {
             #[inline(always)]
             fn add(self, rhs: Self) -> Self { self.wrapping_add(rhs) }
@@ -199,6 +220,15 @@ macro_rules! int_arith {
             fn mul(self, rhs: Self) -> Self { self.wrapping_mul(rhs) }
             #[inline(always)]
             fn div(self, rhs: Self) -> Self { if rhs == 0 { 0 } else { self.wrapping_div(rhs) } }
+            #[inline(always)]
+            fn rem_trunc(self, rhs: Self) -> Self { if rhs == 0 { 0 } else { self.wrapping_rem(rhs) } }
+            #[inline(always)]
+            fn rem_floor(self, rhs: Self) -> Self {
+                let r = self.rem_trunc(rhs);
+                // Signs differ: `r ^ rhs` has its top bit set (never for
+                // unsigned types, whose `$signed` is false).
+                if $signed && r != 0 && (r ^ rhs).leading_zeros() == 0 { r.wrapping_add(rhs) } else { r }
+            }
         }
     )*};
 }
@@ -206,7 +236,8 @@ macro_rules! int_arith {
 float_arith!(f32, f64);
 half_arith!(f16, bf16);
 // Unsigned division never overflows; wrapping_div is plain division there.
-int_arith!(i8, i16, i32, i64, u8, u16, u32, u64);
+int_arith!(true: i8, i16, i32, i64);
+int_arith!(false: u8, u16, u32, u64);
 
 /// Elements per parallel block for an output of `len` elements: about 64
 /// blocks (so up to 8 threads get 8 each), never under [`CHUNK_ELEMS`], a

@@ -22,6 +22,7 @@
 //! | Mish      | 18, 22 | float16/32/64, then adds bfloat16                 |
 //! | Gelu      | 20    | float16/32/64 and bfloat16; `approximate` none or tanh |
 //! | Swish     | 24    | float16/32/64 and bfloat16; `alpha` default 1.0    |
+//! | Sign      | 9, 13 | every number type, then adds bfloat16              |
 //!
 //! float16 and bfloat16 compute in f32 and round once at the end.
 //! Semantics follow PyTorch where ONNX leaves room: NaN propagates, and
@@ -66,6 +67,7 @@ pub(crate) fn each_declared(visit: &mut impl Visit) {
     visit.visit::<Erf>();
     visit.visit::<Gelu>();
     visit.visit::<Swish>();
+    visit.visit::<Sign>();
 }
 
 /// Registers every declared activation.
@@ -1011,5 +1013,54 @@ impl ElementwiseOp for Swish {
     #[inline(always)]
     fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
         math::swish(token, x, self.alpha)
+    }
+}
+
+/// Sign: -1, 0 or 1 by the sign of `x`; sign(±0) = +0 and NaN stays NaN,
+/// as PyTorch's and numpy's sign; unsigned integers give 0 or 1.
+/// Spec: <https://onnx.ai/onnx/operators/onnx__Sign.html>
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Sign;
+
+impl ElementwiseOp for Sign {
+    const NAME: &'static str = "Sign";
+    const VERSIONS: &'static [i64] = &[9, 13];
+    const CONSUMED_INPUTS_AT_1: bool = false;
+    const MAX_ULP: u64 = 0;
+
+    fn dtypes(version: i64) -> &'static [DType] {
+        if version >= 13 { NUMBERS_BF16 } else { NUMBERS }
+    }
+
+    fn from_attrs(_attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(Sign)
+    }
+
+    fn reference(self, x: f64) -> f64 {
+        if x > 0.0 {
+            1.0
+        } else if x < 0.0 {
+            -1.0
+        } else {
+            // +0 for ±0, NaN for NaN.
+            x - x
+        }
+    }
+
+    #[inline(always)]
+    fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
+        let zero = V::splat(token, 0.0);
+        // `x - x`: +0 for ±0, NaN for NaN.
+        V::select(x.gt(zero), V::splat(token, 1.0), V::select(x.lt(zero), V::splat(token, -1.0), x - x))
+    }
+
+    fn int<T: Int>(self, x: T) -> Option<T> {
+        Some(if x > T::zero() {
+            T::one()
+        } else if x < T::zero() {
+            T::one().wrapping_neg()
+        } else {
+            T::zero()
+        })
     }
 }

@@ -46,7 +46,7 @@ use crate::graph::shapes::{InferInput, ValueType, broadcast_dims};
 use crate::kernels::broadcast::{self, Arithmetic, BroadcastError};
 use crate::tensor::{DType, Element, Tensor};
 
-/// Registers Add, Sub, Mul, Div, Pow and PRelu.
+/// Registers Add, Sub, Mul, Div, Mod, Pow and PRelu.
 pub fn register(reg: &mut Registry) {
     reg.add("", Add::NAME, Add::VERSIONS, Add::dtypes, Binary::<Add>::from_node);
     reg.add("", Sub::NAME, Sub::VERSIONS, Sub::dtypes, Binary::<Sub>::from_node);
@@ -54,6 +54,82 @@ pub fn register(reg: &mut Registry) {
     reg.add("", Div::NAME, Div::VERSIONS, Div::dtypes, Binary::<Div>::from_node);
     reg.add("", "Pow", &[1, 7, 12, 13, 15], pow_base_dtypes, Pow::from_node);
     reg.add("", "PRelu", &[1, 6, 7, 9, 16], prelu_dtypes, PRelu::from_node);
+    reg.add("", "Mod", &[10, 13], mod_dtypes, Mod::from_node);
+}
+
+/// Element types of Mod: every number type, bfloat16 from 13.
+fn mod_dtypes(version: i64) -> &'static [DType] {
+    if version >= 13 { NUMBERS_BF16 } else { super::NUMBERS }
+}
+
+/// Mod: the remainder of `A / B`, numpy broadcasting; `fmod = 0` (the
+/// default) takes the sign of the divisor (Python's `%`, integers), `fmod
+/// = 1` that of the dividend (C `fmod`). Floats follow numpy for both
+/// (`np.mod`, `np.fmod`; the spec asks for `fmod = 1` with floats); an
+/// integer `x mod 0` is 0, as Div's `x / 0`.
+/// <https://onnx.ai/onnx/operators/onnx__Mod.html>
+#[derive(Debug)]
+pub struct Mod {
+    inner: Box<dyn Op>,
+}
+
+impl Mod {
+    /// Reads `fmod` (0 or 1).
+    ///
+    /// # Errors
+    /// An `fmod` other than 0 or 1.
+    pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
+        let inner: Box<dyn Op> = match attrs.i64("fmod")?.unwrap_or(0) {
+            0 => Box::new(Binary::<ModFloor>::new(version, Broadcasting::Numpy)),
+            1 => Box::new(Binary::<ModTrunc>::new(version, Broadcasting::Numpy)),
+            other => return Err(attrs.error("fmod", format!("{other} is neither 0 nor 1"))),
+        };
+        Ok(Mod { inner })
+    }
+}
+
+impl Op for Mod {
+    fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
+        2..=2
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        self.inner.run(inputs, ctx)
+    }
+
+    fn infer(&self, inputs: &[InferInput<'_>], n_outputs: usize) -> Vec<Option<ValueType>> {
+        self.inner.infer(inputs, n_outputs)
+    }
+}
+
+/// Mod with `fmod = 0`: the sign of the divisor.
+#[derive(Debug)]
+pub struct ModFloor;
+
+impl ArithOp for ModFloor {
+    const NAME: &'static str = "Mod";
+    const VERSIONS: &'static [i64] = &[10, 13];
+    fn dtypes(version: i64) -> &'static [DType] {
+        mod_dtypes(version)
+    }
+    fn apply<T: Arithmetic>(a: T, b: T) -> T {
+        a.rem_floor(b)
+    }
+}
+
+/// Mod with `fmod = 1`: the sign of the dividend.
+#[derive(Debug)]
+pub struct ModTrunc;
+
+impl ArithOp for ModTrunc {
+    const NAME: &'static str = "Mod";
+    const VERSIONS: &'static [i64] = &[10, 13];
+    fn dtypes(version: i64) -> &'static [DType] {
+        mod_dtypes(version)
+    }
+    fn apply<T: Arithmetic>(a: T, b: T) -> T {
+        a.rem_trunc(b)
+    }
 }
 
 /// A same-type elementwise binary operator, declared once: everything

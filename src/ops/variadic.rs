@@ -267,8 +267,11 @@ fn clip_dtypes(version: i64) -> &'static [DType] {
 /// Versions 1 (`consumed_inputs`) and 6 take `min`/`max` as float
 /// attributes; 11 takes them as optional scalar inputs of X's type (an
 /// empty input name omits one), 12 adds the integer types, 13 bfloat16.
-/// An omitted bound does not clip (the spec's default is the type's
-/// lowest/highest value, which differs only for infinite X: it is kept).
+/// An omitted attribute at opset 6 is the schema's default, ±f32::MAX
+/// (±inf is clipped to it); at opset 1 it does not clip. An omitted input
+/// bound from 11 on does not clip (the spec's default is the type's
+/// lowest/highest value, which differs only for infinite X: it is kept,
+/// as ONNX Runtime keeps it).
 /// With lo > hi every element becomes hi (numpy's `clip`), and NaN in X
 /// stays NaN (both comparisons are false).
 #[derive(Debug)]
@@ -288,7 +291,13 @@ impl Clip {
         if version < 6 {
             attrs.ints("consumed_inputs")?;
         }
-        let attr_bounds = if version < 11 { (attrs.f32("min")?, attrs.f32("max")?) } else { (None, None) };
+        let attr_bounds = match version {
+            ..6 => (attrs.f32("min")?, attrs.f32("max")?),
+            // Clip-6's schema gives the attributes defaults: ±f32::MAX
+            // (so ±inf is clipped to ±f32::MAX).
+            6..11 => (Some(attrs.f32("min")?.unwrap_or(-f32::MAX)), Some(attrs.f32("max")?.unwrap_or(f32::MAX))),
+            _ => (None, None),
+        };
         Ok(Clip { dtypes: clip_dtypes(version), attr_bounds })
     }
 
