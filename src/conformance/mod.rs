@@ -17,7 +17,11 @@
 //! test_*_expanded*          unsupported  # needs ReduceMax, Exp, … (not implemented)
 //! test_gelu                 known-fail   # wrong numbers: max abs err 3.1e-2
 //! test_softmax_large_number  tol:approximate   # measured: 3e-6 abs at 1e4
+//! test_resnet*               tol:close:1e-3,1e-4  # rtol, atol of a whole network
 //! ```
+//!
+//! Tolerances: `exact`, `close` (rtol 1e-3, atol 1e-7), `approximate`
+//! (rtol 1e-2, atol 1e-5), `close:RTOL,ATOL`, `ulp:N`.
 //!
 //! Patterns are globs; for each case the last line with a status and the
 //! last line with a tolerance that match it apply. What a status means:
@@ -83,7 +87,16 @@ impl Tolerance {
             "exact" => Some(Tolerance::Exact),
             "close" => Some(Tolerance::DEFAULT),
             "approximate" => Some(Tolerance::APPROXIMATE),
-            _ => text.strip_prefix("ulp:").and_then(|n| n.parse().ok()).map(Tolerance::Ulp),
+            _ => {
+                if let Some(n) = text.strip_prefix("ulp:") {
+                    return n.parse().ok().map(Tolerance::Ulp);
+                }
+                // `close:RTOL,ATOL`, e.g. `close:1e-3,1e-4`.
+                let (rtol, atol) = text.strip_prefix("close:")?.split_once(',')?;
+                let (rtol, atol): (f64, f64) = (rtol.parse().ok()?, atol.parse().ok()?);
+                (rtol.is_finite() && atol.is_finite() && rtol >= 0.0 && atol >= 0.0)
+                    .then_some(Tolerance::Close { rtol, atol })
+            }
         }
     }
 }
@@ -564,7 +577,12 @@ mod tests {
         // The last matching line with a tolerance wins, independently of the status.
         assert_eq!(manifest.lookup("test_c").1, Some(Tolerance::Ulp(4)));
         assert_eq!(manifest.lookup("other"), (None, None));
+        let custom = parse("test_n tol:close:1e-3,1e-4  # a network's bar\n").unwrap();
+        assert_eq!(custom.lookup("test_n").1, Some(Tolerance::Close { rtol: 1e-3, atol: 1e-4 }));
         for bad in [
+            "test_a tol:close:1e-3  # x\n",
+            "test_a tol:close:1e-3,-1  # x\n",
+            "test_a tol:close:a,b  # x\n",
             "test_a unsupported\n",
             "test_a known-fail\n",
             "test_a pass unsupported  # x\n",
