@@ -346,3 +346,22 @@ fn pytorch_conv_bn_net_matches_with_and_without_the_passes() {
         assert!((a - b).abs() <= 1e-5 * (1.0 + w.abs()), "optimised vs not {idx}: {b} vs {a}");
     }
 }
+
+#[test]
+fn inspect_shows_the_rewrites_and_the_optimised_plan() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/conv_bn_net.onnx");
+    let report = onnxi::graph::inspect::inspect_file(&path).expect("inspects");
+    let text = report.to_text();
+    assert!(text.contains("optimised plan: 10 nodes after constant folding, 5 after the passes\n"), "{text}");
+    assert!(
+        text.contains("  rewrite: Conv /conv1/Conv + BatchNormalization /bn1/BatchNormalization → Conv /conv1/Conv (folded)\n"),
+        "{text}"
+    );
+    assert!(text.contains("  rewrite: Relu /Relu_2 fused into Gemm /fc1/Gemm\n"), "{text}");
+    assert!(text.contains("  node: Flatten \"/Flatten\"\n"), "{text}");
+    let json = report.to_json();
+    assert_eq!(json["optimized"]["nodes_before"], 10);
+    assert_eq!(json["optimized"]["nodes_after"], 5);
+    assert_eq!(json["optimized"]["rewrites"].as_array().map(Vec::len), Some(5));
+    assert_eq!(json["optimized"]["plan"][0]["op_type"], "Conv");
+}
