@@ -148,11 +148,8 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("optimize");
     group.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1)).sample_size(20);
     let torch = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/conv_bn_net.onnx")).expect("model");
-    let cases: Vec<(&str, Vec<u8>, Vec<usize>)> = vec![
-        ("cnn", cnn().0, cnn().1),
-        ("mlp", mlp().0, mlp().1),
-        ("conv_bn_net", torch, vec![2, 3, 8, 8]),
-    ];
+    let cases: Vec<(&str, Vec<u8>, Vec<usize>)> =
+        vec![("cnn", cnn().0, cnn().1), ("mlp", mlp().0, mlp().1), ("conv_bn_net", torch, vec![2, 3, 8, 8])];
     for (name, bytes, shape) in cases {
         let len = shape.iter().product();
         let x = Tensor::from(ArrayD::from_shape_vec(IxDyn(&shape), values(len, 99)).expect("shape"));

@@ -158,9 +158,13 @@ fn batch_norm_folds_into_conv_within_rounding() {
         let eps = 1e-3f32;
         let nodes = vec![
             node("Conv", "conv1", &conv_inputs, &["c"], vec![attr_i("group", group as i64)]),
-            node("BatchNormalization", "bn1", &["c", "scale", "bias", "mean", "var"], &["y"], vec![attr_f(
-                "epsilon", eps,
-            )]),
+            node(
+                "BatchNormalization",
+                "bn1",
+                &["c", "scale", "bias", "mean", "var"],
+                &["y"],
+                vec![attr_f("epsilon", eps)],
+            ),
         ];
         let bytes = model_bytes(nodes, &[n as i64, c as i64, h as i64, w as i64], inits, &["y"]);
         let x = tensor(&[n, c, h, w], 9);
@@ -221,10 +225,8 @@ fn matmul_add_becomes_a_bitwise_equal_gemm() {
         (4, 8, 9, vec![1], true),
     ] {
         let add_inputs: [&str; 2] = if c_first { ["c", "p"] } else { ["p", "c"] };
-        let nodes = vec![
-            node("MatMul", "mm", &["x", "w"], &["p"], vec![]),
-            node("Add", "add", &add_inputs, &["y"], vec![]),
-        ];
+        let nodes =
+            vec![node("MatMul", "mm", &["x", "w"], &["p"], vec![]), node("Add", "add", &add_inputs, &["y"], vec![])];
         let inits = vec![init("w", &[k, n], 11), init("c", &c_shape, 12)];
         let bytes = model_bytes(nodes, &[m as i64, k as i64], inits, &["y"]);
         let x = tensor(&[m, k], 13);
@@ -299,8 +301,10 @@ fn fused_activation_on_float64_runs_the_activation_op() {
     );
     graph.output = vec![value_info("y", DOUBLE, None)];
     let bytes = bytes(&model(graph, 17));
-    let x = Tensor::from(ArrayD::from_shape_vec(IxDyn(&[3, 4]), (0..12).map(|v| f64::from(v) - 5.5).collect()).unwrap());
-    let w = Tensor::from(ArrayD::from_shape_vec(IxDyn(&[4, 2]), vec![1.0, -1.0, 0.5, 2.0, -0.25, 1.0, 3.0, -2.0]).unwrap());
+    let x =
+        Tensor::from(ArrayD::from_shape_vec(IxDyn(&[3, 4]), (0..12).map(|v| f64::from(v) - 5.5).collect()).unwrap());
+    let w =
+        Tensor::from(ArrayD::from_shape_vec(IxDyn(&[4, 2]), vec![1.0, -1.0, 0.5, 2.0, -0.25, 1.0, 3.0, -2.0]).unwrap());
     let model = Model::from_bytes(&bytes).expect("loads");
     assert_eq!(op_types(&model), ["MatMul"]);
     let y = model.run([("x", x.clone()), ("w", w.clone())]).expect("runs").into_vec().remove(0).1;
@@ -324,18 +328,10 @@ fn pytorch_conv_bn_net_matches_with_and_without_the_passes() {
     let path = dir.join("conv_bn_net.onnx");
     let off = Model::builder().optimize(false).load(&path).expect("loads");
     let on = Model::load(&path).expect("loads");
-    assert_eq!(op_types(&off), [
-        "Conv",
-        "BatchNormalization",
-        "Relu",
-        "Conv",
-        "BatchNormalization",
-        "Relu",
-        "Flatten",
-        "Gemm",
-        "Relu",
-        "Gemm"
-    ]);
+    assert_eq!(
+        op_types(&off),
+        ["Conv", "BatchNormalization", "Relu", "Conv", "BatchNormalization", "Relu", "Flatten", "Gemm", "Relu", "Gemm"]
+    );
     assert_eq!(op_types(&on), ["Conv", "Conv", "Flatten", "Gemm", "Gemm"]);
     assert_eq!(on.optimized().rewrites.len(), 5, "{:?}", on.optimized().rewrites);
     let (got_off, got_on) = (f32_values(&run(&off, &x)[0]), f32_values(&run(&on, &x)[0]));
@@ -354,7 +350,9 @@ fn inspect_shows_the_rewrites_and_the_optimised_plan() {
     let text = report.to_text();
     assert!(text.contains("optimised plan: 10 nodes after constant folding, 5 after the passes\n"), "{text}");
     assert!(
-        text.contains("  rewrite: Conv /conv1/Conv + BatchNormalization /bn1/BatchNormalization → Conv /conv1/Conv (folded)\n"),
+        text.contains(
+            "  rewrite: Conv /conv1/Conv + BatchNormalization /bn1/BatchNormalization → Conv /conv1/Conv (folded)\n"
+        ),
         "{text}"
     );
     assert!(text.contains("  rewrite: Relu /Relu_2 fused into Gemm /fc1/Gemm\n"), "{text}");

@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, LoadError};
 use crate::graph::model::{ModelBuilder, ModelInfo};
-use crate::graph::optimize::Optimized;
 use crate::graph::opsets::{Opsets, model_opsets, resolve_op};
+use crate::graph::optimize::Optimized;
 use crate::io::decode::decode_model;
 use crate::onnx::attribute_proto::AttributeType;
 use crate::onnx::{AttributeProto, ModelProto, ValueInfoProto, type_proto};

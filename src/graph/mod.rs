@@ -8,7 +8,7 @@ pub(crate) mod fold;
 mod functions;
 pub mod inspect;
 pub mod model;
-pub mod optimize;
 pub(crate) mod opsets;
+pub mod optimize;
 pub(crate) mod plan;
 pub mod shapes;

@@ -125,8 +125,7 @@ impl ModelBuilder {
     /// way (bit for bit except BatchNormalization folding, which rounds
     /// the folded weights once); `onnxi inspect` lists what they did.
     pub fn optimize(mut self, on: bool) -> Self {
-        self.passes =
-            Passes { dead_nodes: on, fold_batch_norm: on, matmul_add_to_gemm: on, fuse_activations: on };
+        self.passes = Passes { dead_nodes: on, fold_batch_norm: on, matmul_add_to_gemm: on, fuse_activations: on };
         self
     }
 

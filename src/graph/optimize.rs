@@ -111,11 +111,8 @@ pub(crate) fn optimize(plan: Plan, passes: Passes) -> Result<(Plan, Optimized), 
             }
             let Some(conv_idx) = producer[*x] else { continue };
             let Some(conv) = &nodes[conv_idx] else { continue };
-            let is_plain_conv = conv
-                .op
-                .as_any()
-                .and_then(|any| any.downcast_ref::<Conv>())
-                .is_some_and(|conv| conv.epilogue.is_none());
+            let is_plain_conv =
+                conv.op.as_any().and_then(|any| any.downcast_ref::<Conv>()).is_some_and(|conv| conv.epilogue.is_none());
             if !is_plain_conv || conv.outputs.len() != 1 {
                 continue;
             }
@@ -161,7 +158,9 @@ pub(crate) fn optimize(plan: Plan, passes: Passes) -> Result<(Plan, Optimized), 
         let (readers, producer) = readers_and_producer(&nodes, &output_slots, n_slots);
         for add_idx in 0..nodes.len() {
             let Some(add) = &nodes[add_idx] else { continue };
-            if add.op_type != "Add" || add.inputs.len() != 2 || add.outputs.len() != 1 {
+            // Add before opset 7 broadcast only with its `broadcast`
+            // attribute: left alone.
+            if add.op_type != "Add" || add.version < 7 || add.inputs.len() != 2 || add.outputs.len() != 1 {
                 continue;
             }
             let (Some(first), Some(second)) = (add.inputs[0], add.inputs[1]) else { continue };
@@ -207,7 +206,10 @@ pub(crate) fn optimize(plan: Plan, passes: Passes) -> Result<(Plan, Optimized), 
             let add_name = add.name.clone();
             nodes[add_idx] = None;
             if let Some(mm) = &mut nodes[mm_idx] {
-                rewrites.push(format!("MatMul {} + Add {add_name} → Gemm {} (C added after the product)", mm.name, mm.name));
+                rewrites.push(format!(
+                    "MatMul {} + Add {add_name} → Gemm {} (C added after the product)",
+                    mm.name, mm.name
+                ));
                 mm.op = Box::new(gemm);
                 mm.op_type = "Gemm".into();
                 mm.version = 13;

@@ -29,8 +29,8 @@ use crate::graph::model::Dim;
 use crate::graph::shapes::{InferInput, ValueType};
 use crate::kernels::broadcast::unidirectional;
 use crate::kernels::gemm::{self, GemmElem, MatRef};
-use crate::ops::epilogue::Epilogue;
 use crate::ops::cast::cast;
+use crate::ops::epilogue::Epilogue;
 use crate::tensor::{DType, Element, Tensor};
 
 /// Registers Gemm.

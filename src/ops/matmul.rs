@@ -23,8 +23,8 @@ use crate::graph::shapes::{InferInput, ValueType, broadcast_dims};
 use crate::kernels::broadcast::multidirectional;
 use crate::kernels::conv::MAX_ELEMS;
 use crate::kernels::gemm::{self, GemmElem, MatRef, rows_per_block};
-use crate::ops::epilogue::Epilogue;
 use crate::ops::cast::cast;
+use crate::ops::epilogue::Epilogue;
 use crate::tensor::{DType, Element, Tensor, checked_elems};
 
 /// Registers MatMul.
