@@ -175,10 +175,14 @@ impl Gemm {
             let Some(slice) = out.as_slice_mut() else {
                 return Err(OpError::Invalid { op: "Gemm", reason: "output buffer is not contiguous".into() });
             };
+            let c = c.into_dimensionality::<ndarray::Ix2>().map_err(|err| OpError::Invalid {
+                op: "Gemm",
+                reason: format!("C does not broadcast to [{m}, {n}]: {err}"),
+            })?;
             let add_c = |start: usize, block: &mut [T]| {
                 for (row, values) in block.chunks_mut(n.max(1)).enumerate() {
-                    for (col, value) in values.iter_mut().enumerate() {
-                        *value = *value + c[[start + row, col]];
+                    for (value, &c_value) in values.iter_mut().zip(c.row(start + row)) {
+                        *value = *value + c_value;
                     }
                 }
                 then(start, block);
