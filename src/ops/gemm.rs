@@ -181,8 +181,11 @@ impl Gemm {
             })?;
             let add_c = |start: usize, block: &mut [T]| {
                 for (row, values) in block.chunks_mut(n.max(1)).enumerate() {
-                    for (value, &c_value) in values.iter_mut().zip(c.row(start + row)) {
-                        *value = *value + c_value;
+                    let c_row = c.row(start + row);
+                    match c_row.as_slice() {
+                        // Contiguous C rows (C of shape [N]): slices, so the loop vectorises.
+                        Some(c_row) => values.iter_mut().zip(c_row).for_each(|(value, &c)| *value = *value + c),
+                        None => values.iter_mut().zip(c_row).for_each(|(value, &c)| *value = *value + c),
                     }
                 }
                 then(start, block);
