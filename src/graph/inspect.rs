@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use crate::error::{Error, LoadError};
 use crate::graph::model::{ModelBuilder, ModelInfo};
 use crate::graph::opsets::{Opsets, model_opsets, resolve_op};
+use crate::graph::optimize::Optimized;
 use crate::io::decode::decode_model;
 use crate::onnx::attribute_proto::AttributeType;
 use crate::onnx::{AttributeProto, ModelProto, ValueInfoProto, type_proto};
@@ -64,6 +65,10 @@ pub struct Report {
     /// When it loads: every value of the plan (after constant folding)
     /// with its inferred type as text (`float32 [batch, 5]`, or `unknown`).
     pub values: Vec<(String, String)>,
+    /// When it loads: what the load-time optimisation did (node counts
+    /// and one line per rewrite) and the optimised plan's nodes in
+    /// execution order as (name, op_type).
+    pub optimized: Option<(Optimized, Vec<(String, String)>)>,
 }
 
 /// Inspects a model file.
@@ -75,21 +80,23 @@ pub fn inspect_file(path: &Path) -> Result<Report, Error> {
     let with_file = |source| Error::Load { file: Some(Box::from(path)), source };
     // Load first and drop the model, so the plan and the decoded protobuf
     // are never in memory together.
-    let (load_error, values) = match ModelBuilder::default().threads(1).load(path) {
+    let (load_error, values, optimized) = match ModelBuilder::default().threads(1).load(path) {
         Ok(model) => {
             let values = model
                 .value_types()
                 .into_iter()
                 .map(|(name, ty)| (name.to_string(), ty.map_or_else(|| "unknown".to_string(), ToString::to_string)));
-            (None, values.collect())
+            let plan = model.nodes().map(|(name, op_type, _)| (name.to_string(), op_type.to_string())).collect();
+            (None, values.collect(), Some((model.optimized().clone(), plan)))
         }
-        Err(err) => (Some(err.to_string()), Vec::new()),
+        Err(err) => (Some(err.to_string()), Vec::new(), None),
     };
     let bytes = std::fs::read(path).map_err(|err| with_file(LoadError::Io { reason: err.to_string() }))?;
     let proto = decode_model(&bytes).map_err(with_file)?;
     drop(bytes);
     let mut report = report(&proto, load_error);
     report.values = values;
+    report.optimized = optimized;
     Ok(report)
 }
 
@@ -149,6 +156,7 @@ fn report(proto: &ModelProto, load_error: Option<String>) -> Report {
         nodes,
         load_error,
         values: Vec::new(),
+        optimized: None,
     }
 }
 
@@ -318,6 +326,18 @@ impl Report {
                 out.push_str(&format!("  {name}: {ty}\n"));
             }
         }
+        if let Some((optimized, plan)) = &self.optimized {
+            out.push_str(&format!(
+                "optimised plan: {} nodes after constant folding, {} after the passes\n",
+                optimized.nodes_before, optimized.nodes_after
+            ));
+            for rewrite in &optimized.rewrites {
+                out.push_str(&format!("  rewrite: {rewrite}\n"));
+            }
+            for (name, op_type) in plan {
+                out.push_str(&format!("  node: {op_type} {name:?}\n"));
+            }
+        }
         if self.lacks_an_op() {
             out.push_str(&format!("onnxi supports: {}\n", crate::ops::Registry::builtin().op_names()));
         }
@@ -356,6 +376,12 @@ impl Report {
             "load_error": self.load_error.as_deref().map(without_op_list),
             "supported_ops": self.lacks_an_op().then(|| crate::ops::Registry::builtin().op_names()),
             "values": self.values.iter().map(|(name, ty)| json!({"name": name, "type": ty})).collect::<Vec<_>>(),
+            "optimized": self.optimized.as_ref().map(|(optimized, plan)| json!({
+                "nodes_before": optimized.nodes_before,
+                "nodes_after": optimized.nodes_after,
+                "rewrites": optimized.rewrites,
+                "plan": plan.iter().map(|(name, op_type)| json!({"name": name, "op_type": op_type})).collect::<Vec<_>>(),
+            })),
         })
     }
 }

@@ -9,5 +9,6 @@ mod functions;
 pub mod inspect;
 pub mod model;
 pub(crate) mod opsets;
+pub mod optimize;
 pub(crate) mod plan;
 pub mod shapes;

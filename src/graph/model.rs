@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, LoadError};
 use crate::graph::builder::build_graph;
+use crate::graph::optimize::{Optimized, Passes, optimize};
 use crate::graph::plan::Plan;
 use crate::graph::shapes::ValueType;
 use crate::io::decode::decode_model_lazily;
@@ -67,6 +68,7 @@ pub struct ModelBuilder {
     limits: Limits,
     threads: Threads,
     no_folding: bool,
+    passes: Passes,
 }
 
 /// Which threads a model's kernels use.
@@ -113,6 +115,52 @@ impl ModelBuilder {
     /// same either way.
     pub fn fold_constants(mut self, fold: bool) -> Self {
         self.no_folding = !fold;
+        self
+    }
+
+    /// Whether the load-time optimisation passes run (default: yes): sets
+    /// all four of [`ModelBuilder::remove_dead_nodes`],
+    /// [`ModelBuilder::fold_batch_norm`], [`ModelBuilder::matmul_add_to_gemm`]
+    /// and [`ModelBuilder::fuse_activations`]. Results are the same either
+    /// way (bit for bit except BatchNormalization folding, which rounds
+    /// the folded weights once); `onnxi inspect` lists what they did.
+    pub fn optimize(mut self, on: bool) -> Self {
+        self.passes = Passes { dead_nodes: on, fold_batch_norm: on, matmul_add_to_gemm: on, fuse_activations: on };
+        self
+    }
+
+    /// Whether nodes none of whose outputs reaches a graph output are
+    /// removed at load (default: yes). A removed node no longer runs, so
+    /// an error it would have raised no longer stops a run.
+    pub fn remove_dead_nodes(mut self, on: bool) -> Self {
+        self.passes.dead_nodes = on;
+        self
+    }
+
+    /// Whether a BatchNormalization (inference) that alone reads a Conv's
+    /// output, with constant weights and statistics, is folded into the
+    /// Conv's weight and bias (default: yes). Computed in float64 and
+    /// rounded once; results agree with the unfolded model within
+    /// rounding, not bit for bit.
+    pub fn fold_batch_norm(mut self, on: bool) -> Self {
+        self.passes.fold_batch_norm = on;
+        self
+    }
+
+    /// Whether a 2-D MatMul by a constant matrix followed by an Add of a
+    /// constant row (or scalar) becomes one Gemm that adds it to each
+    /// block of the product (default: yes; bit for bit the same).
+    pub fn matmul_add_to_gemm(mut self, on: bool) -> Self {
+        self.passes.matmul_add_to_gemm = on;
+        self
+    }
+
+    /// Whether an elementwise activation (the declared ops: Relu,
+    /// LeakyRelu, Sigmoid, Tanh, …) that alone reads a Conv, Gemm or
+    /// MatMul output runs inside that op, on each block of the output as
+    /// it is computed (default: yes; bit for bit the same).
+    pub fn fuse_activations(mut self, on: bool) -> Self {
+        self.passes.fuse_activations = on;
         self
     }
 
@@ -200,7 +248,8 @@ impl ModelBuilder {
             Threads::Current => Parallel::global(),
         };
         let graph = build_graph(&proto, nodes, base_dir, &self.limits, !self.no_folding)?;
-        Ok(Model { info: ModelInfo::from_proto(&proto), plan: graph, par, limits: self.limits.clone() })
+        let (graph, optimized) = optimize(graph, self.passes)?;
+        Ok(Model { info: ModelInfo::from_proto(&proto), plan: graph, par, limits: self.limits.clone(), optimized })
     }
 }
 
@@ -233,6 +282,7 @@ pub struct Model {
     pub(crate) plan: Plan,
     pub(crate) par: Parallel,
     pub(crate) limits: Limits,
+    optimized: Optimized,
 }
 
 impl Model {
@@ -255,6 +305,12 @@ impl Model {
     /// [`Error::Load`] naming the cause.
     pub fn from_bytes(bytes: &[u8]) -> Result<Model, Error> {
         ModelBuilder::default().from_bytes(bytes)
+    }
+
+    /// What the load-time optimisation did: the node count before and
+    /// after, and one line per rewrite.
+    pub fn optimized(&self) -> &Optimized {
+        &self.optimized
     }
 
     /// IR version, producer and opsets.

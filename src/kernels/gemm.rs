@@ -205,6 +205,24 @@ impl<T: GemmElem> Gemm<T> {
     /// When the inner dimensions differ or `c` has the wrong length (caller
     /// bugs: the ops check shapes and return errors first).
     pub fn run(&self, a: MatRef<'_, T>, b: MatRef<'_, T>, c: &mut [T], par: &Parallel) {
+        self.run_then(a, b, c, par, &|_, _| {});
+    }
+
+    /// As [`Gemm::run`], then calls `then(first_row, block)` on each block
+    /// of rows of `c` right after computing it, on the same thread, while
+    /// the block is in cache (an epilogue: a bias, an activation). The
+    /// blocks are those of `run`, fixed by the sizes.
+    ///
+    /// # Panics
+    /// As [`Gemm::run`].
+    pub fn run_then(
+        &self,
+        a: MatRef<'_, T>,
+        b: MatRef<'_, T>,
+        c: &mut [T],
+        par: &Parallel,
+        then: &(dyn Fn(usize, &mut [T]) + Sync),
+    ) {
         let (m, k, n) = (a.rows, a.cols, b.cols);
         assert_eq!(b.rows, k, "inner dimensions differ");
         assert_eq!(c.len(), m * n, "output has the wrong length");
@@ -216,6 +234,7 @@ impl<T: GemmElem> Gemm<T> {
         par.for_blocks_by_work(c, rows * n, work, |idx, block| {
             let start = idx * rows;
             T::gemm_serial(a.row_range(start, block.len() / n), b, block, self.alpha, self.beta);
+            then(start, block);
         });
     }
 }

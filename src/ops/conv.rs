@@ -27,6 +27,7 @@ use crate::graph::shapes::{InferInput, ValueType};
 use crate::kernels::conv::{self, ConvShape, MAX_ELEMS, Window};
 use crate::kernels::gemm::GemmElem;
 use crate::ops::cast::cast;
+use crate::ops::epilogue::Epilogue;
 use crate::tensor::{DType, Element, Tensor, checked_elems};
 
 /// Registers Conv.
@@ -263,6 +264,8 @@ pub struct Conv {
     pub group: usize,
     /// Element types this version accepts.
     pub dtypes: &'static [DType],
+    /// An activation run on the output (see [`crate::ops::epilogue`]).
+    pub epilogue: Option<Epilogue>,
 }
 
 impl Conv {
@@ -273,7 +276,7 @@ impl Conv {
     pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
         let window = WindowAttrs::from_node(attrs, true)?;
         let group = read_group(attrs)?;
-        Ok(Conv { window, group, dtypes: conv_dtypes(version) })
+        Ok(Conv { window, group, dtypes: conv_dtypes(version), epilogue: None })
     }
 
     /// The sizes of a convolution of `x` by `w` (and `bias`), checked.
@@ -376,10 +379,34 @@ impl Op for Conv {
         let bias = inputs.get_mut(2).and_then(Option::take);
         check_dtype("Conv", x.dtype(), self.dtypes)?;
         let (shape, window) = self.plan(x.shape(), w.shape(), bias.as_ref().map(|bias| bias.shape()))?;
-        with_float("Conv", &[Some(&x), Some(&w), bias.as_deref()], |inputs| match inputs[0].map(Tensor::dtype) {
-            Some(DType::F64) => run_typed::<f64>("Conv", inputs, &shape, &window, ctx, conv::conv),
-            _ => run_typed::<f32>("Conv", inputs, &shape, &window, ctx, conv::conv),
-        })
+        let out =
+            with_float("Conv", &[Some(&x), Some(&w), bias.as_deref()], |inputs| match inputs[0].map(Tensor::dtype) {
+                Some(DType::F64) => run_typed::<f64>("Conv", inputs, &shape, &window, ctx, conv::conv),
+                _ => run_typed::<f32>("Conv", inputs, &shape, &window, ctx, conv::conv),
+            })?;
+        match (&self.epilogue, out) {
+            (None, out) => Ok(out),
+            (Some(epilogue), Tensor::F32(mut array)) => {
+                match array.as_slice_mut() {
+                    Some(data) => epilogue.apply_f32_all(data, ctx),
+                    None => return epilogue.apply_tensor(Tensor::F32(array), ctx),
+                }
+                Ok(Tensor::F32(array))
+            }
+            (Some(epilogue), out) => epilogue.apply_tensor(out, ctx),
+        }
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
+    fn fuse_epilogue(&mut self, epilogue: Epilogue) -> Result<(), Epilogue> {
+        if self.epilogue.is_some() {
+            return Err(epilogue);
+        }
+        self.epilogue = Some(epilogue);
+        Ok(())
     }
 }
 
@@ -404,6 +431,7 @@ mod tests {
             window: WindowAttrs { auto_pad: AutoPad::NotSet, kernel_shape: None, strides, dilations, pads },
             group,
             dtypes: FLOATS_BF16,
+            epilogue: None,
         }
     }
 
@@ -553,6 +581,7 @@ mod tests {
                 },
                 group: 1,
                 dtypes: FLOATS_BF16,
+                epilogue: None,
             };
             let tensor = |data: &[f64], shape: &[usize]| {
                 Tensor::from(ArrayD::from_shape_vec(IxDyn(shape), data.to_vec()).expect("shape"))

@@ -30,6 +30,7 @@ use crate::graph::shapes::{InferInput, ValueType};
 use crate::kernels::broadcast::unidirectional;
 use crate::kernels::gemm::{self, GemmElem, MatRef};
 use crate::ops::cast::cast;
+use crate::ops::epilogue::Epilogue;
 use crate::tensor::{DType, Element, Tensor};
 
 /// Registers Gemm.
@@ -73,6 +74,14 @@ pub struct Gemm {
     pub c_optional: bool,
     /// Element types this version accepts.
     pub dtypes: &'static [DType],
+    /// Adds C to each block of the product after computing it,
+    /// `fl(A·B) + C` (set only with `alpha = beta = 1`, by the MatMul + Add
+    /// rewrite of `graph::optimize`, so that the Gemm equals the MatMul
+    /// then Add bit for bit) instead of accumulating onto `beta·C`.
+    pub c_after_product: bool,
+    /// An activation run on each block of the output (see
+    /// [`crate::ops::epilogue`]).
+    pub epilogue: Option<Epilogue>,
 }
 
 /// Reads a 0/1 flag.
@@ -96,7 +105,17 @@ impl Gemm {
         let trans_a = flag(attrs, "transA")?;
         let trans_b = flag(attrs, "transB")?;
         let c_shape = if version < 7 && !flag(attrs, "broadcast")? { CShape::Exact } else { CShape::Broadcast };
-        Ok(Gemm { alpha, beta, trans_a, trans_b, c_shape, c_optional: version >= 11, dtypes: matmul_dtypes(version) })
+        Ok(Gemm {
+            alpha,
+            beta,
+            trans_a,
+            trans_b,
+            c_shape,
+            c_optional: version >= 11,
+            dtypes: matmul_dtypes(version),
+            c_after_product: false,
+            epilogue: None,
+        })
     }
 
     /// `(M, K, N)`, checked.
@@ -126,12 +145,15 @@ impl Gemm {
         Ok((m, k, n))
     }
 
-    fn typed<T: GemmElem + Element + Default + NumCast>(
+    /// The product of one element type; `then(first_row, block)` runs on
+    /// each block of output rows once it is complete.
+    fn typed<T: GemmElem + Element + Default + NumCast + std::ops::Add<Output = T>>(
         &self,
         a: &Tensor,
         b: &Tensor,
         c: Option<&Tensor>,
         ctx: &ExecCtx<'_>,
+        then: &(dyn Fn(usize, &mut [T]) + Sync),
     ) -> Result<Tensor, OpError> {
         let (m, _, n) = self.dims(a.shape(), b.shape(), c.map(Tensor::shape))?;
         let a_data = data::<T>(a)?;
@@ -142,6 +164,35 @@ impl Gemm {
         let b_mat = if self.trans_b { b_mat.t() } else { b_mat };
         let scalar = |value: f32| -> T { T::from(value).unwrap_or(T::ZERO) };
         let mut out = ctx.output::<T>(&[m, n]);
+        if self.c_after_product
+            && let Some(c) = c
+        {
+            let c = T::view(c).ok_or(OpError::UnsupportedDtype { op: "Gemm", dtype: c.dtype() })?;
+            let c = c.broadcast(IxDyn(&[m, n])).ok_or_else(|| OpError::Invalid {
+                op: "Gemm",
+                reason: format!("C of shape {:?} does not broadcast to [{m}, {n}]", c.shape()),
+            })?;
+            let Some(slice) = out.as_slice_mut() else {
+                return Err(OpError::Invalid { op: "Gemm", reason: "output buffer is not contiguous".into() });
+            };
+            let c = c.into_dimensionality::<ndarray::Ix2>().map_err(|err| OpError::Invalid {
+                op: "Gemm",
+                reason: format!("C does not broadcast to [{m}, {n}]: {err}"),
+            })?;
+            let add_c = |start: usize, block: &mut [T]| {
+                for (row, values) in block.chunks_mut(n.max(1)).enumerate() {
+                    let c_row = c.row(start + row);
+                    match c_row.as_slice() {
+                        // Contiguous C rows (C of shape [N]): slices, so the loop vectorises.
+                        Some(c_row) => values.iter_mut().zip(c_row).for_each(|(value, &c)| *value = *value + c),
+                        None => values.iter_mut().zip(c_row).for_each(|(value, &c)| *value = *value + c),
+                    }
+                }
+                then(start, block);
+            };
+            gemm::Gemm::new(T::ONE, T::ZERO).run_then(a_mat, b_mat, slice, ctx.par, &add_c);
+            return Ok(T::wrap(out));
+        }
         let beta = match c {
             Some(c) if self.beta != 0.0 => {
                 let c = T::view(c).ok_or(OpError::UnsupportedDtype { op: "Gemm", dtype: c.dtype() })?;
@@ -157,7 +208,7 @@ impl Gemm {
         let Some(slice) = out.as_slice_mut() else {
             return Err(OpError::Invalid { op: "Gemm", reason: "output buffer is not contiguous".into() });
         };
-        gemm::Gemm::new(scalar(self.alpha), beta).run(a_mat, b_mat, slice, ctx.par);
+        gemm::Gemm::new(scalar(self.alpha), beta).run_then(a_mat, b_mat, slice, ctx.par, then);
         Ok(T::wrap(out))
     }
 }
@@ -208,20 +259,39 @@ impl Op for Gemm {
             }
         }
         let c = c.as_deref();
-        match dtype {
-            DType::F32 => self.typed::<f32>(&a, &b, c, ctx),
-            DType::F64 => self.typed::<f64>(&a, &b, c, ctx),
-            DType::I32 => self.typed::<i32>(&a, &b, c, ctx),
-            DType::I64 => self.typed::<i64>(&a, &b, c, ctx),
-            DType::U32 => self.typed::<u32>(&a, &b, c, ctx),
-            DType::U64 => self.typed::<u64>(&a, &b, c, ctx),
+        if let (DType::F32, Some(epilogue)) = (dtype, &self.epilogue) {
+            return self.typed::<f32>(&a, &b, c, ctx, &|_, block| epilogue.apply_f32(block));
+        }
+        let out = match dtype {
+            DType::F32 => self.typed::<f32>(&a, &b, c, ctx, &|_, _| {}),
+            DType::F64 => self.typed::<f64>(&a, &b, c, ctx, &|_, _| {}),
+            DType::I32 => self.typed::<i32>(&a, &b, c, ctx, &|_, _| {}),
+            DType::I64 => self.typed::<i64>(&a, &b, c, ctx, &|_, _| {}),
+            DType::U32 => self.typed::<u32>(&a, &b, c, ctx, &|_, _| {}),
+            DType::U64 => self.typed::<u64>(&a, &b, c, ctx, &|_, _| {}),
             DType::F16 | DType::BF16 => {
                 let wide = |tensor: &Tensor| cast(tensor, DType::F32);
-                let out = self.typed::<f32>(&wide(&a), &wide(&b), c.map(wide).as_ref(), ctx)?;
+                let out = self.typed::<f32>(&wide(&a), &wide(&b), c.map(wide).as_ref(), ctx, &|_, _| {})?;
                 Ok(cast(&out, dtype))
             }
             dtype => Err(OpError::UnsupportedDtype { op: "Gemm", dtype }),
+        }?;
+        match &self.epilogue {
+            Some(epilogue) => epilogue.apply_tensor(out, ctx),
+            None => Ok(out),
         }
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
+    fn fuse_epilogue(&mut self, epilogue: Epilogue) -> Result<(), Epilogue> {
+        if self.epilogue.is_some() {
+            return Err(epilogue);
+        }
+        self.epilogue = Some(epilogue);
+        Ok(())
     }
 }
 
@@ -245,6 +315,8 @@ mod tests {
             c_shape: CShape::Broadcast,
             c_optional: true,
             dtypes: FLOATS_BF16_INTS_32_64,
+            c_after_product: false,
+            epilogue: None,
         }
     }
 

@@ -24,6 +24,7 @@ use crate::kernels::broadcast::multidirectional;
 use crate::kernels::conv::MAX_ELEMS;
 use crate::kernels::gemm::{self, GemmElem, MatRef, rows_per_block};
 use crate::ops::cast::cast;
+use crate::ops::epilogue::Epilogue;
 use crate::tensor::{DType, Element, Tensor, checked_elems};
 
 /// Registers MatMul.
@@ -36,6 +37,9 @@ pub fn register(reg: &mut Registry) {
 pub struct MatMul {
     /// Element types this version accepts.
     pub dtypes: &'static [DType],
+    /// An activation run on each block of the output (see
+    /// [`crate::ops::epilogue`]).
+    pub epilogue: Option<Epilogue>,
 }
 
 /// The sizes of one product, checked.
@@ -59,7 +63,7 @@ impl MatMul {
     /// # Errors
     /// Never.
     pub fn from_node(_attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
-        Ok(MatMul { dtypes: matmul_dtypes(version) })
+        Ok(MatMul { dtypes: matmul_dtypes(version), epilogue: None })
     }
 
     fn plan(a: &[usize], b: &[usize]) -> Result<Plan, OpError> {
@@ -106,11 +110,14 @@ impl MatMul {
         Ok(Plan { m, k, n, batch, a_strides, b_strides, out })
     }
 
+    /// The product of one element type; `then(block)` runs on each block
+    /// of output rows once it is complete.
     fn typed<T: GemmElem + Element + Default>(
         &self,
         a: &Tensor,
         b: &Tensor,
         ctx: &ExecCtx<'_>,
+        then: &(dyn Fn(&mut [T]) + Sync),
     ) -> Result<Tensor, OpError> {
         let plan = Self::plan(a.shape(), b.shape())?;
         let (m, k, n) = (plan.m, plan.k, plan.n);
@@ -125,7 +132,13 @@ impl MatMul {
         if b.shape().len() <= 2 && n_batch > 0 {
             // One product: A's batch axes folded into its rows.
             let rows = n_batch * m;
-            product.run(MatRef::row_major(&a_data, rows, k), MatRef::row_major(&b_data, k, n), dst, ctx.par);
+            product.run_then(
+                MatRef::row_major(&a_data, rows, k),
+                MatRef::row_major(&b_data, k, n),
+                dst,
+                ctx.par,
+                &|_, block| then(block),
+            );
             return Ok(T::wrap(out));
         }
         if dst.is_empty() {
@@ -146,13 +159,14 @@ impl MatMul {
                 let a_mat = MatRef::row_major(&a_data[offset(index, &plan.a_strides)..], m, k);
                 let b_mat = MatRef::row_major(&b_data[offset(index, &plan.b_strides)..], k, n);
                 T::gemm_serial(a_mat, b_mat, block, T::ONE, T::ZERO);
+                then(block);
             });
         } else {
             // Large matrices: each product splits over its own rows.
             for (index, block) in dst.chunks_mut(m * n).enumerate() {
                 let a_mat = MatRef::row_major(&a_data[offset(index, &plan.a_strides)..], m, k);
                 let b_mat = MatRef::row_major(&b_data[offset(index, &plan.b_strides)..], k, n);
-                product.run(a_mat, b_mat, block, ctx.par);
+                product.run_then(a_mat, b_mat, block, ctx.par, &|_, rows| then(rows));
             }
         }
         Ok(T::wrap(out))
@@ -199,19 +213,38 @@ impl Op for MatMul {
                 reason: format!("inputs of types {dtype} and {} (must be one)", b.dtype()),
             });
         }
-        match dtype {
-            DType::F32 => self.typed::<f32>(&a, &b, ctx),
-            DType::F64 => self.typed::<f64>(&a, &b, ctx),
-            DType::I32 => self.typed::<i32>(&a, &b, ctx),
-            DType::I64 => self.typed::<i64>(&a, &b, ctx),
-            DType::U32 => self.typed::<u32>(&a, &b, ctx),
-            DType::U64 => self.typed::<u64>(&a, &b, ctx),
+        if let (DType::F32, Some(epilogue)) = (dtype, &self.epilogue) {
+            return self.typed::<f32>(&a, &b, ctx, &|block| epilogue.apply_f32(block));
+        }
+        let out = match dtype {
+            DType::F32 => self.typed::<f32>(&a, &b, ctx, &|_| {}),
+            DType::F64 => self.typed::<f64>(&a, &b, ctx, &|_| {}),
+            DType::I32 => self.typed::<i32>(&a, &b, ctx, &|_| {}),
+            DType::I64 => self.typed::<i64>(&a, &b, ctx, &|_| {}),
+            DType::U32 => self.typed::<u32>(&a, &b, ctx, &|_| {}),
+            DType::U64 => self.typed::<u64>(&a, &b, ctx, &|_| {}),
             DType::F16 | DType::BF16 => {
-                let out = self.typed::<f32>(&cast(&a, DType::F32), &cast(&b, DType::F32), ctx)?;
+                let out = self.typed::<f32>(&cast(&a, DType::F32), &cast(&b, DType::F32), ctx, &|_| {})?;
                 Ok(cast(&out, dtype))
             }
             dtype => Err(OpError::UnsupportedDtype { op: "MatMul", dtype }),
+        }?;
+        match &self.epilogue {
+            Some(epilogue) => epilogue.apply_tensor(out, ctx),
+            None => Ok(out),
         }
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
+    fn fuse_epilogue(&mut self, epilogue: Epilogue) -> Result<(), Epilogue> {
+        if self.epilogue.is_some() {
+            return Err(epilogue);
+        }
+        self.epilogue = Some(epilogue);
+        Ok(())
     }
 }
 
@@ -312,7 +345,7 @@ mod tests {
             let (want, want_shape) = reference(&a, &b);
             for dtype in [DType::F64, DType::F32, DType::I64] {
                 let mut inputs = [Some(cast(&a, dtype).into()), Some(cast(&b, dtype).into())];
-                let got = MatMul { dtypes: matmul_dtypes(13) }.run(&mut inputs, &ctx).expect("runs");
+                let got = MatMul { dtypes: matmul_dtypes(13), epilogue: None }.run(&mut inputs, &ctx).expect("runs");
                 assert_eq!(got.shape(), want_shape.as_slice(), "{a_shape:?} @ {b_shape:?}");
                 if dtype == DType::I64 {
                     continue;
@@ -330,7 +363,7 @@ mod tests {
         let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
         let run = |a: &[usize], b: &[usize]| {
             let mut inputs = [Some(Tensor::zeros(DType::F32, a).into()), Some(Tensor::zeros(DType::F32, b).into())];
-            MatMul { dtypes: matmul_dtypes(13) }.run(&mut inputs, &ctx).expect_err("fails").to_string()
+            MatMul { dtypes: matmul_dtypes(13), epilogue: None }.run(&mut inputs, &ctx).expect_err("fails").to_string()
         };
         assert!(run(&[2, 3], &[4, 5]).starts_with("MatMul: inner dimensions differ"));
         assert!(run(&[2, 2, 3], &[3, 3, 5]).contains("do not broadcast"));

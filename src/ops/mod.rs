@@ -15,6 +15,7 @@ pub mod conv_transpose;
 pub mod dropout;
 pub mod einsum;
 pub mod elementwise;
+pub mod epilogue;
 pub mod expand;
 pub mod gather;
 pub mod gemm;
@@ -179,6 +180,24 @@ pub trait Op: Send + Sync + fmt::Debug {
     /// thread. Must compute exactly what [`Op::run`] computes on float32.
     /// The default leaves `dst` as it is; only ops offering `Map` are asked.
     fn chain_map(&self, _src: Option<&[f32]>, _dst: &mut [f32]) {}
+
+    /// The op as [`std::any::Any`], for load-time rewrites that need its
+    /// attributes (`graph::optimize`: a BatchNormalization's epsilon, a
+    /// Conv's or Gemm's settings); `None` for ops no rewrite reads.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
+
+    /// Takes `epilogue` to run on this op's output, block by block as it
+    /// is computed (see [`epilogue`]); gives it back when the op cannot
+    /// (the default). An op that takes it must produce exactly what
+    /// running the epilogue's op on its output would.
+    ///
+    /// # Errors
+    /// The epilogue itself, when refused.
+    fn fuse_epilogue(&mut self, epilogue: epilogue::Epilogue) -> Result<(), epilogue::Epilogue> {
+        Err(epilogue)
+    }
 }
 
 /// The outputs of one run of a node with several outputs: one entry per

@@ -172,6 +172,10 @@ impl BatchNormalization {
 }
 
 impl Op for BatchNormalization {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
         5..=5
     }
