@@ -1042,16 +1042,16 @@ impl ElementwiseOp for Sign {
         } else if x < 0.0 {
             -1.0
         } else {
-            // +0 for ±0, NaN for NaN.
-            x - x
+            // +0 for ±0 (-0 + 0 = +0), NaN for NaN.
+            x + 0.0
         }
     }
 
     #[inline(always)]
     fn simd<V: VecF32>(self, token: V::Token, x: V) -> V {
         let zero = V::splat(token, 0.0);
-        // `x - x`: +0 for ±0, NaN for NaN.
-        V::select(x.gt(zero), V::splat(token, 1.0), V::select(x.lt(zero), V::splat(token, -1.0), x - x))
+        // `x + 0`: +0 for ±0, NaN for NaN.
+        V::select(x.gt(zero), V::splat(token, 1.0), V::select(x.lt(zero), V::splat(token, -1.0), x + zero))
     }
 
     fn int<T: Int>(self, x: T) -> Option<T> {
