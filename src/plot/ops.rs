@@ -112,6 +112,17 @@ pub fn reference(op: &str, attrs: Attrs, x: f64) -> Option<f64> {
         // Φ(x) = erfc(-x/√2)/2, which does not cancel for negative x.
         "Gelu" => 0.5 * x * libm::erfc(-x / std::f64::consts::SQRT_2),
         "Swish" => x / (1.0 + (-alpha(1.0) * x).exp()),
+        "Sign" => {
+            if x.is_nan() {
+                x
+            } else if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        }
         _ => return None,
     })
 }
@@ -199,6 +210,7 @@ pub const SPECS: &[Spec] = &[
         kind: Kind::Elementwise,
         variants: &[&[("alpha", 1.0)], &[("alpha", 0.5)], &[("alpha", 2.0)]],
     },
+    Spec { name: "Sign", formula: "−1 if x < 0, 0 if x = 0, 1 if x > 0", kind: Kind::Elementwise, variants: NONE },
     Spec { name: "Softmax", formula: "exp(xᵢ) / Σ exp(xⱼ)", kind: Kind::Row, variants: NONE },
     Spec { name: "LogSoftmax", formula: "xᵢ − ln Σ exp(xⱼ)", kind: Kind::Row, variants: NONE },
     Spec { name: "Hardmax", formula: "1 at the first maximum, else 0", kind: Kind::Row, variants: NONE },
