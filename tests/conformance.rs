@@ -71,6 +71,10 @@ fn every_fixture_group_passes_and_the_report_is_stable() {
                     }
                 }
                 Status::ExpectedUnsupported(_) => assert!(!case.loaded, "{}", case.line()),
+                // Listed with its measured error (the bfloat16/float16
+                // Attention bodies, whose per-node rounding lands 1-2 ULP
+                // of their type away): it ran every node of its body.
+                Status::KnownFail(_) => assert!(case.loaded, "{}", case.line()),
                 other => panic!("{}: {other:?}", case.name),
             }
         }
