@@ -242,6 +242,7 @@ impl<T: GemmElem> Gemm<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::test_util::values;
 
     /// The float64 product written out, as the reference.
     fn reference(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
@@ -252,18 +253,6 @@ mod tests {
             }
         }
         c
-    }
-
-    fn values(len: usize, seed: u64) -> Vec<f64> {
-        let mut state = seed;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state % 2001) as f64 / 1000.0 - 1.0
-            })
-            .collect()
     }
 
     #[test]

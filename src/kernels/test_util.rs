@@ -63,6 +63,20 @@ impl Rng {
     }
 }
 
+/// `len` deterministic values in [-1, 1] on a 0.001 grid (xorshift from
+/// `seed`), for float64 reference tests.
+pub(crate) fn values(len: usize, seed: u64) -> Vec<f64> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 2001) as f64 / 1000.0 - 1.0
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -412,6 +412,7 @@ impl Op for Conv {
 
 #[cfg(test)]
 mod tests {
+    use crate::kernels::test_util::values;
     use ndarray::ArrayD;
 
     use super::*;
@@ -433,18 +434,6 @@ mod tests {
             dtypes: FLOATS_BF16,
             epilogue: None,
         }
-    }
-
-    fn values(len: usize, seed: u64) -> Vec<f64> {
-        let mut state = seed;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state % 2001) as f64 / 1000.0 - 1.0
-            })
-            .collect()
     }
 
     /// Direct 2-D convolution in float64, written from the definition.

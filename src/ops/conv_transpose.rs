@@ -209,23 +209,12 @@ impl Op for ConvTranspose {
 
 #[cfg(test)]
 mod tests {
+    use crate::kernels::test_util::values;
     use ndarray::{ArrayD, IxDyn};
 
     use super::*;
     use crate::kernels::Parallel;
     use crate::ops::FLOATS_BF16;
-
-    fn values(len: usize, seed: u64) -> Vec<f64> {
-        let mut state = seed;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state % 2001) as f64 / 1000.0 - 1.0
-            })
-            .collect()
-    }
 
     /// 1-D transposed convolution in float64 by scattering, from the
     /// definition: each input element adds `x·w[k]` at `i·s + k·d − pad`.
