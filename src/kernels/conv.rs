@@ -13,6 +13,7 @@ use num_traits::Float;
 
 use super::Parallel;
 use super::gemm::{Gemm, GemmElem, MatRef};
+use super::taps::Taps;
 
 /// Marks a window position that falls in the padding.
 pub const PAD: usize = usize::MAX;
@@ -179,11 +180,11 @@ pub fn conv<T: GemmElem + Float>(
         return out;
     }
     if in_per_group == 1 && out_per_group == 1 {
-        let table = window.offsets(&shape.input, &shape.output);
+        let taps = Taps::new(window, &shape.input, &shape.output);
         let work = out.len().saturating_mul(n_kernel);
         par.for_blocks_by_work(&mut out, out_size, work, |plane, dst| {
             let channel = plane % shape.out_channels;
-            depthwise_plane(&x[plane * in_size..(plane + 1) * in_size], &w[channel * n_kernel..], &table, dst);
+            depthwise_plane(&x[plane * in_size..(plane + 1) * in_size], &w[channel * n_kernel..], &taps, dst);
             if let Some(bias) = bias {
                 dst.iter_mut().for_each(|value| *value = *value + bias[channel]);
             }
@@ -192,7 +193,7 @@ pub fn conv<T: GemmElem + Float>(
     }
     let rows = in_per_group * n_kernel;
     let pointwise = is_pointwise(window);
-    let table = if pointwise { Vec::new() } else { window.offsets(&shape.input, &shape.output) };
+    let taps = (!pointwise).then(|| Taps::new(window, &shape.input, &shape.output));
     let mut col = vec![T::zero(); if pointwise { 0 } else { rows * out_size }];
     let gemm = Gemm::new(T::one(), T::zero());
     for batch in 0..shape.batch {
@@ -202,11 +203,11 @@ pub fn conv<T: GemmElem + Float>(
             let w_group = MatRef::row_major(&w[group * out_per_group * rows..], out_per_group, rows);
             let first_out = (batch * shape.out_channels + group * out_per_group) * out_size;
             let dst = &mut out[first_out..first_out + out_per_group * out_size];
-            if pointwise {
-                gemm.run(w_group, MatRef::row_major(x_group, in_per_group, in_size), dst, par);
-            } else {
-                im2col(x_group, in_size, n_kernel, &table, &mut col, par);
+            if let Some(taps) = &taps {
+                im2col(x_group, in_size, taps, &mut col, par);
                 gemm.run(w_group, MatRef::row_major(&col, rows, out_size), dst, par);
+            } else {
+                gemm.run(w_group, MatRef::row_major(x_group, in_per_group, in_size), dst, par);
             }
         }
     }
@@ -219,40 +220,37 @@ pub fn conv<T: GemmElem + Float>(
     out
 }
 
-/// One depthwise plane: `dst[j] = Σ_k w[k]·x[table[k, j]]`, kernel position
-/// by kernel position so the inner loop runs along the output.
-fn depthwise_plane<T: Float>(x: &[T], w: &[T], table: &[usize], dst: &mut [T]) {
-    let out_size = dst.len();
+/// One depthwise plane: `dst[j] = Σ_k w[k]·x[tap k of j]`, kernel
+/// position by kernel position (the order of the sum), along output rows.
+fn depthwise_plane<T: Float>(x: &[T], w: &[T], taps: &Taps, dst: &mut [T]) {
     dst.iter_mut().for_each(|value| *value = T::zero());
-    for (kernel_pos, offsets) in table.chunks(out_size).enumerate() {
-        let weight = w[kernel_pos];
-        for (value, &offset) in dst.iter_mut().zip(offsets) {
-            if offset != PAD {
-                *value = *value + weight * x[offset];
+    let stride = taps.stride_last;
+    taps.for_each_tap(x, dst, |k, out_row, input_row, span| {
+        let weight = w[k];
+        let outputs = &mut out_row[span.lo..span.hi];
+        let first = span.at(span.lo, stride);
+        if stride == 1 {
+            for (value, &input) in outputs.iter_mut().zip(&input_row[first..]) {
+                *value = *value + weight * input;
+            }
+        } else {
+            for (value, &input) in outputs.iter_mut().zip(input_row[first..].iter().step_by(stride)) {
+                *value = *value + weight * input;
             }
         }
-    }
+    });
 }
 
-/// Fills `col` (`channels·n_kernel` rows of `out_size`) from `channels`
-/// input planes of `in_size`: row `c·n_kernel + k` holds, for each output
-/// position, the input element kernel tap `k` reads (zero in the padding).
-fn im2col<T: Float + Send + Sync>(
-    x: &[T],
-    in_size: usize,
-    n_kernel: usize,
-    table: &[usize],
-    col: &mut [T],
-    par: &Parallel,
-) {
-    let out_size = table.len() / n_kernel.max(1);
+/// Fills `col` (`channels·n_kernel` rows of one output plane each) from
+/// the `channels` input planes of `in_size` in `x`: row `c·n_kernel + k`
+/// holds, for each output position, the input element kernel tap `k`
+/// reads (zero in the padding).
+fn im2col<T: Float + Send + Sync>(x: &[T], in_size: usize, taps: &Taps, col: &mut [T], par: &Parallel) {
+    let out_size = taps.n_out();
+    let n_kernel = taps.n_kernel();
     par.for_row_blocks(col, out_size, out_size, |row, dst| {
         let channel = row / n_kernel;
-        let plane = &x[channel * in_size..(channel + 1) * in_size];
-        let offsets = &table[(row % n_kernel) * out_size..][..out_size];
-        for (value, &offset) in dst.iter_mut().zip(offsets) {
-            *value = if offset == PAD { T::zero() } else { plane[offset] };
-        }
+        taps.gather(row % n_kernel, &x[channel * in_size..(channel + 1) * in_size], dst, T::zero());
     });
 }
 

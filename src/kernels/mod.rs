@@ -12,6 +12,7 @@ pub mod pool;
 pub mod pooling;
 pub mod simd;
 pub mod softmax;
+pub mod taps;
 #[cfg(test)]
 pub(crate) mod test_util;
 pub mod unary;

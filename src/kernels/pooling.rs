@@ -7,6 +7,7 @@ use num_traits::Float;
 
 use super::Parallel;
 use super::conv::{PAD, Window};
+use super::taps::Taps;
 
 /// How AveragePool divides a window's sum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +48,6 @@ pub fn max_pool<T: Copy + PartialOrd + Send + Sync>(
     let Planes { count: planes, input, output } = planes;
     let in_size: usize = input.iter().product();
     let out_size: usize = output.iter().product();
-    let table = window.offsets(input, output);
     let n_kernel: usize = window.kernel.iter().product();
     let mut out = vec![lowest; planes * out_size];
     let mut indices = vec![0usize; if with_indices { planes * out_size } else { 0 }];
@@ -56,6 +56,7 @@ pub fn max_pool<T: Copy + PartialOrd + Send + Sync>(
     }
     let work = out.len().saturating_mul(n_kernel);
     if with_indices {
+        let table = window.offsets(input, output);
         // Pair each maximum with its index so one parallel pass writes both.
         let mut pairs: Vec<(T, usize)> = vec![(lowest, 0); planes * out_size];
         par.for_blocks_by_work(&mut pairs, out_size, work, |plane, dst| {
@@ -81,15 +82,23 @@ pub fn max_pool<T: Copy + PartialOrd + Send + Sync>(
         }
         return (out, indices);
     }
+    let taps = Taps::new(window, input, output);
+    let stride = taps.stride_last;
     par.for_blocks_by_work(&mut out, out_size, work, |plane, dst| {
         let src = &x[plane * in_size..(plane + 1) * in_size];
-        for offsets in table.chunks(out_size) {
-            for (value, &offset) in dst.iter_mut().zip(offsets) {
-                if offset != PAD && src[offset] > *value {
-                    *value = src[offset];
+        taps.for_each_tap(src, dst, |_, out_row, input_row, span| {
+            let first = span.at(span.lo, stride);
+            let outputs = &mut out_row[span.lo..span.hi];
+            if stride == 1 {
+                for (value, &input) in outputs.iter_mut().zip(&input_row[first..]) {
+                    *value = if input > *value { input } else { *value };
+                }
+            } else {
+                for (value, &input) in outputs.iter_mut().zip(input_row[first..].iter().step_by(stride)) {
+                    *value = if input > *value { input } else { *value };
                 }
             }
-        }
+        });
     });
     (out, indices)
 }
@@ -107,13 +116,15 @@ pub fn average_pool<T: Float + Send + Sync>(
 ) -> Vec<T> {
     let in_size: usize = input.iter().product();
     let out_size: usize = output.iter().product();
-    let table = window.offsets(input, output);
-    let n_kernel: usize = window.kernel.iter().product();
-    // The divisor of each output position, the same in every plane.
+    let taps = Taps::new(window, input, output);
+    let n_kernel = taps.n_kernel();
+    // Taps inside the input per output position, the same in every plane.
+    let inside = taps.inside_counts();
+    // The divisor of each output position.
     let divisors: Vec<T> = (0..out_size)
         .map(|position| {
             let n = match count {
-                AverageCount::ExcludePad => (0..n_kernel).filter(|&k| table[k * out_size + position] != PAD).count(),
+                AverageCount::ExcludePad => inside[position],
                 AverageCount::IncludePad => padded_taps(window, input, output, position),
             };
             T::from(n.max(1)).unwrap_or_else(T::one)
@@ -121,15 +132,22 @@ pub fn average_pool<T: Float + Send + Sync>(
         .collect();
     let mut out = vec![T::zero(); planes * out_size];
     let work = out.len().saturating_mul(n_kernel);
+    let stride = taps.stride_last;
     par.for_blocks_by_work(&mut out, out_size, work, |plane, dst| {
         let src = &x[plane * in_size..(plane + 1) * in_size];
-        for offsets in table.chunks(out_size) {
-            for (value, &offset) in dst.iter_mut().zip(offsets) {
-                if offset != PAD {
-                    *value = *value + src[offset];
+        taps.for_each_tap(src, dst, |_, out_row, input_row, span| {
+            let first = span.at(span.lo, stride);
+            let outputs = &mut out_row[span.lo..span.hi];
+            if stride == 1 {
+                for (value, &input) in outputs.iter_mut().zip(&input_row[first..]) {
+                    *value = *value + input;
+                }
+            } else {
+                for (value, &input) in outputs.iter_mut().zip(input_row[first..].iter().step_by(stride)) {
+                    *value = *value + input;
                 }
             }
-        }
+        });
         for (value, &divisor) in dst.iter_mut().zip(&divisors) {
             *value = *value / divisor;
         }
