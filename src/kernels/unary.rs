@@ -166,6 +166,40 @@ pub(crate) fn apply_f32_inplace_isa<F: Elementwise>(isa: Isa, func: F, data: &mu
     run_f32(isa.lowered(), func, Buffers::InPlace(data));
 }
 
+/// The SIMD sigmoid as an [`Elementwise`] body.
+#[derive(Clone, Copy)]
+struct SigmoidBody;
+
+impl Elementwise for SigmoidBody {
+    #[inline(always)]
+    fn apply<V: VecF32>(self, token: V::Token, x: V) -> V {
+        math::sigmoid(token, x)
+    }
+}
+
+/// The SIMD tanh as an [`Elementwise`] body.
+#[derive(Clone, Copy)]
+struct TanhBody;
+
+impl Elementwise for TanhBody {
+    #[inline(always)]
+    fn apply<V: VecF32>(self, token: V::Token, x: V) -> V {
+        math::tanh(token, x)
+    }
+}
+
+/// The logistic sigmoid over float32 data in place, on this thread, on the
+/// best SIMD path: the Sigmoid op's kernel, for ops that apply it to short
+/// rows of their own (the gates of LSTM and GRU).
+pub fn sigmoid_f32_inplace(data: &mut [f32]) {
+    run_f32(simd::active(), SigmoidBody, Buffers::InPlace(data));
+}
+
+/// Tanh over float32 data in place, as [`sigmoid_f32_inplace`].
+pub fn tanh_f32_inplace(data: &mut [f32]) {
+    run_f32(simd::active(), TanhBody, Buffers::InPlace(data));
+}
+
 /// `dst[i] = func(src[i])` for a scalar function (float64, integers),
 /// split across threads like the float32 kernels.
 pub fn map_scalar<T: Copy + Send + Sync>(

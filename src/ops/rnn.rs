@@ -186,6 +186,28 @@ impl ActKind {
     }
 }
 
+/// The float types the recurrent cells compute in, with their gate
+/// activations applied to whole rows: float32 takes the Sigmoid and Tanh
+/// ops' SIMD kernels (within 2 ULP), everything else goes value by value.
+pub trait GateFloat: Float {
+    /// `act` applied to every value of `row`, in place.
+    fn activate(act: &Activation, row: &mut [Self]) {
+        row.iter_mut().for_each(|value| *value = act.apply(*value));
+    }
+}
+
+impl GateFloat for f32 {
+    fn activate(act: &Activation, row: &mut [f32]) {
+        match act.kind {
+            ActKind::Sigmoid => crate::kernels::unary::sigmoid_f32_inplace(row),
+            ActKind::Tanh => crate::kernels::unary::tanh_f32_inplace(row),
+            _ => row.iter_mut().for_each(|value| *value = act.apply(*value)),
+        }
+    }
+}
+
+impl GateFloat for f64 {}
+
 /// An activation with its parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Activation {
@@ -374,22 +396,24 @@ struct Dims {
     dirs: usize,
 }
 
-/// The float inputs of one run, in the compute type, seq-major.
-struct Operands<T> {
+/// The float inputs of one run, in the compute type, seq-major: borrowed
+/// from the input tensors where they already are (weights are not copied
+/// per run), computed otherwise.
+struct Operands<'a, T: Clone> {
     /// `[seq, batch, input]`.
-    x: Vec<T>,
+    x: Cow<'a, [T]>,
     /// `[dirs, gates·hidden, input]`.
-    w: Vec<T>,
+    w: Cow<'a, [T]>,
     /// `[dirs, gates·hidden, hidden]`.
-    r: Vec<T>,
+    r: Cow<'a, [T]>,
     /// `[dirs, 2·gates·hidden]` (zeros when omitted).
-    b: Vec<T>,
+    b: Cow<'a, [T]>,
     /// `[dirs, batch, hidden]`.
-    h0: Vec<T>,
+    h0: Cow<'a, [T]>,
     /// `[dirs, batch, hidden]` (LSTM).
-    c0: Vec<T>,
+    c0: Cow<'a, [T]>,
     /// `[dirs, 3·hidden]` (LSTM).
-    p: Vec<T>,
+    p: Cow<'a, [T]>,
 }
 
 /// Outputs in the compute type, in the node's layout.
@@ -445,15 +469,15 @@ impl Recurrent {
 
     /// An optional input's values, checked to have `shape`, in the compute
     /// type; zeros when omitted.
-    fn optional<T: Element + Float>(
+    fn optional<'t, T: Element + Float>(
         &self,
-        tensor: Option<&Tensor>,
+        tensor: Option<&'t Tensor>,
         what: &str,
         shape: &[usize],
-    ) -> Result<Vec<T>, OpError> {
+    ) -> Result<Cow<'t, [T]>, OpError> {
         let len: usize = shape.iter().product();
         let Some(tensor) = tensor else {
-            return Ok(vec![T::zero(); len]);
+            return Ok(Cow::Owned(vec![T::zero(); len]));
         };
         if tensor.shape() != shape {
             return Err(invalid(self.op(), format!("{what} has shape {:?}, expected {shape:?}", tensor.shape())));
@@ -462,10 +486,15 @@ impl Recurrent {
     }
 
     /// A state input (`initial_h`, `initial_c`) as `[dirs, batch, hidden]`.
-    fn state<T: Element + Float>(&self, tensor: Option<&Tensor>, what: &str, d: Dims) -> Result<Vec<T>, OpError> {
+    fn state<'t, T: Element + Float>(
+        &self,
+        tensor: Option<&'t Tensor>,
+        what: &str,
+        d: Dims,
+    ) -> Result<Cow<'t, [T]>, OpError> {
         let shape = if self.batch_first { [d.batch, d.dirs, d.hidden] } else { [d.dirs, d.batch, d.hidden] };
         let values = self.optional::<T>(tensor, what, &shape)?;
-        Ok(if self.batch_first { swap_outer(&values, d.batch, d.dirs, d.hidden) } else { values })
+        Ok(if self.batch_first { Cow::Owned(swap_outer(&values, d.batch, d.dirs, d.hidden)) } else { values })
     }
 
     /// `sequence_lens`, each checked to lie in `0..=seq`.
@@ -495,7 +524,7 @@ impl Recurrent {
     }
 
     /// Runs the layer in the compute type `T`.
-    fn compute<T: GemmElem + Element + Float + Default>(
+    fn compute<T: GemmElem + Element + GateFloat + Default>(
         &self,
         x: &Tensor,
         w: &Tensor,
@@ -515,16 +544,20 @@ impl Recurrent {
         let lengths = self.lengths(seq_lens, d)?;
         let x_values = values::<T>(op, x)?;
         let ops = Operands {
-            x: if self.batch_first { swap_outer(&x_values, d.batch, d.seq, d.input) } else { x_values },
+            x: if self.batch_first { Cow::Owned(swap_outer(&x_values, d.batch, d.seq, d.input)) } else { x_values },
             w: values::<T>(op, w)?,
             r: values::<T>(op, r)?,
             b: self.optional::<T>(b, "B", &[d.dirs, 2 * gh])?,
             h0: self.state::<T>(h0, "initial_h", d)?,
-            c0: if matches!(self.cell, Cell::Lstm { .. }) { self.state::<T>(c0, "initial_c", d)? } else { Vec::new() },
+            c0: if matches!(self.cell, Cell::Lstm { .. }) {
+                self.state::<T>(c0, "initial_c", d)?
+            } else {
+                Cow::Borrowed(&[])
+            },
             p: if matches!(self.cell, Cell::Lstm { .. }) {
                 self.optional::<T>(p, "P", &[d.dirs, 3 * d.hidden])?
             } else {
-                Vec::new()
+                Cow::Borrowed(&[])
             },
         };
         let state_len = d.dirs * d.batch * d.hidden;
@@ -540,11 +573,11 @@ impl Recurrent {
     }
 
     /// One direction over the whole sequence.
-    fn direction_pass<T: GemmElem + Float>(
+    fn direction_pass<T: GemmElem + GateFloat>(
         &self,
         dir: usize,
         d: Dims,
-        ops: &Operands<T>,
+        ops: &Operands<'_, T>,
         lengths: &[usize],
         out: &mut Outputs<T>,
         ctx: &ExecCtx<'_>,
@@ -563,6 +596,16 @@ impl Recurrent {
             };
             acts[index].apply(value)
         };
+        // The same over a row: clipped, then activated as a whole.
+        let act_row = |index: usize, row: &mut [T]| {
+            if let Some(bound) = clip {
+                row.iter_mut().for_each(|value| *value = value.max(-bound).min(bound));
+            }
+            T::activate(&acts[index], row);
+        };
+        // Gate rows, one batch item at a time: LSTM's i, f, c, o and the
+        // activated cell; GRU's reset gate and candidate in the first two.
+        let mut gate_rows: [Vec<T>; 5] = std::array::from_fn(|_| vec![T::zero(); hidden]);
         let w = &ops.w[dir * gh * d.input..(dir + 1) * gh * d.input];
         let r = &ops.r[dir * gh * hidden..(dir + 1) * gh * hidden];
         let (wb, rb) = ops.b[dir * 2 * gh..(dir + 1) * 2 * gh].split_at(gh);
@@ -623,40 +666,66 @@ impl Recurrent {
                     let p = &ops.p[dir * 3 * hidden..(dir + 1) * 3 * hidden];
                     let (p_i, rest) = p.split_at(hidden);
                     let (p_o, p_f) = rest.split_at(hidden);
+                    let [g_i, g_f, g_c, g_o, c_act] = &mut gate_rows;
                     for b in (0..batch).filter(|&b| active(b)) {
                         let gx = &xw[(time(b) * batch + b) * gh..][..gh];
                         let gr = &hr[b * gh..][..gh];
+                        let c_row = &mut c[b * hidden..(b + 1) * hidden];
+                        // Gate pre-activations as rows, each activated as a
+                        // whole (SIMD for float32 sigmoid/tanh).
                         for j in 0..hidden {
-                            let c_prev = c[b * hidden + j];
-                            let i = act(0, gx[j] + gr[j] + p_i[j] * c_prev);
-                            let f = if input_forget {
-                                T::one() - i
-                            } else {
-                                act(0, gx[2 * hidden + j] + gr[2 * hidden + j] + p_f[j] * c_prev)
-                            };
-                            let cand = act(1, gx[3 * hidden + j] + gr[3 * hidden + j]);
-                            let cell = f * c_prev + i * cand;
-                            let o = act(0, gx[hidden + j] + gr[hidden + j] + p_o[j] * cell);
-                            c[b * hidden + j] = cell;
-                            h[b * hidden + j] = o * acts[2].apply(cell);
+                            let c_prev = c_row[j];
+                            g_i[j] = gx[j] + gr[j] + p_i[j] * c_prev;
+                            g_f[j] = gx[2 * hidden + j] + gr[2 * hidden + j] + p_f[j] * c_prev;
+                            g_c[j] = gx[3 * hidden + j] + gr[3 * hidden + j];
+                        }
+                        act_row(0, g_i);
+                        if !input_forget {
+                            act_row(0, g_f);
+                        }
+                        act_row(1, g_c);
+                        for j in 0..hidden {
+                            let f = if input_forget { T::one() - g_i[j] } else { g_f[j] };
+                            let cell = f * c_row[j] + g_i[j] * g_c[j];
+                            c_row[j] = cell;
+                            c_act[j] = cell;
+                            g_o[j] = gx[hidden + j] + gr[hidden + j] + p_o[j] * cell;
+                        }
+                        act_row(0, g_o);
+                        // The cell's activation takes no clip.
+                        T::activate(&acts[2], c_act);
+                        for ((h, &o), &cell) in
+                            h[b * hidden..(b + 1) * hidden].iter_mut().zip(g_o.iter()).zip(c_act.iter())
+                        {
+                            *h = o * cell;
                         }
                     }
                 }
                 Cell::Gru { linear_before_reset } => {
                     let rbh = &rb[2 * hidden..];
+                    let [reset, cand, ..] = &mut gate_rows;
                     for b in (0..batch).filter(|&b| active(b)) {
                         let gx = &xw[(time(b) * batch + b) * gh..][..gh];
                         let gr = &hr[b * hr_width..][..hr_width];
+                        let z = &mut z_gate[b * hidden..(b + 1) * hidden];
                         for j in 0..hidden {
-                            let z = act(0, gx[j] + gr[j]);
-                            let reset = act(0, gx[hidden + j] + gr[hidden + j]);
-                            z_gate[b * hidden + j] = z;
-                            if linear_before_reset {
-                                let cand = act(1, gx[2 * hidden + j] + reset * (gr[2 * hidden + j] + rbh[j]));
-                                let prev = h[b * hidden + j];
-                                h[b * hidden + j] = (T::one() - z) * cand + z * prev;
-                            } else {
-                                rh[b * hidden + j] = reset * h[b * hidden + j];
+                            z[j] = gx[j] + gr[j];
+                            reset[j] = gx[hidden + j] + gr[hidden + j];
+                        }
+                        act_row(0, z);
+                        act_row(0, reset);
+                        let h_row = &mut h[b * hidden..(b + 1) * hidden];
+                        if linear_before_reset {
+                            for j in 0..hidden {
+                                cand[j] = gx[2 * hidden + j] + reset[j] * (gr[2 * hidden + j] + rbh[j]);
+                            }
+                            act_row(1, cand);
+                            for j in 0..hidden {
+                                h_row[j] = (T::one() - z[j]) * cand[j] + z[j] * h_row[j];
+                            }
+                        } else {
+                            for j in 0..hidden {
+                                rh[b * hidden + j] = reset[j] * h_row[j];
                             }
                         }
                     }
@@ -670,10 +739,13 @@ impl Recurrent {
                         for b in (0..batch).filter(|&b| active(b)) {
                             let gx = &xw[(time(b) * batch + b) * gh..][..gh];
                             for j in 0..hidden {
+                                cand[j] = gx[2 * hidden + j] + rh_r[b * hidden + j];
+                            }
+                            act_row(1, cand);
+                            for j in 0..hidden {
                                 let z = z_gate[b * hidden + j];
-                                let cand = act(1, gx[2 * hidden + j] + rh_r[b * hidden + j]);
                                 let prev = h[b * hidden + j];
-                                h[b * hidden + j] = (T::one() - z) * cand + z * prev;
+                                h[b * hidden + j] = (T::one() - z) * cand[j] + z * prev;
                             }
                         }
                     }
@@ -715,10 +787,14 @@ impl Recurrent {
     }
 }
 
-/// A tensor's elements in row-major order, in type `T`.
-fn values<T: Element>(op: &'static str, tensor: &Tensor) -> Result<Vec<T>, OpError> {
+/// A tensor's elements in row-major order, in type `T`: borrowed when the
+/// tensor is laid out that way already (the usual case), else copied.
+fn values<'t, T: Element>(op: &'static str, tensor: &'t Tensor) -> Result<Cow<'t, [T]>, OpError> {
     let view = T::view(tensor).ok_or(OpError::UnsupportedDtype { op, dtype: tensor.dtype() })?;
-    Ok(view.iter().copied().collect())
+    Ok(match view.to_slice() {
+        Some(slice) => Cow::Borrowed(slice),
+        None => Cow::Owned(view.iter().copied().collect()),
+    })
 }
 
 /// `[a, b, inner]` → `[b, a, inner]` (row-major).

@@ -295,7 +295,9 @@ impl Model {
     /// runs and lends the outputs out, so repeated runs allocate nothing.
     pub fn session(&self) -> Session<'_> {
         let entries = self.plan.outputs.iter().map(|(name, _)| (name.clone(), None)).collect();
-        Session { model: self, last: Outputs { entries }, pool: BufferPool::default(), scratch: Scratch::default() }
+        // One buffer per value is the most a run can reuse.
+        let pool = BufferPool::with_limit(self.plan.n_slots);
+        Session { model: self, last: Outputs { entries }, pool, scratch: Scratch::default() }
     }
 
     /// Fills the value slots: constants lent, inputs checked and bound,
