@@ -90,6 +90,13 @@ impl BufferPool {
     }
 }
 
+/// An output buffer of `shape`, from `pool` when one fits, else freshly
+/// allocated (filled with `T::default()`). Callers overwrite every element.
+pub(crate) fn output_shared<T: Element + Default>(pool: Option<&BufferPool>, shape: &[usize]) -> SharedArray<T> {
+    pool.and_then(|pool| pool.take_shared(shape))
+        .unwrap_or_else(|| ArrayD::from_elem(IxDyn(shape), T::default()).into_shared())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,11 +114,4 @@ mod tests {
         assert!(pool.take::<f32>(&[2, 5]).is_some());
         assert_eq!(pool.len(), 1);
     }
-}
-
-/// An output buffer of `shape`, from `pool` when one fits, else freshly
-/// allocated (filled with `T::default()`). Callers overwrite every element.
-pub(crate) fn output_shared<T: Element + Default>(pool: Option<&BufferPool>, shape: &[usize]) -> SharedArray<T> {
-    pool.and_then(|pool| pool.take_shared(shape))
-        .unwrap_or_else(|| ArrayD::from_elem(IxDyn(shape), T::default()).into_shared())
 }
