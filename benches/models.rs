@@ -12,61 +12,20 @@ mod common;
 use std::hint::black_box;
 use std::time::Duration;
 
+use common::{attr_f, attr_i, model_bytes, value};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ndarray::{ArrayD, IxDyn};
-use onnxi::onnx::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorShapeProto, TypeProto, ValueInfoProto,
-    attribute_proto::AttributeType, tensor_shape_proto, type_proto,
-};
+use onnxi::onnx::NodeProto;
 use onnxi::{Model, Tensor};
-use prost::Message;
-
-/// A float32 value of fixed shape.
-fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
-    let dim = dims
-        .iter()
-        .map(|&size| tensor_shape_proto::Dimension {
-            value: Some(tensor_shape_proto::dimension::Value::DimValue(size)),
-            ..Default::default()
-        })
-        .collect();
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(1),
-                shape: Some(TensorShapeProto { dim }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
 
 /// The node `op`, with LeakyRelu's alpha and Softmax's axis set.
 fn node(op: &str, input: &str, output: &str) -> NodeProto {
     let attribute = match op {
-        "LeakyRelu" => vec![AttributeProto {
-            name: Some("alpha".into()),
-            r#type: Some(AttributeType::Float as i32),
-            f: Some(0.01),
-            ..Default::default()
-        }],
-        "Softmax" => vec![AttributeProto {
-            name: Some("axis".into()),
-            r#type: Some(AttributeType::Int as i32),
-            i: Some(-1),
-            ..Default::default()
-        }],
+        "LeakyRelu" => vec![attr_f("alpha", 0.01)],
+        "Softmax" => vec![attr_i("axis", -1)],
         _ => Vec::new(),
     };
-    NodeProto {
-        op_type: Some(op.into()),
-        input: vec![input.into()],
-        output: vec![output.into()],
-        attribute,
-        ..Default::default()
-    }
+    common::node(op, None, &[input], output, attribute)
 }
 
 /// `x -> ops[0] -> ... -> y` over float32 `dims`, opset 13.
@@ -78,20 +37,8 @@ fn chain(ops: &[&str], dims: &[i64]) -> Model {
         .enumerate()
         .map(|(idx, op)| node(op, if idx == 0 { "x" } else { &names[idx - 1] }, &names[idx]))
         .collect();
-    let graph = GraphProto {
-        name: Some("bench".into()),
-        node: nodes,
-        input: vec![value("x", dims)],
-        output: vec![value("y", dims)],
-        ..Default::default()
-    };
-    let model = ModelProto {
-        ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(13) }],
-        graph: Some(graph),
-        ..Default::default()
-    };
-    Model::from_bytes(&model.encode_to_vec()).expect("the bench model loads")
+    let bytes = model_bytes("bench", nodes, vec![value("x", dims)], vec![value("y", dims)], Vec::new(), 13);
+    Model::from_bytes(&bytes).expect("the bench model loads")
 }
 
 /// Deterministic inputs in [-10, 10).

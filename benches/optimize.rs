@@ -10,17 +10,16 @@
 //! `cargo bench --bench optimize`. On a shared machine quote the ratio of
 //! the two timings, not the timings.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
+use common::{attr_ints, initializer, model_bytes, untyped, value};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use ndarray::{ArrayD, IxDyn};
-use onnxi::onnx::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto,
-    ValueInfoProto, attribute_proto::AttributeType, tensor_shape_proto, type_proto,
-};
+use onnxi::onnx::{AttributeProto, NodeProto, TensorProto};
 use onnxi::{Model, Tensor};
-use prost::Message;
 
 fn values(len: usize, seed: u64) -> Vec<f32> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -34,76 +33,23 @@ fn values(len: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
-    let dim = dims
-        .iter()
-        .map(|&size| tensor_shape_proto::Dimension {
-            value: Some(tensor_shape_proto::dimension::Value::DimValue(size)),
-            ..Default::default()
-        })
-        .collect();
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(1),
-                shape: Some(TensorShapeProto { dim }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
 fn init(name: &str, dims: &[i64], seed: u64, offset: f32) -> TensorProto {
     let len = dims.iter().product::<i64>() as usize;
-    TensorProto {
-        name: Some(name.into()),
-        dims: dims.to_vec(),
-        data_type: Some(1),
-        raw_data: Some(values(len, seed).iter().flat_map(|v| (v + offset).to_le_bytes()).collect()),
-        ..Default::default()
-    }
+    let values: Vec<f32> = values(len, seed).iter().map(|v| v + offset).collect();
+    initializer(name, dims, &values)
 }
 
+/// A node named after its output.
 fn node(op: &str, inputs: &[&str], output: &str, attrs: Vec<AttributeProto>) -> NodeProto {
-    NodeProto {
-        op_type: Some(op.into()),
-        name: Some(output.into()),
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: vec![output.into()],
-        attribute: attrs,
-        ..Default::default()
-    }
+    common::node(op, Some(output), inputs, output, attrs)
 }
 
 fn model(nodes: Vec<NodeProto>, x: &[i64], inits: Vec<TensorProto>, y: &str) -> Vec<u8> {
-    let graph = GraphProto {
-        name: Some("g".into()),
-        node: nodes,
-        input: vec![value("x", x)],
-        output: vec![ValueInfoProto { name: Some(y.into()), ..value(y, &[]) }],
-        initializer: inits,
-        ..Default::default()
-    };
-    let mut graph = graph;
-    graph.output[0].r#type = None;
-    ModelProto {
-        ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(17) }],
-        graph: Some(graph),
-        ..Default::default()
-    }
-    .encode_to_vec()
+    model_bytes("g", nodes, vec![value("x", x)], vec![untyped(y)], inits, 17)
 }
 
 fn cnn() -> (Vec<u8>, Vec<usize>) {
-    let pads = AttributeProto {
-        name: Some("pads".into()),
-        r#type: Some(AttributeType::Ints as i32),
-        ints: vec![1, 1, 1, 1],
-        ..Default::default()
-    };
+    let pads = attr_ints("pads", &[1, 1, 1, 1]);
     let mut nodes = Vec::new();
     let mut inits = Vec::new();
     let mut prev = "x".to_string();

@@ -67,6 +67,9 @@ pub enum LoadError {
     /// A node whose inputs are all constants failed when run at load: it
     /// would fail on every run.
     Fold { node: String, op_type: String, source: OpError },
+    /// A node input's declared (or inferred) type is outside what the op's
+    /// schema accepts at its version: the model is invalid.
+    InputType { node: String, op_type: String, source: OpError },
 }
 
 impl std::fmt::Display for LoadError {
@@ -127,6 +130,9 @@ impl std::fmt::Display for LoadError {
             Self::Function { function, reason } => write!(f, "function {function:?}: {reason}"),
             Self::Fold { node, op_type, source } => {
                 write!(f, "node {node:?} (op {op_type}) fails on its constant inputs: {source}")
+            }
+            Self::InputType { node, op_type, source } => {
+                write!(f, "node {node:?} (op {op_type}): input type refused by the op's schema: {source}")
             }
         }
     }

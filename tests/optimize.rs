@@ -214,6 +214,296 @@ fn batch_norm_not_folded_when_the_conv_output_is_also_read_elsewhere() {
     assert_eq!(op_types(&model), ["Conv", "BatchNormalization"]);
 }
 
+/// An ints attribute.
+fn attr_ints(name: &str, values: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(onnxi::onnx::attribute_proto::AttributeType::Ints as i32),
+        ints: values.to_vec(),
+        ..Default::default()
+    }
+}
+
+/// BatchNormalization parameters over `m` channels (scale, bias, mean,
+/// var; var and scale kept away from 0) as initializers named `scale`,
+/// `bias`, `mean`, `var`, and their values.
+fn bn_params(m: usize, seed: u64) -> (Vec<TensorProto>, [Vec<f32>; 4]) {
+    let scale: Vec<f32> = values(m, seed).iter().map(|v| v + 1.5).collect();
+    let bias = values(m, seed + 1);
+    let mean = values(m, seed + 2);
+    let var: Vec<f32> = values(m, seed + 3).iter().map(|v| v + 1.2).collect();
+    let inits = [("scale", &scale), ("bias", &bias), ("mean", &mean), ("var", &var)]
+        .map(|(name, values)| tensor_f32(name, &[m as i64], values))
+        .to_vec();
+    (inits, [scale, bias, mean, var])
+}
+
+/// `(value − mean)/√(var + ε)·scale + bias` of channel `ch`, in float64,
+/// and the magnitude `|value·s| + |mean·s| + |bias|` its rounding is
+/// relative to (`value` is given as its magnitude too).
+fn bn_reference(value: f64, magnitude: f64, ch: usize, bn: &[Vec<f32>; 4], eps: f64) -> (f64, f64) {
+    let [scale, bias, mean, var] = bn.each_ref().map(|values| f64::from(values[ch]));
+    let s = scale / (var + eps).sqrt();
+    ((value - mean) * s + bias, (magnitude * s).abs() + (mean * s).abs() + bias.abs())
+}
+
+/// Checks the model loaded with every pass off and with only BatchNormalization
+/// folding on against a float64 reference (value, magnitude) per element:
+/// each within a few float32 ULP of the magnitude the result is rounded
+/// from; returns the folded model.
+fn check_folded(bytes: &[u8], x: &Tensor, want: &[(f64, f64)], op_types_off: &[&str], what: &str) -> Model {
+    let off = load(bytes, Model::builder().optimize(false));
+    let on = load(bytes, Model::builder().optimize(false).fold_batch_norm(true));
+    assert_eq!(op_types(&off), op_types_off, "{what}");
+    assert_eq!(op_types(&on), op_types_off[..1], "{what}");
+    let (got_off, got_on) = (f32_values(&run(&off, x)[0]), f32_values(&run(&on, x)[0]));
+    assert_eq!(got_on.len(), want.len(), "{what}");
+    assert_eq!(got_off.len(), want.len(), "{what}");
+    for (idx, &(r, magnitude)) in want.iter().enumerate() {
+        // 8 ULP of the magnitude: the float32 sums round each partial
+        // sum, the folded weights are rounded once more.
+        let tolerance = 8.0 * f64::from(f32::EPSILON) * magnitude.max(f64::from(f32::MIN_POSITIVE));
+        let (a, b) = (f64::from(got_off[idx]), f64::from(got_on[idx]));
+        assert!((a - r).abs() <= tolerance, "{what}: unfolded {idx}: {a} vs {r} (±{tolerance})");
+        assert!((b - r).abs() <= tolerance, "{what}: folded {idx}: {b} vs {r} (±{tolerance})");
+    }
+    on
+}
+
+#[test]
+fn batch_norm_folds_into_gemm_within_a_few_ulp() {
+    // transB either way; no C, C of [N], [1, N], [M, 1] and [M, N]; alpha and beta.
+    let (m, k, n) = (37, 23, 11);
+    let eps = 1e-5f32;
+    for (trans_b, c_shape, alpha, beta) in [
+        (false, None, 1.0, 1.0),
+        (true, None, 0.5, 1.0),
+        (false, Some(vec![n]), 1.0, 1.0),
+        (true, Some(vec![n]), 1.5, 0.25),
+        (true, Some(vec![1, n]), 1.0, 2.0),
+        (false, Some(vec![m, 1]), 1.0, -0.5),
+        (true, Some(vec![m, n]), 0.75, 1.0),
+    ] {
+        let what = format!("Gemm transB={trans_b} C {c_shape:?} alpha {alpha} beta {beta}");
+        let b_shape = if trans_b { [n, k] } else { [k, n] };
+        let mut inits = vec![init("w", &b_shape, 21)];
+        let mut gemm_inputs = vec!["x", "w"];
+        if let Some(shape) = &c_shape {
+            inits.push(init("c", shape, 22));
+            gemm_inputs.push("c");
+        }
+        let (bn_inits, bn) = bn_params(n, 23);
+        inits.extend(bn_inits);
+        let attrs = vec![attr_i("transB", i64::from(trans_b)), attr_f("alpha", alpha), attr_f("beta", beta)];
+        let nodes = vec![
+            node("Gemm", "fc", &gemm_inputs, &["g"], attrs),
+            node(
+                "BatchNormalization",
+                "bn",
+                &["g", "scale", "bias", "mean", "var"],
+                &["y"],
+                vec![attr_f("epsilon", eps)],
+            ),
+        ];
+        let bytes = model_bytes(nodes, &[m as i64, k as i64], inits, &["y"]);
+        let x = tensor(&[m, k], 24);
+        let (xv, wv) = (f32_values(&x), values(k * n, 21));
+        let cv = c_shape.as_ref().map(|shape| values(shape.iter().product(), 22));
+        let mut want = Vec::new();
+        for row in 0..m {
+            for col in 0..n {
+                let (mut sum, mut magnitude) = (0.0, 0.0);
+                for p in 0..k {
+                    let w = if trans_b { wv[col * k + p] } else { wv[p * n + col] };
+                    let term = f64::from(alpha) * f64::from(xv[row * k + p]) * f64::from(w);
+                    sum += term;
+                    magnitude += term.abs();
+                }
+                if let (Some(shape), Some(cv)) = (&c_shape, &cv) {
+                    let c = match shape.as_slice() {
+                        [_] | [1, _] => cv[col],
+                        [_, 1] => cv[row],
+                        _ => cv[row * n + col],
+                    };
+                    let term = f64::from(beta) * f64::from(c);
+                    sum += term;
+                    magnitude += term.abs();
+                }
+                want.push(bn_reference(sum, magnitude, col, &bn, f64::from(eps)));
+            }
+        }
+        let on = check_folded(&bytes, &x, &want, &["Gemm", "BatchNormalization"], &what);
+        assert_eq!(on.optimized().rewrites, ["Gemm fc + BatchNormalization bn → Gemm fc (folded)"], "{what}");
+    }
+}
+
+/// ConvTranspose (1-D, `group`, `stride`) then BatchNormalization, in
+/// float64 by scattering: input channel `ci` of group `ci / (C/group)`
+/// adds `x·W[ci, j, kk]` to output channel `g·(M/group) + j` at
+/// `i·stride + kk`.
+#[allow(clippy::too_many_arguments)]
+fn conv_transpose_bn_reference(
+    x: &[f32],
+    (n, c, len): (usize, usize, usize),
+    w: &[f32],
+    (m_group, k): (usize, usize),
+    group: usize,
+    stride: usize,
+    b: Option<&[f32]>,
+    bn: &[Vec<f32>; 4],
+    eps: f64,
+) -> Vec<(f64, f64)> {
+    let m = m_group * group;
+    let out_len = stride * (len - 1) + k;
+    let mut sums = vec![(0.0f64, 0.0f64); n * m * out_len];
+    for img in 0..n {
+        for ci in 0..c {
+            let g = ci / (c / group);
+            for j in 0..m_group {
+                for i in 0..len {
+                    for kk in 0..k {
+                        let term = f64::from(x[(img * c + ci) * len + i]) * f64::from(w[(ci * m_group + j) * k + kk]);
+                        let out = &mut sums[(img * m + g * m_group + j) * out_len + i * stride + kk];
+                        out.0 += term;
+                        out.1 += term.abs();
+                    }
+                }
+            }
+        }
+    }
+    sums.iter()
+        .enumerate()
+        .map(|(idx, &(sum, magnitude))| {
+            let oc = idx / out_len % m;
+            let bias = b.map_or(0.0, |b| f64::from(b[oc]));
+            bn_reference(sum + bias, magnitude + bias.abs(), oc, bn, eps)
+        })
+        .collect()
+}
+
+#[test]
+fn batch_norm_folds_into_conv_transpose_per_output_channel() {
+    let (n, len, k, stride, eps) = (2, 9, 3, 2, 1e-3f32);
+    // (C, M/group, group, bias): grouped with C/group ≠ M/group, so a
+    // wrong channel mapping changes the result.
+    for (c, m_group, group, with_bias) in [(4, 3, 1, true), (6, 2, 3, false), (4, 5, 2, true)] {
+        let what = format!("ConvTranspose C={c} M/group={m_group} group={group} bias={with_bias}");
+        let m = m_group * group;
+        let mut inits = vec![init("w", &[c, m_group, k], 31)];
+        let mut inputs = vec!["x", "w"];
+        if with_bias {
+            inits.push(init("b", &[m], 32));
+            inputs.push("b");
+        }
+        let (bn_inits, bn) = bn_params(m, 33);
+        inits.extend(bn_inits);
+        let attrs = vec![attr_i("group", group as i64), attr_ints("strides", &[stride as i64])];
+        let nodes = vec![
+            node("ConvTranspose", "up", &inputs, &["t"], attrs),
+            node(
+                "BatchNormalization",
+                "bn",
+                &["t", "scale", "bias", "mean", "var"],
+                &["y"],
+                vec![attr_f("epsilon", eps)],
+            ),
+        ];
+        let bytes = model_bytes(nodes, &[n as i64, c as i64, len as i64], inits, &["y"]);
+        let x = tensor(&[n, c, len], 34);
+        let want = conv_transpose_bn_reference(
+            &f32_values(&x),
+            (n, c, len),
+            &values(c * m_group * k, 31),
+            (m_group, k),
+            group,
+            stride,
+            with_bias.then(|| values(m, 32)).as_deref(),
+            &bn,
+            f64::from(eps),
+        );
+        let on = check_folded(&bytes, &x, &want, &["ConvTranspose", "BatchNormalization"], &what);
+        assert_eq!(
+            on.optimized().rewrites,
+            ["ConvTranspose up + BatchNormalization bn → ConvTranspose up (folded)"],
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn batch_norm_not_folded_into_gemm_when_its_params_or_c_are_not_constants() {
+    let n = 3;
+    let (bn_inits, _) = bn_params(n, 41);
+    // The BatchNormalization's mean is a graph input.
+    let nodes = vec![
+        node("Gemm", "fc", &["x", "w"], &["g"], vec![]),
+        node("BatchNormalization", "bn", &["g", "scale", "bias", "x_mean", "var"], &["y"], vec![]),
+    ];
+    let mut inits = vec![init("w", &[4, n], 42)];
+    inits.extend(bn_inits.iter().cloned());
+    let dims = [D::N(2), D::N(4)];
+    let mut g = graph(
+        nodes,
+        vec![value_info("x", FLOAT, Some(&dims)), value_info("x_mean", FLOAT, Some(&[D::N(n as i64)]))],
+        &["y"],
+    );
+    g.initializer = inits;
+    let loaded = Model::from_bytes(&bytes(&model(g, 17))).expect("loads");
+    assert_eq!(op_types(&loaded), ["Gemm", "BatchNormalization"]);
+    // Gemm's C is a graph input.
+    let nodes = vec![
+        node("Gemm", "fc", &["x", "w", "c"], &["g"], vec![]),
+        node("BatchNormalization", "bn", &["g", "scale", "bias", "mean", "var"], &["y"], vec![]),
+    ];
+    let mut inits = vec![init("w", &[4, n], 42)];
+    inits.extend(bn_inits);
+    let mut g = graph(
+        nodes,
+        vec![value_info("x", FLOAT, Some(&dims)), value_info("c", FLOAT, Some(&[D::N(n as i64)]))],
+        &["y"],
+    );
+    g.initializer = inits;
+    let loaded = Model::from_bytes(&bytes(&model(g, 17))).expect("loads");
+    assert_eq!(op_types(&loaded), ["Gemm", "BatchNormalization"]);
+}
+
+#[test]
+fn inspect_shows_batch_norm_folded_into_gemm_and_conv_transpose() {
+    let (bn_inits, _) = bn_params(4, 51);
+    let mut inits = vec![init("w", &[4, 6], 52), init("c", &[4], 53), init("wt", &[1, 4, 2], 54)];
+    inits.extend(bn_inits);
+    inits.extend(bn_params(4, 55).0.into_iter().map(|mut tensor| {
+        tensor.name = tensor.name.map(|name| format!("{name}2"));
+        tensor
+    }));
+    let nodes = vec![
+        node("Gemm", "fc", &["x", "w", "c"], &["g"], vec![attr_i("transB", 1)]),
+        node("BatchNormalization", "bn", &["g", "scale", "bias", "mean", "var"], &["h"], vec![]),
+        node("Unsqueeze", "unsq", &["h", "axis0"], &["u"], vec![]),
+        node("ConvTranspose", "up", &["u", "wt"], &["t"], vec![]),
+        node("BatchNormalization", "bn2", &["t", "scale2", "bias2", "mean2", "var2"], &["y"], vec![]),
+    ];
+    inits.push(TensorProto {
+        name: Some("axis0".into()),
+        dims: vec![1],
+        data_type: Some(INT64),
+        int64_data: vec![0],
+        ..Default::default()
+    });
+    // x: [1, 6] → Gemm [1, 4] → Unsqueeze [1, 1, 4] → ConvTranspose [1, 4, 5].
+    let bytes = model_bytes(nodes, &[1, 6], inits, &["y"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("gemm_bn_up_bn.onnx");
+    std::fs::write(&path, &bytes).expect("writes");
+    let text = onnxi::graph::inspect::inspect_file(&path).expect("inspects").to_text();
+    assert!(text.contains("optimised plan: 5 nodes after constant folding, 3 after the passes\n"), "{text}");
+    assert!(text.contains("  rewrite: Gemm fc + BatchNormalization bn → Gemm fc (folded)\n"), "{text}");
+    assert!(
+        text.contains("  rewrite: ConvTranspose up + BatchNormalization bn2 → ConvTranspose up (folded)\n"),
+        "{text}"
+    );
+}
+
 #[test]
 fn matmul_add_becomes_a_bitwise_equal_gemm() {
     // K large enough for the GEMM to split K into several passes, M over

@@ -183,6 +183,7 @@ pub(crate) fn build_graph(
     let mut plan = if fold { fold_plan(plan, limits, &mut initializer_bytes)? } else { plan };
     plan.names = names;
     plan.infer_types();
+    plan.check_types()?;
     Ok(plan)
 }
 

@@ -137,9 +137,10 @@ impl ModelBuilder {
         self
     }
 
-    /// Whether a BatchNormalization (inference) that alone reads a Conv's
-    /// output, with constant weights and statistics, is folded into the
-    /// Conv's weight and bias (default: yes). Computed in float64 and
+    /// Whether a BatchNormalization (inference) that alone reads a Conv's,
+    /// ConvTranspose's or Gemm's float32/float64 output, with constant
+    /// weights and statistics, is folded into that op's weight and bias
+    /// (Gemm: B and C) (default: yes). Computed in float64 and
     /// rounded once; results agree with the unfolded model within
     /// rounding, not bit for bit.
     pub fn fold_batch_norm(mut self, on: bool) -> Self {

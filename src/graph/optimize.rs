@@ -6,7 +6,7 @@
 //! | pass | what | equal to the original |
 //! |---|---|---|
 //! | dead nodes | nodes none of whose outputs reaches a graph output are removed | bit for bit (a removed node's error no longer stops a run) |
-//! | BatchNormalization folding | `Conv → BatchNormalization` with W, B, scale, bias, mean, var constant becomes one Conv: `s = scale/√(var + ε)`, `W' = W·s`, `B' = (B − mean)·s + bias`, in float64, rounded once | within rounding (the weights are rounded instead of the product) |
+//! | BatchNormalization folding | `Conv`, `ConvTranspose` or `Gemm` → `BatchNormalization` (float32/float64, the BatchNormalization the only reader) with W, B, scale, bias, mean, var constant becomes one op: `s = scale/√(var + ε)`, each output channel's weights times `s` (ConvTranspose: `W[ci, j, …]` feeds channel `(ci / (C/group))·(M/group) + j`; Gemm: column n of B, row n with `transB`), `B' = (B − mean)·s + bias` (Gemm: `C' = beta·C·s + bias − mean·s`, then `beta = 1`), in float64, rounded once | within rounding (the weights are rounded instead of the product) |
 //! | MatMul + Add → Gemm | a 2-D A times a constant 2-D B plus a constant C of shape `[]`, `[N]` or `[1, N]` | bit for bit: the Gemm adds C to each block after the product (`fl(A·B) + C`, as the Add did) |
 //! | activation fusion | a declared elementwise op (Relu, Sigmoid, …) reading only a Conv, Gemm or MatMul output runs as that op's epilogue, on each block of rows once computed | bit for bit (the activation's own kernel, see [`crate::ops::epilogue`]) |
 //!
@@ -18,6 +18,7 @@ use crate::error::{LoadError, OpError};
 use crate::graph::plan::{Plan, PlanNode};
 use crate::ops::cast::cast;
 use crate::ops::conv::Conv;
+use crate::ops::conv_transpose::ConvTranspose;
 use crate::ops::epilogue::Epilogue;
 use crate::ops::gemm::{CShape, Gemm, matmul_dtypes};
 use crate::ops::matmul::MatMul;
@@ -109,29 +110,35 @@ pub(crate) fn optimize(plan: Plan, passes: Passes) -> Result<(Plan, Optimized), 
             if rest.iter().any(Option::is_some) || bn.inputs.len() != 5 || readers[*x] != 1 {
                 continue;
             }
-            let Some(conv_idx) = producer[*x] else { continue };
-            let Some(conv) = &nodes[conv_idx] else { continue };
-            let is_plain_conv =
-                conv.op.as_any().and_then(|any| any.downcast_ref::<Conv>()).is_some_and(|conv| conv.epilogue.is_none());
-            if !is_plain_conv || conv.outputs.len() != 1 {
+            let Some(src_idx) = producer[*x] else { continue };
+            let Some(src) = &nodes[src_idx] else { continue };
+            let Some(target) = fold_target(src.op.as_ref()) else { continue };
+            if src.outputs.len() != 1 {
                 continue;
             }
             let constant = |input: Option<&Option<usize>>| -> Option<&Tensor> {
                 input.copied().flatten().and_then(|slot| constant_of[slot]).map(|idx| &constants[idx].1)
             };
             let params: Option<Vec<&Tensor>> = (1..5).map(|idx| constant(bn.inputs.get(idx))).collect();
-            let (Some(params), Some(w)) = (params, constant(conv.inputs.get(1))) else { continue };
-            let b = match conv.inputs.get(2).copied().flatten() {
+            let (Some(params), Some(w)) = (params, constant(src.inputs.get(1))) else { continue };
+            // The optional third input (Conv's and ConvTranspose's B,
+            // Gemm's C) must be a constant when present.
+            let b = match src.inputs.get(2).copied().flatten() {
                 None => None,
-                Some(_) => match constant(conv.inputs.get(2)) {
+                Some(_) => match constant(src.inputs.get(2)) {
                     Some(b) => Some(b),
                     None => continue,
                 },
             };
-            let Some((new_w, new_b)) = fold_into_conv(w, b, &params, epsilon) else { continue };
-            let (conv_name, bn_name) = (conv.name.clone(), bn.name.clone());
+            let folded = match &target {
+                FoldTarget::Conv => fold_into_conv(w, b, &params, epsilon, None),
+                FoldTarget::ConvTranspose(group) => fold_into_conv(w, b, &params, epsilon, Some(*group)),
+                FoldTarget::Gemm(gemm) => fold_into_gemm(gemm, w, b, &params, epsilon),
+            };
+            let Some((new_w, new_b)) = folded else { continue };
+            let (src_name, bn_name, op_type) = (src.name.clone(), bn.name.clone(), src.op_type.clone());
             let bn_out = bn.outputs[0];
-            let w_slot = conv.inputs[1].unwrap_or_default();
+            let w_slot = src.inputs[1].unwrap_or_default();
             let w_name = format!("{}_bn_folded", names.get(w_slot).map_or("", |name| &**name));
             let mut new_slot = |tensor: Tensor, name: String| {
                 let slot = n_slots;
@@ -143,13 +150,19 @@ pub(crate) fn optimize(plan: Plan, passes: Passes) -> Result<(Plan, Optimized), 
             let w_slot = new_slot(new_w, w_name);
             let b_slot = new_slot(new_b, format!("{bn_name}_bias_folded"));
             nodes[bn_idx] = None;
-            if let Some(conv) = &mut nodes[conv_idx] {
-                let x = conv.inputs[0];
-                conv.inputs = vec![x, Some(w_slot), Some(b_slot)].into_boxed_slice();
-                conv.outputs = vec![bn_out].into_boxed_slice();
-                conv.consumes = vec![false; 3].into_boxed_slice();
+            if let Some(src) = &mut nodes[src_idx] {
+                let x = src.inputs[0];
+                src.inputs = vec![x, Some(w_slot), Some(b_slot)].into_boxed_slice();
+                src.outputs = vec![bn_out].into_boxed_slice();
+                src.consumes = vec![false; 3].into_boxed_slice();
+                if let FoldTarget::Gemm(gemm) = target {
+                    // beta·C is folded into the new C, which may broadcast
+                    // where the old one had to be exactly [M, N].
+                    src.op = Box::new(Gemm { beta: 1.0, c_shape: CShape::Broadcast, ..gemm });
+                }
             }
-            rewrites.push(format!("Conv {conv_name} + BatchNormalization {bn_name} → Conv {conv_name} (folded)"));
+            rewrites
+                .push(format!("{op_type} {src_name} + BatchNormalization {bn_name} → {op_type} {src_name} (folded)"));
         }
     }
 
@@ -321,38 +334,163 @@ fn readers_and_producer(
     (readers, producer)
 }
 
-/// The folded weight and bias of a Conv followed by a BatchNormalization
-/// (`params`: scale, bias, mean, var), computed in float64 and rounded
-/// once to W's type; `None` when the shapes or types do not fit.
-fn fold_into_conv(w: &Tensor, b: Option<&Tensor>, params: &[&Tensor], epsilon: f64) -> Option<(Tensor, Tensor)> {
-    let dtype = w.dtype();
-    if !matches!(dtype, DType::F32 | DType::F64) || w.shape().len() < 3 || b.is_some_and(|b| b.dtype() != dtype) {
+/// An op a following BatchNormalization can be folded into.
+enum FoldTarget {
+    /// A Conv without an epilogue: W is `[M, C/group, k…]`.
+    Conv,
+    /// A ConvTranspose with this `group`: W is `[C, M/group, k…]`.
+    ConvTranspose(usize),
+    /// A Gemm without an epilogue (a copy of it): the BatchNormalization
+    /// runs over the columns of its `[M, N]` output.
+    Gemm(Gemm),
+}
+
+/// What `op` is for BatchNormalization folding, if anything.
+fn fold_target(op: &dyn crate::ops::Op) -> Option<FoldTarget> {
+    let any = op.as_any()?;
+    if let Some(conv) = any.downcast_ref::<Conv>() {
+        return conv.epilogue.is_none().then_some(FoldTarget::Conv);
+    }
+    if let Some(conv) = any.downcast_ref::<ConvTranspose>() {
+        return Some(FoldTarget::ConvTranspose(conv.group));
+    }
+    let gemm = any.downcast_ref::<Gemm>()?;
+    gemm.epilogue.is_none().then(|| FoldTarget::Gemm(gemm.clone()))
+}
+
+/// A float tensor's values in float64 (row-major), `None` for other types.
+fn wide(tensor: &Tensor) -> Option<Vec<f64>> {
+    if !tensor.dtype().is_float() {
         return None;
     }
-    let m = w.shape()[0];
-    let wide = |tensor: &Tensor| -> Option<Vec<f64>> {
-        if !tensor.dtype().is_float() {
-            return None;
-        }
-        let wide = cast(tensor, DType::F64);
-        wide.view::<f64>().ok().map(|view| view.iter().copied().collect())
-    };
+    let wide = cast(tensor, DType::F64);
+    wide.view::<f64>().ok().map(|view| view.iter().copied().collect())
+}
+
+/// The per-channel factor `s = scale/√(var + ε)` and shift
+/// `bias − mean·s` of a BatchNormalization (`params`: scale, bias, mean,
+/// var) over `m` channels; `None` when a parameter is not a float vector
+/// of `m` values.
+fn bn_affine(params: &[&Tensor], epsilon: f64, m: usize) -> Option<(Vec<f64>, Vec<f64>)> {
     let params: Vec<Vec<f64>> = params.iter().map(|tensor| wide(tensor)).collect::<Option<_>>()?;
-    if params.iter().any(|values| values.len() != m) {
+    if params.len() != 4 || params.iter().any(|values| values.len() != m) {
         return None;
     }
     let (scale, bias, mean, var) = (&params[0], &params[1], &params[2], &params[3]);
     let s: Vec<f64> = (0..m).map(|ch| scale[ch] / (var[ch] + epsilon).sqrt()).collect();
-    let w_values = wide(w)?;
-    let per_channel = w_values.len() / m.max(1);
-    let new_w: Vec<f64> =
-        w_values.iter().enumerate().map(|(idx, &value)| value * s[idx / per_channel.max(1)]).collect();
+    let shift = (0..m).map(|ch| bias[ch] - mean[ch] * s[ch]).collect();
+    Some((s, shift))
+}
+
+/// Builds a tensor of `shape` from float64 values, rounded once to `dtype`.
+fn rounded(shape: &[usize], values: Vec<f64>, dtype: DType) -> Option<Tensor> {
+    let wide = Tensor::from(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), values).ok()?);
+    Some(cast(&wide, dtype))
+}
+
+/// The folded weight and bias of a Conv (`group: None`) or ConvTranspose
+/// (`Some(group)`) followed by a BatchNormalization (`params`: scale,
+/// bias, mean, var), computed in float64 and rounded once to W's type;
+/// `None` when the shapes or types do not fit.
+fn fold_into_conv(
+    w: &Tensor,
+    b: Option<&Tensor>,
+    params: &[&Tensor],
+    epsilon: f64,
+    transposed: Option<usize>,
+) -> Option<(Tensor, Tensor)> {
+    let dtype = w.dtype();
+    if !matches!(dtype, DType::F32 | DType::F64) || w.shape().len() < 3 || b.is_some_and(|b| b.dtype() != dtype) {
+        return None;
+    }
+    let per_kernel: usize = w.shape()[2..].iter().product();
+    // The output channel of each weight element, from its flat index.
+    let (m, channel_of): (usize, Box<dyn Fn(usize) -> usize>) = match transposed {
+        None => {
+            // W is [M, C/group, k…]: one output channel per row.
+            let per_channel = w.shape()[1] * per_kernel;
+            (w.shape()[0], Box::new(move |idx| idx / per_channel.max(1)))
+        }
+        Some(group) => {
+            // W is [C, M/group, k…]: input channel ci (of group
+            // ci / (C/group)) feeds output channels g·(M/group) + j.
+            let (c, m_group) = (w.shape()[0], w.shape()[1]);
+            if group == 0 || c % group != 0 {
+                return None;
+            }
+            let c_group = c / group;
+            let channel = move |idx: usize| {
+                let j = idx / per_kernel.max(1);
+                let (ci, j) = (j / m_group.max(1), j % m_group.max(1));
+                ci / c_group * m_group + j
+            };
+            (m_group.checked_mul(group)?, Box::new(channel))
+        }
+    };
+    let (s, shift) = bn_affine(params, epsilon, m)?;
+    let new_w: Vec<f64> = wide(w)?.iter().enumerate().map(|(idx, &value)| value * s[channel_of(idx)]).collect();
     let b_values = match b {
         Some(b) => wide(b).filter(|values| values.len() == m)?,
         None => vec![0.0; m],
     };
-    let new_b: Vec<f64> = (0..m).map(|ch| (b_values[ch] - mean[ch]) * s[ch] + bias[ch]).collect();
-    let new_w = Tensor::from(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(w.shape()), new_w).ok()?);
-    let new_b = Tensor::from(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[m]), new_b).ok()?);
-    Some((cast(&new_w, dtype), cast(&new_b, dtype)))
+    let new_b: Vec<f64> = (0..m).map(|ch| b_values[ch] * s[ch] + shift[ch]).collect();
+    Some((rounded(w.shape(), new_w, dtype)?, rounded(&[m], new_b, dtype)?))
+}
+
+/// The folded B and C of a Gemm followed by a BatchNormalization over
+/// the N columns of its output: `B'` is B with column n (row n with
+/// `transB`) times `s[n]`, and `C' = beta·C·s + bias − mean·s` broadcast
+/// to `[N]` (or `[M, N]` when C varies along M), for a Gemm with
+/// `beta = 1`; in float64, rounded once to B's type.
+fn fold_into_gemm(
+    gemm: &Gemm,
+    b: &Tensor,
+    c: Option<&Tensor>,
+    params: &[&Tensor],
+    epsilon: f64,
+) -> Option<(Tensor, Tensor)> {
+    let dtype = b.dtype();
+    if !matches!(dtype, DType::F32 | DType::F64) || c.is_some_and(|c| c.dtype() != dtype) {
+        return None;
+    }
+    let &[rows, cols] = b.shape() else { return None };
+    let n = if gemm.trans_b { rows } else { cols };
+    let (s, shift) = bn_affine(params, epsilon, n)?;
+    let new_b: Vec<f64> = wide(b)?
+        .iter()
+        .enumerate()
+        .map(|(idx, &value)| value * s[if gemm.trans_b { idx / cols.max(1) } else { idx % cols.max(1) }])
+        .collect();
+    let beta = f64::from(gemm.beta);
+    // C as a [M_C, N] matrix (M_C = 1 unless C varies along M).
+    let (c_rows, c_values) = match c {
+        Some(c) if beta != 0.0 => {
+            let m_c = match c.shape() {
+                [] | [_] => 1,
+                [m_c, _] => *m_c,
+                _ => return None,
+            };
+            let values = wide(c)?;
+            let c_cols = match c.shape() {
+                [] => 1,
+                [len] | [_, len] => *len,
+                _ => return None,
+            };
+            if c_cols != 1 && c_cols != n {
+                return None;
+            }
+            let full: Vec<f64> = (0..m_c * n)
+                .map(|idx| {
+                    let (row, col) = (idx / n.max(1), idx % n.max(1));
+                    values[row * c_cols + if c_cols == 1 { 0 } else { col }] * beta
+                })
+                .collect();
+            (m_c, full)
+        }
+        _ => (1, vec![0.0; n]),
+    };
+    let new_c: Vec<f64> =
+        c_values.iter().enumerate().map(|(idx, &value)| value * s[idx % n.max(1)] + shift[idx % n.max(1)]).collect();
+    let c_shape: Vec<usize> = if c_rows == 1 { vec![n] } else { vec![c_rows, n] };
+    Some((rounded(b.shape(), new_b, dtype)?, rounded(&c_shape, new_c, dtype)?))
 }

@@ -204,6 +204,28 @@ impl Plan {
         }
         self.types = types;
     }
+
+    /// The load-time type check over the typed plan ([`Plan::infer_types`]
+    /// first): each node's [`Op::check_types`] on its inputs' types.
+    ///
+    /// # Errors
+    /// [`LoadError::InputType`] for the first node whose op refuses an
+    /// input type.
+    pub fn check_types(&self) -> Result<(), LoadError> {
+        for node in &self.nodes {
+            let inputs: Vec<InferInput<'_>> = node
+                .inputs
+                .iter()
+                .map(|input| InferInput { ty: input.and_then(|slot| self.types.get(slot)?.as_ref()), value: None })
+                .collect();
+            node.op.check_types(&inputs).map_err(|source| LoadError::InputType {
+                node: node.name.clone(),
+                op_type: node.op_type.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// A node that lies on a cycle, given what Kahn's algorithm left waiting.
@@ -257,7 +279,100 @@ fn permute<T>(mut items: Vec<T>, mut order: Vec<usize>) -> Vec<T> {
 
 #[cfg(test)]
 mod tests {
+    use prost::Message;
+
     use super::permute;
+    use crate::error::{LoadError, OpError};
+    use crate::onnx::{
+        AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorShapeProto, TypeProto,
+        ValueInfoProto, attribute_proto::AttributeType, tensor_shape_proto, type_proto,
+    };
+    use crate::tensor::DType;
+
+    const FLOAT: i32 = 1;
+    const FLOAT16: i32 = 10;
+    const INT32: i32 = 6;
+
+    fn value_info(name: &str, elem_type: i32) -> ValueInfoProto {
+        let dim = tensor_shape_proto::Dimension {
+            value: Some(tensor_shape_proto::dimension::Value::DimValue(3)),
+            ..Default::default()
+        };
+        let shape = Some(TensorShapeProto { dim: vec![dim] });
+        ValueInfoProto {
+            name: Some(name.into()),
+            r#type: Some(TypeProto {
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor { elem_type: Some(elem_type), shape })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn node(op_type: &str, name: &str, input: &str, output: &str, attribute: Vec<AttributeProto>) -> NodeProto {
+        NodeProto {
+            op_type: Some(op_type.into()),
+            name: Some(name.into()),
+            input: vec![input.into()],
+            output: vec![output.into()],
+            attribute,
+            ..Default::default()
+        }
+    }
+
+    /// Loads `nodes` over an input `x` of `x_type` (output `y`) at `opset`.
+    fn load(nodes: Vec<NodeProto>, x_type: i32, opset: i64) -> Result<crate::Model, LoadError> {
+        let graph = GraphProto {
+            name: Some("g".into()),
+            node: nodes,
+            input: vec![value_info("x", x_type)],
+            output: vec![value_info("y", x_type)],
+            ..Default::default()
+        };
+        let model = ModelProto {
+            ir_version: Some(8),
+            opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(opset) }],
+            graph: Some(graph),
+            ..Default::default()
+        };
+        crate::Model::builder().optimize(false).from_bytes(&model.encode_to_vec()).map_err(|err| match err {
+            crate::Error::Load { source, .. } => source,
+            other => panic!("not a load error: {other}"),
+        })
+    }
+
+    /// Celu-12 allows float32 only (the invalid float16 exports of
+    /// TorchScript): refused at load, naming the node and the type, whether
+    /// the type is declared or inferred; the same model loads where the
+    /// version allows the type.
+    #[test]
+    fn load_refuses_an_input_type_outside_the_schema() {
+        let celu = || node("Celu", "the_celu", "x", "y", vec![]);
+        let err = load(vec![celu()], FLOAT16, 13).unwrap_err();
+        let want = LoadError::InputType {
+            node: "the_celu".into(),
+            op_type: "Celu".into(),
+            source: OpError::UnsupportedDtype { op: "Celu", dtype: DType::F16 },
+        };
+        assert_eq!(err, want);
+        assert!(err.to_string().contains("the_celu") && err.to_string().contains("float16"), "{err}");
+        assert!(load(vec![celu()], FLOAT, 13).is_ok());
+        assert!(load(vec![celu()], FLOAT16, 28).is_ok(), "Celu-28 allows float16");
+        // Inferred: float32 input cast to float16 before Celu-12.
+        let to = AttributeProto {
+            name: Some("to".into()),
+            r#type: Some(AttributeType::Int as i32),
+            i: Some(i64::from(FLOAT16)),
+            ..Default::default()
+        };
+        let cast = node("Cast", "cast", "x", "h", vec![to]);
+        let err = load(vec![cast, node("Celu", "the_celu", "h", "y", vec![])], FLOAT, 13).unwrap_err();
+        assert!(matches!(err, LoadError::InputType { ref node, .. } if node == "the_celu"), "{err}");
+        // Relu takes int32 from opset 14 only.
+        let relu = || node("Relu", "r", "x", "y", vec![]);
+        assert!(matches!(load(vec![relu()], INT32, 13), Err(LoadError::InputType { .. })));
+        assert!(load(vec![relu()], INT32, 14).is_ok());
+    }
 
     #[test]
     fn permute_gathers_in_place_for_every_permutation_of_four() {

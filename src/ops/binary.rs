@@ -12,7 +12,7 @@
 //!
 //! | opset | change                                                           |
 //! |-------|------------------------------------------------------------------|
-//! | 1     | float16/32/64; B broadcasts only with `broadcast=1`, aligned at `axis` (default: suffix); `consumed_inputs` (an in-place hint, no effect) |
+//! | 1     | float16/32/64; B broadcasts only with `broadcast=1`, aligned at `axis` (default: suffix), a size-1 extent of B repeated as numpy does (what PyTorch's exports expect); `consumed_inputs` (an in-place hint, no effect) |
 //! | 6     | `consumed_inputs` dropped; adds int32, int64, uint32, uint64     |
 //! | 7     | numpy (multidirectional) broadcasting; `broadcast`/`axis` dropped |
 //! | 13    | adds bfloat16                                                    |
@@ -229,8 +229,9 @@ pub enum Broadcasting {
     /// Before opset 7 without `broadcast=1`: the shapes must be equal.
     Off,
     /// Before opset 7 with `broadcast=1`: B is a single element, or its
-    /// shape is A's axes from `axis` on (default: A's last axes); the
-    /// output has A's shape.
+    /// shape is A's axes from `axis` on (default: A's last axes), each
+    /// extent A's or 1 (repeated along that axis); the output has A's
+    /// shape.
     Legacy {
         /// Where B's first axis sits in A (`None`: suffix matching).
         axis: Option<i64>,
@@ -424,7 +425,14 @@ pub(crate) fn place<'v, A, T>(
                     Some(axis)
                 }
             };
-            let fits = start.filter(|&start| a_shape.get(start..start + rank_b) == Some(b_shape));
+            // B's extents are A's, or 1 (broadcast along that axis as
+            // numpy does: what PyTorch's opset-6 exports relied on, though
+            // the spec of the time left it out).
+            let fits = start.filter(|&start| {
+                a_shape.get(start..start + rank_b).is_some_and(|a_axes| {
+                    a_axes.iter().zip(b_shape).all(|(&a_extent, &b_extent)| b_extent == a_extent || b_extent == 1)
+                })
+            });
             let Some(start) = fits else {
                 return Err(fail(&format!(
                     "with broadcast=1 (opset < 7), B must match A's axes from {} on",
@@ -700,13 +708,18 @@ fn prelu_dtypes(version: i64) -> &'static [DType] {
 ///
 /// Versions 1 (`consumed_inputs`), 6, 7 (unidirectional broadcasting
 /// spelled out), 9 (adds int32, int64, uint32, uint64), 16 (adds
-/// bfloat16). Versions 1 and 6 only described a shared single slope or
-/// one of X's shape; both are cases of the unidirectional rule used for
-/// every version. float16/bfloat16 multiply in f32 and round once, as Mul;
-/// integers wrap; unsigned X is never negative, so it passes unchanged.
+/// bfloat16). Versions 1 and 6 say nothing about the slope's shape; the
+/// exporters of that time (PyTorch via Caffe2, whose PRelu ONNX Runtime
+/// follows) meant a 1-D slope of C values on X `[N, C, …]` per channel
+/// (along axis 1), so before opset 7 such a slope is applied that way;
+/// every other slope (and every slope from 7) broadcasts unidirectionally.
+/// float16/bfloat16 multiply in f32 and round once, as Mul; integers wrap;
+/// unsigned X is never negative, so it passes unchanged.
 #[derive(Debug)]
 pub struct PRelu {
     dtypes: &'static [DType],
+    /// Before opset 7: a 1-D slope of X's channel count runs per channel.
+    per_channel_slope: bool,
 }
 
 impl PRelu {
@@ -718,13 +731,24 @@ impl PRelu {
         if version < 6 {
             attrs.ints("consumed_inputs")?;
         }
-        Ok(PRelu { dtypes: prelu_dtypes(version) })
+        Ok(PRelu { dtypes: prelu_dtypes(version), per_channel_slope: version < 7 })
     }
 
-    fn typed<T: Element + Default + Arithmetic + PartialOrd>(x: &Tensor, slope: &Tensor) -> Result<Tensor, OpError> {
+    fn typed<T: Element + Default + Arithmetic + PartialOrd>(
+        &self,
+        x: &Tensor,
+        slope: &Tensor,
+    ) -> Result<Tensor, OpError> {
         const OP: &str = "PRelu";
         let wrong = |t: &Tensor| OpError::UnsupportedDtype { op: OP, dtype: t.dtype() };
-        let (xv, sv) = (T::view(x).ok_or_else(|| wrong(x))?, T::view(slope).ok_or_else(|| wrong(slope))?);
+        let (xv, mut sv) = (T::view(x).ok_or_else(|| wrong(x))?, T::view(slope).ok_or_else(|| wrong(slope))?);
+        if self.per_channel_slope && sv.ndim() == 1 && xv.ndim() >= 2 && sv.len() == xv.shape()[1] {
+            // [C] → [C, 1, …]: lined up with X's axis 1.
+            while sv.ndim() + 1 < xv.ndim() {
+                let last = Axis(sv.ndim());
+                sv = sv.insert_axis(last);
+            }
+        }
         let fail = |why: &dyn fmt::Display| OpError::Invalid {
             op: OP,
             reason: format!("slope of shape {:?} does not broadcast to X of shape {:?}: {why}", sv.shape(), xv.shape()),
@@ -757,14 +781,14 @@ impl Op for PRelu {
         }
         check_dtype("PRelu", x.dtype(), self.dtypes)?;
         match x.dtype() {
-            DType::F32 => Self::typed::<f32>(&x, &slope),
-            DType::F64 => Self::typed::<f64>(&x, &slope),
-            DType::F16 => Self::typed::<f16>(&x, &slope),
-            DType::BF16 => Self::typed::<bf16>(&x, &slope),
-            DType::I32 => Self::typed::<i32>(&x, &slope),
-            DType::I64 => Self::typed::<i64>(&x, &slope),
-            DType::U32 => Self::typed::<u32>(&x, &slope),
-            DType::U64 => Self::typed::<u64>(&x, &slope),
+            DType::F32 => self.typed::<f32>(&x, &slope),
+            DType::F64 => self.typed::<f64>(&x, &slope),
+            DType::F16 => self.typed::<f16>(&x, &slope),
+            DType::BF16 => self.typed::<bf16>(&x, &slope),
+            DType::I32 => self.typed::<i32>(&x, &slope),
+            DType::I64 => self.typed::<i64>(&x, &slope),
+            DType::U32 => self.typed::<u32>(&x, &slope),
+            DType::U64 => self.typed::<u64>(&x, &slope),
             dtype => Err(OpError::UnsupportedDtype { op: "PRelu", dtype }),
         }
     }
@@ -1096,8 +1120,28 @@ mod tests {
         }
         let scalar = tensor(DType::F32, &[], &[10.0]);
         assert_eq!(run(&on(None), &scalar, &tensor(DType::F32, &[1, 1], &[1.0]), &par).unwrap(), scalar_of(9.0));
-        // What broadcast=1 does not allow: numpy's 1-extents, misplaced B.
-        for (b_shape, axis) in [(&[3, 1][..], Some(1)), (&[4], None), (&[3, 4], None), (&[4, 5], Some(1))] {
+        // Size-1 extents of B repeat along A's axis (PyTorch's opset-6
+        // exports: A [2, 3] + B [2, 1] or [1, 3] at axis 0).
+        let size1: &[(&[usize], Option<i64>, usize)] =
+            &[(&[3, 1], Some(1), 1), (&[1, 4], Some(1), 1), (&[2, 1, 4, 1], Some(0), 0), (&[1, 5], None, 2)];
+        for &(b_shape, axis, start) in size1 {
+            let vb: Vec<f64> = (0..b_shape.iter().product::<usize>()).map(|i| i as f64 * 1000.0 + 7.0).collect();
+            let out = run(&on(axis), &a, &tensor(DType::F32, b_shape, &vb), &par).unwrap();
+            assert_eq!(out.shape(), &a_shape);
+            let got = out.to_f64_vec();
+            for (flat, idx) in ndarray::indices(IxDyn(&a_shape)).into_iter().enumerate() {
+                let b_flat = idx.slice()[start..start + b_shape.len()]
+                    .iter()
+                    .zip(b_shape)
+                    .fold(0, |acc, (&i, &extent)| acc * extent + if extent == 1 { 0 } else { i });
+                assert_eq!(got[flat], va[flat] - vb[b_flat], "B {b_shape:?} axis {axis:?} at {idx:?}");
+            }
+        }
+        // What broadcast=1 does not allow: misplaced B, an extent neither
+        // A's nor 1, more axes than A has from `axis` on.
+        for (b_shape, axis) in
+            [(&[4][..], None), (&[3, 4], None), (&[4, 5], Some(1)), (&[3, 2], Some(1)), (&[4, 5, 1], Some(2))]
+        {
             let b = tensor(DType::F32, b_shape, &vec![0.0; b_shape.iter().product()]);
             let err = run(&on(axis), &a, &b, &par).unwrap_err().to_string();
             assert!(err.contains("broadcast=1") && err.contains(&format!("{b_shape:?}")), "{err}");
@@ -1231,7 +1275,8 @@ mod pow_prelu_tests {
     fn prelu(version: i64, x: Tensor, slope: Tensor) -> Result<Tensor, OpError> {
         let par = Parallel::serial();
         let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
-        PRelu { dtypes: prelu_dtypes(version) }.run(&mut [Some(Cow::Owned(x)), Some(Cow::Owned(slope))], &ctx)
+        PRelu { dtypes: prelu_dtypes(version), per_channel_slope: version < 7 }
+            .run(&mut [Some(Cow::Owned(x)), Some(Cow::Owned(slope))], &ctx)
     }
 
     /// PRelu with a per-channel slope [3, 1, 1] on X [1, 3, 1, 2] (the
@@ -1255,5 +1300,41 @@ mod pow_prelu_tests {
         assert!(err.to_string().contains("PRelu") && err.to_string().contains("[2, 2]"), "{err}");
         assert!(prelu(16, t(&[1], vec![1.0f32]), t(&[1], vec![1.0f64])).unwrap_err().to_string().contains("PRelu"));
         assert_eq!(prelu(16, t(&[0, 3], Vec::<f32>::new()), t(&[3], vec![1.0f32; 3])).unwrap().shape(), [0, 3]);
+    }
+
+    /// Before opset 7 a slope [C] on X [N, C, …] runs per channel (axis 1),
+    /// as PyTorch's opset-6 exports expect; from 7 it broadcasts against
+    /// the last axis.
+    #[test]
+    fn prelu_before_opset_7_applies_a_c_slope_per_channel() {
+        let x: Vec<f32> = (0..12).map(|v| v as f32 - 8.0).collect();
+        let slope = vec![0.5f32, -2.0, 3.0];
+        // X [2, 3, 2]: x[n, c, i] < 0 takes slope[c].
+        let want: Vec<f32> =
+            x.iter().enumerate().map(|(idx, &v)| if v < 0.0 { v * slope[idx / 2 % 3] } else { v }).collect();
+        for version in [1, 6] {
+            let out = prelu(version, t(&[2, 3, 2], x.clone()), t(&[3], slope.clone())).unwrap();
+            assert_eq!(vals::<f32>(&out), want, "opset {version}");
+        }
+        assert!(prelu(7, t(&[2, 3, 2], x.clone()), t(&[3], slope.clone())).is_err());
+        // X [4, 3]: axis 1 is the last axis; the same either way.
+        let want: Vec<f32> =
+            x.iter().enumerate().map(|(idx, &v)| if v < 0.0 { v * slope[idx % 3] } else { v }).collect();
+        for version in [6, 7] {
+            assert_eq!(vals::<f32>(&prelu(version, t(&[4, 3], x.clone()), t(&[3], slope.clone())).unwrap()), want);
+        }
+        // X [2, 2, 3, 1] with slope [2]: per channel at 6 (C = 2); at 7 it
+        // would need the last axis to be 2.
+        let slope = vec![0.25f32, 4.0];
+        let want: Vec<f32> =
+            x.iter().enumerate().map(|(idx, &v)| if v < 0.0 { v * slope[idx / 3 % 2] } else { v }).collect();
+        assert_eq!(vals::<f32>(&prelu(6, t(&[2, 2, 3, 1], x.clone()), t(&[2], slope.clone())).unwrap()), want);
+        // X [3, 2, 2]: axis 1 and the last axis both have 2 elements; before 7 axis 1 wins.
+        let want6: Vec<f32> =
+            x.iter().enumerate().map(|(idx, &v)| if v < 0.0 { v * slope[idx / 2 % 2] } else { v }).collect();
+        let want7: Vec<f32> =
+            x.iter().enumerate().map(|(idx, &v)| if v < 0.0 { v * slope[idx % 2] } else { v }).collect();
+        assert_eq!(vals::<f32>(&prelu(6, t(&[3, 2, 2], x.clone()), t(&[2], slope.clone())).unwrap()), want6);
+        assert_eq!(vals::<f32>(&prelu(7, t(&[3, 2, 2], x.clone()), t(&[2], slope.clone())).unwrap()), want7);
     }
 }

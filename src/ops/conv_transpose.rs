@@ -190,6 +190,10 @@ impl Op for ConvTranspose {
         })
     }
 
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
         let x = required(inputs, 0, "ConvTranspose")?;
         let w = required(inputs, 1, "ConvTranspose")?;

@@ -151,6 +151,17 @@ pub trait Op: Send + Sync + fmt::Debug {
         Vec::new()
     }
 
+    /// The load-time type check: refuses inputs whose declared or inferred
+    /// types (`None` where unknown) the op's schema never accepts at this
+    /// version, so an invalid model fails to load instead of on its first
+    /// run. The default accepts everything (the op checks when it runs).
+    ///
+    /// # Errors
+    /// An [`OpError`] naming the op and the refused type.
+    fn check_types(&self, _inputs: &[InferInput<'_>]) -> Result<(), OpError> {
+        Ok(())
+    }
+
     /// Whether a node of this op whose inputs are all constants may run
     /// once at load instead of on every run (see `crate::graph::fold`). False
     /// only for ops whose result is not a function of their inputs

@@ -208,6 +208,13 @@ impl<D: ElementwiseOp> Op for ElementwiseNode<D> {
         same_as_first(inputs)
     }
 
+    fn check_types(&self, inputs: &[InferInput<'_>]) -> Result<(), OpError> {
+        match inputs.first().and_then(|input| input.ty) {
+            Some(ty) => check_dtype(D::NAME, ty.dtype, self.dtypes),
+            None => Ok(()),
+        }
+    }
+
     fn chains(&self) -> bool {
         true
     }
