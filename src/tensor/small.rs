@@ -123,7 +123,7 @@ impl MiniFloat {
         if value.is_nan() {
             return match self.specials {
                 Specials::Fnuz => self.sign_bit(),
-                Specials::Fn => sign | self.max_code() + 1,
+                Specials::Fn => sign | (self.exp_max() << self.man_bits) | self.man_mask(),
                 // A quiet NaN: the top mantissa bit set.
                 Specials::Ieee => sign | (self.exp_max() << self.man_bits) | (1 << (self.man_bits - 1)),
                 Specials::None => sign ^ self.sign_bit(),
@@ -135,7 +135,7 @@ impl MiniFloat {
             }
             match self.specials {
                 Specials::Ieee => sign | (self.exp_max() << self.man_bits),
-                Specials::Fn => sign | self.max_code() + 1,
+                Specials::Fn => sign | (self.exp_max() << self.man_bits) | self.man_mask(),
                 _ => self.sign_bit(),
             }
         };
