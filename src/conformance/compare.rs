@@ -107,7 +107,7 @@ pub fn compare(expected: &Tensor, actual: &Tensor, tolerance: Tolerance) -> Comp
     let actual_ordered = ordered_bits(actual);
     // Integers and bool match exactly, compared as integers: through f64,
     // int64 and uint64 values past 2^53 that differ could look equal.
-    let integral = !expected.dtype().is_float();
+    let integral = !expected.dtype().is_float() && !expected.dtype().is_small_float();
     let mut worst: Option<(usize, f64)> = None;
     let mut farthest: Option<(usize, u64, f64)> = None;
     for idx in 0..expected_values.len() {
@@ -198,5 +198,14 @@ fn ordered_bits(tensor: &Tensor) -> Vec<i64> {
         // Shifted by 2^63 so that the order and differences stay exact.
         Tensor::U64(array) => array.iter().map(|&v| (v ^ (1 << 63)) as i64).collect(),
         Tensor::Bool(array) => array.iter().map(|&v| i64::from(v)).collect(),
+        Tensor::F8E4M3FN(array) => array.iter().map(|v| order(u64::from(v.0), 1 << 7)).collect(),
+        Tensor::F8E4M3FNUZ(array) => array.iter().map(|v| order(u64::from(v.0), 1 << 7)).collect(),
+        Tensor::F8E5M2(array) => array.iter().map(|v| order(u64::from(v.0), 1 << 7)).collect(),
+        Tensor::F8E5M2FNUZ(array) => array.iter().map(|v| order(u64::from(v.0), 1 << 7)).collect(),
+        Tensor::F4E2M1(array) => array.iter().map(|v| order(u64::from(v.0), 1 << 3)).collect(),
+        Tensor::I4(array) => array.iter().map(|v| i64::from(v.0)).collect(),
+        Tensor::U4(array) => array.iter().map(|v| i64::from(v.0)).collect(),
+        Tensor::I2(array) => array.iter().map(|v| i64::from(v.0)).collect(),
+        Tensor::U2(array) => array.iter().map(|v| i64::from(v.0)).collect(),
     }
 }

@@ -8,6 +8,7 @@ use prost::Message;
 
 use crate::error::{Error, TensorFileError};
 use crate::io::tensor_proto::{DecodeCtx, MAX_RANK, shape_elems, tensor_from_proto, tensor_to_proto};
+use crate::low_precision;
 use crate::onnx::TensorProto;
 use crate::tensor::{self, DType, Tensor};
 
@@ -166,6 +167,9 @@ fn npy_descr(dtype: DType) -> &'static str {
         DType::U32 => "<u4",
         DType::U64 => "<u8",
         DType::Bool => "|b1",
+        // numpy has none of the storage types: their one-byte codes (the
+        // 4- and 2-bit ones unpacked) as 1-byte void, which reading refuses.
+        low_precision!() => "|V1",
     }
 }
 
@@ -371,6 +375,41 @@ mod tests {
             let (parsed, _) = parse_pb(&typed.encode_to_vec(), u64::MAX).unwrap();
             assert_eq!(&parsed, tensor, "{} via its typed field", tensor.dtype());
         }
+    }
+
+    /// The storage types round-trip through raw_data and int32_data, the
+    /// 4- and 2-bit ones packed low bits first, odd counts padded.
+    #[test]
+    fn storage_types_pack_and_round_trip_through_tensor_protos() {
+        use crate::tensor::{F4E2M1, F8E4M3FN, F8E5M2FNUZ, I2, I4, U2, U4};
+        use ndarray::array;
+        let cases: Vec<(Tensor, Vec<u8>)> = vec![
+            (Tensor::from(array![I4(1), I4(-2), I4(7)].into_dyn()), vec![0xe1, 0x07]),
+            (Tensor::from(array![U4(15), U4(0), U4(3)].into_dyn()), vec![0x0f, 0x03]),
+            (Tensor::from(array![I2(1), I2(-2), I2(-1), I2(0), I2(1)].into_dyn()), vec![0b0011_1001, 0b01]),
+            (Tensor::from(array![U2(3), U2(2)].into_dyn()), vec![0b1011]),
+            (Tensor::from(array![F4E2M1(0x7), F4E2M1(0x9)].into_dyn()), vec![0x97]),
+            (Tensor::from(array![F8E4M3FN(0x7e), F8E4M3FN(0x80)].into_dyn()), vec![0x7e, 0x80]),
+            (Tensor::from(array![F8E5M2FNUZ(0x80)].into_dyn()), vec![0x80]),
+        ];
+        for (tensor, packed) in cases {
+            let proto = crate::io::tensor_proto::tensor_to_proto("t", &tensor);
+            assert_eq!(proto.raw_data.as_deref(), Some(&packed[..]), "{}", tensor.dtype());
+            let (raw, _) = parse_pb(&proto.encode_to_vec(), u64::MAX).unwrap();
+            assert_eq!(raw, tensor, "{} via raw_data", tensor.dtype());
+            let typed = crate::io::tensor_proto::tensor_to_proto_typed("t", &tensor);
+            assert_eq!(typed.int32_data, packed.iter().map(|&b| i32::from(b)).collect::<Vec<_>>());
+            let (parsed, _) = parse_pb(&typed.encode_to_vec(), u64::MAX).unwrap();
+            assert_eq!(parsed, tensor, "{} via int32_data", tensor.dtype());
+        }
+        // A packed length that does not fit the dims is refused.
+        let mut proto = crate::io::tensor_proto::tensor_to_proto("t", &Tensor::from(array![I4(1), I4(2)].into_dyn()));
+        proto.raw_data = Some(vec![0x21, 0x00]);
+        let err = parse_pb(&proto.encode_to_vec(), u64::MAX).unwrap_err();
+        assert!(err.to_string().contains("needs 1"), "{err}");
+        // .npy has no such types: written as one-byte void, refused on read.
+        let npy = encode_npy(&Tensor::from(array![U4(3)].into_dyn()));
+        assert!(parse_npy(&npy, u64::MAX).is_err());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use ndarray::{ArrayD, IxDyn};
 
 use crate::error::LoadError;
 use crate::onnx::TensorProto;
-use crate::tensor::{self, DType, Element, Tensor, checked_elems, onnx_type_name};
+use crate::tensor::{self, DType, Element, Tensor, checked_elems, onnx_type_name, small};
 
 /// Where and how much a tensor may read while decoding.
 #[derive(Debug)]
@@ -77,7 +77,7 @@ pub(crate) fn shape_elems(shape: &[usize]) -> Option<usize> {
 pub(crate) fn declared_bytes(proto: &TensorProto) -> Option<u64> {
     let dtype = DType::from_onnx_code(proto.data_type.unwrap_or(0))?;
     let (_, n_elems) = proto_shape(proto).ok()?;
-    n_elems.checked_mul(dtype.size()).map(|n_bytes| n_bytes as u64)
+    dtype.packed_bytes(n_elems).map(|n_bytes| n_bytes as u64)
 }
 
 /// Decodes a TensorProto.
@@ -126,11 +126,13 @@ pub(crate) fn tensor_from_proto(proto: &TensorProto, ctx: &mut DecodeCtx<'_>) ->
         return Err(bad(name, format!("data is stored in several fields at once ({})", sources.join(", "))));
     }
     if external {
-        let bytes = read_external(proto, n_bytes, ctx)?;
-        return tensor::from_le_bytes(dtype, &shape, &bytes).map_err(|reason| bad(name, reason));
+        // Never more than the in-memory size checked above.
+        let file_bytes = dtype.packed_bytes(n_elems).unwrap_or(n_bytes);
+        let bytes = read_external(proto, file_bytes, ctx)?;
+        return from_file_bytes(dtype, &shape, n_elems, &bytes).map_err(|reason| bad(name, reason));
     }
     if let Some(raw) = raw {
-        return tensor::from_le_bytes(dtype, &shape, raw).map_err(|reason| bad(name, reason));
+        return from_file_bytes(dtype, &shape, n_elems, raw).map_err(|reason| bad(name, reason));
     }
     let Some(field) = sources.first() else {
         if n_elems == 0 {
@@ -146,8 +148,14 @@ pub(crate) fn tensor_from_proto(proto: &TensorProto, ctx: &mut DecodeCtx<'_>) ->
         "uint64_data" => proto.uint64_data.len(),
         _ => proto.string_data.len(),
     };
-    if count != n_elems {
-        return Err(bad(name, format!("{field} holds {count} values, but dims {:?} need {n_elems}", proto.dims)));
+    // The 4- and 2-bit types pack two or four elements in each int32_data
+    // value, as in a raw_data byte.
+    let needed = match dtype.bits() {
+        bits @ (2 | 4) if *field == "int32_data" => n_elems.div_ceil((8 / bits) as usize),
+        _ => n_elems,
+    };
+    if count != needed {
+        return Err(bad(name, format!("{field} holds {count} values, but dims {:?} need {needed}", proto.dims)));
     }
     let wrong_field = || bad(name, format!("{field} cannot hold {dtype} data"));
     let tensor = match (dtype, *field) {
@@ -177,9 +185,45 @@ pub(crate) fn tensor_from_proto(proto: &TensorProto, ctx: &mut DecodeCtx<'_>) ->
         (DType::BF16, "int32_data") => {
             array(&shape, narrow(name, &proto.int32_data, |v| u16::try_from(v).ok().map(bf16::from_bits))?)
         }
+        // The storage types: a float8 code, or a byte of packed 4-/2-bit
+        // codes, in each value.
+        (dtype, "int32_data") if dtype.is_low_precision() => {
+            let bytes = narrow(name, &proto.int32_data, |v| u8::try_from(v).ok())?;
+            from_file_bytes(dtype, &shape, n_elems, &bytes)
+        }
         _ => return Err(wrong_field()),
     };
     tensor.map_err(|reason| bad(name, reason))
+}
+
+/// A tensor from its bytes in a file: little-endian, or packed for the 4-
+/// and 2-bit types (the first element in the lowest bits; the unused high
+/// bits of the last byte are ignored).
+fn from_file_bytes(dtype: DType, shape: &[usize], n_elems: usize, bytes: &[u8]) -> Result<Tensor, String> {
+    match dtype.bits() {
+        bits @ (2 | 4) => {
+            let needed = n_elems.div_ceil((8 / bits) as usize);
+            if bytes.len() != needed {
+                return Err(format!(
+                    "{} bytes of data, but shape {shape:?} of {dtype} needs {needed} ({} per byte)",
+                    bytes.len(),
+                    8 / bits
+                ));
+            }
+            tensor::from_le_bytes(dtype, shape, &small::unpack(bytes, n_elems, bits))
+        }
+        _ => tensor::from_le_bytes(dtype, shape, bytes),
+    }
+}
+
+/// The bytes of a tensor in a file: little-endian, or packed for the 4-
+/// and 2-bit types.
+pub(crate) fn to_file_bytes(tensor: &Tensor) -> Vec<u8> {
+    let bytes = tensor.to_le_bytes();
+    match tensor.dtype().bits() {
+        bits @ (2 | 4) => small::pack(bytes.into_iter(), bits),
+        _ => bytes,
+    }
 }
 
 fn array<T: Element>(shape: &[usize], values: Vec<T>) -> Result<Tensor, String> {
@@ -284,8 +328,9 @@ fn confined_path(base_dir: &Path, location: &str) -> Result<PathBuf, String> {
 /// Encodes a tensor as a TensorProto with its elements in the typed field
 /// onnx.proto assigns to its dtype instead of `raw_data`: `float_data`,
 /// `double_data`, `int64_data`, `uint64_data` (uint32, uint64) or
-/// `int32_data` (int8, int16, int32, uint8, uint16, bool, and the bit
-/// patterns of float16 and bfloat16). Older exporters write this form.
+/// `int32_data` (int8, int16, int32, uint8, uint16, bool, the bit
+/// patterns of float16 and bfloat16, float8 codes, and the 4- and 2-bit
+/// types packed a byte per value). Older exporters write this form.
 pub fn tensor_to_proto_typed(name: &str, tensor: &Tensor) -> TensorProto {
     let mut proto = TensorProto {
         name: Some(name.to_string()),
@@ -307,17 +352,19 @@ pub fn tensor_to_proto_typed(name: &str, tensor: &Tensor) -> TensorProto {
         Tensor::Bool(array) => proto.int32_data = array.iter().map(|&v| i32::from(v)).collect(),
         Tensor::F16(array) => proto.int32_data = array.iter().map(|v| i32::from(v.to_bits())).collect(),
         Tensor::BF16(array) => proto.int32_data = array.iter().map(|v| i32::from(v.to_bits())).collect(),
+        other => proto.int32_data = to_file_bytes(other).into_iter().map(i32::from).collect(),
     }
     proto
 }
 
-/// Encodes a tensor as a TensorProto with little-endian `raw_data`.
+/// Encodes a tensor as a TensorProto with little-endian `raw_data` (the 4-
+/// and 2-bit types packed).
 pub fn tensor_to_proto(name: &str, tensor: &Tensor) -> TensorProto {
     TensorProto {
         name: Some(name.to_string()),
         dims: tensor.shape().iter().map(|&dim| dim as i64).collect(),
         data_type: Some(tensor.dtype().onnx_code()),
-        raw_data: Some(tensor.to_le_bytes()),
+        raw_data: Some(to_file_bytes(tensor)),
         ..Default::default()
     }
 }

@@ -30,7 +30,7 @@ use super::{
     ExecCtx, FLOATS, Inputs, NUMBERS, NUMBERS_BF16, Op, OutputSet, Registry, check_dtype, first_output, normalize_axis,
     required,
 };
-use crate::dispatch;
+use crate::dispatch_numeric;
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
 use crate::graph::model::Dim;
@@ -185,7 +185,9 @@ impl Op for ArgExtreme {
         if x.shape()[axis] == 0 {
             return Err(OpError::Invalid { op, reason: format!("axis {axis} is empty: no extreme to pick") });
         }
-        let indices = dispatch!(x.as_ref(), array => self.typed(array.view(), axis));
+        let indices = dispatch_numeric!(x.as_ref(), array => self.typed(array.view(), axis), other => {
+            return Err(OpError::UnsupportedDtype { op, dtype: other.dtype() });
+        });
         ArrayD::from_shape_vec(IxDyn(&self.out_shape(x.shape(), axis)), indices)
             .map(Tensor::from)
             .map_err(|err| OpError::Invalid { op, reason: err.to_string() })
@@ -286,7 +288,9 @@ pub fn topk(x: &Tensor, axis: i64, k: i64, largest: bool) -> Result<(Tensor, Ten
         op: "TopK",
         reason: format!("k = {k} is outside [0, {dim}] for axis {axis}"),
     })?;
-    Ok(dispatch!(x, array => topk_typed(array.view(), axis, k, largest)))
+    dispatch_numeric!(x, array => Ok(topk_typed(array.view(), axis, k, largest)), other => {
+        Err(OpError::UnsupportedDtype { op: "TopK", dtype: other.dtype() })
+    })
 }
 
 impl Op for TopK {

@@ -603,7 +603,7 @@ fn widen(t: &Tensor) -> Option<Widened> {
         DType::U16 => Widened::Int(map::<u16, _>(t, i64::from)?),
         DType::U32 => Widened::Int(map::<u32, _>(t, i64::from)?),
         DType::U64 => Widened::Int(map::<u64, _>(t, |x: u64| i64::try_from(x).unwrap_or(i64::MAX))?),
-        DType::Bool => return None,
+        DType::Bool | crate::low_precision!() => return None,
     })
 }
 
@@ -847,6 +847,7 @@ mod tests {
             DType::U32 => build(shape, values, |v| v.abs() as u32),
             DType::U64 => build(shape, values, |v| v.abs() as u64),
             DType::Bool => build(shape, values, |v| v != 0.0),
+            crate::low_precision!() => unreachable!("no arithmetic on {dtype}"),
         }
     }
 

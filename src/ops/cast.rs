@@ -6,9 +6,13 @@
 //! |-------|--------------------------------------------------------------|
 //! | 1     | `to` is a string (`"FLOAT"`, `"FLOAT16"`, …)                 |
 //! | 6–13  | `to` is an int `TensorProto.DataType`                        |
-//! | 19+   | adds `saturate` (float8 targets only, which onnxi lacks)     |
-//! | 24+   | adds `round_mode` (float8 targets only, which onnxi lacks)   |
-//! | 21–28 | more element types (float8, int4, …) that onnxi does not hold |
+//! | 19    | float8 types; `saturate` (float8 targets only)              |
+//! | 21    | int4, uint4                                                  |
+//! | 23    | float4e2m1                                                   |
+//! | 24    | float8e8m0 and `round_mode` (for it only): not held by onnxi |
+//! | 25    | int2, uint2                                                  |
+//!
+//! string (every version) and float8e8m0 are refused at load.
 //!
 //! The conversions follow the rules the Cast schema states (opset 21+),
 //! which earlier opsets left implicit:
@@ -21,6 +25,15 @@
 //! - int → float rounds to nearest-even once (±inf out of range);
 //! - int → int keeps the low bits (200 as int16 → -56 as int8);
 //! - int → bool: nonzero is true; bool → number: 1 or 0.
+//!
+//! The low-precision storage types ([`crate::tensor::small`]) follow the
+//! same rules through their exact values: float8 and float4e2m1 are floats
+//! (→ float8 saturates or not per `saturate`, see the module above and the
+//! Cast schema's tables; → float4e2m1 always saturates), int4, uint4, int2
+//! and uint2 are integers (→ them keeps the low bits). A float → int4,
+//! uint4, int2 or uint2 truncates toward zero and then keeps the low bits,
+//! as the ONNX test data does (-9.0 → int4 7); ±inf and NaN give 0, as the
+//! ONNX reference does (`ml_dtypes`).
 //!
 //! Rounding "once" matters for float16 and bfloat16 targets: going through
 //! float32 with the usual rounding can round twice and land one step off on
@@ -38,16 +51,28 @@ use crate::graph::attrs::Attrs;
 use crate::graph::shapes::{InferInput, ValueType};
 use crate::runtime::buffers::{BufferPool, output_shared};
 use crate::tensor::{DType, Element, SharedArray, Tensor, onnx_type_name};
+use crate::tensor::{F4E2M1, F8E4M3FN, F8E4M3FNUZ, F8E5M2, F8E5M2FNUZ, I2, I4, U2, U4};
 
 /// Registers Cast.
 pub fn register(reg: &mut Registry) {
-    reg.add(
-        "",
-        "Cast",
-        &[1, 6, 9, 13, 19, 21, 23, 24, 25, 28],
-        |version| if version >= 13 { &DType::ALL } else { ALL_BUT_BF16 },
-        Cast::from_node,
-    );
+    reg.add("", "Cast", &[1, 6, 9, 13, 19, 21, 23, 24, 25, 28], with_storage_types, Cast::from_node);
+}
+
+static EVERY: [DType; 22] = DType::EVERY;
+
+/// The element types of Cast, CastLike and Identity at a version: every
+/// type (bfloat16 from 13), then the storage types in the versions that
+/// added them (float8 at 19, int4 and uint4 at 21, float4e2m1 at 23, int2
+/// and uint2 at 25).
+pub(crate) fn with_storage_types(version: i64) -> &'static [DType] {
+    match version {
+        25.. => &EVERY,
+        23..=24 => &EVERY[..20],
+        21..=22 => &EVERY[..19],
+        19..=20 => &EVERY[..17],
+        13..=18 => &DType::ALL,
+        _ => ALL_BUT_BF16,
+    }
 }
 
 /// Cast to `to`.
@@ -55,6 +80,9 @@ pub fn register(reg: &mut Registry) {
 pub struct Cast {
     /// The target element type.
     pub to: DType,
+    /// Whether an out-of-range value saturates to the largest finite float8
+    /// (the default) or becomes inf/NaN; float8 targets only.
+    pub saturate: bool,
 }
 
 /// The `to` strings of Cast-1 (`TensorProto.DataType` names).
@@ -75,8 +103,9 @@ const LEGACY_NAMES: [(&str, DType); 13] = [
 ];
 
 impl Cast {
-    /// Reads `to` (a string at opset 1, an int later) and ignores
-    /// `saturate`/`round_mode`, which only affect float8 targets.
+    /// Reads `to` (a string at opset 1, an int later), `saturate` (opset
+    /// 19+, default 1) and `round_mode` (opset 24+, which only affects
+    /// float8e8m0 targets, which onnxi lacks).
     ///
     /// # Errors
     /// A missing `to`, or a target type onnxi does not hold.
@@ -95,14 +124,22 @@ impl Cast {
                 attrs.error("to", format!("target type {} is not supported by onnxi", onnx_type_name(code32)))
             })?
         };
-        if version >= 19 {
-            attrs.i64("saturate")?;
-        }
-        if version >= 24 {
-            attrs.string("round_mode")?;
-        }
-        Ok(Cast { to })
+        let saturate = read_saturate(attrs, version)?;
+        Ok(Cast { to, saturate })
     }
+}
+
+/// Reads `saturate` (opset 19+, default true) and checks `round_mode`
+/// (opset 24+), which only affects float8e8m0 targets.
+pub(crate) fn read_saturate(attrs: &mut Attrs<'_>, version: i64) -> Result<bool, LoadError> {
+    let saturate = if version >= 19 { attrs.i64("saturate")?.unwrap_or(1) } else { 1 };
+    if version >= 24
+        && let Some(mode) = attrs.string("round_mode")?
+        && !matches!(mode.as_str(), "up" | "down" | "nearest")
+    {
+        return Err(attrs.error("round_mode", format!("must be up, down or nearest, not {mode:?}")));
+    }
+    Ok(saturate != 0)
 }
 
 impl Op for Cast {
@@ -117,52 +154,71 @@ impl Op for Cast {
             // A lent input is shared, not copied.
             return Ok(x.into_owned());
         }
-        Ok(cast_with(&x, self.to, ctx.pool))
+        Ok(cast_with(&x, self.to, self.saturate, ctx.pool))
     }
 }
 
-/// Converts a tensor to `to` (see the module's rules); the same type gives
-/// a tensor sharing the input's data.
+/// Converts a tensor to `to` (see the module's rules), float8 targets
+/// saturating; the same type gives a tensor sharing the input's data.
 pub fn cast(x: &Tensor, to: DType) -> Tensor {
-    cast_with(x, to, None)
+    cast_with(x, to, true, None)
 }
 
-fn cast_with(x: &Tensor, to: DType, pool: Option<&BufferPool>) -> Tensor {
+/// [`cast`] with Cast's `saturate` attribute: false makes an out-of-range
+/// value inf or NaN in a float8 target instead of its largest finite value.
+pub fn cast_saturate(x: &Tensor, to: DType, saturate: bool) -> Tensor {
+    cast_with(x, to, saturate, None)
+}
+
+fn cast_with(x: &Tensor, to: DType, saturate: bool, pool: Option<&BufferPool>) -> Tensor {
     if x.dtype() == to {
         return x.clone();
     }
-    dispatch!(x, array => cast_from(array, to, pool))
+    dispatch!(x, array => cast_from(array, to, saturate, pool))
 }
 
-fn cast_from<S: Scalar>(array: &SharedArray<S>, to: DType, pool: Option<&BufferPool>) -> Tensor {
+fn cast_from<S: Scalar>(array: &SharedArray<S>, to: DType, sat: bool, pool: Option<&BufferPool>) -> Tensor {
     match to {
-        DType::F32 => convert_all::<S, f32>(array, pool),
-        DType::F64 => convert_all::<S, f64>(array, pool),
-        DType::F16 => convert_all::<S, f16>(array, pool),
-        DType::BF16 => convert_all::<S, bf16>(array, pool),
-        DType::I8 => convert_all::<S, i8>(array, pool),
-        DType::I16 => convert_all::<S, i16>(array, pool),
-        DType::I32 => convert_all::<S, i32>(array, pool),
-        DType::I64 => convert_all::<S, i64>(array, pool),
-        DType::U8 => convert_all::<S, u8>(array, pool),
-        DType::U16 => convert_all::<S, u16>(array, pool),
-        DType::U32 => convert_all::<S, u32>(array, pool),
-        DType::U64 => convert_all::<S, u64>(array, pool),
-        DType::Bool => convert_all::<S, bool>(array, pool),
+        DType::F32 => convert_all::<S, f32>(array, sat, pool),
+        DType::F64 => convert_all::<S, f64>(array, sat, pool),
+        DType::F16 => convert_all::<S, f16>(array, sat, pool),
+        DType::BF16 => convert_all::<S, bf16>(array, sat, pool),
+        DType::I8 => convert_all::<S, i8>(array, sat, pool),
+        DType::I16 => convert_all::<S, i16>(array, sat, pool),
+        DType::I32 => convert_all::<S, i32>(array, sat, pool),
+        DType::I64 => convert_all::<S, i64>(array, sat, pool),
+        DType::U8 => convert_all::<S, u8>(array, sat, pool),
+        DType::U16 => convert_all::<S, u16>(array, sat, pool),
+        DType::U32 => convert_all::<S, u32>(array, sat, pool),
+        DType::U64 => convert_all::<S, u64>(array, sat, pool),
+        DType::Bool => convert_all::<S, bool>(array, sat, pool),
+        DType::F8E4M3FN => convert_all::<S, F8E4M3FN>(array, sat, pool),
+        DType::F8E4M3FNUZ => convert_all::<S, F8E4M3FNUZ>(array, sat, pool),
+        DType::F8E5M2 => convert_all::<S, F8E5M2>(array, sat, pool),
+        DType::F8E5M2FNUZ => convert_all::<S, F8E5M2FNUZ>(array, sat, pool),
+        DType::F4E2M1 => convert_all::<S, F4E2M1>(array, sat, pool),
+        DType::I4 => convert_all::<S, I4>(array, sat, pool),
+        DType::U4 => convert_all::<S, U4>(array, sat, pool),
+        DType::I2 => convert_all::<S, I2>(array, sat, pool),
+        DType::U2 => convert_all::<S, U2>(array, sat, pool),
     }
 }
 
-fn convert_all<S: Scalar, D: Scalar>(array: &SharedArray<S>, pool: Option<&BufferPool>) -> Tensor {
+fn convert_all<S: Scalar, D: Scalar>(array: &SharedArray<S>, saturate: bool, pool: Option<&BufferPool>) -> Tensor {
     let mut out = output_shared::<D>(pool, array.shape());
-    Zip::from(&mut out).and(array).for_each(|out, &value| *out = convert::<S, D>(value));
+    Zip::from(&mut out).and(array).for_each(|out, &value| *out = convert::<S, D>(value, saturate));
     Tensor::from(out)
 }
 
 /// One element from `S` to `D`: a float goes through its exact f64 value,
 /// an integer or bool through its exact i128 value (the branch is decided
 /// per type pair at compile time).
-fn convert<S: Scalar, D: Scalar>(value: S) -> D {
-    if S::IS_FLOAT { D::from_float(value.to_f64()) } else { D::from_int(value.to_i128()) }
+fn convert<S: Scalar, D: Scalar>(value: S, saturate: bool) -> D {
+    if S::IS_FLOAT {
+        D::from_float_saturating(value.to_f64(), saturate)
+    } else {
+        D::from_int_saturating(value.to_i128(), saturate)
+    }
 }
 
 /// An element type Cast converts between.
@@ -177,7 +233,69 @@ trait Scalar: Element + Default {
     fn from_float(value: f64) -> Self;
     /// From an integer value, by the int → this type rule.
     fn from_int(value: i128) -> Self;
+    /// From a float value with Cast's `saturate` (which only float8
+    /// targets heed).
+    fn from_float_saturating(value: f64, _saturate: bool) -> Self {
+        Self::from_float(value)
+    }
+    /// From an integer value with Cast's `saturate`.
+    fn from_int_saturating(value: i128, _saturate: bool) -> Self {
+        Self::from_int(value)
+    }
 }
+
+macro_rules! small_float_scalar {
+    ($($ty:ty),*) => {$(
+        impl Scalar for $ty {
+            const IS_FLOAT: bool = true;
+            fn to_f64(self) -> f64 {
+                <$ty>::to_f64(self)
+            }
+            fn to_i128(self) -> i128 {
+                <$ty>::to_f64(self) as i128
+            }
+            fn from_float(value: f64) -> Self {
+                <$ty>::from_f64(value, true)
+            }
+            // Integers up to 2^53 are exact in f64; larger ones round there
+            // but are far above every float8 max either way.
+            fn from_int(value: i128) -> Self {
+                <$ty>::from_f64(value as f64, true)
+            }
+            fn from_float_saturating(value: f64, saturate: bool) -> Self {
+                <$ty>::from_f64(value, saturate)
+            }
+            fn from_int_saturating(value: i128, saturate: bool) -> Self {
+                <$ty>::from_f64(value as f64, saturate)
+            }
+        }
+    )*};
+}
+
+small_float_scalar!(F8E4M3FN, F8E4M3FNUZ, F8E5M2, F8E5M2FNUZ, F4E2M1);
+
+macro_rules! small_int_scalar {
+    ($($ty:ident),*) => {$(
+        impl Scalar for $ty {
+            const IS_FLOAT: bool = false;
+            fn to_f64(self) -> f64 {
+                f64::from(self.0)
+            }
+            fn to_i128(self) -> i128 {
+                i128::from(self.0)
+            }
+            // Truncation toward zero, then the low bits; ±inf and NaN give 0.
+            fn from_float(value: f64) -> Self {
+                if value.is_finite() { $ty::wrapping_from(value as i128) } else { $ty(0) }
+            }
+            fn from_int(value: i128) -> Self {
+                $ty::wrapping_from(value)
+            }
+        }
+    )*};
+}
+
+small_int_scalar!(I4, U4, I2, U2);
 
 macro_rules! int_scalar {
     ($($ty:ty),*) => {$(
@@ -375,7 +493,50 @@ mod tests {
         let int_range = |bits: u32, signed: bool| {
             if signed { (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1) } else { (0, (1i128 << bits) - 1) }
         };
+        // The storage floats (saturating, as `cast` does): (significand
+        // bits, smallest normal exponent, max, unsigned zero).
+        let small_float = match to {
+            DType::F8E4M3FN => Some((4, -6, 448.0, false)),
+            DType::F8E4M3FNUZ => Some((4, -7, 240.0, true)),
+            DType::F8E5M2 => Some((3, -14, 57344.0, false)),
+            DType::F8E5M2FNUZ => Some((3, -15, 57344.0, true)),
+            DType::F4E2M1 => Some((2, 0, 6.0, false)),
+            _ => None,
+        };
+        if let Some((p, emin, max, unsigned_zero)) = small_float {
+            let rounded = round_to_format(value, p, emin, 1000);
+            let want = match value {
+                // float4e2m1 has no NaN: a zero of the other sign.
+                Exact::Float(v) if v.is_nan() && to == DType::F4E2M1 => {
+                    if v.is_sign_negative() {
+                        0.0
+                    } else {
+                        -0.0
+                    }
+                }
+                _ if rounded.is_nan() => rounded,
+                _ => rounded.clamp(-max, max),
+            };
+            return Ok(if unsigned_zero && want == 0.0 { 0.0 } else { want });
+        }
         let (bits, signed) = match to {
+            DType::I4 | DType::U4 | DType::I2 | DType::U2 => {
+                let (bits, signed) = match to {
+                    DType::I4 => (4, true),
+                    DType::U4 => (4, false),
+                    DType::I2 => (2, true),
+                    _ => (2, false),
+                };
+                // Floats truncate first (non-finite → 0); then the low bits.
+                let int = match value {
+                    Exact::Float(v) if !v.is_finite() => 0,
+                    Exact::Float(v) => v.trunc() as i128,
+                    Exact::Int(v) => v,
+                };
+                let (_, max) = int_range(bits, signed);
+                let low = int.rem_euclid(1i128 << bits);
+                return Err(if signed && low > max { low - (1i128 << bits) } else { low });
+            }
             DType::F64 => return Ok(round_to_format(value, 53, -1022, 1023)),
             DType::F32 => return Ok(round_to_format(value, 24, -126, 127)),
             DType::F16 => return Ok(round_to_format(value, 11, -14, 15)),
@@ -394,6 +555,7 @@ mod tests {
             DType::U16 => (16, false),
             DType::U32 => (32, false),
             DType::U64 => (64, false),
+            _ => unreachable!("handled above"),
         };
         let (min, max) = int_range(bits, signed);
         Err(match value {
@@ -426,6 +588,10 @@ mod tests {
             Tensor::U32(a) => ints(a),
             Tensor::U64(a) => ints(a),
             Tensor::Bool(a) => ints(a),
+            Tensor::I4(a) => a.iter().map(|v| Exact::Int(v.0.into())).collect(),
+            Tensor::U4(a) => a.iter().map(|v| Exact::Int(v.0.into())).collect(),
+            Tensor::I2(a) => a.iter().map(|v| Exact::Int(v.0.into())).collect(),
+            Tensor::U2(a) => a.iter().map(|v| Exact::Int(v.0.into())).collect(),
             floats => floats.to_f64_vec().into_iter().map(Exact::Float).collect(),
         }
     }
@@ -541,17 +707,32 @@ mod tests {
             DType::U32 => ints::<u32>(&i),
             DType::U64 => ints::<u64>(&i),
             DType::Bool => Tensor::from(ndarray::array![false, true].into_dyn()),
+            DType::F8E4M3FN => floats(&f, |v| F8E4M3FN::from_f64(v, false)),
+            DType::F8E4M3FNUZ => floats(&f, |v| F8E4M3FNUZ::from_f64(v, false)),
+            DType::F8E5M2 => floats(&f, |v| F8E5M2::from_f64(v, false)),
+            DType::F8E5M2FNUZ => floats(&f, |v| F8E5M2FNUZ::from_f64(v, false)),
+            DType::F4E2M1 => floats(&f, |v| F4E2M1::from_f64(v, false)),
+            // Every value of the small integers.
+            DType::I4 => floats(&[-8.0, -1.0, 0.0, 1.0, 7.0], |v| I4(v as i8)),
+            DType::U4 => floats(&[0.0, 1.0, 8.0, 15.0], |v| U4(v as u8)),
+            DType::I2 => floats(&[-2.0, -1.0, 0.0, 1.0], |v| I2(v as i8)),
+            DType::U2 => floats(&[0.0, 1.0, 2.0, 3.0], |v| U2(v as u8)),
         }
     }
 
     #[test]
     fn every_pair_of_types_follows_the_rules_on_edge_values() {
-        for from in DType::ALL {
+        for from in DType::EVERY {
             let x = source(from);
             let inputs = exact_values(&x);
-            for to in DType::ALL {
+            for to in DType::EVERY {
                 let y = cast(&x, to);
                 assert_eq!((y.dtype(), y.shape()), (to, x.shape()), "{from} → {to}");
+                if from == to {
+                    // The input itself (float8e5m2's inf stays inf).
+                    assert!(y.shares_data(&x));
+                    continue;
+                }
                 let got = exact_values(&y);
                 for (input, got) in inputs.iter().zip(&got) {
                     let ok = match (expected(*input, to), got) {
@@ -586,6 +767,25 @@ mod tests {
         assert_eq!(cast(&x, DType::Bool), Tensor::from(ndarray::array![true, false, false, true].into_dyn()));
         let x = Tensor::from(ndarray::array![u64::MAX].into_dyn());
         assert_eq!(cast(&x, DType::F16).to_f64_vec(), [f64::INFINITY]);
+    }
+
+    /// `saturate = 0` (the Cast schema's second table): out of range
+    /// becomes inf for float8e5m2 and NaN for the others, from floats and
+    /// integers alike; float4e2m1 saturates either way.
+    #[test]
+    fn without_saturate_float8_overflows_to_inf_or_nan() {
+        let x = Tensor::from(ndarray::array![1e6f32, f32::INFINITY, -500.0, 440.0].into_dyn());
+        let y = cast_saturate(&x, DType::F8E4M3FN, false).to_f64_vec();
+        assert!(y[..3].iter().all(|v| v.is_nan()) && y[3] == 448.0, "{y:?}");
+        assert_eq!(cast(&x, DType::F8E4M3FN).to_f64_vec(), [448.0, 448.0, -448.0, 448.0]);
+        let y = cast_saturate(&x, DType::F8E5M2, false).to_f64_vec();
+        assert_eq!(y, [f64::INFINITY, f64::INFINITY, -512.0, 448.0]);
+        let y = cast_saturate(&x, DType::F4E2M1, false).to_f64_vec();
+        assert_eq!(y, [6.0, 6.0, -6.0, 6.0]);
+        let x = Tensor::from(ndarray::array![300i32, -70000].into_dyn());
+        assert!(cast_saturate(&x, DType::F8E4M3FNUZ, false).to_f64_vec().iter().all(|v| v.is_nan()));
+        assert_eq!(cast_saturate(&x, DType::F8E5M2, false).to_f64_vec(), [320.0, f64::NEG_INFINITY]);
+        assert_eq!(cast(&x, DType::F8E4M3FNUZ).to_f64_vec(), [240.0, -240.0]);
     }
 
     #[test]

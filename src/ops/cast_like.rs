@@ -1,41 +1,37 @@
 //! CastLike: casts input 0 to input 1's element type, with Cast's rules
 //! ([`super::cast::cast`]). <https://onnx.ai/onnx/operators/onnx__CastLike.html>
 //!
-//! Versions (`onnx.defs.get_schema`, onnx 1.23.2): 15; 19 adds
-//! `saturate`, 21/23/24/25 add 4-, 2- and 8-bit float and int types (which
-//! onnxi lacks), 24 adds `round_mode`. `saturate` and `round_mode` only
-//! affect float8 targets, so they are read and have no effect. Every
-//! version takes every onnxi dtype on both sides (string onnxi lacks).
+//! Versions (`onnx.defs.get_schema`, onnx 1.23.2): 15; 19 adds `saturate`
+//! and the float8 types, 21 int4 and uint4, 23 float4e2m1, 24 float8e8m0
+//! (which onnxi lacks) and `round_mode` (for it only), 25 int2 and uint2.
+//! `saturate` works as in Cast (float8 targets only). string is refused.
 
-use super::cast::cast;
+use super::cast::{cast_saturate, read_saturate, with_storage_types};
 use super::{ExecCtx, Inputs, Op, Registry, required};
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
 use crate::graph::shapes::{InferInput, ValueType};
-use crate::tensor::{DType, Tensor};
+use crate::tensor::Tensor;
 
 /// Registers CastLike.
 pub fn register(reg: &mut Registry) {
-    reg.add("", "CastLike", &[15, 19, 21, 23, 24, 25], |_version| &DType::ALL, CastLike::from_node);
+    reg.add("", "CastLike", &[15, 19, 21, 23, 24, 25], with_storage_types, CastLike::from_node);
 }
 
-/// CastLike: `Cast(input, to = dtype(target_type))`.
+/// CastLike: `Cast(input, to = dtype(target_type), saturate)`.
 #[derive(Debug)]
-pub struct CastLike;
+pub struct CastLike {
+    /// Cast's `saturate` (float8 targets only; default true).
+    pub saturate: bool,
+}
 
 impl CastLike {
-    /// Reads (and ignores, see the module) `saturate` and `round_mode`.
+    /// Reads `saturate` and checks `round_mode` (see the module).
     ///
     /// # Errors
-    /// A wrongly typed attribute.
+    /// A wrongly typed attribute, or an unknown `round_mode`.
     pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
-        if version >= 19 {
-            attrs.i64("saturate")?;
-        }
-        if version >= 24 {
-            attrs.string("round_mode")?;
-        }
-        Ok(CastLike)
+        Ok(CastLike { saturate: read_saturate(attrs, version)? })
     }
 }
 
@@ -60,7 +56,7 @@ impl Op for CastLike {
             // A lent input is shared, not copied.
             return Ok(x.into_owned());
         }
-        Ok(cast(&x, target.dtype()))
+        Ok(cast_saturate(&x, target.dtype(), self.saturate))
     }
 }
 
@@ -73,13 +69,14 @@ mod tests {
 
     use super::*;
     use crate::kernels::Parallel;
-    use crate::tensor::Element;
+    use crate::ops::cast::cast;
+    use crate::tensor::{DType, Element};
 
     fn run(inputs: Vec<Tensor>) -> Result<Tensor, OpError> {
         let par = Parallel::serial();
         let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
         let mut inputs: Vec<_> = inputs.into_iter().map(|t| Some(Cow::Owned(t))).collect();
-        CastLike.run(&mut inputs, &ctx)
+        CastLike { saturate: true }.run(&mut inputs, &ctx)
     }
 
     fn t<T: Element>(shape: &[usize], values: Vec<T>) -> Tensor {
@@ -110,7 +107,8 @@ mod tests {
     fn a_missing_input_names_the_op() {
         let par = Parallel::serial();
         let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
-        let err = CastLike.run(&mut [Some(Cow::Owned(t(&[1], vec![1.0f32]))), None], &ctx).unwrap_err();
+        let err =
+            CastLike { saturate: true }.run(&mut [Some(Cow::Owned(t(&[1], vec![1.0f32]))), None], &ctx).unwrap_err();
         assert!(err.to_string().contains("CastLike"), "{err}");
     }
 }

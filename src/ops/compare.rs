@@ -272,6 +272,7 @@ impl<O: CompareOp> Op for Compare<O> {
             DType::U32 => to_bool(n, br, &a, &b, O::apply::<u32>, ctx),
             DType::U64 => to_bool(n, br, &a, &b, O::apply::<u64>, ctx),
             DType::Bool => to_bool(n, br, &a, &b, O::apply::<bool>, ctx),
+            dtype @ crate::low_precision!() => Err(OpError::UnsupportedDtype { op: n, dtype }),
         }
     }
 }

@@ -205,7 +205,7 @@ pub fn range(
         let (Some(start), Some(limit), Some(delta)) = exact else {
             return Err(OpError::UnsupportedDtype { op: "Range", dtype });
         };
-        return by_dtype!(dtype, T => {
+        return by_dtype!("Range", dtype, T => {
             let span = limit - start;
             let count = if (span > 0) == (delta > 0) && span != 0 { (span.abs() + delta.abs() - 1) / delta.abs() } else { 0 };
             let n = range_count(count as f64, dtype, ctx)?;
@@ -215,7 +215,7 @@ pub fn range(
     }
     let n = range_count(((limit - start) / delta).ceil(), dtype, ctx)?;
     let low_precision = matches!(dtype, DType::F16 | DType::BF16);
-    by_dtype!(dtype, T => {
+    by_dtype!("Range", dtype, T => {
         let values: Array1<T> = if low_precision && stash_f32 {
             let (start, delta) = (start as f32, delta as f32);
             (0..n).map(|i| T::from_f64(f64::from(start + i as f32 * delta))).collect()

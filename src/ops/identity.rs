@@ -25,7 +25,7 @@ pub(crate) fn all_from_13(version: i64) -> &'static [DType] {
 
 /// Registers Identity.
 pub fn register(reg: &mut Registry) {
-    reg.add("", "Identity", &[1, 13, 14, 16, 19, 21, 23, 24, 25], all_from_13, Identity::from_node);
+    reg.add("", "Identity", &[1, 13, 14, 16, 19, 21, 23, 24, 25], super::cast::with_storage_types, Identity::from_node);
 }
 
 /// Identity: output = input.

@@ -131,6 +131,7 @@ impl Op for Where {
             DType::U32 => self.typed::<u32>(&cond, &x, &y),
             DType::U64 => self.typed::<u64>(&cond, &x, &y),
             DType::Bool => self.typed::<bool>(&cond, &x, &y),
+            dtype @ crate::low_precision!() => Err(OpError::UnsupportedDtype { op: "Where", dtype }),
         }
     }
 }

@@ -22,7 +22,7 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use super::identity::all_from_13;
 use super::values::int_values;
 use super::{ExecCtx, FLOATS, Inputs, NUMBERS, Op, Registry, check_dtype, normalize_axis, required};
-use crate::dispatch;
+use crate::dispatch_numeric;
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
 use crate::graph::model::Dim;
@@ -227,7 +227,9 @@ pub fn pad(
         out_shape.push(usize::try_from(size).unwrap_or(usize::MAX));
     }
     ctx.checked_elems("Pad", x.dtype(), &out_shape)?;
-    Ok(dispatch!(x, array => pad_typed(array.view(), mode, pads, &out_shape, constant)))
+    dispatch_numeric!(x, array => Ok(pad_typed(array.view(), mode, pads, &out_shape, constant)), other => {
+        Err(OpError::UnsupportedDtype { op: "Pad", dtype: other.dtype() })
+    })
 }
 
 impl Op for Pad {

@@ -311,6 +311,7 @@ impl Op for Reduce {
             Tensor::U32(a) => Tensor::from(reduce_array(kind, a, &axes, keepdims)),
             Tensor::U64(a) => Tensor::from(reduce_array(kind, a, &axes, keepdims)),
             Tensor::Bool(a) => Tensor::from(reduce_array(kind, a, &axes, keepdims)),
+            other => return Err(OpError::UnsupportedDtype { op: self.kind.name(), dtype: other.dtype() }),
         })
     }
 }

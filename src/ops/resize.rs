@@ -455,7 +455,7 @@ fn resize_tensor(resize: &Resize, x: &Tensor, plans: &[AxisPlan], ctx: &ExecCtx<
         data = resample_axis(resize, &data, &shape, axis, *plan);
         shape = next;
     }
-    by_dtype!(x.dtype(), T => {
+    by_dtype!(op, x.dtype(), T => {
         let values: Vec<T> = data.into_iter().map(<T as Num>::from_f64).collect();
         ArrayD::from_shape_vec(IxDyn(&shape), values)
             .map(Tensor::from)

@@ -10,9 +10,11 @@ use crate::ops::reduce::Num;
 use crate::tensor::{DType, Tensor};
 
 /// Runs `$body` with `$T` bound to the Rust element type of `$dtype`
-/// (every type implements [`Num`]).
+/// (every type implements [`Num`]); a low-precision storage type (which
+/// has no [`Num`]) is `OpError::UnsupportedDtype` naming `$op`, so `$body`
+/// must be a `Result<_, OpError>`.
 macro_rules! by_dtype {
-    ($dtype:expr, $T:ident => $body:expr) => {{
+    ($op:expr, $dtype:expr, $T:ident => $body:expr) => {{
         use half::{bf16, f16};
         match $dtype {
             $crate::tensor::DType::F32 => {
@@ -67,6 +69,7 @@ macro_rules! by_dtype {
                 type $T = bool;
                 $body
             }
+            dtype @ $crate::low_precision!() => Err($crate::error::OpError::UnsupportedDtype { op: $op, dtype }),
         }
     }};
 }

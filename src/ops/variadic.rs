@@ -247,7 +247,7 @@ impl Op for Variadic {
             DType::U16 => self.typed::<u16>(&taken),
             DType::U32 => self.typed::<u32>(&taken),
             DType::U64 => self.typed::<u64>(&taken),
-            DType::Bool => Err(OpError::UnsupportedDtype { op, dtype }),
+            DType::Bool | crate::low_precision!() => Err(OpError::UnsupportedDtype { op, dtype }),
         }
     }
 }
@@ -371,7 +371,7 @@ impl Op for Clip {
             DType::U16 => Self::typed::<u16>(&x, lo, hi),
             DType::U32 => Self::typed::<u32>(&x, lo, hi),
             DType::U64 => Self::typed::<u64>(&x, lo, hi),
-            DType::Bool => Err(OpError::UnsupportedDtype { op: "Clip", dtype }),
+            DType::Bool | crate::low_precision!() => Err(OpError::UnsupportedDtype { op: "Clip", dtype }),
         }
     }
 }

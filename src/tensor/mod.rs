@@ -8,6 +8,7 @@
 //! that costs no copy, and otherwise compute into a fresh buffer.
 
 pub mod print;
+pub mod small;
 
 use std::fmt;
 
@@ -15,6 +16,7 @@ use half::{bf16, f16};
 use ndarray::{ArcArray, ArrayD, ArrayViewD, IxDyn};
 
 use crate::error::Error;
+pub use small::{F4E2M1, F8E4M3FN, F8E4M3FNUZ, F8E5M2, F8E5M2FNUZ, I2, I4, U2, U4};
 
 /// The shared, copy-on-write n-dimensional array a [`Tensor`] holds.
 pub type SharedArray<T> = ArcArray<T, IxDyn>;
@@ -48,10 +50,58 @@ pub enum DType {
     U64,
     /// bool (ONNX 9), one byte per element holding 0 or 1.
     Bool,
+    /// float8 e4m3fn (ONNX 17), a storage type (see [`small`]).
+    F8E4M3FN,
+    /// float8 e4m3fnuz (ONNX 18), a storage type.
+    F8E4M3FNUZ,
+    /// float8 e5m2 (ONNX 19), a storage type.
+    F8E5M2,
+    /// float8 e5m2fnuz (ONNX 20), a storage type.
+    F8E5M2FNUZ,
+    /// uint4 (ONNX 21), a storage type: one byte per element in memory,
+    /// two per byte in a file.
+    U4,
+    /// int4 (ONNX 22), a storage type.
+    I4,
+    /// float4 e2m1 (ONNX 23), a storage type.
+    F4E2M1,
+    /// uint2 (ONNX 25), a storage type: four per byte in a file.
+    U2,
+    /// int2 (ONNX 26), a storage type.
+    I2,
 }
 
 impl DType {
-    /// Every dtype, in the order of the README table.
+    /// The low-precision storage types (see [`small`]): only Cast,
+    /// CastLike and Identity take them, so they are not in [`DType::ALL`].
+    /// In the order ONNX added them: float8 (opset 19), uint4 and int4
+    /// (21), float4e2m1 (23), uint2 and int2 (25).
+    pub const LOW_PRECISION: [DType; 9] = [
+        DType::F8E4M3FN,
+        DType::F8E4M3FNUZ,
+        DType::F8E5M2,
+        DType::F8E5M2FNUZ,
+        DType::U4,
+        DType::I4,
+        DType::F4E2M1,
+        DType::U2,
+        DType::I2,
+    ];
+
+    /// [`DType::ALL`] then [`DType::LOW_PRECISION`]: every dtype onnxi holds.
+    pub const EVERY: [DType; 22] = {
+        let mut every = [DType::F32; 22];
+        let mut index = 0;
+        while index < 22 {
+            every[index] = if index < 13 { DType::ALL[index] } else { DType::LOW_PRECISION[index - 13] };
+            index += 1;
+        }
+        every
+    };
+
+    /// Every dtype that ops compute with, in the order of the README
+    /// table ("every dtype" in the op schemas; without the
+    /// [`DType::LOW_PRECISION`] storage types).
     pub const ALL: [DType; 13] = [
         DType::F32,
         DType::F64,
@@ -84,25 +134,67 @@ impl DType {
             DType::U32 => 12,
             DType::U64 => 13,
             DType::BF16 => 16,
+            DType::F8E4M3FN => 17,
+            DType::F8E4M3FNUZ => 18,
+            DType::F8E5M2 => 19,
+            DType::F8E5M2FNUZ => 20,
+            DType::U4 => 21,
+            DType::I4 => 22,
+            DType::F4E2M1 => 23,
+            DType::U2 => 25,
+            DType::I2 => 26,
         }
     }
 
     /// The dtype for a `TensorProto.DataType` code, if onnxi supports it.
     pub fn from_onnx_code(code: i32) -> Option<DType> {
-        DType::ALL.into_iter().find(|dtype| dtype.onnx_code() == code)
+        DType::EVERY.into_iter().find(|dtype| dtype.onnx_code() == code)
     }
 
-    /// Bytes per element.
+    /// Bytes per element in memory (one for every storage type).
     pub fn size(self) -> usize {
         match self {
             DType::I8 | DType::U8 | DType::Bool => 1,
+            DType::F8E4M3FN | DType::F8E4M3FNUZ | DType::F8E5M2 | DType::F8E5M2FNUZ => 1,
+            DType::F4E2M1 | DType::I4 | DType::U4 | DType::I2 | DType::U2 => 1,
             DType::F16 | DType::BF16 | DType::I16 | DType::U16 => 2,
             DType::F32 | DType::I32 | DType::U32 => 4,
             DType::F64 | DType::I64 | DType::U64 => 8,
         }
     }
 
-    /// True for the floating-point types.
+    /// Bits per element in a file: 4 for int4, uint4 and float4e2m1, 2 for
+    /// int2 and uint2 (packed, the first element in the lowest bits), else
+    /// eight per byte of [`DType::size`].
+    pub fn bits(self) -> u32 {
+        match self {
+            DType::F4E2M1 | DType::I4 | DType::U4 => 4,
+            DType::I2 | DType::U2 => 2,
+            _ => 8 * self.size() as u32,
+        }
+    }
+
+    /// Bytes that `n_elems` elements take in a file (packed), or `None`
+    /// on overflow.
+    pub fn packed_bytes(self, n_elems: usize) -> Option<usize> {
+        match self.bits() {
+            bits @ (2 | 4) => Some(n_elems.div_ceil((8 / bits) as usize)),
+            _ => n_elems.checked_mul(self.size()),
+        }
+    }
+
+    /// True for the low-precision storage types ([`DType::LOW_PRECISION`]).
+    pub fn is_low_precision(self) -> bool {
+        DType::LOW_PRECISION.contains(&self)
+    }
+
+    /// True for float8 and float4e2m1.
+    pub fn is_small_float(self) -> bool {
+        matches!(self, DType::F8E4M3FN | DType::F8E4M3FNUZ | DType::F8E5M2 | DType::F8E5M2FNUZ | DType::F4E2M1)
+    }
+
+    /// True for the floating-point types that ops compute with (float8 and
+    /// float4 are [`DType::is_small_float`]).
     pub fn is_float(self) -> bool {
         matches!(self, DType::F32 | DType::F64 | DType::F16 | DType::BF16)
     }
@@ -123,6 +215,15 @@ impl DType {
             DType::U32 => "uint32",
             DType::U64 => "uint64",
             DType::Bool => "bool",
+            DType::F8E4M3FN => "float8e4m3fn",
+            DType::F8E4M3FNUZ => "float8e4m3fnuz",
+            DType::F8E5M2 => "float8e5m2",
+            DType::F8E5M2FNUZ => "float8e5m2fnuz",
+            DType::F4E2M1 => "float4e2m1",
+            DType::I4 => "int4",
+            DType::U4 => "uint4",
+            DType::I2 => "int2",
+            DType::U2 => "uint2",
         }
     }
 }
@@ -179,6 +280,24 @@ pub enum Tensor {
     U64(SharedArray<u64>),
     /// bool data.
     Bool(SharedArray<bool>),
+    /// float8e4m3fn codes.
+    F8E4M3FN(SharedArray<F8E4M3FN>),
+    /// float8e4m3fnuz codes.
+    F8E4M3FNUZ(SharedArray<F8E4M3FNUZ>),
+    /// float8e5m2 codes.
+    F8E5M2(SharedArray<F8E5M2>),
+    /// float8e5m2fnuz codes.
+    F8E5M2FNUZ(SharedArray<F8E5M2FNUZ>),
+    /// float4e2m1 codes, one per byte.
+    F4E2M1(SharedArray<F4E2M1>),
+    /// int4 values, one per byte.
+    I4(SharedArray<I4>),
+    /// uint4 values, one per byte.
+    U4(SharedArray<U4>),
+    /// int2 values, one per byte.
+    I2(SharedArray<I2>),
+    /// uint2 values, one per byte.
+    U2(SharedArray<U2>),
 }
 
 /// A Rust element type that a [`Tensor`] can hold.
@@ -257,6 +376,17 @@ element!(u64, U64, u64::from_le_bytes, u64::to_le_bytes);
 // A stored byte other than 0 or 1 reads as true, as numpy does when it
 // views such bytes as bool: a Rust `bool` must never hold another value.
 element!(bool, Bool, |[byte]: [u8; 1]| byte != 0, |value: bool| [u8::from(value)]);
+// The storage types are one byte per element in memory: the float code, or
+// the integer's low bits (packing for files is in `crate::io`).
+element!(F8E4M3FN, F8E4M3FN, |[byte]: [u8; 1]| F8E4M3FN(byte), |value: F8E4M3FN| [value.0]);
+element!(F8E4M3FNUZ, F8E4M3FNUZ, |[byte]: [u8; 1]| F8E4M3FNUZ(byte), |value: F8E4M3FNUZ| [value.0]);
+element!(F8E5M2, F8E5M2, |[byte]: [u8; 1]| F8E5M2(byte), |value: F8E5M2| [value.0]);
+element!(F8E5M2FNUZ, F8E5M2FNUZ, |[byte]: [u8; 1]| F8E5M2FNUZ(byte), |value: F8E5M2FNUZ| [value.0]);
+element!(F4E2M1, F4E2M1, |[byte]: [u8; 1]| F4E2M1(byte & 0xf), |value: F4E2M1| [value.0]);
+element!(I4, I4, |[byte]: [u8; 1]| I4::from_code(byte), |value: I4| [value.code()]);
+element!(U4, U4, |[byte]: [u8; 1]| U4::from_code(byte), |value: U4| [value.code()]);
+element!(I2, I2, |[byte]: [u8; 1]| I2::from_code(byte), |value: I2| [value.code()]);
+element!(U2, U2, |[byte]: [u8; 1]| U2::from_code(byte), |value: U2| [value.code()]);
 
 /// Applies a generic expression to the array inside a tensor, whatever its
 /// dtype. This is the one dtype-dispatch helper: `$array` is bound to the
@@ -279,7 +409,61 @@ macro_rules! dispatch {
             $crate::Tensor::U32($array) => $body,
             $crate::Tensor::U64($array) => $body,
             $crate::Tensor::Bool($array) => $body,
+            $crate::Tensor::F8E4M3FN($array) => $body,
+            $crate::Tensor::F8E4M3FNUZ($array) => $body,
+            $crate::Tensor::F8E5M2($array) => $body,
+            $crate::Tensor::F8E5M2FNUZ($array) => $body,
+            $crate::Tensor::F4E2M1($array) => $body,
+            $crate::Tensor::I4($array) => $body,
+            $crate::Tensor::U4($array) => $body,
+            $crate::Tensor::I2($array) => $body,
+            $crate::Tensor::U2($array) => $body,
         }
+    };
+}
+
+/// [`dispatch!`] for the dtypes ops compute with ([`DType::ALL`]): the body
+/// may use bounds the storage types lack; a tensor of a
+/// [`DType::LOW_PRECISION`] type is bound to `$other` and goes to
+/// `$fallback` (usually an [`crate::OpError::UnsupportedDtype`]).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! dispatch_numeric {
+    ($tensor:expr, $array:ident => $body:expr, $other:ident => $fallback:expr) => {
+        match $tensor {
+            $crate::Tensor::F32($array) => $body,
+            $crate::Tensor::F64($array) => $body,
+            $crate::Tensor::F16($array) => $body,
+            $crate::Tensor::BF16($array) => $body,
+            $crate::Tensor::I8($array) => $body,
+            $crate::Tensor::I16($array) => $body,
+            $crate::Tensor::I32($array) => $body,
+            $crate::Tensor::I64($array) => $body,
+            $crate::Tensor::U8($array) => $body,
+            $crate::Tensor::U16($array) => $body,
+            $crate::Tensor::U32($array) => $body,
+            $crate::Tensor::U64($array) => $body,
+            $crate::Tensor::Bool($array) => $body,
+            $other => $fallback,
+        }
+    };
+}
+
+/// The pattern of the [`DType::LOW_PRECISION`] storage types, for the
+/// refusing arm of a `match` on a [`DType`] that lists the others.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! low_precision {
+    () => {
+        $crate::tensor::DType::F8E4M3FN
+            | $crate::tensor::DType::F8E4M3FNUZ
+            | $crate::tensor::DType::F8E5M2
+            | $crate::tensor::DType::F8E5M2FNUZ
+            | $crate::tensor::DType::F4E2M1
+            | $crate::tensor::DType::I4
+            | $crate::tensor::DType::U4
+            | $crate::tensor::DType::I2
+            | $crate::tensor::DType::U2
     };
 }
 
@@ -351,6 +535,15 @@ impl Tensor {
             DType::U32 => zeros::<u32>(shape),
             DType::U64 => zeros::<u64>(shape),
             DType::Bool => zeros::<bool>(shape),
+            DType::F8E4M3FN => zeros::<F8E4M3FN>(shape),
+            DType::F8E4M3FNUZ => zeros::<F8E4M3FNUZ>(shape),
+            DType::F8E5M2 => zeros::<F8E5M2>(shape),
+            DType::F8E5M2FNUZ => zeros::<F8E5M2FNUZ>(shape),
+            DType::F4E2M1 => zeros::<F4E2M1>(shape),
+            DType::I4 => zeros::<I4>(shape),
+            DType::U4 => zeros::<U4>(shape),
+            DType::I2 => zeros::<I2>(shape),
+            DType::U2 => zeros::<U2>(shape),
         }
     }
 
@@ -396,7 +589,8 @@ impl Tensor {
     }
 
     /// The elements in logical (row-major) order as little-endian bytes
-    /// (bool as one byte, 0 or 1).
+    /// (bool as one byte, 0 or 1; the storage types one byte each, the 4-
+    /// and 2-bit ones unpacked, their code in the low bits).
     pub fn to_le_bytes(&self) -> Vec<u8> {
         dispatch!(self, array => {
             let mut out = Vec::with_capacity(self.n_bytes());
@@ -424,6 +618,15 @@ impl Tensor {
             Tensor::U32(array) => array.iter().map(|&v| f64::from(v)).collect(),
             Tensor::U64(array) => array.iter().map(|&v| v as f64).collect(),
             Tensor::Bool(array) => array.iter().map(|&v| f64::from(u8::from(v))).collect(),
+            Tensor::F8E4M3FN(array) => array.iter().map(|v| v.to_f64()).collect(),
+            Tensor::F8E4M3FNUZ(array) => array.iter().map(|v| v.to_f64()).collect(),
+            Tensor::F8E5M2(array) => array.iter().map(|v| v.to_f64()).collect(),
+            Tensor::F8E5M2FNUZ(array) => array.iter().map(|v| v.to_f64()).collect(),
+            Tensor::F4E2M1(array) => array.iter().map(|v| v.to_f64()).collect(),
+            Tensor::I4(array) => array.iter().map(|v| f64::from(v.0)).collect(),
+            Tensor::U4(array) => array.iter().map(|v| f64::from(v.0)).collect(),
+            Tensor::I2(array) => array.iter().map(|v| f64::from(v.0)).collect(),
+            Tensor::U2(array) => array.iter().map(|v| f64::from(v.0)).collect(),
         }
     }
 }
@@ -491,6 +694,15 @@ pub(crate) fn from_le_bytes(dtype: DType, shape: &[usize], bytes: &[u8]) -> Resu
         DType::U32 => build::<u32>(shape, bytes),
         DType::U64 => build::<u64>(shape, bytes),
         DType::Bool => build::<bool>(shape, bytes),
+        DType::F8E4M3FN => build::<F8E4M3FN>(shape, bytes),
+        DType::F8E4M3FNUZ => build::<F8E4M3FNUZ>(shape, bytes),
+        DType::F8E5M2 => build::<F8E5M2>(shape, bytes),
+        DType::F8E5M2FNUZ => build::<F8E5M2FNUZ>(shape, bytes),
+        DType::F4E2M1 => build::<F4E2M1>(shape, bytes),
+        DType::I4 => build::<I4>(shape, bytes),
+        DType::U4 => build::<U4>(shape, bytes),
+        DType::I2 => build::<I2>(shape, bytes),
+        DType::U2 => build::<U2>(shape, bytes),
     }
 }
 
