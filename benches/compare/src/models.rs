@@ -16,6 +16,11 @@ use onnxi::onnx::{
 };
 use prost::Message;
 
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+use ndarray::ArrayD;
+
 const OPSET: i64 = 13;
 // IR 8 is what PyTorch's exporter writes for opset 13..17, and every runtime
 // compared here reads it.
@@ -79,11 +84,34 @@ pub struct Case {
     pub opset: i64,
     /// Inputs in (0, 10] instead of [-10, 10) (Log, Sqrt, …).
     pub positive: bool,
+    /// A network fixture run as exported, instead of a model built here.
+    pub network: Option<Network>,
+}
+
+/// A network fixture of `fixtures/networks/`: its model file and the
+/// input of its first test data set, with the names the model uses.
+#[derive(Debug, Clone)]
+pub struct Network {
+    /// The fixture's `model.onnx`.
+    pub model: PathBuf,
+    /// The model's input name and the test data set's input.
+    pub input_name: String,
+    pub input: ArrayD<f32>,
+    /// The model's first output.
+    pub output_name: String,
 }
 
 impl Case {
     fn new(label: &str, shape: &[usize], ops: Vec<Op>) -> Case {
-        Case { label: label.into(), shape: shape.to_vec(), ops, stream_bound: false, opset: OPSET, positive: false }
+        Case {
+            label: label.into(),
+            shape: shape.to_vec(),
+            ops,
+            stream_bound: false,
+            opset: OPSET,
+            positive: false,
+            network: None,
+        }
     }
 
     fn stream_bound(mut self) -> Case {
@@ -95,8 +123,23 @@ impl Case {
         self.shape.iter().product()
     }
 
+    /// The names of the model's (only) input and its first output.
+    pub fn io_names(&self) -> (&str, &str) {
+        match &self.network {
+            Some(net) => (&net.input_name, &net.output_name),
+            None => ("input", "output"),
+        }
+    }
+
     /// The model, encoded as ONNX protobuf bytes.
-    pub fn model_bytes(&self) -> Vec<u8> {
+    pub fn model_bytes(&self) -> Result<Vec<u8>> {
+        if let Some(net) = &self.network {
+            return std::fs::read(&net.model).with_context(|| format!("reading {}", net.model.display()));
+        }
+        Ok(self.built_model_bytes())
+    }
+
+    fn built_model_bytes(&self) -> Vec<u8> {
         let n_ops = self.ops.len();
         let value_name = |idx: usize| {
             if idx == 0 {
@@ -230,4 +273,50 @@ fn issue_4_cases() -> Vec<Case> {
             vec![Op::Relu, Op::Sigmoid, Op::Tanh, leaky, softmax],
         ),
     ]
+}
+
+/// The network fixtures timed, as `fixtures/networks/test_<name>_ts17`
+/// (the TorchScript export at opset 17, one fixed batch size); each is a
+/// case labelled `net <name> <input shape>`.
+pub const NETWORKS: &[&str] = &[
+    "mlp_act",
+    "conv_act",
+    "resnet18",
+    "mobilenet_v3_small",
+    "efficientnet_b0",
+    "vit",
+    "transformer_relu",
+    "transformer_gelu",
+    "lstm",
+    "gru",
+];
+
+/// One case per entry of [`NETWORKS`] found under `fixtures_dir`.
+///
+/// # Errors
+/// A fixture whose model or input cannot be read.
+pub fn network_cases(fixtures_dir: &Path) -> Result<Vec<Case>> {
+    let mut cases = Vec::new();
+    for name in NETWORKS {
+        let dir = fixtures_dir.join(format!("test_{name}_ts17"));
+        let model = dir.join("model.onnx");
+        let bytes = std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
+        let proto = onnxi::onnx::ModelProto::decode(&bytes[..]).with_context(|| format!("decoding {}", model.display()))?;
+        let graph = proto.graph.as_ref().context("model without a graph")?;
+        let initializers: Vec<&str> = graph.initializer.iter().filter_map(|t| t.name.as_deref()).collect();
+        let inputs: Vec<&str> =
+            graph.input.iter().filter_map(|v| v.name.as_deref()).filter(|n| !initializers.contains(n)).collect();
+        let [input_name] = inputs[..] else {
+            return Err(anyhow!("{}: {} inputs, the harness feeds one", model.display(), inputs.len()));
+        };
+        let output_name = graph.output.first().and_then(|v| v.name.clone()).context("model without outputs")?;
+        let (tensor, _) = onnxi::io::tensor_file::read_default(dir.join("test_data_set_0/input_0.pb"))
+            .map_err(|e| anyhow!("{}: {e}", dir.display()))?;
+        let input = tensor.as_f32().map_err(|e| anyhow!("{}: {e}", dir.display()))?.to_owned();
+        let shape = input.shape().to_vec();
+        let mut case = Case::new(&format!("net {name} {shape:?}"), &shape, Vec::new());
+        case.network = Some(Network { model, input_name: input_name.to_string(), input, output_name });
+        cases.push(case);
+    }
+    Ok(cases)
 }

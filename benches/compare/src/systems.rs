@@ -34,8 +34,15 @@ pub fn load_onnxi(bytes: &[u8], threads: usize) -> Result<onnxi::Model> {
     onnxi::Model::builder().threads(threads).from_bytes(bytes).map_err(|e| anyhow!("onnxi load: {e}"))
 }
 
-fn onnxi_output(outputs: &onnxi::Outputs) -> Result<Vec<f32>> {
-    let output = outputs.get("output").context("onnxi: no output named `output`")?;
+/// The names of the model's input and of the output compared.
+#[derive(Debug, Clone)]
+pub struct Io {
+    pub input: String,
+    pub output: String,
+}
+
+fn onnxi_output(outputs: &onnxi::Outputs, name: &str) -> Result<Vec<f32>> {
+    let output = outputs.get(name).with_context(|| format!("onnxi: no output named {name:?}"))?;
     let view = output.as_f32().map_err(|e| anyhow!("onnxi output: {e}"))?;
     Ok(view.iter().copied().collect())
 }
@@ -45,24 +52,25 @@ fn onnxi_output(outputs: &onnxi::Outputs) -> Result<Vec<f32>> {
 pub struct OnnxiSession<'m> {
     session: onnxi::Session<'m>,
     input: onnxi::Tensor,
+    io: Io,
 }
 
 impl<'m> OnnxiSession<'m> {
-    pub fn new(model: &'m onnxi::Model, input: &ArrayD<f32>) -> OnnxiSession<'m> {
-        OnnxiSession { session: model.session(), input: onnxi::Tensor::from(input.clone()) }
+    pub fn new(model: &'m onnxi::Model, input: &ArrayD<f32>, io: Io) -> OnnxiSession<'m> {
+        OnnxiSession { session: model.session(), input: onnxi::Tensor::from(input.clone()), io }
     }
 }
 
 impl Runner for OnnxiSession<'_> {
     fn run(&mut self) -> Result<()> {
-        let outputs = self.session.run([("input", &self.input)]).map_err(|e| anyhow!("onnxi run: {e}"))?;
+        let outputs = self.session.run([(&self.io.input, &self.input)]).map_err(|e| anyhow!("onnxi run: {e}"))?;
         std::hint::black_box(outputs);
         Ok(())
     }
 
     fn output(&mut self) -> Result<Vec<f32>> {
-        let outputs = self.session.run([("input", &self.input)]).map_err(|e| anyhow!("onnxi run: {e}"))?;
-        onnxi_output(outputs)
+        let outputs = self.session.run([(&self.io.input, &self.input)]).map_err(|e| anyhow!("onnxi run: {e}"))?;
+        onnxi_output(outputs, &self.io.output)
     }
 }
 
@@ -72,16 +80,17 @@ pub struct OnnxiModelRun<'m> {
     model: &'m onnxi::Model,
     input: ArrayD<f32>,
     pending: Option<onnxi::Tensor>,
+    io: Io,
 }
 
 impl<'m> OnnxiModelRun<'m> {
-    pub fn new(model: &'m onnxi::Model, input: &ArrayD<f32>) -> OnnxiModelRun<'m> {
-        OnnxiModelRun { model, input: input.clone(), pending: None }
+    pub fn new(model: &'m onnxi::Model, input: &ArrayD<f32>, io: Io) -> OnnxiModelRun<'m> {
+        OnnxiModelRun { model, input: input.clone(), pending: None, io }
     }
 
     fn run_owned(&mut self) -> Result<onnxi::Outputs> {
         let tensor = self.pending.take().context("prepare() was not called")?;
-        self.model.run([("input", tensor)]).map_err(|e| anyhow!("onnxi run: {e}"))
+        self.model.run([(self.io.input.as_str(), tensor)]).map_err(|e| anyhow!("onnxi run: {e}"))
     }
 }
 
@@ -99,7 +108,8 @@ impl Runner for OnnxiModelRun<'_> {
 
     fn output(&mut self) -> Result<Vec<f32>> {
         self.prepare()?;
-        onnxi_output(&self.run_owned()?)
+        let outputs = self.run_owned()?;
+        onnxi_output(&outputs, &self.io.output)
     }
 }
 
@@ -107,10 +117,17 @@ impl Runner for OnnxiModelRun<'_> {
 pub struct Ort {
     session: ort::session::Session,
     input: ArrayD<f32>,
+    io: Io,
 }
 
 impl Ort {
-    pub fn new(env: &ort::environment::Environment, bytes: &[u8], input: &ArrayD<f32>, threads: usize) -> Result<Ort> {
+    pub fn new(
+        env: &ort::environment::Environment,
+        bytes: &[u8],
+        input: &ArrayD<f32>,
+        threads: usize,
+        io: Io,
+    ) -> Result<Ort> {
         // The graph optimisation level stays at ONNX Runtime's default (all
         // optimisations); inter-op threads only matter in parallel execution
         // mode, and are set to 1 to say so.
@@ -122,22 +139,22 @@ impl Ort {
             .map_err(|e| anyhow!("ort inter threads: {e}"))?
             .commit_from_memory(bytes)
             .map_err(|e| anyhow!("ort load: {e}"))?;
-        Ok(Ort { session, input: input.clone() })
+        Ok(Ort { session, input: input.clone(), io })
     }
 }
 
 impl Runner for Ort {
     fn run(&mut self) -> Result<()> {
         let tensor = ort::value::TensorRef::from_array_view(self.input.view())?;
-        let outputs = self.session.run(ort::inputs![tensor])?;
+        let outputs = self.session.run(ort::inputs![self.io.input.as_str() => tensor])?;
         std::hint::black_box(&outputs);
         Ok(())
     }
 
     fn output(&mut self) -> Result<Vec<f32>> {
         let tensor = ort::value::TensorRef::from_array_view(self.input.view())?;
-        let outputs = self.session.run(ort::inputs![tensor])?;
-        let view = outputs["output"].try_extract_array::<f32>()?;
+        let outputs = self.session.run(ort::inputs![self.io.input.as_str() => tensor])?;
+        let view = outputs[self.io.output.as_str()].try_extract_array::<f32>()?;
         Ok(view.iter().copied().collect())
     }
 }
