@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use onnxi::tensor::{DType, F4E2M1, F8E4M3FN, F8E4M3FNUZ, F8E5M2, F8E5M2FNUZ, I2, I4, U2, U4};
-use onnxi::{Error, Model, OpError, RunError, Tensor};
+use onnxi::{Error, LoadError, Model, OpError, RunError, Tensor};
 
 /// A 2x2 tensor of each storage dtype.
 fn tensors() -> Vec<Tensor> {
@@ -25,12 +25,6 @@ fn tensors() -> Vec<Tensor> {
     ]
 }
 
-fn two_input_model(op: &str, elem_type: i32, opset: i64) -> Model {
-    let nodes = vec![node(op, "the_node", &["x", "x"], &["y"], vec![])];
-    let proto = model(graph(nodes, vec![value_info("x", elem_type, Some(&[D::N(2), D::N(2)]))], &["y"]), opset);
-    Model::from_bytes(&bytes(&proto)).unwrap()
-}
-
 fn one_input_model(op: &str, elem_type: i32, opset: i64) -> Model {
     Model::from_bytes(&bytes(&single_op_typed(op, vec![], &[D::N(2), D::N(2)], opset, elem_type))).unwrap()
 }
@@ -44,30 +38,50 @@ fn the_storage_types_are_exactly_the_low_precision_list() {
     assert_eq!(codes, [17, 18, 19, 20, 21, 22, 23, 25, 26]);
 }
 
+/// Builds a one-node model over `elem_type` inputs: `Ok(model)`, or the
+/// load error when the op's schema refuses the declared type at load.
+fn try_model(op: &str, elem_type: i32, two_inputs: bool) -> Result<Model, Error> {
+    let proto = if two_inputs {
+        let nodes = vec![node(op, "the_node", &["x", "x"], &["y"], vec![])];
+        model(graph(nodes, vec![value_info("x", elem_type, Some(&[D::N(2), D::N(2)]))], &["y"]), 25)
+    } else {
+        single_op_typed(op, vec![], &[D::N(2), D::N(2)], 25, elem_type)
+    };
+    Model::from_bytes(&bytes(&proto))
+}
+
+/// Every numeric op refuses the storage types with a typed error naming
+/// the op and the dtype: at load where the op checks its declared input
+/// types (the elementwise declarations), else when it runs.
 #[test]
 fn numeric_ops_refuse_storage_types_with_a_typed_error() {
+    let ops = [
+        ("Relu", false),
+        ("Sqrt", false),
+        ("Softmax", false),
+        ("ReduceSum", false),
+        ("ArgMax", false),
+        ("Add", true),
+        ("Equal", true),
+        ("MatMul", true),
+        ("Max", true),
+    ];
     for x in tensors() {
         let dtype = x.dtype();
-        let code = dtype.onnx_code();
-        let models = [
-            ("Relu", one_input_model("Relu", code, 25)),
-            ("Sqrt", one_input_model("Sqrt", code, 25)),
-            ("Softmax", one_input_model("Softmax", code, 25)),
-            ("ReduceSum", one_input_model("ReduceSum", code, 25)),
-            ("ArgMax", one_input_model("ArgMax", code, 25)),
-            ("Add", two_input_model("Add", code, 25)),
-            ("Equal", two_input_model("Equal", code, 25)),
-            ("MatMul", two_input_model("MatMul", code, 25)),
-            ("Max", two_input_model("Max", code, 25)),
-        ];
-        for (op, model) in models {
-            let result = model.run([("x", x.clone())]);
-            match result {
-                Err(Error::Run {
-                    source: RunError::Op { source: OpError::UnsupportedDtype { op: name, dtype: d }, .. },
-                }) => {
-                    assert_eq!((name, d), (op, dtype));
+        for (op, two_inputs) in ops {
+            let source = match try_model(op, dtype.onnx_code(), two_inputs) {
+                Err(Error::Load { source: LoadError::InputType { op_type, source, .. }, .. }) => {
+                    assert_eq!(op_type, op);
+                    source
                 }
+                Err(other) => panic!("{op} on {dtype}: unexpected load error {other:?}"),
+                Ok(model) => match model.run([("x", x.clone())]) {
+                    Err(Error::Run { source: RunError::Op { source, .. } }) => source,
+                    other => panic!("{op} on {dtype}: expected an error, got {other:?}"),
+                },
+            };
+            match source {
+                OpError::UnsupportedDtype { op: name, dtype: d } => assert_eq!((name, d), (op, dtype)),
                 other => panic!("{op} on {dtype}: expected UnsupportedDtype, got {other:?}"),
             }
         }
