@@ -4,6 +4,7 @@
 
 pub mod activation;
 pub mod argminmax;
+pub mod attention;
 pub mod binary;
 pub mod cast;
 pub mod cast_like;
@@ -366,6 +367,7 @@ impl Registry {
             pool::register(&mut reg);
             einsum::register(&mut reg);
             rnn::register(&mut reg);
+            attention::register(&mut reg);
             reg
         })
     }

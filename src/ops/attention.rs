@@ -1,0 +1,699 @@
+//! Attention: scaled dot-product attention over heads, with masks, a KV
+//! cache, grouped-query heads and soft-capping.
+//!
+//! Spec: <https://onnx.ai/onnx/operators/onnx__Attention.html>
+//!
+//! | opset | change                                                        |
+//! |-------|---------------------------------------------------------------|
+//! | 23    | first version                                                 |
+//! | 24    | `nonpad_kv_seqlen` input (an external KV cache)               |
+//! | 25    | `left_window_size`, `right_window_size` (a sliding window);   |
+//! |       | `q_num_heads`/`kv_num_heads` refused with 4-D inputs          |
+//!
+//! Per batch item `b` and query head `h` (key/value head `h / (Hq / Hkv)`,
+//! so grouped-query and multi-query attention read their shared head in
+//! place):
+//!
+//! ```text
+//! S = (Q·√scale)(K·√scale)ᵀ          [Sq, T]   T = past + kv length
+//! S = softcap·tanh(S / softcap)      when softcap > 0
+//! S = S + bias                       mask, causal, padding, window
+//! P = softmax(S) over keys           a row whose bias is all -inf is 0
+//! Y = P·V                            [Sq, Dv]
+//! ```
+//!
+//! The bias adds, in order, the mask (a bool mask gives 0 where true and
+//! -inf where false; a numeric mask is added as it is; its last axis, when
+//! shorter than T, is padded with -inf), the causal frontier (key `j` is
+//! allowed for query `i` iff `j <= i + offset`), the padding of an external
+//! cache (`j < nonpad_kv_seqlen[b]`) and the sliding window. `offset` is
+//! the past length with a cache, `nonpad_kv_seqlen[b] - Sq` with an
+//! external cache, 0 otherwise.
+//!
+//! Both products run on the GEMM kernel ([`crate::kernels::gemm`]) and the
+//! softmax on the softmax kernel ([`crate::kernels::softmax`]), one job per
+//! `(b, h)` pair through [`crate::kernels::Parallel::for_blocks_by_work`]:
+//! each job is serial and the cut depends only on the sizes, so results
+//! are bitwise the same for any thread count. Computation is in float32
+//! (float64 for float64 inputs, or when `softmax_precision` asks for
+//! double); float16 and bfloat16 values are rounded back to their type
+//! where the reference rounds them (the scaled Q and K, the scores, the
+//! softcap steps, the biased scores and the probabilities), so results
+//! track it closely.
+//!
+//! `qk_matmul_output_mode` picks the fourth output: 0 the raw product, 1
+//! after softcap, 2 after the bias, 3 the probabilities. The fully-masked
+//! row guard follows the spec's errata: such a row of `Y` and of the mode-3
+//! output is zero, not NaN.
+
+use half::{bf16, f16};
+use ndarray::{ArrayD, IxDyn};
+use num_traits::Float;
+
+use super::{ExecCtx, FLOATS_BF16, Inputs, Op, OutputSet, Registry, check_dtype, first_output, required};
+use crate::error::{LoadError, OpError};
+use crate::graph::attrs::Attrs;
+use crate::graph::shapes::{InferInput, ValueType};
+use crate::kernels::Parallel;
+use crate::kernels::gemm::{GemmElem, MatRef};
+use crate::kernels::softmax::{SoftmaxFloat, softmax};
+use crate::ops::cast::cast;
+use crate::tensor::{DType, Element, Tensor};
+
+const OP: &str = "Attention";
+
+/// Registers Attention.
+pub fn register(reg: &mut Registry) {
+    reg.add("", "Attention", &[23, 24, 25], |_| FLOATS_BF16, Attention::from_node);
+}
+
+/// What the optional fourth output holds (`qk_matmul_output_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QkOutput {
+    /// 0: the scaled product of Q and K.
+    Product,
+    /// 1: after softcap.
+    Softcapped,
+    /// 2: after the mask and the other biases are added.
+    Biased,
+    /// 3: the softmax probabilities.
+    Probabilities,
+}
+
+/// Attention.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attention {
+    /// The schema version (24 adds `nonpad_kv_seqlen`, 25 the window).
+    pub version: i64,
+    /// `is_causal`.
+    pub is_causal: bool,
+    /// `q_num_heads` (needed for 3-D inputs).
+    pub q_num_heads: Option<usize>,
+    /// `kv_num_heads` (needed for 3-D inputs).
+    pub kv_num_heads: Option<usize>,
+    /// `scale`; `1/sqrt(head_size)` when absent.
+    pub scale: Option<f32>,
+    /// `softcap`; 0 disables it.
+    pub softcap: f32,
+    /// What the fourth output holds.
+    pub qk_output: QkOutput,
+    /// Softmax in float64 (`softmax_precision` = double).
+    pub softmax_f64: bool,
+    /// `left_window_size` (-1: unbounded).
+    pub left_window: i64,
+    /// `right_window_size` (-1: unbounded).
+    pub right_window: i64,
+}
+
+impl Attention {
+    /// Reads the attributes of the version.
+    ///
+    /// # Errors
+    /// A head count below 1, an unknown `qk_matmul_output_mode` or
+    /// `softmax_precision`, a negative or non-finite softcap or scale, a
+    /// window size below -1.
+    pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
+        let is_causal = match attrs.i64("is_causal")?.unwrap_or(0) {
+            0 => false,
+            1 => true,
+            other => return Err(attrs.error("is_causal", format!("must be 0 or 1, got {other}"))),
+        };
+        let mut heads = |name: &str| -> Result<Option<usize>, LoadError> {
+            match attrs.i64(name)? {
+                None => Ok(None),
+                Some(n) if n >= 1 => usize::try_from(n).map(Some).map_err(|_| attrs.error(name, "too large")),
+                Some(n) => Err(attrs.error(name, format!("must be at least 1, got {n}"))),
+            }
+        };
+        let q_num_heads = heads("q_num_heads")?;
+        let kv_num_heads = heads("kv_num_heads")?;
+        let scale = attrs.f32("scale")?;
+        if let Some(scale) = scale
+            && !(scale.is_finite() && scale >= 0.0)
+        {
+            return Err(attrs.error("scale", format!("must be a non-negative number, got {scale}")));
+        }
+        let softcap = attrs.f32("softcap")?.unwrap_or(0.0);
+        if !(softcap.is_finite() && softcap >= 0.0) {
+            return Err(attrs.error("softcap", format!("must be a non-negative number, got {softcap}")));
+        }
+        let qk_output = match attrs.i64("qk_matmul_output_mode")?.unwrap_or(0) {
+            0 => QkOutput::Product,
+            1 => QkOutput::Softcapped,
+            2 => QkOutput::Biased,
+            3 => QkOutput::Probabilities,
+            other => return Err(attrs.error("qk_matmul_output_mode", format!("must be 0 to 3, got {other}"))),
+        };
+        let softmax_f64 = match attrs.i64("softmax_precision")? {
+            None => false,
+            Some(code) => match i32::try_from(code).ok().and_then(DType::from_onnx_code) {
+                Some(DType::F64) => true,
+                Some(DType::F32 | DType::F16 | DType::BF16) => false,
+                _ => return Err(attrs.error("softmax_precision", format!("must be a float type code, got {code}"))),
+            },
+        };
+        let (mut left_window, mut right_window) = (-1, -1);
+        if version >= 25 {
+            for (name, slot) in [("left_window_size", &mut left_window), ("right_window_size", &mut right_window)] {
+                let value = attrs.i64(name)?.unwrap_or(-1);
+                if value < -1 {
+                    return Err(attrs.error(name, format!("must be -1 or non-negative, got {value}")));
+                }
+                *slot = value;
+            }
+        }
+        Ok(Attention {
+            version,
+            is_causal,
+            q_num_heads,
+            kv_num_heads,
+            scale,
+            softcap,
+            qk_output,
+            softmax_f64,
+            left_window,
+            right_window,
+        })
+    }
+}
+
+fn invalid(reason: String) -> OpError {
+    OpError::Invalid { op: OP, reason }
+}
+
+/// The sizes of one run, checked.
+#[derive(Debug, Clone, PartialEq)]
+struct Plan {
+    batch: usize,
+    q_heads: usize,
+    kv_heads: usize,
+    q_len: usize,
+    kv_len: usize,
+    past_len: usize,
+    head: usize,
+    v_head: usize,
+    /// Inputs are `[batch, seq, heads·head]` (else `[batch, heads, seq, head]`).
+    three_d: bool,
+}
+
+impl Plan {
+    fn total(&self) -> usize {
+        self.past_len + self.kv_len
+    }
+
+    /// Query heads per key/value head.
+    fn group(&self) -> usize {
+        if self.kv_heads == 0 { 1 } else { self.q_heads / self.kv_heads }
+    }
+}
+
+/// A mask broadcast to `[batch, q_heads, q_len, total]`, its last axis
+/// possibly shorter (the rest is -inf).
+struct Mask<F> {
+    values: Vec<F>,
+    /// Element strides for `b`, `h`, `i`, `j` (0 on broadcast axes).
+    strides: [usize; 4],
+    len: usize,
+}
+
+impl<F: Float> Mask<F> {
+    fn at(&self, b: usize, h: usize, i: usize, j: usize) -> F {
+        if j >= self.len {
+            return F::neg_infinity();
+        }
+        let [sb, sh, si, sj] = self.strides;
+        self.values[b * sb + h * sh + i * si + j * sj]
+    }
+}
+
+/// The computation type: float32 or float64.
+trait Compute: GemmElem + SoftmaxFloat + Float + Element + Default {
+    /// `self` rounded to `dtype`'s precision (kept as `Self`).
+    fn round_to(self, dtype: DType) -> Self;
+    /// From float64.
+    fn of(value: f64) -> Self;
+}
+
+impl Compute for f32 {
+    fn round_to(self, dtype: DType) -> Self {
+        match dtype {
+            DType::F16 => f16::from_f32(self).to_f32(),
+            DType::BF16 => bf16::from_f32(self).to_f32(),
+            _ => self,
+        }
+    }
+
+    fn of(value: f64) -> Self {
+        value as f32
+    }
+}
+
+impl Compute for f64 {
+    fn round_to(self, dtype: DType) -> Self {
+        match dtype {
+            DType::F32 => f64::from(self as f32),
+            DType::F16 => f16::from_f64(self).to_f64(),
+            DType::BF16 => bf16::from_f64(self).to_f64(),
+            _ => self,
+        }
+    }
+
+    fn of(value: f64) -> Self {
+        value
+    }
+}
+
+/// A tensor's elements in row-major order as `F`.
+fn values<F: Compute>(tensor: &Tensor) -> Result<Vec<F>, OpError> {
+    let converted = cast(tensor, F::DTYPE);
+    let view = F::view(&converted).ok_or(OpError::UnsupportedDtype { op: OP, dtype: tensor.dtype() })?;
+    Ok(view.iter().copied().collect())
+}
+
+/// `[batch, seq, heads·head]` (3-D) or `[batch, heads, seq, head]` (4-D)
+/// data as `[batch, heads, seq, head]`, each value mapped by `map`.
+fn heads_first<F: Compute>(
+    data: &[F],
+    three_d: bool,
+    [batch, heads, seq, head]: [usize; 4],
+    map: impl Fn(F) -> F,
+) -> Vec<F> {
+    if !three_d {
+        return data.iter().map(|&value| map(value)).collect();
+    }
+    let mut out = Vec::with_capacity(data.len());
+    for b in 0..batch {
+        for h in 0..heads {
+            for s in 0..seq {
+                let start = ((b * seq + s) * heads + h) * head;
+                out.extend(data[start..start + head].iter().map(|&value| map(value)));
+            }
+        }
+    }
+    out
+}
+
+/// `past` then `new` along the sequence axis of `[batch, heads, seq, head]`.
+fn concat_seq<F: Copy>(past: &[F], new: &[F], outer: usize, past_len: usize, new_len: usize, head: usize) -> Vec<F> {
+    let mut out = Vec::with_capacity(outer * (past_len + new_len) * head);
+    for index in 0..outer {
+        out.extend_from_slice(&past[index * past_len * head..(index + 1) * past_len * head]);
+        out.extend_from_slice(&new[index * new_len * head..(index + 1) * new_len * head]);
+    }
+    out
+}
+
+/// Everything one `(b, h)` job reads.
+struct Job<'a, F> {
+    plan: &'a Plan,
+    op: &'a Attention,
+    /// The dtype whose precision the reference computes in (Q's).
+    round: DType,
+    q: &'a [F],
+    k: &'a [F],
+    v: &'a [F],
+    mask: Option<&'a Mask<F>>,
+    nonpad: Option<&'a [i64]>,
+    keep_scores: bool,
+}
+
+impl<F: Compute> Job<'_, F> {
+    /// The bias for query `i`, key `j` of batch item `b`, head `h`.
+    fn bias(&self, b: usize, h: usize, i: usize, j: usize) -> F {
+        let neg_inf = F::neg_infinity();
+        let mut bias = self.mask.map_or(F::zero(), |mask| mask.at(b, h, i, j));
+        // The frontier: key j is allowed iff j <= i + offset.
+        let offset = match (self.plan.past_len, self.nonpad) {
+            (0, Some(nonpad)) => nonpad[b].saturating_sub(self.plan.q_len as i64),
+            (past, _) => past as i64,
+        };
+        let diff = (i as i64).saturating_add(offset).saturating_sub(j as i64);
+        if self.op.is_causal && diff < 0 {
+            bias = bias + neg_inf;
+        }
+        if let Some(nonpad) = self.nonpad
+            && (j as i64) >= nonpad[b]
+        {
+            bias = bias + neg_inf;
+        }
+        let (left, right) = (self.op.left_window, self.op.right_window);
+        if (left >= 0 && diff > left) || (right >= 0 && -diff > right) {
+            bias = bias + neg_inf;
+        }
+        bias
+    }
+
+    /// Computes job `index` (`b·Hq + h`) into `block`: scores `[Sq, T]`,
+    /// then `Y` `[Sq, Dv]`, then (when kept) the pre-softmax scores.
+    fn run(&self, index: usize, block: &mut [F]) {
+        let plan = self.plan;
+        let (q_len, total, head, v_head) = (plan.q_len, plan.total(), plan.head, plan.v_head);
+        let (b, h) = (index / plan.q_heads, index % plan.q_heads);
+        let kv = b * plan.kv_heads + h / plan.group();
+        let (scores, rest) = block.split_at_mut(q_len * total);
+        let (y, kept) = rest.split_at_mut(q_len * v_head);
+        let round = |value: F| value.round_to(self.round);
+        let q = MatRef::row_major(&self.q[index * q_len * head..], q_len, head);
+        let k = MatRef::row_major(&self.k[kv * total * head..], total, head);
+        F::gemm_serial(q, k.t(), scores, F::ONE, F::ZERO);
+        scores.iter_mut().for_each(|value| *value = round(*value));
+        if self.keep_scores && self.op.qk_output == QkOutput::Product {
+            kept.copy_from_slice(scores);
+        }
+        if self.op.softcap > 0.0 {
+            let cap = round(F::of(f64::from(self.op.softcap)));
+            for value in scores.iter_mut() {
+                *value = round(round(round(*value / cap).tanh()) * cap);
+            }
+        }
+        if self.keep_scores && self.op.qk_output == QkOutput::Softcapped {
+            kept.copy_from_slice(scores);
+        }
+        let mut masked_rows = vec![false; q_len];
+        for (i, row) in scores.chunks_mut(total.max(1)).enumerate() {
+            let mut bias_max = F::neg_infinity();
+            for (j, value) in row.iter_mut().enumerate() {
+                let bias = self.bias(b, h, i, j);
+                bias_max = bias_max.max(bias);
+                *value = round(*value + bias);
+            }
+            masked_rows[i] = bias_max == F::neg_infinity();
+        }
+        if self.keep_scores && self.op.qk_output == QkOutput::Biased {
+            kept.copy_from_slice(scores);
+        }
+        // A row of -inf scores (without a fully masking bias) gives 0, as
+        // in the reference, where the softmax kernel would give NaN.
+        for row in scores.chunks(total.max(1)).zip(masked_rows.iter_mut()) {
+            if row.0.iter().all(|&value| value == F::neg_infinity()) {
+                *row.1 = true;
+            }
+        }
+        if total > 0 {
+            softmax(scores, total, 1, &Parallel::serial());
+        }
+        for (row, &masked) in scores.chunks_mut(total.max(1)).zip(&masked_rows) {
+            if masked {
+                row.fill(F::zero());
+            } else {
+                row.iter_mut().for_each(|value| *value = round(*value));
+            }
+        }
+        let v = MatRef::row_major(&self.v[kv * total * v_head..], total, v_head);
+        F::gemm_serial(MatRef::row_major(scores, q_len, total), v, y, F::ONE, F::ZERO);
+    }
+}
+
+impl Attention {
+    /// Checks the shapes and attributes against each other.
+    fn plan(&self, q: &[usize], k: &[usize], v: &[usize]) -> Result<Plan, OpError> {
+        if q.len() != k.len() || q.len() != v.len() || !(q.len() == 3 || q.len() == 4) {
+            return Err(invalid(format!(
+                "Q {q:?}, K {k:?} and V {v:?} must all be 3-D or all be 4-D (or differ in rank)"
+            )));
+        }
+        let three_d = q.len() == 3;
+        let (q_heads, kv_heads, q_len, kv_len, head, v_head) = if three_d {
+            let (Some(q_heads), Some(kv_heads)) = (self.q_num_heads, self.kv_num_heads) else {
+                return Err(invalid("3-D inputs need the q_num_heads and kv_num_heads attributes".into()));
+            };
+            for (name, shape, heads) in [("Q", q, q_heads), ("K", k, kv_heads), ("V", v, kv_heads)] {
+                if shape[2] % heads != 0 {
+                    return Err(invalid(format!(
+                        "{name}'s hidden size {} is not a multiple of its {heads} heads",
+                        shape[2]
+                    )));
+                }
+            }
+            (q_heads, kv_heads, q[1], k[1], q[2] / q_heads, v[2] / kv_heads)
+        } else {
+            if self.version >= 25 && (self.q_num_heads.is_some() || self.kv_num_heads.is_some()) {
+                return Err(invalid("q_num_heads and kv_num_heads must not be given with 4-D inputs".into()));
+            }
+            for (name, attr, dim) in [("q_num_heads", self.q_num_heads, q[1]), ("kv_num_heads", self.kv_num_heads, k[1])] {
+                if attr.is_some_and(|attr| attr != dim) {
+                    return Err(invalid(format!("{name} {attr:?} disagrees with the inputs' {dim} heads")));
+                }
+            }
+            if v[1] != k[1] {
+                return Err(invalid(format!("K {k:?} and V {v:?} have different head counts")));
+            }
+            (q[1], k[1], q[2], k[2], q[3], v[3])
+        };
+        if k[0] != q[0] || v[0] != q[0] {
+            return Err(invalid(format!("Q {q:?}, K {k:?} and V {v:?} have different batch sizes")));
+        }
+        let k_head = if three_d { k[2] / kv_heads } else { k[3] };
+        if k_head != head {
+            return Err(invalid(format!("Q's head size {head} differs from K's {k_head}")));
+        }
+        let v_len = if three_d { v[1] } else { v[2] };
+        if v_len != kv_len {
+            return Err(invalid(format!("K {k:?} and V {v:?} have different sequence lengths")));
+        }
+        if (kv_heads == 0 && q_heads != 0) || (kv_heads != 0 && q_heads % kv_heads != 0) {
+            return Err(invalid(format!(
+                "{q_heads} query heads are not a multiple of {kv_heads} key/value heads"
+            )));
+        }
+        Ok(Plan { batch: q[0], q_heads, kv_heads, q_len, kv_len, past_len: 0, head, v_head, three_d })
+    }
+
+    /// The mask as `F`, broadcast to `[batch, q_heads, q_len, ≤ total]`.
+    fn mask<F: Compute>(&self, mask: &Tensor, plan: &Plan) -> Result<Mask<F>, OpError> {
+        let shape = mask.shape();
+        if shape.is_empty() || shape.len() > 4 {
+            return Err(invalid(format!("attn_mask {shape:?} must have 1 to 4 axes")));
+        }
+        let mut dims = vec![1; 4 - shape.len()];
+        dims.extend_from_slice(shape);
+        let targets = [plan.batch, plan.q_heads, plan.q_len];
+        let total = plan.total();
+        if (0..3).any(|axis| dims[axis] != 1 && dims[axis] != targets[axis]) || dims[3] > total {
+            return Err(invalid(format!(
+                "attn_mask {shape:?} does not broadcast to [batch {}, heads {}, queries {}, keys {total}]",
+                plan.batch, plan.q_heads, plan.q_len
+            )));
+        }
+        let mut strides = [0; 4];
+        let mut step = 1;
+        for axis in (0..4).rev() {
+            strides[axis] = if dims[axis] == 1 { 0 } else { step };
+            step *= dims[axis];
+        }
+        let values = match mask {
+            Tensor::Bool(array) => {
+                array.iter().map(|&allowed| if allowed { F::zero() } else { F::neg_infinity() }).collect()
+            }
+            other => values::<F>(other)?,
+        };
+        Ok(Mask { values, strides, len: dims[3] })
+    }
+
+    fn typed<F: Compute>(
+        &self,
+        tensors: &Tensors<'_>,
+        plan: &Plan,
+        ctx: &ExecCtx<'_>,
+        outputs: &mut OutputSet<'_>,
+    ) -> Result<(), OpError> {
+        let round = tensors.q.dtype();
+        let (batch, q_heads, kv_heads) = (plan.batch, plan.q_heads, plan.kv_heads);
+        let (q_len, kv_len, past_len, total) = (plan.q_len, plan.kv_len, plan.past_len, plan.total());
+        let (head, v_head) = (plan.head, plan.v_head);
+        let scale = self.scale.map_or_else(|| 1.0 / (head as f64).sqrt(), f64::from);
+        let factor = F::of(scale.sqrt()).round_to(round);
+        let scaled = |value: F| (value * factor).round_to(round);
+        let q = heads_first(&values::<F>(tensors.q)?, plan.three_d, [batch, q_heads, q_len, head], scaled);
+        let k_new = heads_first(&values::<F>(tensors.k)?, plan.three_d, [batch, kv_heads, kv_len, head], |x| x);
+        let v_new = heads_first(&values::<F>(tensors.v)?, plan.three_d, [batch, kv_heads, kv_len, v_head], |x| x);
+        let outer = batch * kv_heads;
+        let (k_all, v_all) = match (tensors.past_key, tensors.past_value) {
+            (Some(past_key), Some(past_value)) => (
+                concat_seq(&values::<F>(past_key)?, &k_new, outer, past_len, kv_len, head),
+                concat_seq(&values::<F>(past_value)?, &v_new, outer, past_len, kv_len, v_head),
+            ),
+            _ => (k_new, v_new),
+        };
+        if outputs.wanted(1) {
+            let present = ArrayD::from_shape_vec(IxDyn(&[batch, kv_heads, total, head]), k_all.clone())
+                .map_err(|err| invalid(err.to_string()))?;
+            outputs.set(1, cast(&F::wrap(present), tensors.k.dtype()));
+        }
+        if outputs.wanted(2) {
+            let present = ArrayD::from_shape_vec(IxDyn(&[batch, kv_heads, total, v_head]), v_all.clone())
+                .map_err(|err| invalid(err.to_string()))?;
+            outputs.set(2, cast(&F::wrap(present), tensors.v.dtype()));
+        }
+        let k: Vec<F> = k_all.iter().map(|&value| scaled(value)).collect();
+        let mask = tensors.mask.map(|mask| self.mask::<F>(mask, plan)).transpose()?;
+        let keep_scores = outputs.wanted(3) && self.qk_output != QkOutput::Probabilities;
+        let scores_len = q_len * total;
+        let block = scores_len + q_len * v_head + if keep_scores { scores_len } else { 0 };
+        let n_jobs = batch * q_heads;
+        let work_len = n_jobs.checked_mul(block).ok_or_else(|| invalid("the work space is too large".into()))?;
+        ctx.checked_elems(OP, F::DTYPE, &[work_len])?;
+        let mut work = vec![F::zero(); work_len];
+        let job = Job {
+            plan,
+            op: self,
+            round,
+            q: &q,
+            k: &k,
+            v: &v_all,
+            mask: mask.as_ref(),
+            nonpad: tensors.nonpad.as_deref(),
+            keep_scores,
+        };
+        let flops = n_jobs.saturating_mul(scores_len).saturating_mul(head + v_head + 1);
+        ctx.par.for_blocks_by_work(&mut work, block, flops, |index, block| job.run(index, block));
+
+        let mut y = Vec::with_capacity(n_jobs * q_len * v_head);
+        if plan.three_d {
+            for b in 0..batch {
+                for i in 0..q_len {
+                    for h in 0..q_heads {
+                        let start = (b * q_heads + h) * block + scores_len + i * v_head;
+                        y.extend_from_slice(&work[start..start + v_head]);
+                    }
+                }
+            }
+        } else {
+            for chunk in work.chunks(block.max(1)) {
+                y.extend_from_slice(&chunk[scores_len..scores_len + q_len * v_head]);
+            }
+        }
+        let y_shape =
+            if plan.three_d { vec![batch, q_len, q_heads * v_head] } else { vec![batch, q_heads, q_len, v_head] };
+        let y = ArrayD::from_shape_vec(IxDyn(&y_shape), y).map_err(|err| invalid(err.to_string()))?;
+        outputs.set(0, cast(&F::wrap(y), tensors.q.dtype()));
+        if outputs.wanted(3) {
+            let from = if keep_scores { scores_len + q_len * v_head } else { 0 };
+            let mut qk = Vec::with_capacity(n_jobs * scores_len);
+            for chunk in work.chunks(block.max(1)) {
+                qk.extend_from_slice(&chunk[from..from + scores_len]);
+            }
+            let qk = ArrayD::from_shape_vec(IxDyn(&[batch, q_heads, q_len, total]), qk)
+                .map_err(|err| invalid(err.to_string()))?;
+            outputs.set(3, cast(&F::wrap(qk), tensors.q.dtype()));
+        }
+        Ok(())
+    }
+}
+
+/// The inputs of one run.
+struct Tensors<'a> {
+    q: &'a Tensor,
+    k: &'a Tensor,
+    v: &'a Tensor,
+    mask: Option<&'a Tensor>,
+    past_key: Option<&'a Tensor>,
+    past_value: Option<&'a Tensor>,
+    nonpad: Option<Vec<i64>>,
+}
+
+impl Op for Attention {
+    fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
+        3..=if self.version >= 24 { 7 } else { 6 }
+    }
+
+    fn n_outputs(&self) -> std::ops::RangeInclusive<usize> {
+        1..=4
+    }
+
+    fn infer(&self, inputs: &[InferInput<'_>], n_outputs: usize) -> Vec<Option<ValueType>> {
+        let dtype = |index: usize| inputs.get(index).and_then(|input| input.ty).map(|ty| ty.dtype);
+        [dtype(0), dtype(1), dtype(2), dtype(0)]
+            .into_iter()
+            .take(n_outputs)
+            .map(|dtype| dtype.map(|dtype| ValueType { dtype, dims: None }))
+            .collect()
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        first_output(self, inputs, ctx, OP)
+    }
+
+    fn run_outputs(
+        &self,
+        inputs: &mut Inputs<'_>,
+        ctx: &ExecCtx<'_>,
+        outputs: &mut OutputSet<'_>,
+    ) -> Result<(), OpError> {
+        let q = required(inputs, 0, OP)?;
+        let k = required(inputs, 1, OP)?;
+        let v = required(inputs, 2, OP)?;
+        let mut optional = (3..7).map(|index| inputs.get_mut(index).and_then(Option::take)).collect::<Vec<_>>();
+        let nonpad = optional.pop().flatten();
+        let past_value = optional.pop().flatten();
+        let past_key = optional.pop().flatten();
+        let mask = optional.pop().flatten();
+        for tensor in [&q, &k, &v] {
+            check_dtype(OP, tensor.dtype(), FLOATS_BF16)?;
+        }
+        if k.dtype() != q.dtype() {
+            return Err(invalid(format!("Q ({}) and K ({}) must have one type", q.dtype(), k.dtype())));
+        }
+        let mut plan = self.plan(q.shape(), k.shape(), v.shape())?;
+        match (&past_key, &past_value) {
+            (None, None) => {}
+            (Some(past_key), Some(past_value)) => {
+                let (pk, pv) = (past_key.shape(), past_value.shape());
+                let past_len = pk.get(2).copied().unwrap_or(0);
+                if pk != [plan.batch, plan.kv_heads, past_len, plan.head]
+                    || pv != [plan.batch, plan.kv_heads, past_len, plan.v_head]
+                {
+                    return Err(invalid(format!(
+                        "past_key {pk:?} and past_value {pv:?} must be [batch {}, kv heads {}, past, {}] and [.., {}]",
+                        plan.batch, plan.kv_heads, plan.head, plan.v_head
+                    )));
+                }
+                if past_key.dtype() != k.dtype() || past_value.dtype() != v.dtype() {
+                    return Err(invalid("past_key and past_value must have the types of K and V".into()));
+                }
+                plan.past_len = past_len;
+            }
+            _ => return Err(invalid("past_key and past_value must be given together".into())),
+        }
+        let nonpad = match nonpad {
+            None => None,
+            Some(_) if past_key.is_some() => {
+                return Err(invalid("nonpad_kv_seqlen cannot be combined with past_key and past_value".into()));
+            }
+            Some(tensor) => match &*tensor {
+                Tensor::I64(array) if array.shape() == [plan.batch] => Some(array.iter().copied().collect()),
+                other => {
+                    return Err(invalid(format!(
+                        "nonpad_kv_seqlen must be int64 of shape [{}], got {} {:?}",
+                        plan.batch,
+                        other.dtype(),
+                        other.shape()
+                    )));
+                }
+            },
+        };
+        let total = plan.total();
+        let n_q = plan.batch * plan.q_heads;
+        for shape in [
+            vec![n_q, plan.q_len, plan.v_head],
+            vec![plan.batch * plan.kv_heads, total, plan.head.max(plan.v_head)],
+            vec![n_q, plan.q_len, total],
+        ] {
+            ctx.checked_elems(OP, DType::F64, &shape)?;
+        }
+        let tensors = Tensors {
+            q: &q,
+            k: &k,
+            v: &v,
+            mask: mask.as_deref(),
+            past_key: past_key.as_deref(),
+            past_value: past_value.as_deref(),
+            nonpad,
+        };
+        if q.dtype() == DType::F64 || self.softmax_f64 {
+            self.typed::<f64>(&tensors, &plan, ctx, outputs)
+        } else {
+            self.typed::<f32>(&tensors, &plan, ctx, outputs)
+        }
+    }
+}
