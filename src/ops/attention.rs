@@ -430,7 +430,9 @@ impl Attention {
             if self.version >= 25 && (self.q_num_heads.is_some() || self.kv_num_heads.is_some()) {
                 return Err(invalid("q_num_heads and kv_num_heads must not be given with 4-D inputs".into()));
             }
-            for (name, attr, dim) in [("q_num_heads", self.q_num_heads, q[1]), ("kv_num_heads", self.kv_num_heads, k[1])] {
+            for (name, attr, dim) in
+                [("q_num_heads", self.q_num_heads, q[1]), ("kv_num_heads", self.kv_num_heads, k[1])]
+            {
                 if attr.is_some_and(|attr| attr != dim) {
                     return Err(invalid(format!("{name} {attr:?} disagrees with the inputs' {dim} heads")));
                 }
@@ -452,9 +454,7 @@ impl Attention {
             return Err(invalid(format!("K {k:?} and V {v:?} have different sequence lengths")));
         }
         if (kv_heads == 0 && q_heads != 0) || (kv_heads != 0 && q_heads % kv_heads != 0) {
-            return Err(invalid(format!(
-                "{q_heads} query heads are not a multiple of {kv_heads} key/value heads"
-            )));
+            return Err(invalid(format!("{q_heads} query heads are not a multiple of {kv_heads} key/value heads")));
         }
         Ok(Plan { batch: q[0], q_heads, kv_heads, q_len, kv_len, past_len: 0, head, v_head, three_d })
     }

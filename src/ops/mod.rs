@@ -30,7 +30,9 @@ pub mod pad;
 pub mod pool;
 pub mod reduce;
 pub mod resize;
+pub mod rms_normalization;
 pub mod rnn;
+pub mod rotary_embedding;
 pub mod shape;
 pub mod slice;
 pub mod softmax;
@@ -368,6 +370,8 @@ impl Registry {
             einsum::register(&mut reg);
             rnn::register(&mut reg);
             attention::register(&mut reg);
+            rms_normalization::register(&mut reg);
+            rotary_embedding::register(&mut reg);
             reg
         })
     }
