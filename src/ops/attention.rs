@@ -99,6 +99,9 @@ pub struct Attention {
     pub qk_output: QkOutput,
     /// Softmax in float64 (`softmax_precision` = double).
     pub softmax_f64: bool,
+    /// No `softmax_precision`: the softmax runs at Q's precision (for
+    /// float16 and bfloat16, each step rounded as the reference does).
+    pub softmax_at_input: bool,
     /// `left_window_size` (-1: unbounded).
     pub left_window: i64,
     /// `right_window_size` (-1: unbounded).
@@ -144,7 +147,8 @@ impl Attention {
             3 => QkOutput::Probabilities,
             other => return Err(attrs.error("qk_matmul_output_mode", format!("must be 0 to 3, got {other}"))),
         };
-        let softmax_f64 = match attrs.i64("softmax_precision")? {
+        let softmax_precision = attrs.i64("softmax_precision")?;
+        let softmax_f64 = match softmax_precision {
             None => false,
             Some(code) => match i32::try_from(code).ok().and_then(DType::from_onnx_code) {
                 Some(DType::F64) => true,
@@ -171,6 +175,7 @@ impl Attention {
             softcap,
             qk_output,
             softmax_f64,
+            softmax_at_input: softmax_precision.is_none(),
             left_window,
             right_window,
         })
@@ -389,7 +394,9 @@ impl<F: Compute> Job<'_, F> {
                 *row.1 = true;
             }
         }
-        if total > 0 {
+        if total > 0 && self.op.softmax_at_input && matches!(self.round, DType::F16 | DType::BF16) {
+            scores.chunks_mut(total).for_each(|row| softmax_rounded(row, self.round));
+        } else if total > 0 {
             softmax(scores, total, 1, &Parallel::serial());
         }
         for (row, &masked) in scores.chunks_mut(total.max(1)).zip(&masked_rows) {
@@ -401,6 +408,31 @@ impl<F: Compute> Job<'_, F> {
         }
         let v = MatRef::row_major(&self.v[kv * total * v_head..], total, v_head);
         F::gemm_serial(MatRef::row_major(scores, q_len, total), v, y, F::ONE, F::ZERO);
+    }
+}
+
+/// Softmax of one row at the precision of `dtype` (float16 or bfloat16),
+/// each step rounded as numpy rounds it on such arrays: the maximum (0 for
+/// an all -inf row), `exp(x - max)`, the sum (bfloat16 adds in its own
+/// precision one element after the other; float16 sums in float32 and
+/// rounds once), and the quotient.
+fn softmax_rounded<F: Compute>(row: &mut [F], dtype: DType) {
+    let round = |value: F| value.round_to(dtype);
+    let max = row
+        .iter()
+        .fold(F::neg_infinity(), |max, &value| if value.is_nan() || max.is_nan() { F::nan() } else { max.max(value) });
+    let max = if max == F::neg_infinity() { F::zero() } else { max };
+    for value in row.iter_mut() {
+        *value = round(round(*value - max).exp());
+    }
+    let sum = if dtype == DType::BF16 {
+        row.iter().fold(F::zero(), |sum, &value| round(sum + value))
+    } else {
+        round(row.iter().fold(F::zero(), |sum, &value| sum + value))
+    };
+    let sum = if sum == F::zero() { F::one() } else { sum };
+    for value in row.iter_mut() {
+        *value = round(*value / sum);
     }
 }
 
