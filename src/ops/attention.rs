@@ -729,3 +729,375 @@ impl Op for Attention {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use ndarray::ArrayD;
+
+    use super::*;
+
+    /// Deterministic values in [-2, 2).
+    fn values(shape: &[usize], seed: u64) -> ArrayD<f64> {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        ArrayD::from_shape_fn(IxDyn(shape), |_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64 * 4.0 - 2.0
+        })
+    }
+
+    /// One configuration; the reference below reads it independently of
+    /// the op's code.
+    #[derive(Clone)]
+    struct Case {
+        batch: usize,
+        q_heads: usize,
+        kv_heads: usize,
+        q_len: usize,
+        kv_len: usize,
+        past_len: usize,
+        head: usize,
+        v_head: usize,
+        three_d: bool,
+        /// Shape and whether the mask is bool (true where the value > -1.2).
+        mask: Option<(Vec<usize>, bool)>,
+        nonpad: Option<Vec<i64>>,
+        op: Attention,
+    }
+
+    fn op() -> Attention {
+        Attention {
+            version: 25,
+            is_causal: false,
+            q_num_heads: None,
+            kv_num_heads: None,
+            scale: None,
+            softcap: 0.0,
+            qk_output: QkOutput::Product,
+            softmax_f64: false,
+            softmax_at_input: true,
+            left_window: -1,
+            right_window: -1,
+        }
+    }
+
+    fn case() -> Case {
+        Case {
+            batch: 2,
+            q_heads: 4,
+            kv_heads: 2,
+            q_len: 3,
+            kv_len: 5,
+            past_len: 0,
+            head: 4,
+            v_head: 3,
+            three_d: false,
+            mask: None,
+            nonpad: None,
+            op: op(),
+        }
+    }
+
+    struct Data {
+        q: ArrayD<f64>,
+        k: ArrayD<f64>,
+        v: ArrayD<f64>,
+        mask: Option<ArrayD<f64>>,
+        past_key: Option<ArrayD<f64>>,
+        past_value: Option<ArrayD<f64>>,
+    }
+
+    fn data(case: &Case) -> Data {
+        let (b, hq, hk) = (case.batch, case.q_heads, case.kv_heads);
+        let shape = |heads: usize, len: usize, size: usize| {
+            if case.three_d { vec![b, len, heads * size] } else { vec![b, heads, len, size] }
+        };
+        let past = case.past_len > 0;
+        Data {
+            q: values(&shape(hq, case.q_len, case.head), 1),
+            k: values(&shape(hk, case.kv_len, case.head), 2),
+            v: values(&shape(hk, case.kv_len, case.v_head), 3),
+            mask: case.mask.as_ref().map(|(shape, _)| values(shape, 4)),
+            past_key: past.then(|| values(&[b, hk, case.past_len, case.head], 5)),
+            past_value: past.then(|| values(&[b, hk, case.past_len, case.v_head], 6)),
+        }
+    }
+
+    /// Attention in float64, element by element: `(Y [b, h, i, dv], the
+    /// qk output [b, h, i, j])`.
+    fn reference(case: &Case, data: &Data) -> (Vec<f64>, Vec<f64>) {
+        let op = &case.op;
+        let total = case.past_len + case.kv_len;
+        // Element (b, h, s, d) of a [b, h, s, d] or [b, s, h·d] input whose
+        // heads have `size` elements, the past cache coming first.
+        let read =
+            |array: &ArrayD<f64>, past: Option<&ArrayD<f64>>, size: usize, b: usize, h: usize, s: usize, d: usize| {
+                let s = match past {
+                    Some(past) if s < case.past_len => return past[[b, h, s, d]],
+                    Some(_) => s - case.past_len,
+                    None => s,
+                };
+                if case.three_d { array[[b, s, h * size + d]] } else { array[[b, h, s, d]] }
+            };
+        let scale = op.scale.map_or(1.0 / (case.head as f64).sqrt(), f64::from);
+        let (mut y, mut qk) = (Vec::new(), Vec::new());
+        for b in 0..case.batch {
+            for h in 0..case.q_heads {
+                let kvh = h / (case.q_heads / case.kv_heads);
+                for i in 0..case.q_len {
+                    let mut raw = vec![0.0; total];
+                    let mut capped = vec![0.0; total];
+                    let mut bias = vec![0.0; total];
+                    for j in 0..total {
+                        let dot: f64 = (0..case.head)
+                            .map(|d| {
+                                read(&data.q, None, case.head, b, h, i, d)
+                                    * read(&data.k, data.past_key.as_ref(), case.head, b, kvh, j, d)
+                            })
+                            .sum();
+                        raw[j] = dot * scale;
+                        capped[j] = if op.softcap > 0.0 {
+                            f64::from(op.softcap) * (raw[j] / f64::from(op.softcap)).tanh()
+                        } else {
+                            raw[j]
+                        };
+                        if let (Some((shape, is_bool)), Some(mask)) = (&case.mask, &data.mask) {
+                            let last = shape[shape.len() - 1];
+                            let value = if j >= last {
+                                f64::NEG_INFINITY
+                            } else {
+                                let full = [b, h, i, j];
+                                let index: Vec<usize> = shape
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(axis, &size)| if size == 1 { 0 } else { full[4 - shape.len() + axis] })
+                                    .collect();
+                                let value = mask[IxDyn(&index)];
+                                if *is_bool { if value > -1.2 { 0.0 } else { f64::NEG_INFINITY } } else { value }
+                            };
+                            bias[j] += value;
+                        }
+                        let offset = match &case.nonpad {
+                            Some(nonpad) if case.past_len == 0 => nonpad[b] - case.q_len as i64,
+                            _ => case.past_len as i64,
+                        };
+                        let frontier = i as i64 + offset;
+                        if op.is_causal && j as i64 > frontier {
+                            bias[j] = f64::NEG_INFINITY;
+                        }
+                        if case.nonpad.as_ref().is_some_and(|nonpad| j as i64 >= nonpad[b]) {
+                            bias[j] = f64::NEG_INFINITY;
+                        }
+                        let diff = frontier - j as i64;
+                        if (op.left_window >= 0 && diff > op.left_window)
+                            || (op.right_window >= 0 && -diff > op.right_window)
+                        {
+                            bias[j] = f64::NEG_INFINITY;
+                        }
+                    }
+                    let logits: Vec<f64> = capped.iter().zip(&bias).map(|(x, b)| x + b).collect();
+                    let masked = bias.iter().all(|&b| b == f64::NEG_INFINITY);
+                    let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let exps: Vec<f64> = logits.iter().map(|&x| (x - max).exp()).collect();
+                    let sum: f64 = exps.iter().sum();
+                    let probs: Vec<f64> = exps.iter().map(|&e| if masked { 0.0 } else { e / sum }).collect();
+                    qk.extend(match op.qk_output {
+                        QkOutput::Product => raw,
+                        QkOutput::Softcapped => capped,
+                        QkOutput::Biased => logits,
+                        QkOutput::Probabilities => probs.clone(),
+                    });
+                    for d in 0..case.v_head {
+                        y.push(
+                            (0..total)
+                                .map(|j| probs[j] * read(&data.v, data.past_value.as_ref(), case.v_head, b, kvh, j, d))
+                                .sum(),
+                        );
+                    }
+                }
+            }
+        }
+        (y, qk)
+    }
+
+    fn run(case: &Case, data: &Data, dtype: DType, par: &Parallel) -> Result<Vec<Tensor>, OpError> {
+        let tensor = |array: &ArrayD<f64>| cast(&Tensor::from(array.clone()), dtype);
+        let mask = match (&case.mask, &data.mask) {
+            (Some((_, true)), Some(mask)) => Some(Tensor::from(mask.mapv(|v| v > -1.2))),
+            (Some(_), Some(mask)) => Some(tensor(mask)),
+            _ => None,
+        };
+        let nonpad = case
+            .nonpad
+            .as_ref()
+            .map(|nonpad| Tensor::from(ArrayD::from_shape_vec(IxDyn(&[nonpad.len()]), nonpad.clone()).expect("shape")));
+        let mut inputs: Vec<Option<Cow<'_, Tensor>>> = vec![
+            Some(Cow::Owned(tensor(&data.q))),
+            Some(Cow::Owned(tensor(&data.k))),
+            Some(Cow::Owned(tensor(&data.v))),
+            mask.map(Cow::Owned),
+            data.past_key.as_ref().map(|array| Cow::Owned(tensor(array))),
+            data.past_value.as_ref().map(|array| Cow::Owned(tensor(array))),
+            nonpad.map(Cow::Owned),
+        ];
+        let ctx = ExecCtx { par, pool: None, max_tensor_bytes: u64::MAX };
+        let mut values: Vec<Option<Tensor>> = vec![None; 4];
+        let wanted = [true; 4];
+        let mut outputs = OutputSet::new(&mut values, &wanted);
+        let mut op = case.op.clone();
+        if case.three_d {
+            op.q_num_heads = Some(case.q_heads);
+            op.kv_num_heads = Some(case.kv_heads);
+        }
+        op.run_outputs(&mut inputs, &ctx, &mut outputs)?;
+        Ok(values.into_iter().map(|value| value.expect("output")).collect())
+    }
+
+    /// Y as `[b, h, i, dv]` whatever the input rank.
+    fn y_heads_first(case: &Case, y: &Tensor) -> Vec<f64> {
+        let values = y.to_f64_vec();
+        if !case.three_d {
+            return values;
+        }
+        let mut out = Vec::new();
+        for b in 0..case.batch {
+            for h in 0..case.q_heads {
+                for i in 0..case.q_len {
+                    let start = ((b * case.q_len + i) * case.q_heads + h) * case.v_head;
+                    out.extend_from_slice(&values[start..start + case.v_head]);
+                }
+            }
+        }
+        out
+    }
+
+    fn check(case: &Case) {
+        let data = data(case);
+        let (want_y, want_qk) = reference(case, &data);
+        for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 2e-5)] {
+            let got = run(case, &data, dtype, &Parallel::serial()).expect("runs");
+            for (what, got, want) in
+                [("Y", y_heads_first(case, &got[0]), &want_y), ("qk", got[3].to_f64_vec(), &want_qk)]
+            {
+                assert_eq!(got.len(), want.len(), "{what} {dtype}");
+                for (idx, (got, want)) in got.iter().zip(want).enumerate() {
+                    let same = got == want || (got - want).abs() <= tol * (1.0 + want.abs());
+                    assert!(same, "{what} {dtype} [{idx}]: {got} vs {want}");
+                }
+            }
+            let total = case.past_len + case.kv_len;
+            assert_eq!(got[1].shape(), [case.batch, case.kv_heads, total, case.head]);
+            assert_eq!(got[2].shape(), [case.batch, case.kv_heads, total, case.v_head]);
+        }
+    }
+
+    #[test]
+    fn matches_float64_loops() {
+        check(&case());
+        check(&Case { three_d: true, ..case() });
+        check(&Case { op: Attention { is_causal: true, qk_output: QkOutput::Probabilities, ..op() }, ..case() });
+        check(&Case { op: Attention { softcap: 1.5, qk_output: QkOutput::Softcapped, ..op() }, ..case() });
+        check(&Case {
+            op: Attention { scale: Some(0.3), qk_output: QkOutput::Biased, ..op() },
+            mask: Some((vec![3, 5], false)),
+            ..case()
+        });
+        check(&Case {
+            mask: Some((vec![2, 1, 3, 4], true)),
+            op: Attention { qk_output: QkOutput::Biased, ..op() },
+            ..case()
+        });
+        check(&Case {
+            past_len: 2,
+            mask: Some((vec![4, 1, 6], false)),
+            op: Attention { is_causal: true, ..op() },
+            three_d: true,
+            ..case()
+        });
+        check(&Case {
+            nonpad: Some(vec![4, 2]),
+            q_len: 3,
+            op: Attention { is_causal: true, qk_output: QkOutput::Probabilities, ..op() },
+            ..case()
+        });
+        check(&Case { nonpad: Some(vec![1, 5]), q_len: 3, op: Attention { is_causal: true, ..op() }, ..case() });
+        check(&Case {
+            op: Attention { left_window: 1, right_window: 0, ..op() },
+            mask: Some((vec![5], true)),
+            ..case()
+        });
+        check(&Case { kv_heads: 1, kv_len: 0, op: Attention { qk_output: QkOutput::Probabilities, ..op() }, ..case() });
+    }
+
+    #[test]
+    fn threads_do_not_change_bits() {
+        let case = Case {
+            batch: 2,
+            q_heads: 8,
+            kv_heads: 2,
+            q_len: 40,
+            kv_len: 48,
+            head: 32,
+            v_head: 24,
+            op: Attention { is_causal: true, softcap: 4.0, ..op() },
+            mask: Some((vec![40, 48], false)),
+            ..case()
+        };
+        let data = data(&case);
+        let serial = run(&case, &data, DType::F32, &Parallel::serial()).expect("runs");
+        for n_threads in [2, 3] {
+            let par = Parallel::with_threads(n_threads).expect("pool");
+            assert!(par.splits(case.batch * case.q_heads * case.q_len * case.kv_len * (case.head + case.v_head)));
+            let threaded = run(&case, &data, DType::F32, &par).expect("runs");
+            for (a, b) in serial.iter().zip(&threaded) {
+                assert_eq!(a.to_le_bytes(), b.to_le_bytes(), "{n_threads} threads");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        let par = Parallel::serial();
+        let err = |case: &Case, data: &Data| run(case, data, DType::F32, &par).expect_err("refused").to_string();
+        let base = case();
+        let mut bad = data(&base);
+        bad.k = values(&[2, 3, 5, 4], 2);
+        bad.v = values(&[2, 3, 5, 3], 3);
+        assert!(err(&base, &bad).contains("not a multiple of 3 key/value heads"), "{}", err(&base, &bad));
+        let mut bad = data(&base);
+        bad.q = values(&[2, 4, 3], 1);
+        assert!(err(&base, &bad).contains("all be 4-D"));
+        let mut bad = data(&base);
+        bad.v = values(&[2, 2, 6, 3], 3);
+        assert!(err(&base, &bad).contains("different sequence lengths"));
+        let masked = Case { mask: Some((vec![2, 5], false)), ..case() };
+        assert!(err(&masked, &data(&masked)).contains("does not broadcast"));
+        let long = Case { mask: Some((vec![3, 6], false)), ..case() };
+        assert!(err(&long, &data(&long)).contains("does not broadcast"));
+        let mut half_cache = data(&base);
+        half_cache.past_key = Some(values(&[2, 2, 1, 4], 5));
+        assert!(err(&base, &half_cache).contains("given together"));
+        let cached = Case { past_len: 1, nonpad: Some(vec![1, 1]), ..case() };
+        assert!(err(&cached, &data(&cached)).contains("cannot be combined"));
+        let three_d = Case { three_d: true, q_heads: 3, kv_heads: 3, head: 5, ..case() };
+        let mut odd = data(&three_d);
+        odd.q = values(&[2, 3, 14], 1);
+        assert!(err(&three_d, &odd).contains("not a multiple"));
+        let mut no_heads = case();
+        no_heads.op.q_num_heads = Some(4);
+        assert!(err(&no_heads, &data(&no_heads)).contains("must not be given with 4-D"));
+        // An absurd size is refused before anything is allocated.
+        let data = data(&base);
+        let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: 64 };
+        let mut inputs = [
+            Some(Cow::Owned(Tensor::from(data.q.clone()))),
+            Some(Cow::Owned(Tensor::from(data.k.clone()))),
+            Some(Cow::Owned(Tensor::from(data.v.clone()))),
+        ];
+        let err = base.op.run(&mut inputs, &ctx).expect_err("too large").to_string();
+        assert!(err.contains("tensor size limit"), "{err}");
+    }
+}
