@@ -190,3 +190,77 @@ impl Op for RotaryEmbedding {
         Ok(cast(&Tensor::from(out), dtype))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{ArrayD, IxDyn};
+
+    use super::*;
+    use crate::kernels::Parallel;
+
+    fn tensor(shape: &[usize], seed: usize) -> Tensor {
+        let len: usize = shape.iter().product();
+        let data: Vec<f32> = (0..len).map(|idx| (((idx * 7 + seed * 13) % 23) as f32 - 11.0) / 8.0).collect();
+        Tensor::from(ArrayD::from_shape_vec(IxDyn(shape), data).expect("shape"))
+    }
+
+    fn run(op: &RotaryEmbedding, inputs: Vec<Tensor>) -> Result<Tensor, OpError> {
+        let par = Parallel::serial();
+        let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
+        let mut inputs: Vec<_> = inputs.into_iter().map(|tensor| Some(tensor.into())).collect();
+        op.run(&mut inputs, &ctx)
+    }
+
+    /// RoPE in float64, on a `[b, h, s, d]` input, written from the
+    /// pairing rule: pair `p` is (p, p + dim/2), or (2p, 2p + 1).
+    #[test]
+    fn rotates_pairs_as_the_formula_says() {
+        let (b, h, s, d, dim) = (2, 3, 4, 8, 6);
+        let x = tensor(&[b, h, s, d], 1);
+        let (cos, sin) = (tensor(&[10, dim / 2], 2), tensor(&[10, dim / 2], 3));
+        let ids: Vec<i64> = (0..b * s).map(|idx| ((idx * 3) % 10) as i64).collect();
+        let ids = Tensor::from(ArrayD::from_shape_vec(IxDyn(&[b, s]), ids.clone()).expect("shape"));
+        for interleaved in [false, true] {
+            let op = RotaryEmbedding { interleaved, rotary_dim: dim, num_heads: None };
+            let got = run(&op, vec![x.clone(), cos.clone(), sin.clone(), ids.clone()]).expect("runs").to_f64_vec();
+            let (xv, cv, sv, iv) = (x.to_f64_vec(), cos.to_f64_vec(), sin.to_f64_vec(), ids.to_f64_vec());
+            for bi in 0..b {
+                for hi in 0..h {
+                    for si in 0..s {
+                        let base = ((bi * h + hi) * s + si) * d;
+                        let pos = iv[bi * s + si] as usize;
+                        let mut want = xv[base..base + d].to_vec();
+                        for p in 0..dim / 2 {
+                            let (i1, i2) = if interleaved { (2 * p, 2 * p + 1) } else { (p, p + dim / 2) };
+                            let (c, sn) = (cv[pos * dim / 2 + p], sv[pos * dim / 2 + p]);
+                            want[i1] = c * xv[base + i1] - sn * xv[base + i2];
+                            want[i2] = sn * xv[base + i1] + c * xv[base + i2];
+                        }
+                        for k in 0..d {
+                            assert!((got[base + k] - want[k]).abs() < 1e-6, "{interleaved} {bi} {hi} {si} {k}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        let x = tensor(&[1, 2, 3, 8], 1);
+        let (cos, sin) = (tensor(&[5, 4], 2), tensor(&[5, 4], 3));
+        let ids = |values: Vec<i64>| Tensor::from(ArrayD::from_shape_vec(IxDyn(&[1, 3]), values).expect("shape"));
+        let op = RotaryEmbedding { interleaved: false, rotary_dim: 0, num_heads: None };
+        let err = run(&op, vec![x.clone(), cos.clone(), sin.clone(), ids(vec![0, 5, 1])]).expect_err("id");
+        assert!(err.to_string().contains("position id 5 is outside"), "{err}");
+        let odd = RotaryEmbedding { rotary_dim: 3, ..op.clone() };
+        let err = run(&odd, vec![x.clone(), cos.clone(), sin.clone(), ids(vec![0, 1, 2])]).expect_err("odd");
+        assert!(err.to_string().contains("must be even"), "{err}");
+        let err = run(&op, vec![tensor(&[1, 3, 16], 1), cos.clone(), sin.clone()]).expect_err("3-D");
+        assert!(err.to_string().contains("num_heads"), "{err}");
+        let err = run(&op, vec![x.clone(), cos.clone(), sin.clone()]).expect_err("cache shape");
+        assert!(err.to_string().contains("without position_ids"), "{err}");
+        let err = run(&op, vec![x, tensor(&[5, 3], 2), tensor(&[5, 3], 3), ids(vec![0, 1, 2])]).expect_err("half");
+        assert!(err.to_string().contains("rotary_embedding_dim/2"), "{err}");
+    }
+}
