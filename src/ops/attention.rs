@@ -283,7 +283,7 @@ fn heads_first<F: Compute>(
     [batch, heads, seq, head]: [usize; 4],
     map: impl Fn(F) -> F,
 ) -> Vec<F> {
-    if !three_d {
+    if !three_d || head == 0 {
         return data.iter().map(|&value| map(value)).collect();
     }
     let mut out = Vec::with_capacity(data.len());
@@ -705,11 +705,16 @@ impl Op for Attention {
             },
         };
         let total = plan.total();
-        let n_q = plan.batch * plan.q_heads;
+        let (batch, q_heads, kv_heads, q_len) = (plan.batch, plan.q_heads, plan.kv_heads, plan.q_len);
+        // Every (batch, head, query) row and (batch, kv head, key) costs
+        // work even when the head size is 0, so their counts are bounded
+        // too.
         for shape in [
-            vec![n_q, plan.q_len, plan.v_head],
-            vec![plan.batch * plan.kv_heads, total, plan.head.max(plan.v_head)],
-            vec![n_q, plan.q_len, total],
+            vec![batch, q_heads, q_len],
+            vec![batch, kv_heads, total],
+            vec![batch, q_heads, q_len, plan.v_head],
+            vec![batch, kv_heads, total, plan.head.max(plan.v_head)],
+            vec![batch, q_heads, q_len, total],
         ] {
             ctx.checked_elems(OP, DType::F64, &shape)?;
         }
@@ -1098,6 +1103,14 @@ mod tests {
             Some(Cow::Owned(Tensor::from(data.v.clone()))),
         ];
         let err = base.op.run(&mut inputs, &ctx).expect_err("too large").to_string();
+        assert!(err.contains("tensor size limit"), "{err}");
+        // Empty inputs with absurd head and sequence counts: refused, not
+        // a loop over 2^70 empty rows.
+        let empty = |shape: &[usize]| Some(Cow::Owned(Tensor::zeros(DType::F32, shape)));
+        let mut inputs = [empty(&[1, 1 << 30, 0]), empty(&[1, 0, 0]), empty(&[1, 0, 0])];
+        let huge = Attention { q_num_heads: Some(1 << 40), kv_num_heads: Some(1 << 40), ..op() };
+        let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: 1 << 30 };
+        let err = huge.run(&mut inputs, &ctx).expect_err("too large").to_string();
         assert!(err.contains("tensor size limit"), "{err}");
     }
 }
