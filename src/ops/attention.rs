@@ -208,7 +208,7 @@ impl Plan {
 
     /// Query heads per key/value head.
     fn group(&self) -> usize {
-        if self.kv_heads == 0 { 1 } else { self.q_heads / self.kv_heads }
+        self.q_heads.checked_div(self.kv_heads).unwrap_or(1)
     }
 }
 
