@@ -42,7 +42,10 @@
 //! track it closely.
 //!
 //! `qk_matmul_output_mode` picks the fourth output: 0 the raw product, 1
-//! after softcap, 2 after the bias, 3 the probabilities. The fully-masked
+//! after softcap, 2 after the bias, 3 the probabilities. Mode 0 with a
+//! softcap is the product before softcap, as the spec and the schema's
+//! function body have it (`onnx.reference`'s Python gives the softcapped
+//! product there; no node test covers the pair). The fully-masked
 //! row guard follows the spec's errata: such a row of `Y` and of the mode-3
 //! output is zero, not NaN.
 
@@ -1005,6 +1008,8 @@ mod tests {
         check(&Case { three_d: true, ..case() });
         check(&Case { op: Attention { is_causal: true, qk_output: QkOutput::Probabilities, ..op() }, ..case() });
         check(&Case { op: Attention { softcap: 1.5, qk_output: QkOutput::Softcapped, ..op() }, ..case() });
+        // Mode 0 is the product before softcap (as the function body has it).
+        check(&Case { op: Attention { softcap: 1.5, ..op() }, ..case() });
         check(&Case {
             op: Attention { scale: Some(0.3), qk_output: QkOutput::Biased, ..op() },
             mask: Some((vec![3, 5], false)),
