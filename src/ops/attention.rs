@@ -718,6 +718,10 @@ impl Op for Attention {
             vec![batch, q_heads, q_len, plan.v_head],
             vec![batch, kv_heads, total, plan.head.max(plan.v_head)],
             vec![batch, q_heads, q_len, total],
+            // One job's block (scores, kept scores, Y), bounded even when
+            // the batch or the head count is 0.
+            vec![3, q_len, total.max(plan.v_head)],
+            vec![total, plan.head.max(plan.v_head)],
         ] {
             ctx.checked_elems(OP, DType::F64, &shape)?;
         }
@@ -1116,6 +1120,10 @@ mod tests {
         let huge = Attention { q_num_heads: Some(1 << 40), kv_num_heads: Some(1 << 40), ..op() };
         let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: 1 << 30 };
         let err = huge.run(&mut inputs, &ctx).expect_err("too large").to_string();
+        assert!(err.contains("tensor size limit"), "{err}");
+        // No batch, but a block per job of 2^80 scores: refused too.
+        let mut inputs = [empty(&[0, 1, 1 << 40, 0]), empty(&[0, 1, 1 << 40, 0]), empty(&[0, 1, 1 << 40, 0])];
+        let err = op().run(&mut inputs, &ctx).expect_err("too large").to_string();
         assert!(err.contains("tensor size limit"), "{err}");
     }
 }
