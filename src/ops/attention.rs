@@ -32,8 +32,10 @@
 //!
 //! Both products run on the GEMM kernel ([`crate::kernels::gemm`]) and the
 //! softmax on the softmax kernel ([`crate::kernels::softmax`]), one job per
-//! `(b, h)` pair through [`crate::kernels::Parallel::for_blocks_by_work`]:
-//! each job is serial and the cut depends only on the sizes, so results
+//! block of up to 32 query rows of a `(b, h)` pair (so a single long head
+//! splits too, and a job's scores stay in cache) through
+//! [`crate::kernels::Parallel::for_blocks_by_work`]: each job is serial
+//! and the cut depends only on the sizes, so results
 //! are bitwise the same for any thread count. Computation is in float32
 //! (float64 for float64 inputs, or when `softmax_precision` asks for
 //! double); float16 and bfloat16 values are rounded back to their type
@@ -64,6 +66,10 @@ use crate::ops::cast::cast;
 use crate::tensor::{DType, Element, Tensor};
 
 const OP: &str = "Attention";
+
+/// Query rows per job: a job's scores (`ROWS × keys`) stay small enough to
+/// be in cache for the softmax and the second product.
+const ROWS: usize = 32;
 
 /// Registers Attention.
 pub fn register(reg: &mut Registry) {
@@ -323,6 +329,10 @@ struct Job<'a, F> {
     mask: Option<&'a Mask<F>>,
     nonpad: Option<&'a [i64]>,
     keep_scores: bool,
+    /// Query rows per job (the last job of a head may have fewer).
+    rows: usize,
+    /// Jobs per (batch item, head).
+    blocks_per_head: usize,
 }
 
 impl<F: Compute> Job<'_, F> {
@@ -351,17 +361,24 @@ impl<F: Compute> Job<'_, F> {
         bias
     }
 
-    /// Computes job `index` (`b·Hq + h`) into `block`: scores `[Sq, T]`,
-    /// then `Y` `[Sq, Dv]`, then (when kept) the pre-softmax scores.
+    /// Computes job `index` (query rows `r·R..` of head `b·Hq + h`, `R`
+    /// rows per job) into `block`: scores `[R, T]`, then `Y` `[R, Dv]`,
+    /// then (when kept) the pre-softmax scores `[R, T]`; a head's last job
+    /// may fill fewer rows.
     fn run(&self, index: usize, block: &mut [F]) {
         let plan = self.plan;
         let (q_len, total, head, v_head) = (plan.q_len, plan.total(), plan.head, plan.v_head);
-        let (b, h) = (index / plan.q_heads, index % plan.q_heads);
+        let (head_index, row_block) = (index / self.blocks_per_head, index % self.blocks_per_head);
+        let (b, h) = (head_index / plan.q_heads, head_index % plan.q_heads);
         let kv = b * plan.kv_heads + h / plan.group();
-        let (scores, rest) = block.split_at_mut(q_len * total);
-        let (y, kept) = rest.split_at_mut(q_len * v_head);
+        let first = row_block * self.rows;
+        let n_rows = self.rows.min(q_len - first);
+        let (scores, rest) = block.split_at_mut(self.rows * total);
+        let (y, kept) = rest.split_at_mut(self.rows * v_head);
+        let (scores, y) = (&mut scores[..n_rows * total], &mut y[..n_rows * v_head]);
+        let kept = if self.keep_scores { &mut kept[..n_rows * total] } else { kept };
         let round = |value: F| value.round_to(self.round);
-        let q = MatRef::row_major(&self.q[index * q_len * head..], q_len, head);
+        let q = MatRef::row_major(&self.q[(head_index * q_len + first) * head..], n_rows, head);
         let k = MatRef::row_major(&self.k[kv * total * head..], total, head);
         F::gemm_serial(q, k.t(), scores, F::ONE, F::ZERO);
         scores.iter_mut().for_each(|value| *value = round(*value));
@@ -377,11 +394,11 @@ impl<F: Compute> Job<'_, F> {
         if self.keep_scores && self.op.qk_output == QkOutput::Softcapped {
             kept.copy_from_slice(scores);
         }
-        let mut masked_rows = vec![false; q_len];
+        let mut masked_rows = vec![false; n_rows];
         for (i, row) in scores.chunks_mut(total.max(1)).enumerate() {
             let mut bias_max = F::neg_infinity();
             for (j, value) in row.iter_mut().enumerate() {
-                let bias = self.bias(b, h, i, j);
+                let bias = self.bias(b, h, first + i, j);
                 bias_max = bias_max.max(bias);
                 *value = round(*value + bias);
             }
@@ -410,7 +427,7 @@ impl<F: Compute> Job<'_, F> {
             }
         }
         let v = MatRef::row_major(&self.v[kv * total * v_head..], total, v_head);
-        F::gemm_serial(MatRef::row_major(scores, q_len, total), v, y, F::ONE, F::ZERO);
+        F::gemm_serial(MatRef::row_major(scores, n_rows, total), v, y, F::ONE, F::ZERO);
     }
 }
 
@@ -563,9 +580,14 @@ impl Attention {
         let k: Vec<F> = k_all.iter().map(|&value| scaled(value)).collect();
         let mask = tensors.mask.map(|mask| self.mask::<F>(mask, plan)).transpose()?;
         let keep_scores = outputs.wanted(3) && self.qk_output != QkOutput::Probabilities;
-        let scores_len = q_len * total;
-        let block = scores_len + q_len * v_head + if keep_scores { scores_len } else { 0 };
-        let n_jobs = batch * q_heads;
+        // Jobs of up to ROWS query rows of one head: the cut depends only
+        // on the sizes, so results do not depend on the thread count, and
+        // one long head still splits across threads.
+        let rows = q_len.min(ROWS);
+        let blocks_per_head = if rows == 0 { 0 } else { q_len.div_ceil(rows) };
+        let scores_len = rows * total;
+        let block = scores_len + rows * v_head + if keep_scores { scores_len } else { 0 };
+        let n_jobs = batch * q_heads * blocks_per_head;
         let work_len = n_jobs.checked_mul(block).ok_or_else(|| invalid("the work space is too large".into()))?;
         ctx.checked_elems(OP, F::DTYPE, &[work_len])?;
         let mut work = vec![F::zero(); work_len];
@@ -579,23 +601,33 @@ impl Attention {
             mask: mask.as_ref(),
             nonpad: tensors.nonpad.as_deref(),
             keep_scores,
+            rows,
+            blocks_per_head,
         };
         let flops = n_jobs.saturating_mul(scores_len).saturating_mul(head + v_head + 1);
         ctx.par.for_blocks_by_work(&mut work, block, flops, |index, block| job.run(index, block));
 
-        let mut y = Vec::with_capacity(n_jobs * q_len * v_head);
-        if plan.three_d {
-            for b in 0..batch {
+        // Where row `i` of head `head_index` starts in `work`, `offset`
+        // into its job's block, with `width` elements per row there.
+        let row_at = |head_index: usize, i: usize, offset: usize, width: usize| {
+            (head_index * blocks_per_head + i / rows) * block + offset + (i % rows) * width
+        };
+        let mut y = Vec::with_capacity(batch * q_heads * q_len * v_head);
+        for b in 0..batch {
+            if plan.three_d {
                 for i in 0..q_len {
                     for h in 0..q_heads {
-                        let start = (b * q_heads + h) * block + scores_len + i * v_head;
+                        let start = row_at(b * q_heads + h, i, scores_len, v_head);
                         y.extend_from_slice(&work[start..start + v_head]);
                     }
                 }
-            }
-        } else {
-            for chunk in work.chunks(block.max(1)) {
-                y.extend_from_slice(&chunk[scores_len..scores_len + q_len * v_head]);
+            } else {
+                for h in 0..q_heads {
+                    for i in 0..q_len {
+                        let start = row_at(b * q_heads + h, i, scores_len, v_head);
+                        y.extend_from_slice(&work[start..start + v_head]);
+                    }
+                }
             }
         }
         let y_shape =
@@ -603,10 +635,13 @@ impl Attention {
         let y = ArrayD::from_shape_vec(IxDyn(&y_shape), y).map_err(|err| invalid(err.to_string()))?;
         outputs.set(0, cast(&F::wrap(y), tensors.q.dtype()));
         if outputs.wanted(3) {
-            let from = if keep_scores { scores_len + q_len * v_head } else { 0 };
-            let mut qk = Vec::with_capacity(n_jobs * scores_len);
-            for chunk in work.chunks(block.max(1)) {
-                qk.extend_from_slice(&chunk[from..from + scores_len]);
+            let from = if keep_scores { scores_len + rows * v_head } else { 0 };
+            let mut qk = Vec::with_capacity(batch * q_heads * q_len * total);
+            for head_index in 0..batch * q_heads {
+                for i in 0..q_len {
+                    let start = row_at(head_index, i, from, total);
+                    qk.extend_from_slice(&work[start..start + total]);
+                }
             }
             let qk = ArrayD::from_shape_vec(IxDyn(&[batch, q_heads, q_len, total]), qk)
                 .map_err(|err| invalid(err.to_string()))?;
@@ -1012,6 +1047,17 @@ mod tests {
         check(&Case { three_d: true, ..case() });
         check(&Case { op: Attention { is_causal: true, qk_output: QkOutput::Probabilities, ..op() }, ..case() });
         check(&Case { op: Attention { softcap: 1.5, qk_output: QkOutput::Softcapped, ..op() }, ..case() });
+        // More query rows than one job takes: heads split into row blocks.
+        check(&Case {
+            q_len: 70,
+            kv_len: 9,
+            past_len: 3,
+            three_d: true,
+            mask: Some((vec![2, 1, 70, 12], false)),
+            op: Attention { is_causal: true, qk_output: QkOutput::Biased, ..op() },
+            ..case()
+        });
+        check(&Case { q_len: 33, op: Attention { qk_output: QkOutput::Probabilities, ..op() }, ..case() });
         // Mode 0 is the product before softcap (as the function body has it).
         check(&Case { op: Attention { softcap: 1.5, ..op() }, ..case() });
         check(&Case {
@@ -1048,7 +1094,7 @@ mod tests {
 
     #[test]
     fn threads_do_not_change_bits() {
-        let case = Case {
+        let many_heads = Case {
             batch: 2,
             q_heads: 8,
             kv_heads: 2,
@@ -1060,14 +1106,19 @@ mod tests {
             mask: Some((vec![40, 48], false)),
             ..case()
         };
-        let data = data(&case);
-        let serial = run(&case, &data, DType::F32, &Parallel::serial()).expect("runs");
-        for n_threads in [2, 3] {
-            let par = Parallel::with_threads(n_threads).expect("pool");
-            assert!(par.splits(case.batch * case.q_heads * case.q_len * case.kv_len * (case.head + case.v_head)));
-            let threaded = run(&case, &data, DType::F32, &par).expect("runs");
-            for (a, b) in serial.iter().zip(&threaded) {
-                assert_eq!(a.to_le_bytes(), b.to_le_bytes(), "{n_threads} threads");
+        // One long head: its query rows split across threads.
+        let one_head = Case { batch: 1, q_heads: 1, kv_heads: 1, q_len: 150, kv_len: 160, ..many_heads.clone() };
+        let one_head = Case { mask: Some((vec![150, 160], false)), ..one_head };
+        for case in [many_heads, one_head] {
+            let data = data(&case);
+            let serial = run(&case, &data, DType::F32, &Parallel::serial()).expect("runs");
+            for n_threads in [2, 3] {
+                let par = Parallel::with_threads(n_threads).expect("pool");
+                assert!(par.splits(case.batch * case.q_heads * case.q_len * case.kv_len * (case.head + case.v_head)));
+                let threaded = run(&case, &data, DType::F32, &par).expect("runs");
+                for (a, b) in serial.iter().zip(&threaded) {
+                    assert_eq!(a.to_le_bytes(), b.to_le_bytes(), "{n_threads} threads");
+                }
             }
         }
     }
