@@ -58,6 +58,7 @@ use num_traits::Float;
 use super::{ExecCtx, FLOATS_BF16, Inputs, Op, OutputSet, Registry, check_dtype, first_output, required};
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
+use crate::graph::model::Dim;
 use crate::graph::shapes::{InferInput, ValueType};
 use crate::kernels::Parallel;
 use crate::kernels::gemm::{GemmElem, MatRef};
@@ -672,11 +673,28 @@ impl Op for Attention {
     }
 
     fn infer(&self, inputs: &[InferInput<'_>], n_outputs: usize) -> Vec<Option<ValueType>> {
-        let dtype = |index: usize| inputs.get(index).and_then(|input| input.ty).map(|ty| ty.dtype);
-        [dtype(0), dtype(1), dtype(2), dtype(0)]
+        let ty = |index: usize| inputs.get(index).and_then(|input| input.ty);
+        let dims = |index: usize| ty(index).and_then(|ty| ty.dims.clone());
+        // Y: Q's dims with V's head size ([B, H, S, Dv], or [B, S, Hq·Dv]
+        // when V's hidden size is fixed); the other outputs' dims are left
+        // unknown (sums of sequence lengths).
+        let y_dims = match (dims(0), dims(2)) {
+            (Some(q), Some(v)) if q.len() == 4 && v.len() == 4 => {
+                Some(vec![q[0].clone(), q[1].clone(), q[2].clone(), v[3].clone()])
+            }
+            (Some(q), Some(v)) if q.len() == 3 && v.len() == 3 => match (&v[2], self.q_num_heads, self.kv_num_heads) {
+                (Dim::Fixed(hidden), Some(q_heads), Some(kv_heads)) if hidden % kv_heads == 0 => {
+                    Some(vec![q[0].clone(), q[1].clone(), Dim::Fixed(hidden / kv_heads * q_heads)])
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        let dtype = |index: usize| ty(index).map(|ty| ty.dtype);
+        [(dtype(0), y_dims), (dtype(1), None), (dtype(2), None), (dtype(0), None)]
             .into_iter()
             .take(n_outputs)
-            .map(|dtype| dtype.map(|dtype| ValueType { dtype, dims: None }))
+            .map(|(dtype, dims)| dtype.map(|dtype| ValueType { dtype, dims }))
             .collect()
     }
 
