@@ -245,11 +245,14 @@ impl<F: Float> Mask<F> {
 trait Compute: GemmElem + SoftmaxFloat + Float + Element + Default {
     /// `self` rounded to `dtype`'s precision (kept as `Self`).
     fn round_to(self, dtype: DType) -> Self;
+    /// Whether [`Compute::round_to`] changes values of this type for `dtype`.
+    fn rounds_for(dtype: DType) -> bool;
     /// From float64.
     fn of(value: f64) -> Self;
 }
 
 impl Compute for f32 {
+    #[inline]
     fn round_to(self, dtype: DType) -> Self {
         match dtype {
             DType::F16 => f16::from_f32(self).to_f32(),
@@ -261,9 +264,14 @@ impl Compute for f32 {
     fn of(value: f64) -> Self {
         value as f32
     }
+
+    fn rounds_for(dtype: DType) -> bool {
+        matches!(dtype, DType::F16 | DType::BF16)
+    }
 }
 
 impl Compute for f64 {
+    #[inline]
     fn round_to(self, dtype: DType) -> Self {
         match dtype {
             DType::F32 => f64::from(self as f32),
@@ -276,13 +284,17 @@ impl Compute for f64 {
     fn of(value: f64) -> Self {
         value
     }
+
+    fn rounds_for(dtype: DType) -> bool {
+        dtype != DType::F64
+    }
 }
 
 /// A tensor's elements in row-major order as `F`.
 fn values<F: Compute>(tensor: &Tensor) -> Result<Vec<F>, OpError> {
     let converted = cast(tensor, F::DTYPE);
     let view = F::view(&converted).ok_or(OpError::UnsupportedDtype { op: OP, dtype: tensor.dtype() })?;
-    Ok(view.iter().copied().collect())
+    Ok(view.as_slice().map_or_else(|| view.iter().copied().collect(), <[F]>::to_vec))
 }
 
 /// `[batch, seq, heads·head]` (3-D) or `[batch, heads, seq, head]` (4-D)
@@ -323,7 +335,8 @@ struct Job<'a, F> {
     plan: &'a Plan,
     op: &'a Attention,
     /// The dtype whose precision the reference computes in (Q's).
-    round: DType,
+    /// `Some(dtype)` when values round to `dtype` (narrower than `F`).
+    round: Option<DType>,
     q: &'a [F],
     k: &'a [F],
     v: &'a [F],
@@ -337,29 +350,54 @@ struct Job<'a, F> {
 }
 
 impl<F: Compute> Job<'_, F> {
-    /// The bias for query `i`, key `j` of batch item `b`, head `h`.
-    fn bias(&self, b: usize, h: usize, i: usize, j: usize) -> F {
-        let neg_inf = F::neg_infinity();
-        let mut bias = self.mask.map_or(F::zero(), |mask| mask.at(b, h, i, j));
-        // The frontier: key j is allowed iff j <= i + offset.
+    /// The keys `lo..hi` that query `i` of batch item `b` may attend by the
+    /// causal frontier (`j <= i + offset`), the external cache's padding
+    /// (`j < nonpad_kv_seqlen[b]`) and the window; the others get -inf.
+    fn allowed(&self, b: usize, i: usize) -> (usize, usize) {
+        let total = self.plan.total() as i64;
         let offset = match (self.plan.past_len, self.nonpad) {
             (0, Some(nonpad)) => nonpad[b].saturating_sub(self.plan.q_len as i64),
             (past, _) => past as i64,
         };
-        let diff = (i as i64).saturating_add(offset).saturating_sub(j as i64);
-        if self.op.is_causal && diff < 0 {
-            bias = bias + neg_inf;
+        let frontier = (i as i64).saturating_add(offset);
+        let (mut lo, mut hi) = (0, total);
+        if self.op.is_causal {
+            hi = hi.min(frontier.saturating_add(1));
         }
-        if let Some(nonpad) = self.nonpad
-            && (j as i64) >= nonpad[b]
-        {
-            bias = bias + neg_inf;
+        if let Some(nonpad) = self.nonpad {
+            hi = hi.min(nonpad[b]);
         }
-        let (left, right) = (self.op.left_window, self.op.right_window);
-        if (left >= 0 && diff > left) || (right >= 0 && -diff > right) {
-            bias = bias + neg_inf;
+        if self.op.left_window >= 0 {
+            lo = lo.max(frontier.saturating_sub(self.op.left_window));
         }
-        bias
+        if self.op.right_window >= 0 {
+            hi = hi.min(frontier.saturating_add(self.op.right_window).saturating_add(1));
+        }
+        let clamp = |value: i64| value.clamp(0, total) as usize;
+        (clamp(lo), clamp(hi))
+    }
+
+    /// Adds the bias to query `i`'s row of scores; returns whether every
+    /// key is masked (the bias is -inf throughout).
+    fn add_bias(&self, row: &mut [F], b: usize, h: usize, i: usize) -> bool {
+        let neg_inf = F::neg_infinity();
+        let (lo, hi) = self.allowed(b, i);
+        let round = |value: F| self.round.map_or(value, |dtype| value.round_to(dtype));
+        let Some(mask) = self.mask else {
+            for (j, value) in row.iter_mut().enumerate() {
+                let bias = if j < lo || j >= hi { neg_inf } else { F::zero() };
+                *value = round(*value + bias);
+            }
+            return lo >= hi;
+        };
+        let mut bias_max = neg_inf;
+        for (j, value) in row.iter_mut().enumerate() {
+            let value_of_mask = mask.at(b, h, i, j);
+            let bias = if j < lo || j >= hi { value_of_mask + neg_inf } else { value_of_mask };
+            bias_max = bias_max.max(bias);
+            *value = round(*value + bias);
+        }
+        bias_max == neg_inf
     }
 
     /// Computes job `index` (query rows `r·R..` of head `b·Hq + h`, `R`
@@ -378,11 +416,13 @@ impl<F: Compute> Job<'_, F> {
         let (y, kept) = rest.split_at_mut(self.rows * v_head);
         let (scores, y) = (&mut scores[..n_rows * total], &mut y[..n_rows * v_head]);
         let kept = if self.keep_scores { &mut kept[..n_rows * total] } else { kept };
-        let round = |value: F| value.round_to(self.round);
+        let round = |value: F| self.round.map_or(value, |dtype| value.round_to(dtype));
         let q = MatRef::row_major(&self.q[(head_index * q_len + first) * head..], n_rows, head);
-        let k = MatRef::row_major(&self.k[kv * total * head..], total, head);
-        F::gemm_serial(q, k.t(), scores, F::ONE, F::ZERO);
-        scores.iter_mut().for_each(|value| *value = round(*value));
+        let k_t = MatRef::row_major(&self.k[kv * total * head..], head, total);
+        F::gemm_serial(q, k_t, scores, F::ONE, F::ZERO);
+        if self.round.is_some() {
+            scores.iter_mut().for_each(|value| *value = round(*value));
+        }
         if self.keep_scores && self.op.qk_output == QkOutput::Product {
             kept.copy_from_slice(scores);
         }
@@ -397,13 +437,7 @@ impl<F: Compute> Job<'_, F> {
         }
         let mut masked_rows = vec![false; n_rows];
         for (i, row) in scores.chunks_mut(total.max(1)).enumerate() {
-            let mut bias_max = F::neg_infinity();
-            for (j, value) in row.iter_mut().enumerate() {
-                let bias = self.bias(b, h, first + i, j);
-                bias_max = bias_max.max(bias);
-                *value = round(*value + bias);
-            }
-            masked_rows[i] = bias_max == F::neg_infinity();
+            masked_rows[i] = self.add_bias(row, b, h, first + i);
         }
         if self.keep_scores && self.op.qk_output == QkOutput::Biased {
             kept.copy_from_slice(scores);
@@ -415,15 +449,16 @@ impl<F: Compute> Job<'_, F> {
                 *row.1 = true;
             }
         }
-        if total > 0 && self.op.softmax_at_input && matches!(self.round, DType::F16 | DType::BF16) {
-            scores.chunks_mut(total).for_each(|row| softmax_rounded(row, self.round));
+        let half = self.round.filter(|dtype| matches!(dtype, DType::F16 | DType::BF16));
+        if let (true, true, Some(dtype)) = (total > 0, self.op.softmax_at_input, half) {
+            scores.chunks_mut(total).for_each(|row| softmax_rounded(row, dtype));
         } else if total > 0 {
             softmax(scores, total, 1, &Parallel::serial());
         }
         for (row, &masked) in scores.chunks_mut(total.max(1)).zip(&masked_rows) {
             if masked {
                 row.fill(F::zero());
-            } else {
+            } else if self.round.is_some() {
                 row.iter_mut().for_each(|value| *value = round(*value));
             }
         }
@@ -578,7 +613,16 @@ impl Attention {
                 .map_err(|err| invalid(err.to_string()))?;
             outputs.set(2, cast(&F::wrap(present), tensors.v.dtype()));
         }
-        let k: Vec<F> = k_all.iter().map(|&value| scaled(value)).collect();
+        // The scaled keys transposed per head, `[batch·kv_heads, head, total]`,
+        // so the first product reads a row-major right operand.
+        let mut k = vec![F::zero(); k_all.len()];
+        for (src, dst) in k_all.chunks((total * head).max(1)).zip(k.chunks_mut((total * head).max(1))) {
+            for (j, key) in src.chunks(head.max(1)).enumerate() {
+                for (d, &value) in key.iter().enumerate() {
+                    dst[d * total + j] = scaled(value);
+                }
+            }
+        }
         let mask = tensors.mask.map(|mask| self.mask::<F>(mask, plan)).transpose()?;
         let keep_scores = outputs.wanted(3) && self.qk_output != QkOutput::Probabilities;
         // Jobs of up to ROWS query rows of one head: the cut depends only
@@ -595,7 +639,7 @@ impl Attention {
         let job = Job {
             plan,
             op: self,
-            round,
+            round: F::rounds_for(round).then_some(round),
             q: &q,
             k: &k,
             v: &v_all,
