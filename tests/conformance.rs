@@ -46,7 +46,7 @@ fn row(case: &CaseReport) -> String {
 
 #[test]
 fn every_fixture_group_passes_and_the_report_is_stable() {
-    let groups = ["seed", "pytorch", "networks", "onnx-node", "onnx-pytorch"];
+    let groups = ["seed", "pytorch", "networks", "transformers", "onnx-node", "onnx-pytorch"];
     let registry = onnxi::ops::Registry::builtin();
     let mut snapshot = String::new();
     for group in groups {

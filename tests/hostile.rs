@@ -176,6 +176,22 @@ fn weighted_op(op_type: &str, x_dims: &[i64], w_dims: &[i64]) -> Vec<u8> {
     bytes(&model(g, 17))
 }
 
+/// `op_type(x, w, …) -> y` at opset 23, where `inputs` names `x` (a graph
+/// input of `x_dims`) and `w` (a zero float32 initializer of `w_dims`):
+/// the transformer ops (Attention, RMSNormalization) with a weight or a
+/// cache that disagrees with the activations.
+fn opset23_op(op_type: &str, inputs: &[&str], x_dims: &[i64], w_dims: &[i64]) -> Vec<u8> {
+    let dims: Vec<D> = x_dims.iter().map(|&n| D::N(n)).collect();
+    let mut g = graph(
+        vec![node(op_type, "the_node", inputs, &["y"], vec![])],
+        vec![value_info("x", FLOAT, Some(&dims))],
+        &["y"],
+    );
+    let n: i64 = w_dims.iter().product();
+    g.initializer.push(TensorProto { float_data: vec![0.0; n as usize], ..f32_tensor(w_dims) });
+    bytes(&model(g, 23))
+}
+
 /// `LSTM(x, w, r) -> y` with `hidden_size` = `declared` but zero weights
 /// sized for a hidden size of `actual` (input size 3): an exported layer
 /// whose attribute and weights disagree.
@@ -1019,6 +1035,27 @@ fn corpus() -> Vec<Case> {
             Some(Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[2, 3])))),
             |err| matches!(err, Error::Run { source: RunError::Op { source: OpError::Invalid { .. }, .. } }),
             &["\"the_node\"", "MatMul", "inner dimensions differ"],
+        ),
+        run_case(
+            "attention_query_heads_not_a_multiple_of_kv_heads",
+            opset23_op("Attention", &["x", "w", "w"], &[1, 2, 3, 4], &[1, 3, 5, 4]),
+            Some(Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[1, 2, 3, 4])))),
+            |err| matches!(err, Error::Run { source: RunError::Op { source: OpError::Invalid { .. }, .. } }),
+            &["\"the_node\"", "Attention", "2 query heads are not a multiple of 3 key/value heads"],
+        ),
+        run_case(
+            "attention_mask_does_not_broadcast",
+            opset23_op("Attention", &["x", "x", "x", "w"], &[1, 2, 3, 4], &[2, 3]),
+            Some(Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[1, 2, 3, 4])))),
+            |err| matches!(err, Error::Run { source: RunError::Op { source: OpError::Invalid { .. }, .. } }),
+            &["\"the_node\"", "Attention", "attn_mask [2, 3] does not broadcast"],
+        ),
+        run_case(
+            "rms_normalization_scale_does_not_broadcast",
+            opset23_op("RMSNormalization", &["x", "w"], &[2, 3], &[4]),
+            Some(Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[2, 3])))),
+            |err| matches!(err, Error::Run { source: RunError::Op { source: OpError::Invalid { .. }, .. } }),
+            &["\"the_node\"", "RMSNormalization", "does not broadcast to X [2, 3]"],
         ),
         run_case(
             "lstm_wrong_hidden_size",

@@ -4,6 +4,7 @@
 
 pub mod activation;
 pub mod argminmax;
+pub mod attention;
 pub mod binary;
 pub mod cast;
 pub mod cast_like;
@@ -29,7 +30,9 @@ pub mod pad;
 pub mod pool;
 pub mod reduce;
 pub mod resize;
+pub mod rms_normalization;
 pub mod rnn;
+pub mod rotary_embedding;
 pub mod shape;
 pub mod slice;
 pub mod softmax;
@@ -377,6 +380,9 @@ impl Registry {
             pool::register(&mut reg);
             einsum::register(&mut reg);
             rnn::register(&mut reg);
+            attention::register(&mut reg);
+            rms_normalization::register(&mut reg);
+            rotary_embedding::register(&mut reg);
             reg
         })
     }
