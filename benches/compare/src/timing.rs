@@ -22,6 +22,27 @@ pub struct Plan {
     pub pause_each: Duration,
 }
 
+/// One runner's figures: the median wall time per run, and the process's
+/// CPU time (every thread, the idle pauses included) per run.
+#[derive(Debug, Clone, Copy)]
+pub struct Timed {
+    pub ns: f64,
+    pub cpu_ns: f64,
+}
+
+/// CPU time the whole process (every thread) has used, from
+/// `/proc/self/stat` (user + system, in clock ticks of 10 ms); 0 where it
+/// cannot be read. Coarse, so only sums over many batches are meaningful.
+pub fn process_cpu_ns() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // Fields after the command name (which may hold spaces) start at ")".
+    let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else { return 0.0 };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    let ticks: f64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<f64>().ok()).sum();
+    ticks * 1e7
+}
+
 /// Timed runs per batch when every run follows an idle pause.
 pub const IDLE_RUNS: usize = 3;
 
@@ -62,7 +83,7 @@ fn batch_ns(runner: &mut dyn Runner, n_runs: usize, pause: Duration, overhead_ns
 /// Times every runner in interleaved rounds (the order rotates each round so
 /// that no runner always follows the same one) and returns each runner's
 /// median nanoseconds per run. A runner that fails gets an error.
-pub fn measure(runners: &mut [&mut dyn Runner], plan: &Plan, overhead_ns: f64) -> Vec<Result<f64>> {
+pub fn measure(runners: &mut [&mut dyn Runner], plan: &Plan, overhead_ns: f64) -> Vec<Result<Timed>> {
     let n_runners = runners.len();
     let mut n_runs = vec![1usize; n_runners];
     let mut failed: Vec<Option<anyhow::Error>> = (0..n_runners).map(|_| None).collect();
@@ -82,25 +103,31 @@ pub fn measure(runners: &mut [&mut dyn Runner], plan: &Plan, overhead_ns: f64) -
         }
     }
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); n_runners];
+    let mut cpu_ns = vec![0.0f64; n_runners];
+    let mut runs = vec![0usize; n_runners];
     for round in 0..plan.rounds {
         for offset in 0..n_runners {
             let idx = (round + offset) % n_runners;
             if failed[idx].is_some() {
                 continue;
             }
+            let cpu_before = process_cpu_ns();
             match batch_ns(&mut *runners[idx], n_runs[idx], plan.pause_each, overhead_ns) {
                 Ok(ns) => samples[idx].push(ns),
                 Err(e) => failed[idx] = Some(e),
             }
+            cpu_ns[idx] += process_cpu_ns() - cpu_before;
+            runs[idx] += n_runs[idx];
             std::thread::sleep(plan.gap);
         }
     }
     samples
         .into_iter()
         .zip(failed)
-        .map(|(mut s, failure)| match failure {
+        .enumerate()
+        .map(|(idx, (mut s, failure))| match failure {
             Some(e) => Err(e),
-            None => Ok(median(&mut s)),
+            None => Ok(Timed { ns: median(&mut s), cpu_ns: cpu_ns[idx] / runs[idx].max(1) as f64 }),
         })
         .collect()
 }
