@@ -1,5 +1,7 @@
-//! Side-by-side timing of onnxi, ONNX Runtime and tract on the activation
-//! cases of issue 4, in one process. Run it through `benches/compare/run.sh`,
+//! Side-by-side timing of onnxi, ONNX Runtime and tract in one process: the
+//! activation cases of issue 4, a row per declared elementwise activation,
+//! broadcasting Add/Mul, and the network fixtures (with their peak memory,
+//! each runtime in a child process). Run it through `benches/compare/run.sh`,
 //! which provides ONNX Runtime's shared library; see README.md beside it.
 
 mod models;
