@@ -237,7 +237,8 @@ pub fn all_cases() -> Vec<Case> {
             continue;
         }
         let mut case = Case::new(&label, &[1_000_000], vec![Op::Named(name)]);
-        case.opset = ACTIVATION_OPSET;
+        // Opset 22, or the op's first version when it is newer (Swish, 24).
+        case.opset = op.versions().first().map_or(ACTIVATION_OPSET, |&first| first.max(ACTIVATION_OPSET));
         case.positive = POSITIVE_DOMAIN.contains(&name);
         cases.push(case);
     }

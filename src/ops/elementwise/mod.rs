@@ -385,6 +385,8 @@ pub(crate) fn mapped<T: Element + Default, S: Data<Elem = T>>(
 pub trait Declared: Send + Sync + fmt::Debug {
     /// The ONNX `op_type`.
     fn name(&self) -> &'static str;
+    /// The opset versions the operator has (`since_version`s, ascending).
+    fn versions(&self) -> &'static [i64];
     /// The name with the attribute setting when it is not the default
     /// (`Gelu (approximate = tanh)`), for reports.
     fn label(&self) -> String;
@@ -423,6 +425,10 @@ pub(crate) struct Handle<D>(pub(crate) D);
 impl<D: ElementwiseOp> Declared for Handle<D> {
     fn name(&self) -> &'static str {
         D::NAME
+    }
+
+    fn versions(&self) -> &'static [i64] {
+        D::VERSIONS
     }
 
     fn label(&self) -> String {
