@@ -352,8 +352,15 @@ fn split_scalar(b: f32) -> (f32, f32) {
 /// lose the product's rounding error relative to a tiny result (many
 /// ULP). Lanes where `|a|` or `|a * b|` reach 1e30 (or NaN) skip the
 /// correction, which could overflow there and is negligible anyway.
+///
+/// Where the ISA has FMA ([`VecF32::FUSED`]) this is one fused
+/// multiply-add: `a * b + c` rounded once, which is what the correction
+/// approximates, at a fraction of the cost.
 #[inline(always)]
 pub(crate) fn mul_add_accurate<V: VecF32>(token: V::Token, a: V, b: f32, c: f32) -> V {
+    if V::FUSED {
+        return a.mul_add(V::splat(token, b), V::splat(token, c));
+    }
     let (b_high, b_low) = split_scalar(b);
     let (b_high, b_low) = (V::splat(token, b_high), V::splat(token, b_low));
     let product = a * V::splat(token, b);

@@ -442,7 +442,8 @@ fn clamp_nan_f64(y: f64, hi: f64) -> f64 {
 
 /// HardSigmoid: `max(0, min(1, alpha * x + beta))`, NaN kept. `alpha * x +
 /// beta` is rounded once where the two terms nearly cancel, on every path
-/// (see `kernels::math::mul_add_accurate`).
+/// (see `kernels::math::mul_add_accurate`: one fused multiply-add where the
+/// ISA has FMA, exact there; Dekker's product elsewhere, within 1 ULP).
 /// Spec: <https://onnx.ai/onnx/operators/onnx__HardSigmoid.html>
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct HardSigmoid {

@@ -133,6 +133,8 @@ impl VecF32 for F32x8 {
         unsafe { _mm256_maskstore_ps(dst.as_mut_ptr(), mask, self.0) }
     }
 
+    const FUSED: bool = true;
+
     #[inline(always)]
     fn mul_add(self, mul: Self, add: Self) -> Self {
         // SAFETY: the Avx2 token also checked FMA.

@@ -125,6 +125,8 @@ impl VecF32 for F32x16 {
         unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), mask, self.0) }
     }
 
+    const FUSED: bool = true;
+
     #[inline(always)]
     fn mul_add(self, mul: Self, add: Self) -> Self {
         // SAFETY: AVX-512F (which includes FMA on zmm) was detected.

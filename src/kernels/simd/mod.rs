@@ -251,6 +251,9 @@ pub(crate) trait VecF32:
     fn store_stream(self, dst: &mut [f32]) {
         self.store(dst);
     }
+    /// Whether [`VecF32::mul_add`] is fused (one rounding): true on the
+    /// paths with FMA.
+    const FUSED: bool = false;
     /// `self * mul + add`, fused (one rounding) where the ISA has FMA.
     fn mul_add(self, mul: Self, add: Self) -> Self;
     /// Absolute value (clears the sign bit; NaN stays NaN).
