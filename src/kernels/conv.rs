@@ -224,20 +224,9 @@ pub fn conv<T: GemmElem + Float>(
 /// position by kernel position (the order of the sum), along output rows.
 fn depthwise_plane<T: Float>(x: &[T], w: &[T], taps: &Taps, dst: &mut [T]) {
     dst.iter_mut().for_each(|value| *value = T::zero());
-    let stride = taps.stride_last;
     taps.for_each_tap(x, dst, |k, out_row, input_row, span| {
         let weight = w[k];
-        let outputs = &mut out_row[span.lo..span.hi];
-        let first = span.at(span.lo, stride);
-        if stride == 1 {
-            for (value, &input) in outputs.iter_mut().zip(&input_row[first..]) {
-                *value = *value + weight * input;
-            }
-        } else {
-            for (value, &input) in outputs.iter_mut().zip(input_row[first..].iter().step_by(stride)) {
-                *value = *value + weight * input;
-            }
-        }
+        taps.zip_span(out_row, input_row, span, |value, input| *value = *value + weight * input);
     });
 }
 

@@ -83,21 +83,13 @@ pub fn max_pool<T: Copy + PartialOrd + Send + Sync>(
         return (out, indices);
     }
     let taps = Taps::new(window, input, output);
-    let stride = taps.stride_last;
     par.for_blocks_by_work(&mut out, out_size, work, |plane, dst| {
         let src = &x[plane * in_size..(plane + 1) * in_size];
         taps.for_each_tap(src, dst, |_, out_row, input_row, span| {
-            let first = span.at(span.lo, stride);
-            let outputs = &mut out_row[span.lo..span.hi];
-            if stride == 1 {
-                for (value, &input) in outputs.iter_mut().zip(&input_row[first..]) {
-                    *value = if input > *value { input } else { *value };
-                }
-            } else {
-                for (value, &input) in outputs.iter_mut().zip(input_row[first..].iter().step_by(stride)) {
-                    *value = if input > *value { input } else { *value };
-                }
-            }
+            // A select, not a branch: the taps' order decides nothing else.
+            taps.zip_span(out_row, input_row, span, |value, input| {
+                *value = if input > *value { input } else { *value };
+            });
         });
     });
     (out, indices)
@@ -132,21 +124,10 @@ pub fn average_pool<T: Float + Send + Sync>(
         .collect();
     let mut out = vec![T::zero(); planes * out_size];
     let work = out.len().saturating_mul(n_kernel);
-    let stride = taps.stride_last;
     par.for_blocks_by_work(&mut out, out_size, work, |plane, dst| {
         let src = &x[plane * in_size..(plane + 1) * in_size];
         taps.for_each_tap(src, dst, |_, out_row, input_row, span| {
-            let first = span.at(span.lo, stride);
-            let outputs = &mut out_row[span.lo..span.hi];
-            if stride == 1 {
-                for (value, &input) in outputs.iter_mut().zip(&input_row[first..]) {
-                    *value = *value + input;
-                }
-            } else {
-                for (value, &input) in outputs.iter_mut().zip(input_row[first..].iter().step_by(stride)) {
-                    *value = *value + input;
-                }
-            }
+            taps.zip_span(out_row, input_row, span, |value, input| *value = *value + input);
         });
         for (value, &divisor) in dst.iter_mut().zip(&divisors) {
             *value = *value / divisor;

@@ -169,6 +169,24 @@ impl Taps {
         counts
     }
 
+    /// Calls `f(output, input)` for each output of `out_row` that `span`
+    /// covers and the element of `input_row` it reads. A unit stride walks
+    /// both as contiguous slices, which the compiler vectorises.
+    #[inline]
+    pub fn zip_span<T, S: Copy>(&self, out_row: &mut [T], input_row: &[S], span: Span, mut f: impl FnMut(&mut T, S)) {
+        let stride = self.stride_last;
+        let first = span.at(span.lo, stride);
+        let outputs = &mut out_row[span.lo..span.hi];
+        if stride == 1 {
+            outputs.iter_mut().zip(&input_row[first..]).for_each(|(output, &input)| f(output, input));
+        } else {
+            outputs
+                .iter_mut()
+                .zip(input_row[first..].iter().step_by(stride))
+                .for_each(|(output, &input)| f(output, input));
+        }
+    }
+
     /// Calls `visit(out_row, row_of_input, span)` for every tap inside the
     /// input, in kernel order, for each output row of `dst` (one output
     /// plane): `out_row` is the output row, `row_of_input` the input row

@@ -36,6 +36,20 @@ impl PartialEq for Epilogue {
     }
 }
 
+/// Puts `epilogue` into an op's slot for one, the shared body of
+/// [`Op::fuse_epilogue`](super::Op::fuse_epilogue) for Conv, Gemm and
+/// MatMul; an op that already has one hands the new one back.
+///
+/// # Errors
+/// The epilogue itself, when the slot is taken.
+pub fn fuse_into(slot: &mut Option<Epilogue>, epilogue: Epilogue) -> Result<(), Epilogue> {
+    if slot.is_some() {
+        return Err(epilogue);
+    }
+    *slot = Some(epilogue);
+    Ok(())
+}
+
 impl Epilogue {
     /// Wraps `op` when it maps float32 elements one by one
     /// ([`ChainKernel::Map`], the declared elementwise ops); gives it back

@@ -240,11 +240,7 @@ impl Op for MatMul {
     }
 
     fn fuse_epilogue(&mut self, epilogue: Epilogue) -> Result<(), Epilogue> {
-        if self.epilogue.is_some() {
-            return Err(epilogue);
-        }
-        self.epilogue = Some(epilogue);
-        Ok(())
+        crate::ops::epilogue::fuse_into(&mut self.epilogue, epilogue)
     }
 }
 
