@@ -37,7 +37,7 @@ impl PartialEq for Epilogue {
 }
 
 /// Puts `epilogue` into an op's slot for one, the shared body of
-/// [`Op::fuse_epilogue`](super::Op::fuse_epilogue) for Conv, Gemm and
+/// [`Op::fuse_epilogue`] for Conv, Gemm and
 /// MatMul; an op that already has one hands the new one back.
 ///
 /// # Errors
