@@ -749,7 +749,7 @@ fn random_tensor(dtype: onnxi::DType, shape: &[usize], seed: &mut u64) -> Result
     let values: Vec<f64> = (0..n_elems).map(|_| next()).collect();
     let wide =
         Tensor::from(ndarray::ArrayD::from_shape_vec(shape, values).unwrap_or_else(|_| ndarray::ArrayD::zeros(shape)));
-    Ok(onnxi::ops::cast::cast(&wide, dtype))
+    Ok(onnxi::ops::cast::cast(&wide, dtype)?)
 }
 
 /// How many timed runs `bench` does.

@@ -3,7 +3,7 @@
 //! the worst element and the largest absolute and ULP errors reported.
 
 use super::Tolerance;
-use crate::tensor::Tensor;
+use crate::tensor::{SharedArray, Str, Tensor};
 
 /// The result of comparing one output.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,6 +101,10 @@ pub fn compare(expected: &Tensor, actual: &Tensor, tolerance: Tolerance) -> Comp
         result.failure = Some(format!("shape {:?} expected, got {:?}", expected.shape(), actual.shape()));
         return result;
     }
+    if let (Tensor::String(want), Tensor::String(got)) = (expected, actual) {
+        compare_texts(want, got, &mut result);
+        return result;
+    }
     let expected_values = expected.to_f64_vec();
     let actual_values = actual.to_f64_vec();
     let expected_ordered = ordered_bits(expected);
@@ -166,6 +170,29 @@ pub fn compare(expected: &Tensor, actual: &Tensor, tolerance: Tolerance) -> Comp
     result
 }
 
+/// Compares string tensors of one shape: every element must be the same
+/// text (a tolerance means nothing for text). A differing element counts
+/// in the last bucket of both histograms, with an infinite absolute error;
+/// the failure names the first one.
+fn compare_texts(expected: &SharedArray<Str>, actual: &SharedArray<Str>, result: &mut Comparison) {
+    let mut first_difference = None;
+    for (idx, (want, got)) in expected.iter().zip(actual.iter()).enumerate() {
+        if want == got {
+            result.ulp_histogram[0] += 1;
+            result.abs_histogram[0] += 1;
+        } else {
+            result.ulp_histogram[ULP_BUCKETS - 1] += 1;
+            result.abs_histogram[ABS_BUCKETS - 1] += 1;
+            result.max_abs = f64::INFINITY;
+            first_difference.get_or_insert((idx, want, got));
+        }
+    }
+    if let Some((idx, want, got)) = first_difference {
+        let index = unravel(idx, expected.shape());
+        result.failure = Some(format!("first differing element at index {index:?}: expected {want:?}, got {got:?}"));
+    }
+}
+
 fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
     let mut index = vec![0; shape.len()];
     for (axis, &dim) in shape.iter().enumerate().rev() {
@@ -207,5 +234,8 @@ fn ordered_bits(tensor: &Tensor) -> Vec<i64> {
         Tensor::U4(array) => array.iter().map(|v| i64::from(v.0)).collect(),
         Tensor::I2(array) => array.iter().map(|v| i64::from(v.0)).collect(),
         Tensor::U2(array) => array.iter().map(|v| i64::from(v.0)).collect(),
+        // Text has no numeric order (`compare` checks strings for equality
+        // in `compare_texts` instead).
+        Tensor::String(array) => vec![0; array.len()],
     }
 }

@@ -363,7 +363,7 @@ fn wide(tensor: &Tensor) -> Option<Vec<f64>> {
     if !tensor.dtype().is_float() {
         return None;
     }
-    let wide = cast(tensor, DType::F64);
+    let wide = cast(tensor, DType::F64).ok()?;
     wide.view::<f64>().ok().map(|view| view.iter().copied().collect())
 }
 
@@ -385,7 +385,7 @@ fn bn_affine(params: &[&Tensor], epsilon: f64, m: usize) -> Option<(Vec<f64>, Ve
 /// Builds a tensor of `shape` from float64 values, rounded once to `dtype`.
 fn rounded(shape: &[usize], values: Vec<f64>, dtype: DType) -> Option<Tensor> {
     let wide = Tensor::from(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), values).ok()?);
-    Some(cast(&wide, dtype))
+    cast(&wide, dtype).ok()
 }
 
 /// The folded weight and bias of a Conv (`group: None`) or ConvTranspose

@@ -8,9 +8,9 @@ use prost::Message;
 
 use crate::error::{Error, TensorFileError};
 use crate::io::tensor_proto::{DecodeCtx, MAX_RANK, shape_elems, tensor_from_proto, tensor_to_proto};
-use crate::low_precision;
 use crate::onnx::TensorProto;
-use crate::tensor::{self, DType, Tensor};
+use crate::storage_only;
+use crate::tensor::{self, DType, Str, Tensor};
 
 const NPY_MAGIC: &[u8] = b"\x93NUMPY";
 
@@ -151,6 +151,8 @@ pub fn encode_pb(name: &str, tensor: &Tensor) -> Vec<u8> {
     tensor_to_proto(name, tensor).encode_to_vec()
 }
 
+/// The `.npy` type code of a fixed-size dtype (a string tensor's is `<U`
+/// and its longest element's length, from [`npy_string_data`]).
 fn npy_descr(dtype: DType) -> &'static str {
     match dtype {
         DType::F32 => "<f4",
@@ -169,7 +171,7 @@ fn npy_descr(dtype: DType) -> &'static str {
         DType::Bool => "|b1",
         // numpy has none of the storage types: their one-byte codes (the
         // 4- and 2-bit ones unpacked) as 1-byte void, which reading refuses.
-        low_precision!() => "|V1",
+        storage_only!() => "|V1",
     }
 }
 
@@ -204,34 +206,19 @@ pub fn parse_npy(bytes: &[u8], max_bytes: u64) -> Result<Tensor, TensorFileError
         Some(b'<' | b'|' | b'=') => (false, &descr[1..]),
         _ => (false, descr),
     };
+    if let Some(width) = code.strip_prefix('U') {
+        let width = width.parse::<usize>().map_err(|_| fail(format!("bad .npy string dtype {descr:?}")))?;
+        return parse_npy_strings(header, &bytes[header_end..], width, big_endian, max_bytes);
+    }
     let dtype = DType::ALL.into_iter().find(|&dtype| &npy_descr(dtype)[1..] == code).ok_or_else(|| {
         let supported: Vec<String> =
             DType::ALL.into_iter().map(|dtype| format!("{} ({})", dtype, &npy_descr(dtype)[1..])).collect();
         fail(format!(
-            "unsupported .npy dtype {descr:?}; onnxi reads {} (convert with e.g. arr.astype('<f4'))",
+            "unsupported .npy dtype {descr:?}; onnxi reads {} and unicode strings (<U) (convert with e.g. arr.astype('<f4'))",
             supported.join(", ")
         ))
     })?;
-    let fortran = match header_field(header, "fortran_order").map(str::trim) {
-        Some("False") => false,
-        Some("True") => true,
-        Some(other) => return Err(fail(format!(".npy header has fortran_order {other:?}, not True or False"))),
-        None => return Err(fail(".npy header has no fortran_order")),
-    };
-    let shape_text = header_field(header, "shape").ok_or_else(|| fail(".npy header has no shape"))?;
-    let shape = shape_text
-        .trim()
-        .trim_start_matches('(')
-        .trim_end_matches(')')
-        .split(',')
-        .map(str::trim)
-        .filter(|part| !part.is_empty())
-        .map(|part| part.parse::<usize>().map_err(|_| fail(format!("bad .npy shape {shape_text:?}"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    if shape.len() > MAX_RANK {
-        return Err(fail(format!(".npy rank {} is more than the {MAX_RANK} dimensions onnxi allows", shape.len())));
-    }
-    let n_elems = shape_elems(&shape).ok_or_else(|| fail(format!(".npy shape {shape:?} overflows")))?;
+    let (shape, fortran, n_elems) = npy_layout(header)?;
     let n_bytes = n_elems.checked_mul(dtype.size()).ok_or_else(|| fail(format!(".npy shape {shape:?} overflows")))?;
     if n_bytes as u64 > max_bytes {
         return Err(fail(format!(".npy data of {n_bytes} bytes exceeds the limit of {max_bytes}")));
@@ -294,6 +281,95 @@ fn header_field<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     Some(&rest[..end])
 }
 
+/// The shape, the Fortran-order flag and the element count a `.npy`
+/// header declares.
+fn npy_layout(header: &str) -> Result<(Vec<usize>, bool, usize), TensorFileError> {
+    let fortran = match header_field(header, "fortran_order").map(str::trim) {
+        Some("False") => false,
+        Some("True") => true,
+        Some(other) => return Err(fail(format!(".npy header has fortran_order {other:?}, not True or False"))),
+        None => return Err(fail(".npy header has no fortran_order")),
+    };
+    let shape_text = header_field(header, "shape").ok_or_else(|| fail(".npy header has no shape"))?;
+    let shape = shape_text
+        .trim()
+        .trim_start_matches('(')
+        .trim_end_matches(')')
+        .split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| part.parse::<usize>().map_err(|_| fail(format!("bad .npy shape {shape_text:?}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    if shape.len() > MAX_RANK {
+        return Err(fail(format!(".npy rank {} is more than the {MAX_RANK} dimensions onnxi allows", shape.len())));
+    }
+    let n_elems = shape_elems(&shape).ok_or_else(|| fail(format!(".npy shape {shape:?} overflows")))?;
+    Ok((shape, fortran, n_elems))
+}
+
+/// Reads the data of a `.npy` of numpy unicode strings (`<U{width}`: each
+/// element `width` UTF-32 code units, padded with NULs, which numpy drops).
+fn parse_npy_strings(
+    header: &str,
+    data: &[u8],
+    width: usize,
+    big_endian: bool,
+    max_bytes: u64,
+) -> Result<Tensor, TensorFileError> {
+    let (shape, fortran, n_elems) = npy_layout(header)?;
+    let size = width.checked_mul(4).ok_or_else(|| fail(format!(".npy string width {width} overflows")))?;
+    let n_bytes = n_elems.checked_mul(size).ok_or_else(|| fail(format!(".npy shape {shape:?} overflows")))?;
+    // Each element also costs a handle in memory, even an empty one.
+    let held = n_elems.saturating_mul(size.max(DType::String.size()));
+    if held as u64 > max_bytes {
+        return Err(fail(format!(".npy data of {held} bytes exceeds the limit of {max_bytes}")));
+    }
+    if data.len() != n_bytes {
+        return Err(fail(format!(
+            ".npy holds {} data bytes, but shape {shape:?} of <U{width} needs {n_bytes}",
+            data.len()
+        )));
+    }
+    let data = if fortran && shape.len() > 1 && size > 0 {
+        std::borrow::Cow::Owned(fortran_to_c(data, &shape, size))
+    } else {
+        std::borrow::Cow::Borrowed(data)
+    };
+    let mut texts = Vec::with_capacity(n_elems);
+    for element in data.chunks_exact(size.max(1)).take(n_elems) {
+        let mut text = String::new();
+        for unit in element.chunks_exact(4) {
+            let unit = [unit[0], unit[1], unit[2], unit[3]];
+            let code = if big_endian { u32::from_be_bytes(unit) } else { u32::from_le_bytes(unit) };
+            let ch =
+                char::from_u32(code).ok_or_else(|| fail(format!(".npy string holds {code:#x}, not a character")))?;
+            text.push(ch);
+        }
+        texts.push(Str::from(text.trim_end_matches('\0')));
+    }
+    if size == 0 {
+        texts.resize(n_elems, Str::from(""));
+    }
+    ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), texts)
+        .map(Tensor::from)
+        .map_err(|err| fail(err.to_string()))
+}
+
+/// A string tensor's `.npy` descr and data: `<U` and the longest element's
+/// length in characters (at least 1, as numpy writes), each element padded
+/// with NULs to it.
+fn npy_string_data(texts: &tensor::SharedArray<Str>) -> (String, Vec<u8>) {
+    let width = texts.iter().map(|text| text.chars().count()).max().unwrap_or(0).max(1);
+    let mut data = Vec::with_capacity(texts.len() * width * 4);
+    for text in texts.iter() {
+        let n_chars = text.chars().count();
+        for ch in text.chars().chain(std::iter::repeat_n('\0', width - n_chars)) {
+            data.extend_from_slice(&u32::from(ch).to_le_bytes());
+        }
+    }
+    (format!("<U{width}"), data)
+}
+
 /// Encodes a tensor as `.npy` (version 1.0).
 pub fn encode_npy(tensor: &Tensor) -> Vec<u8> {
     let shape = tensor.shape();
@@ -301,18 +377,21 @@ pub fn encode_npy(tensor: &Tensor) -> Vec<u8> {
         1 => format!("({},)", shape[0]),
         _ => format!("({})", shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")),
     };
-    let mut header =
-        format!("{{'descr': '{}', 'fortran_order': False, 'shape': {shape_text}, }}", npy_descr(tensor.dtype()));
+    let (descr, data) = match tensor {
+        Tensor::String(texts) => npy_string_data(texts),
+        _ => (npy_descr(tensor.dtype()).to_string(), tensor.to_le_bytes()),
+    };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
     // Pad so that the data starts on a 64-byte boundary, ending in '\n'.
     let unpadded = NPY_MAGIC.len() + 4 + header.len() + 1;
     header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
     header.push('\n');
-    let mut out = Vec::with_capacity(10 + header.len() + tensor.n_bytes());
+    let mut out = Vec::with_capacity(10 + header.len() + data.len());
     out.extend_from_slice(NPY_MAGIC);
     out.extend_from_slice(&[1, 0]);
     out.extend_from_slice(&(header.len() as u16).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(&tensor.to_le_bytes());
+    out.extend_from_slice(&data);
     out
 }
 

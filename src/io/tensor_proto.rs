@@ -10,7 +10,7 @@ use ndarray::{ArrayD, IxDyn};
 
 use crate::error::LoadError;
 use crate::onnx::TensorProto;
-use crate::tensor::{self, DType, Element, Tensor, checked_elems, onnx_type_name, small};
+use crate::tensor::{self, DType, Element, SharedArray, Str, Tensor, checked_elems, onnx_type_name, small};
 
 /// Where and how much a tensor may read while decoding.
 #[derive(Debug)]
@@ -125,6 +125,9 @@ pub(crate) fn tensor_from_proto(proto: &TensorProto, ctx: &mut DecodeCtx<'_>) ->
     if sources.len() > 1 {
         return Err(bad(name, format!("data is stored in several fields at once ({})", sources.join(", "))));
     }
+    if dtype == DType::String {
+        return strings_from_proto(proto, &shape, n_elems, &sources, ctx);
+    }
     if external {
         // Never more than the in-memory size checked above.
         let file_bytes = dtype.packed_bytes(n_elems).unwrap_or(n_bytes);
@@ -196,6 +199,48 @@ pub(crate) fn tensor_from_proto(proto: &TensorProto, ctx: &mut DecodeCtx<'_>) ->
     tensor.map_err(|reason| bad(name, reason))
 }
 
+/// A string tensor from `string_data`, the only field onnx.proto gives
+/// strings: one UTF-8 element per entry, `n_elems` of them, whose text
+/// counts toward the size limit.
+fn strings_from_proto(
+    proto: &TensorProto,
+    shape: &[usize],
+    n_elems: usize,
+    sources: &[&str],
+    ctx: &DecodeCtx<'_>,
+) -> Result<Tensor, LoadError> {
+    let name = proto.name();
+    if let Some(other) = sources.iter().find(|&&source| source != "string_data") {
+        return Err(bad(name, format!("a string tensor keeps its text in string_data, not {other}")));
+    }
+    if proto.string_data.len() != n_elems {
+        return Err(bad(
+            name,
+            format!("string_data holds {} values, but dims {:?} need {n_elems}", proto.string_data.len(), proto.dims),
+        ));
+    }
+    let text_bytes: usize = proto.string_data.iter().map(Vec::len).sum();
+    let n_bytes = (n_elems * DType::String.size()).saturating_add(text_bytes);
+    if n_bytes as u64 > ctx.max_tensor_bytes {
+        return Err(LoadError::LimitExceeded {
+            what: format!("tensor {name:?} (string, dims {:?}) size in bytes", proto.dims),
+            limit: ctx.max_tensor_bytes,
+            actual: n_bytes as u64,
+        });
+    }
+    let texts = proto
+        .string_data
+        .iter()
+        .enumerate()
+        .map(|(index, bytes)| {
+            std::str::from_utf8(bytes)
+                .map(Str::from)
+                .map_err(|err| bad(name, format!("string element {index} is not UTF-8 ({err})")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    ArrayD::from_shape_vec(IxDyn(shape), texts).map(Tensor::from).map_err(|err| bad(name, err.to_string()))
+}
+
 /// A tensor from its bytes in a file: little-endian, or packed for the 4-
 /// and 2-bit types (the first element in the lowest bits; the unused high
 /// bits of the last byte are ignored).
@@ -224,6 +269,11 @@ pub(crate) fn to_file_bytes(tensor: &Tensor) -> Vec<u8> {
         bits @ (2 | 4) => small::pack(bytes.into_iter(), bits),
         _ => bytes,
     }
+}
+
+/// Each element's UTF-8 bytes, for `string_data`.
+fn string_data(texts: &SharedArray<Str>) -> Vec<Vec<u8>> {
+    texts.iter().map(|text| text.as_bytes().to_vec()).collect()
 }
 
 fn array<T: Element>(shape: &[usize], values: Vec<T>) -> Result<Tensor, String> {
@@ -352,14 +402,19 @@ pub fn tensor_to_proto_typed(name: &str, tensor: &Tensor) -> TensorProto {
         Tensor::Bool(array) => proto.int32_data = array.iter().map(|&v| i32::from(v)).collect(),
         Tensor::F16(array) => proto.int32_data = array.iter().map(|v| i32::from(v.to_bits())).collect(),
         Tensor::BF16(array) => proto.int32_data = array.iter().map(|v| i32::from(v.to_bits())).collect(),
+        Tensor::String(texts) => proto.string_data = string_data(texts),
         other => proto.int32_data = to_file_bytes(other).into_iter().map(i32::from).collect(),
     }
     proto
 }
 
 /// Encodes a tensor as a TensorProto with little-endian `raw_data` (the 4-
-/// and 2-bit types packed).
+/// and 2-bit types packed; strings in `string_data`, which onnx.proto
+/// requires of them).
 pub fn tensor_to_proto(name: &str, tensor: &Tensor) -> TensorProto {
+    if let Tensor::String(_) = tensor {
+        return tensor_to_proto_typed(name, tensor);
+    }
     TensorProto {
         name: Some(name.to_string()),
         dims: tensor.shape().iter().map(|&dim| dim as i64).collect(),

@@ -130,6 +130,27 @@ pub fn unidirectional(target: &[usize], operand: &[usize]) -> Result<(), Broadca
     Ok(())
 }
 
+/// `f(a, b)` for each pair of elements of `a` and `b` broadcast to
+/// `out_shape`, taken by reference: the walk for elements that are not
+/// `Copy` (strings), on the calling thread, through ndarray's broadcast
+/// views. `out_shape` must be the two shapes' broadcast (from
+/// [`multidirectional`], or the legacy placement).
+///
+/// # Errors
+/// [`BroadcastError::BadOutput`] when an operand does not broadcast to
+/// `out_shape`.
+pub fn map_pair<A, B, O>(
+    a: &ArrayViewD<'_, A>,
+    b: &ArrayViewD<'_, B>,
+    out_shape: &[usize],
+    f: impl FnMut(&A, &B) -> O,
+) -> Result<ndarray::ArrayD<O>, BroadcastError> {
+    let shape = ndarray::IxDyn(out_shape);
+    let a = a.broadcast(shape.clone()).ok_or(BroadcastError::BadOutput)?;
+    let b = b.broadcast(shape).ok_or(BroadcastError::BadOutput)?;
+    Ok(ndarray::Zip::from(&a).and(&b).map_collect(f))
+}
+
 /// The element count of `shape`, refusing overflow.
 ///
 /// # Errors

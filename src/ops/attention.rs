@@ -293,7 +293,7 @@ impl Compute for f64 {
 
 /// A tensor's elements in row-major order as `F`.
 fn values<F: Compute>(tensor: &Tensor) -> Result<Vec<F>, OpError> {
-    let converted = cast(tensor, F::DTYPE);
+    let converted = cast(tensor, F::DTYPE)?;
     let view = F::view(&converted).ok_or(OpError::UnsupportedDtype { op: OP, dtype: tensor.dtype() })?;
     Ok(view.as_slice().map_or_else(|| view.iter().copied().collect(), <[F]>::to_vec))
 }
@@ -607,12 +607,12 @@ impl Attention {
         if outputs.wanted(1) {
             let present = ArrayD::from_shape_vec(IxDyn(&[batch, kv_heads, total, head]), k_all.clone())
                 .map_err(|err| invalid(err.to_string()))?;
-            outputs.set(1, cast(&F::wrap(present), tensors.k.dtype()));
+            outputs.set(1, cast(&F::wrap(present), tensors.k.dtype())?);
         }
         if outputs.wanted(2) {
             let present = ArrayD::from_shape_vec(IxDyn(&[batch, kv_heads, total, v_head]), v_all.clone())
                 .map_err(|err| invalid(err.to_string()))?;
-            outputs.set(2, cast(&F::wrap(present), tensors.v.dtype()));
+            outputs.set(2, cast(&F::wrap(present), tensors.v.dtype())?);
         }
         // The scaled keys transposed per head, `[batch·kv_heads, head, total]`,
         // so the first product reads a row-major right operand.
@@ -679,7 +679,7 @@ impl Attention {
         let y_shape =
             if plan.three_d { vec![batch, q_len, q_heads * v_head] } else { vec![batch, q_heads, q_len, v_head] };
         let y = ArrayD::from_shape_vec(IxDyn(&y_shape), y).map_err(|err| invalid(err.to_string()))?;
-        outputs.set(0, cast(&F::wrap(y), tensors.q.dtype()));
+        outputs.set(0, cast(&F::wrap(y), tensors.q.dtype())?);
         if outputs.wanted(3) {
             let from = if keep_scores { scores_len + rows * v_head } else { 0 };
             let mut qk = Vec::with_capacity(batch * q_heads * q_len * total);
@@ -691,7 +691,7 @@ impl Attention {
             }
             let qk = ArrayD::from_shape_vec(IxDyn(&[batch, q_heads, q_len, total]), qk)
                 .map_err(|err| invalid(err.to_string()))?;
-            outputs.set(3, cast(&F::wrap(qk), tensors.q.dtype()));
+            outputs.set(3, cast(&F::wrap(qk), tensors.q.dtype())?);
         }
         Ok(())
     }
@@ -1034,7 +1034,7 @@ mod tests {
     }
 
     fn run(case: &Case, data: &Data, dtype: DType, par: &Parallel) -> Result<Vec<Tensor>, OpError> {
-        let tensor = |array: &ArrayD<f64>| cast(&Tensor::from(array.clone()), dtype);
+        let tensor = |array: &ArrayD<f64>| cast(&Tensor::from(array.clone()), dtype).unwrap();
         let mask = match (&case.mask, &data.mask) {
             (Some((_, true)), Some(mask)) => Some(Tensor::from(mask.mapv(|v| v > -1.2))),
             (Some(_), Some(mask)) => Some(tensor(mask)),

@@ -44,7 +44,7 @@ use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
 use crate::graph::shapes::{InferInput, ValueType, broadcast_dims};
 use crate::kernels::broadcast::{self, Arithmetic, BroadcastError};
-use crate::tensor::{DType, Element, Tensor};
+use crate::tensor::{DType, Element, Item, Tensor};
 
 /// Registers Add, Sub, Mul, Div, Mod, Pow and PRelu.
 pub fn register(reg: &mut Registry) {
@@ -603,7 +603,7 @@ fn widen(t: &Tensor) -> Option<Widened> {
         DType::U16 => Widened::Int(map::<u16, _>(t, i64::from)?),
         DType::U32 => Widened::Int(map::<u32, _>(t, i64::from)?),
         DType::U64 => Widened::Int(map::<u64, _>(t, |x: u64| i64::try_from(x).unwrap_or(i64::MAX))?),
-        DType::Bool | crate::low_precision!() => return None,
+        DType::Bool | crate::storage_only!() => return None,
     })
 }
 
@@ -686,7 +686,7 @@ impl Op for Pow {
         };
         Ok(match out {
             // Rounded (or, for an integer X, converted) once, as Cast does.
-            Ok(wide) => super::cast::cast(&f64::wrap(wide), out_dtype),
+            Ok(wide) => super::cast::cast(&f64::wrap(wide), out_dtype)?,
             // Wrapping narrowing: the i64 power modulo 2^32 is the i32 one.
             Err(wide) if out_dtype == DType::I32 => i32::wrap(wide.mapv(|v| v as i32)),
             Err(wide) => i64::wrap(wide),
@@ -847,7 +847,7 @@ mod tests {
             DType::U32 => build(shape, values, |v| v.abs() as u32),
             DType::U64 => build(shape, values, |v| v.abs() as u64),
             DType::Bool => build(shape, values, |v| v != 0.0),
-            crate::low_precision!() => unreachable!("no arithmetic on {dtype}"),
+            crate::storage_only!() => unreachable!("no arithmetic on {dtype}"),
         }
     }
 

@@ -19,7 +19,7 @@
 //! | Equal | 1 (legacy), 7 | bool, int32, int64 |
 //! | Equal | 11 | bool and every number but bfloat16 |
 //! | Equal | 13 | adds bfloat16 |
-//! | Equal | 19 | adds string (onnxi has no string tensors) |
+//! | Equal | 19 | adds string (compared as text, byte for byte) |
 //! | GreaterOrEqual, LessOrEqual | 12 | every number but bfloat16 |
 //! | GreaterOrEqual, LessOrEqual | 16 | adds bfloat16 |
 //!
@@ -38,7 +38,7 @@ use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
 use crate::graph::shapes::{InferInput, ValueType};
 use crate::kernels::broadcast::{self, BroadcastError};
-use crate::tensor::{DType, Element, Tensor};
+use crate::tensor::{DType, Element, Item, Str, Tensor};
 
 /// Registers the comparisons.
 pub fn register(reg: &mut Registry) {
@@ -66,6 +66,11 @@ pub trait CompareOp: fmt::Debug + Send + Sync + 'static {
     fn dtypes(version: i64) -> &'static [DType];
     /// The scalar body.
     fn apply<T: PartialOrd>(a: T, b: T) -> bool;
+    /// The body on two texts (only Equal takes strings; the others'
+    /// declared types exclude them, and this orders texts by their bytes).
+    fn apply_text(a: &Str, b: &Str) -> bool {
+        Self::apply(a.as_bytes(), b.as_bytes())
+    }
 }
 
 const EQUAL_1: &[DType] = &[DType::Bool, DType::I32, DType::I64];
@@ -97,6 +102,23 @@ const EQUAL_13: &[DType] = &[
     DType::U16,
     DType::U32,
     DType::U64,
+];
+
+const EQUAL_19: &[DType] = &[
+    DType::Bool,
+    DType::F32,
+    DType::F64,
+    DType::F16,
+    DType::BF16,
+    DType::I8,
+    DType::I16,
+    DType::I32,
+    DType::I64,
+    DType::U8,
+    DType::U16,
+    DType::U32,
+    DType::U64,
+    DType::String,
 ];
 
 /// Greater and Less types at a version.
@@ -149,12 +171,11 @@ pub struct Equal;
 
 impl CompareOp for Equal {
     const NAME: &'static str = "Equal";
-    // 19 only adds string, which onnxi does not have; registered so that
-    // opset-19+ models load, with the 13 types.
     const VERSIONS: &'static [i64] = &[1, 7, 11, 13, 19];
     fn dtypes(version: i64) -> &'static [DType] {
         match version {
-            13.. => EQUAL_13,
+            19.. => EQUAL_19,
+            13..=18 => EQUAL_13,
             11 | 12 => EQUAL_11,
             _ => EQUAL_1,
         }
@@ -246,6 +267,24 @@ pub(crate) fn to_bool<T: Element>(
     Ok(bool::wrap(out))
 }
 
+/// [`to_bool`] for string tensors: `f` on each pair of texts, by
+/// reference, on the calling thread.
+fn texts_to_bool(
+    op: &'static str,
+    broadcasting: Broadcasting,
+    a: &Tensor,
+    b: &Tensor,
+    f: impl Fn(&Str, &Str) -> bool,
+) -> Result<Tensor, OpError> {
+    let wrong = |tensor: &Tensor| OpError::UnsupportedDtype { op, dtype: tensor.dtype() };
+    let av = Str::view(a).ok_or_else(|| wrong(a))?;
+    let bv = Str::view(b).ok_or_else(|| wrong(b))?;
+    let (bv, out_shape) = place(op, broadcasting, &av, bv)?;
+    let out = broadcast::map_pair(&av, &bv, &out_shape, |a, b| f(a, b))
+        .map_err(|err| OpError::Invalid { op, reason: err.to_string() })?;
+    Ok(bool::wrap(out))
+}
+
 impl<O: CompareOp> Op for Compare<O> {
     fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
         2..=2
@@ -272,6 +311,7 @@ impl<O: CompareOp> Op for Compare<O> {
             DType::U32 => to_bool(n, br, &a, &b, O::apply::<u32>, ctx),
             DType::U64 => to_bool(n, br, &a, &b, O::apply::<u64>, ctx),
             DType::Bool => to_bool(n, br, &a, &b, O::apply::<bool>, ctx),
+            DType::String => texts_to_bool(n, br, &a, &b, O::apply_text),
             dtype @ crate::low_precision!() => Err(OpError::UnsupportedDtype { op: n, dtype }),
         }
     }

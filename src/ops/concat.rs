@@ -12,14 +12,13 @@
 
 use ndarray::{ArrayViewD, Axis};
 
-use super::identity::all_from_13;
 use super::{ExecCtx, FLOATS, Inputs, Op, Registry, check_dtype, normalize_axis};
 use crate::dispatch;
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
 use crate::graph::model::Dim;
 use crate::graph::shapes::{InferInput, ValueType};
-use crate::tensor::{DType, Element, Tensor};
+use crate::tensor::{DType, Item, Tensor};
 
 /// Registers Concat.
 pub fn register(reg: &mut Registry) {
@@ -27,7 +26,7 @@ pub fn register(reg: &mut Registry) {
 }
 
 fn concat_dtypes(version: i64) -> &'static [DType] {
-    if version < 4 { FLOATS } else { all_from_13(version) }
+    if version < 4 { FLOATS } else { super::moved_types(version) }
 }
 
 /// Concat along `axis`.
@@ -58,7 +57,7 @@ impl Concat {
 }
 
 /// Concatenates `first` and `rest` (all of `first`'s type) along `axis`.
-fn concat_typed<T: Element>(first: ArrayViewD<'_, T>, rest: &[&Tensor], axis: usize) -> Result<Tensor, OpError> {
+fn concat_typed<T: Item>(first: ArrayViewD<'_, T>, rest: &[&Tensor], axis: usize) -> Result<Tensor, OpError> {
     let mut views = Vec::with_capacity(rest.len() + 1);
     views.push(first);
     for tensor in rest {

@@ -27,8 +27,7 @@ pub fn register(reg: &mut Registry) {
 fn constant_dtypes(version: i64) -> &'static [DType] {
     match version {
         ..9 => FLOATS,
-        9..13 => super::ALL_BUT_BF16,
-        _ => &DType::ALL,
+        _ => super::moved_types(version),
     }
 }
 

@@ -236,10 +236,12 @@ where
     match dtype {
         DType::F32 | DType::F64 => compute(inputs),
         DType::F16 | DType::BF16 => {
-            let wide: Vec<Option<Tensor>> =
-                inputs.iter().map(|input| input.map(|tensor| cast(tensor, DType::F32))).collect();
+            let wide: Vec<Option<Tensor>> = inputs
+                .iter()
+                .map(|input| input.map(|tensor| cast(tensor, DType::F32)).transpose())
+                .collect::<Result<_, _>>()?;
             let wide_refs: Vec<Option<&Tensor>> = wide.iter().map(Option::as_ref).collect();
-            Ok(cast(&compute(&wide_refs)?, dtype))
+            cast(&compute(&wide_refs)?, dtype)
         }
         other => Err(OpError::UnsupportedDtype { op, dtype: other }),
     }
@@ -487,7 +489,7 @@ mod tests {
         let op = conv_op(group, Some(stride.to_vec()), Some(pads.to_vec()), Some(dil.to_vec()));
         for dtype in [DType::F64, DType::F32] {
             let to = |data: &[f64], shape: &[usize]| {
-                cast(&Tensor::from(ArrayD::from_shape_vec(IxDyn(shape), data.to_vec()).expect("shape")), dtype)
+                cast(&Tensor::from(ArrayD::from_shape_vec(IxDyn(shape), data.to_vec()).expect("shape")), dtype).unwrap()
             };
             let mut inputs = [Some(to(&x, &xs).into()), Some(to(&w, &ws).into()), Some(to(&bias, &[ws[0]]).into())];
             let par = Parallel::global();

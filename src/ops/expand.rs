@@ -18,9 +18,8 @@
 
 use ndarray::{ArrayD, IxDyn};
 
-use super::identity::all_from_13;
 use super::values::{int_values, sizes};
-use super::{ALL_BUT_BF16, ExecCtx, FLOATS, Inputs, Op, Registry, check_dtype, normalize_axis, required};
+use super::{ExecCtx, FLOATS, Inputs, Op, Registry, check_dtype, normalize_axis, required};
 use crate::dispatch;
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
@@ -35,7 +34,7 @@ pub fn register(reg: &mut Registry) {
 }
 
 fn expand_dtypes(version: i64) -> &'static [DType] {
-    if version < 13 { ALL_BUT_BF16 } else { all_from_13(version) }
+    super::moved_types(version)
 }
 
 fn tile_dtypes(version: i64) -> &'static [DType] {

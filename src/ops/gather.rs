@@ -18,14 +18,13 @@
 
 use ndarray::{ArrayD, ArrayViewD, Dimension, IxDyn};
 
-use super::identity::all_from_13;
-use super::{ALL_BUT_BF16, ExecCtx, Inputs, Op, Registry, check_dtype, normalize_axis, required};
+use super::{ExecCtx, Inputs, Op, Registry, check_dtype, normalize_axis, required};
 use crate::dispatch;
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
 use crate::graph::model::Dim;
 use crate::graph::shapes::{InferInput, ValueType};
-use crate::tensor::{DType, Element, Tensor};
+use crate::tensor::{DType, Item, Tensor};
 
 /// Registers Gather and GatherElements.
 pub fn register(reg: &mut Registry) {
@@ -34,7 +33,7 @@ pub fn register(reg: &mut Registry) {
 }
 
 fn gather_dtypes(version: i64) -> &'static [DType] {
-    if version < 13 { ALL_BUT_BF16 } else { all_from_13(version) }
+    super::moved_types(version)
 }
 
 /// The indices as int64, whatever their integer type.
@@ -77,7 +76,7 @@ impl Gather {
     }
 }
 
-fn gather_typed<T: Element>(
+fn gather_typed<T: Item>(
     data: ArrayViewD<'_, T>,
     indices: &[usize],
     axis: usize,
@@ -167,7 +166,7 @@ impl GatherElements {
     }
 }
 
-fn gather_elements_typed<T: Element>(
+fn gather_elements_typed<T: Item>(
     data: ArrayViewD<'_, T>,
     indices: &ArrayD<i64>,
     axis: usize,
@@ -178,7 +177,7 @@ fn gather_elements_typed<T: Element>(
     for (idx, &index) in indices.indexed_iter() {
         position.copy_from_slice(idx.slice());
         position[axis] = resolve("GatherElements", index, dim, axis)?;
-        out.push(data[IxDyn(&position)]);
+        out.push(data[IxDyn(&position)].clone());
     }
     ArrayD::from_shape_vec(IxDyn(indices.shape()), out)
         .map(T::wrap)

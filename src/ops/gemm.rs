@@ -271,8 +271,9 @@ impl Op for Gemm {
             DType::U64 => self.typed::<u64>(&a, &b, c, ctx, &|_, _| {}),
             DType::F16 | DType::BF16 => {
                 let wide = |tensor: &Tensor| cast(tensor, DType::F32);
-                let out = self.typed::<f32>(&wide(&a), &wide(&b), c.map(wide).as_ref(), ctx, &|_, _| {})?;
-                Ok(cast(&out, dtype))
+                let c = c.map(wide).transpose()?;
+                let out = self.typed::<f32>(&wide(&a)?, &wide(&b)?, c.as_ref(), ctx, &|_, _| {})?;
+                cast(&out, dtype)
             }
             dtype => Err(OpError::UnsupportedDtype { op: "Gemm", dtype }),
         }?;
@@ -337,7 +338,7 @@ mod tests {
         }
         for dtype in [DType::F64, DType::F32, DType::F16] {
             let inputs = [tensor(&a, &[k, m]), tensor(&b, &[n, k]), tensor(&c, &[n])];
-            let inputs = inputs.iter().map(|t| cast(t, dtype)).collect();
+            let inputs = inputs.iter().map(|t| cast(t, dtype).unwrap()).collect();
             let got = run(&op(true, true, 0.5, 2.0), inputs).expect("runs");
             assert_eq!(got.shape(), [m, n]);
             assert_eq!(got.dtype(), dtype);

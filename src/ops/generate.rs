@@ -82,7 +82,7 @@ pub fn constant_of_shape(value: &Tensor, shape: &[i64], ctx: &ExecCtx<'_>) -> Re
     let shape = sizes("ConstantOfShape", "shape", shape)?;
     ctx.checked_elems("ConstantOfShape", value.dtype(), &shape)?;
     dispatch!(value, array => match array.iter().next() {
-        Some(&fill) => Ok(Tensor::from(ArrayD::from_elem(IxDyn(&shape), fill))),
+        Some(fill) => Ok(Tensor::from(ArrayD::from_elem(IxDyn(&shape), fill.clone()))),
         None => Err(OpError::Invalid { op: "ConstantOfShape", reason: "value holds no element".into() }),
     })
 }

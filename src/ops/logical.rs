@@ -14,7 +14,6 @@
 //! takes and gives bool only. Where 9 (condition bool; X and Y of every
 //! onnxi type but bfloat16, which 16 adds; string and complex onnxi lacks).
 
-use super::ALL_BUT_BF16;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -28,7 +27,7 @@ use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
 use crate::graph::shapes::{InferInput, ValueType, broadcast_dims};
 use crate::kernels::broadcast::{self, BroadcastError};
-use crate::tensor::{DType, Element, Tensor};
+use crate::tensor::{DType, Item, Str, Tensor};
 
 const BOOL: &[DType] = &[DType::Bool];
 
@@ -45,9 +44,10 @@ pub fn register(reg: &mut Registry) {
     reg.add("", "Where", &[9, 16], where_dtypes, |_attrs, version| Ok(Where { dtypes: where_dtypes(version) }));
 }
 
-/// Where's X/Y types at a version: everything onnxi has, bfloat16 from 16.
+/// Where's X/Y types at a version: numbers, bool and string, bfloat16
+/// from 16 ([`super::moved_types`]).
 fn where_dtypes(version: i64) -> &'static [DType] {
-    if version >= 16 { &DType::ALL } else { ALL_BUT_BF16 }
+    super::moved_types(version)
 }
 
 /// Where: `condition ? X : Y`, the three broadcast together (numpy rules).
@@ -59,7 +59,7 @@ pub struct Where {
 }
 
 impl Where {
-    fn typed<T: Element + Default>(&self, cond: &Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor, OpError> {
+    fn typed<T: Item>(&self, cond: &Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor, OpError> {
         let wrong = |t: &Tensor| OpError::UnsupportedDtype { op: "Where", dtype: t.dtype() };
         let (cv, xv, yv) = (
             bool::view(cond).ok_or_else(|| wrong(cond))?,
@@ -86,7 +86,8 @@ impl Where {
         else {
             return Err(too_large());
         };
-        let out = ndarray::Zip::from(&c).and(&xb).and(&yb).map_collect(|&c, &x, &y| if c { x } else { y });
+        let out =
+            ndarray::Zip::from(&c).and(&xb).and(&yb).map_collect(|&c, x, y| if c { x.clone() } else { y.clone() });
         Ok(T::wrap(out))
     }
 }
@@ -131,6 +132,7 @@ impl Op for Where {
             DType::U32 => self.typed::<u32>(&cond, &x, &y),
             DType::U64 => self.typed::<u64>(&cond, &x, &y),
             DType::Bool => self.typed::<bool>(&cond, &x, &y),
+            DType::String => self.typed::<Str>(&cond, &x, &y),
             dtype @ crate::low_precision!() => Err(OpError::UnsupportedDtype { op: "Where", dtype }),
         }
     }

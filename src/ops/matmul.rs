@@ -224,8 +224,8 @@ impl Op for MatMul {
             DType::U32 => self.typed::<u32>(&a, &b, ctx, &|_| {}),
             DType::U64 => self.typed::<u64>(&a, &b, ctx, &|_| {}),
             DType::F16 | DType::BF16 => {
-                let out = self.typed::<f32>(&cast(&a, DType::F32), &cast(&b, DType::F32), ctx, &|_| {})?;
-                Ok(cast(&out, dtype))
+                let out = self.typed::<f32>(&cast(&a, DType::F32)?, &cast(&b, DType::F32)?, ctx, &|_| {})?;
+                cast(&out, dtype)
             }
             dtype => Err(OpError::UnsupportedDtype { op: "MatMul", dtype }),
         }?;
@@ -340,7 +340,7 @@ mod tests {
             let (a, b) = (values(a_shape, 1), values(b_shape, 2));
             let (want, want_shape) = reference(&a, &b);
             for dtype in [DType::F64, DType::F32, DType::I64] {
-                let mut inputs = [Some(cast(&a, dtype).into()), Some(cast(&b, dtype).into())];
+                let mut inputs = [Some(cast(&a, dtype).unwrap().into()), Some(cast(&b, dtype).unwrap().into())];
                 let got = MatMul { dtypes: matmul_dtypes(13), epilogue: None }.run(&mut inputs, &ctx).expect("runs");
                 assert_eq!(got.shape(), want_shape.as_slice(), "{a_shape:?} @ {b_shape:?}");
                 if dtype == DType::I64 {

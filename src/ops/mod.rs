@@ -512,6 +512,52 @@ pub(crate) const ALL_BUT_BF16: &[DType] = &[
     DType::Bool,
 ];
 
+/// [`ALL_BUT_BF16`] and string: what the schemas of the ops that only
+/// move elements list before opset 13.
+pub(crate) const ALL_BUT_BF16_AND_STRING: &[DType] = &[
+    DType::String,
+    DType::F32,
+    DType::F64,
+    DType::F16,
+    DType::I8,
+    DType::I16,
+    DType::I32,
+    DType::I64,
+    DType::U8,
+    DType::U16,
+    DType::U32,
+    DType::U64,
+    DType::Bool,
+];
+
+/// String, then [`DType::EVERY`] in the order ONNX added them.
+static STRING_THEN_EVERY: [DType; 23] = {
+    let mut every = [DType::String; 23];
+    let mut index = 1;
+    while index < 23 {
+        every[index] = DType::EVERY[index - 1];
+        index += 1;
+    }
+    every
+};
+
+/// The element types of the ops that only move or convert elements
+/// (Identity, Reshape, Transpose, Gather, Concat, Where, Cast, …) at a
+/// schema version: string and every number and bool, bfloat16 from 13,
+/// float8 from 19, int4 and uint4 from 21, float4e2m1 from 23, int2 and
+/// uint2 from 25. An op whose schema stopped before one of those versions
+/// never reaches its types.
+pub(crate) fn moved_types(version: i64) -> &'static [DType] {
+    match version {
+        25.. => &STRING_THEN_EVERY,
+        23..=24 => &STRING_THEN_EVERY[..21],
+        21..=22 => &STRING_THEN_EVERY[..20],
+        19..=20 => &STRING_THEN_EVERY[..18],
+        13..=18 => &STRING_THEN_EVERY[..14],
+        _ => ALL_BUT_BF16_AND_STRING,
+    }
+}
+
 /// The support table printed by `onnxi ops` and kept in the README:
 /// op, versions, dtypes per version. Generated from the registry.
 pub fn support_table() -> String {

@@ -887,17 +887,17 @@ impl Op for Recurrent {
                     ($T:ty) => {{
                         let opt = [b.as_deref(), seq_lens, h0.as_deref(), c0.as_deref(), p.as_deref()];
                         let out = self.compute::<$T>(&x, &w, &r, opt, want_y, ctx)?;
-                        store(op, outputs, out, &y_shape, &state_shape, |t| t)
+                        store(op, outputs, out, &y_shape, &state_shape, Ok)
                     }};
                 }
                 if dtype == DType::F32 { go!(f32) } else { go!(f64) }
             }
             _ => {
                 let wide = |tensor: &Tensor| cast(tensor, DType::F32);
-                let wide_opt = |tensor: &Option<Cow<'_, Tensor>>| tensor.as_deref().map(wide);
-                let (b, h0, c0, p) = (wide_opt(&b), wide_opt(&h0), wide_opt(&c0), wide_opt(&p));
+                let wide_opt = |tensor: &Option<Cow<'_, Tensor>>| tensor.as_deref().map(wide).transpose();
+                let (b, h0, c0, p) = (wide_opt(&b)?, wide_opt(&h0)?, wide_opt(&c0)?, wide_opt(&p)?);
                 let opt = [b.as_ref(), seq_lens, h0.as_ref(), c0.as_ref(), p.as_ref()];
-                let out = self.compute::<f32>(&wide(&x), &wide(&w), &wide(&r), opt, want_y, ctx)?;
+                let out = self.compute::<f32>(&wide(&x)?, &wide(&w)?, &wide(&r)?, opt, want_y, ctx)?;
                 store(op, outputs, out, &y_shape, &state_shape, |t| cast(&t, dtype))
             }
         }
@@ -911,16 +911,16 @@ fn store<T: Element>(
     out: Outputs<T>,
     y_shape: &[usize],
     state_shape: &[usize],
-    narrow: impl Fn(Tensor) -> Tensor,
+    narrow: impl Fn(Tensor) -> Result<Tensor, OpError>,
 ) -> Result<(), OpError> {
     if let Some(y) = out.y {
-        outputs.set(0, narrow(to_tensor(op, y_shape, y)?));
+        outputs.set(0, narrow(to_tensor(op, y_shape, y)?)?);
     }
     if outputs.wanted(1) {
-        outputs.set(1, narrow(to_tensor(op, state_shape, out.y_h)?));
+        outputs.set(1, narrow(to_tensor(op, state_shape, out.y_h)?)?);
     }
     if outputs.wanted(2) && !out.y_c.is_empty() {
-        outputs.set(2, narrow(to_tensor(op, state_shape, out.y_c)?));
+        outputs.set(2, narrow(to_tensor(op, state_shape, out.y_c)?)?);
     }
     Ok(())
 }
@@ -1068,7 +1068,7 @@ mod tests {
     }
 
     fn tensor(dtype: DType, shape: &[usize], values: &[f64]) -> Tensor {
-        cast(&Tensor::from(ArrayD::from_shape_vec(IxDyn(shape), values.to_vec()).expect("shape")), dtype)
+        cast(&Tensor::from(ArrayD::from_shape_vec(IxDyn(shape), values.to_vec()).expect("shape")), dtype).unwrap()
     }
 
     fn op(cell: Cell, dirs: usize, batch_first: bool) -> Recurrent {

@@ -23,7 +23,7 @@ use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
 use crate::graph::shapes::{InferInput, ValueType, same_as_first};
 use crate::ops::cast::cast;
-use crate::tensor::{DType, Element, Tensor};
+use crate::tensor::{DType, Item, Tensor};
 
 const OP: &str = "RotaryEmbedding";
 
@@ -76,7 +76,10 @@ impl RotaryEmbedding {
 
 /// A float tensor's elements in row-major order as float32.
 fn f32_values(tensor: &Tensor) -> Vec<f32> {
-    cast(tensor, DType::F32).as_f32().map(|view| view.iter().copied().collect()).unwrap_or_default()
+    cast(tensor, DType::F32)
+        .ok()
+        .and_then(|wide| wide.as_f32().ok().map(|view| view.iter().copied().collect()))
+        .unwrap_or_default()
 }
 
 impl Op for RotaryEmbedding {
@@ -187,7 +190,7 @@ impl Op for RotaryEmbedding {
         });
         let out =
             ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), data).map_err(|err| invalid(err.to_string()))?;
-        Ok(cast(&Tensor::from(out), dtype))
+        cast(&Tensor::from(out), dtype)
     }
 }
 

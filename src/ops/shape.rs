@@ -27,8 +27,7 @@
 
 use ndarray::IxDyn;
 
-use super::identity::all_from_13;
-use super::{ExecCtx, FLOATS, Inputs, Op, Registry, normalize_axis, required};
+use super::{ExecCtx, FLOATS, Inputs, Op, Registry, moved_types, normalize_axis, required};
 use crate::dispatch;
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
@@ -39,18 +38,18 @@ use crate::tensor::{DType, Tensor};
 
 /// Registers Unsqueeze, Squeeze, Flatten, Reshape, Shape and Size.
 pub fn register(reg: &mut Registry) {
-    reg.add("", "Unsqueeze", &[1, 11, 13, 21, 23, 24, 25], all_from_13, Unsqueeze::from_node);
-    reg.add("", "Squeeze", &[1, 11, 13, 21, 23, 24, 25], all_from_13, Squeeze::from_node);
-    reg.add("", "Flatten", &[1, 9, 11, 13, 21, 23, 24, 25], floats_at_1_then_all_from_13, Flatten::from_node);
-    reg.add("", "Reshape", &[1, 5, 13, 14, 19, 21, 23, 24, 25], floats_at_1_then_all_from_13, Reshape::from_node);
-    reg.add("", "Shape", &[1, 13, 15, 19, 21, 23, 24, 25], all_from_13, Shape::from_node);
-    reg.add("", "Size", &[1, 13, 19, 21, 23, 24, 25], all_from_13, Size::from_node);
+    reg.add("", "Unsqueeze", &[1, 11, 13, 21, 23, 24, 25], moved_types, Unsqueeze::from_node);
+    reg.add("", "Squeeze", &[1, 11, 13, 21, 23, 24, 25], moved_types, Squeeze::from_node);
+    reg.add("", "Flatten", &[1, 9, 11, 13, 21, 23, 24, 25], floats_at_1_then_moved, Flatten::from_node);
+    reg.add("", "Reshape", &[1, 5, 13, 14, 19, 21, 23, 24, 25], floats_at_1_then_moved, Reshape::from_node);
+    reg.add("", "Shape", &[1, 13, 15, 19, 21, 23, 24, 25], moved_types, Shape::from_node);
+    reg.add("", "Size", &[1, 13, 19, 21, 23, 24, 25], moved_types, Size::from_node);
 }
 
 /// Flatten-1 and Reshape-1 took float types only; later versions every
-/// type, with bfloat16 from 13.
-fn floats_at_1_then_all_from_13(version: i64) -> &'static [DType] {
-    if version < 5 { FLOATS } else { all_from_13(version) }
+/// type ([`moved_types`]).
+fn floats_at_1_then_moved(version: i64) -> &'static [DType] {
+    if version < 5 { FLOATS } else { moved_types(version) }
 }
 
 /// Where the axes come from.

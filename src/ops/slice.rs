@@ -16,9 +16,8 @@
 
 use ndarray::Slice as Range;
 
-use super::identity::all_from_13;
 use super::values::int_values;
-use super::{ALL_BUT_BF16, ExecCtx, Inputs, Op, Registry, check_dtype, normalize_axis, required};
+use super::{ExecCtx, Inputs, Op, Registry, check_dtype, normalize_axis, required};
 use crate::dispatch;
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
@@ -32,7 +31,7 @@ pub fn register(reg: &mut Registry) {
 }
 
 fn slice_dtypes(version: i64) -> &'static [DType] {
-    if version < 13 { ALL_BUT_BF16 } else { all_from_13(version) }
+    super::moved_types(version)
 }
 
 /// Where the starts, ends, axes and steps come from.

@@ -32,8 +32,7 @@ pub fn register(reg: &mut Registry) {
 fn split_dtypes(version: i64) -> &'static [DType] {
     match version {
         1 => super::FLOATS,
-        2 | 11 => super::ALL_BUT_BF16,
-        _ => &DType::ALL,
+        _ => super::moved_types(version),
     }
 }
 

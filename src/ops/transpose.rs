@@ -8,7 +8,6 @@
 //! | 1     | `perm` (default: reverse the axes)                          |
 //! | 13–25 | more element types only; the same code path in onnxi        |
 
-use super::identity::all_from_13;
 use super::{ExecCtx, Inputs, Op, Registry, required};
 use crate::dispatch;
 use crate::error::{LoadError, OpError};
@@ -18,7 +17,7 @@ use crate::tensor::Tensor;
 
 /// Registers Transpose.
 pub fn register(reg: &mut Registry) {
-    reg.add("", "Transpose", &[1, 13, 21, 23, 24, 25], all_from_13, Transpose::from_node);
+    reg.add("", "Transpose", &[1, 13, 21, 23, 24, 25], super::moved_types, Transpose::from_node);
 }
 
 /// Transpose with an optional explicit permutation.

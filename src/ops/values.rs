@@ -69,7 +69,7 @@ macro_rules! by_dtype {
                 type $T = bool;
                 $body
             }
-            dtype @ $crate::low_precision!() => Err($crate::error::OpError::UnsupportedDtype { op: $op, dtype }),
+            dtype @ $crate::storage_only!() => Err($crate::error::OpError::UnsupportedDtype { op: $op, dtype }),
         }
     }};
 }

@@ -34,7 +34,7 @@ use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
 use crate::graph::shapes::{InferInput, ValueType, broadcast_dims};
 use crate::kernels::broadcast::{self, Arithmetic, BroadcastError};
-use crate::tensor::{DType, Element, Tensor};
+use crate::tensor::{DType, Element, Item, Tensor};
 
 /// Registers Min, Max, Sum, Mean and Clip.
 pub fn register(reg: &mut Registry) {
@@ -247,7 +247,7 @@ impl Op for Variadic {
             DType::U16 => self.typed::<u16>(&taken),
             DType::U32 => self.typed::<u32>(&taken),
             DType::U64 => self.typed::<u64>(&taken),
-            DType::Bool | crate::low_precision!() => Err(OpError::UnsupportedDtype { op, dtype }),
+            DType::Bool | crate::storage_only!() => Err(OpError::UnsupportedDtype { op, dtype }),
         }
     }
 }
@@ -344,7 +344,8 @@ impl Op for Clip {
         let dtype = x.dtype();
         // The attribute bounds (before 11) become one-element tensors of
         // X's type through Cast's conversion, so both forms share one path.
-        let from_attr = |v: Option<f32>| v.map(|v| super::cast::cast(&f32::wrap(ndarray::arr0(v).into_dyn()), dtype));
+        let from_attr =
+            |v: Option<f32>| v.map(|v| super::cast::cast(&f32::wrap(ndarray::arr0(v).into_dyn()), dtype)).transpose();
         let mut bound = |index: usize, attr: Option<f32>| -> Result<Option<Tensor>, OpError> {
             match inputs.get_mut(index).and_then(Option::take) {
                 Some(t) if t.dtype() != dtype => Err(OpError::Invalid {
@@ -352,7 +353,7 @@ impl Op for Clip {
                     reason: format!("X is {dtype} but input {index} is {}; both must have the same type", t.dtype()),
                 }),
                 Some(t) => Ok(Some(t.into_owned())),
-                None => Ok(from_attr(attr)),
+                None => from_attr(attr),
             }
         };
         let lo = bound(1, self.attr_bounds.0)?;
@@ -371,7 +372,7 @@ impl Op for Clip {
             DType::U16 => Self::typed::<u16>(&x, lo, hi),
             DType::U32 => Self::typed::<u32>(&x, lo, hi),
             DType::U64 => Self::typed::<u64>(&x, lo, hi),
-            DType::Bool | crate::low_precision!() => Err(OpError::UnsupportedDtype { op: "Clip", dtype }),
+            DType::Bool | crate::storage_only!() => Err(OpError::UnsupportedDtype { op: "Clip", dtype }),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod print;
 pub mod small;
 
 use std::fmt;
+use std::sync::Arc;
 
 use half::{bf16, f16};
 use ndarray::{ArcArray, ArrayD, ArrayViewD, IxDyn};
@@ -69,6 +70,10 @@ pub enum DType {
     U2,
     /// int2 (ONNX 26), a storage type.
     I2,
+    /// string (ONNX 8): UTF-8 text, one [`Str`] per element. Only the ops
+    /// that move elements without computing with them (and the string
+    /// ops, Equal and Cast) take it.
+    String,
 }
 
 impl DType {
@@ -143,17 +148,20 @@ impl DType {
             DType::F4E2M1 => 23,
             DType::U2 => 25,
             DType::I2 => 26,
+            DType::String => 8,
         }
     }
 
     /// The dtype for a `TensorProto.DataType` code, if onnxi supports it.
     pub fn from_onnx_code(code: i32) -> Option<DType> {
-        DType::EVERY.into_iter().find(|dtype| dtype.onnx_code() == code)
+        DType::EVERY.into_iter().chain([DType::String]).find(|dtype| dtype.onnx_code() == code)
     }
 
-    /// Bytes per element in memory (one for every storage type).
+    /// Bytes per element in memory (one for every storage type; for string,
+    /// the handle's size, not the text's).
     pub fn size(self) -> usize {
         match self {
+            DType::String => std::mem::size_of::<Str>(),
             DType::I8 | DType::U8 | DType::Bool => 1,
             DType::F8E4M3FN | DType::F8E4M3FNUZ | DType::F8E5M2 | DType::F8E5M2FNUZ => 1,
             DType::F4E2M1 | DType::I4 | DType::U4 | DType::I2 | DType::U2 => 1,
@@ -224,6 +232,7 @@ impl DType {
             DType::U4 => "uint4",
             DType::I2 => "int2",
             DType::U2 => "uint2",
+            DType::String => "string",
         }
     }
 }
@@ -239,7 +248,6 @@ impl fmt::Display for DType {
 pub fn onnx_type_name(code: i32) -> String {
     let name = match code {
         0 => "UNDEFINED",
-        8 => "STRING",
         14 => "COMPLEX64",
         15 => "COMPLEX128",
         _ => match DType::from_onnx_code(code) {
@@ -298,10 +306,19 @@ pub enum Tensor {
     I2(SharedArray<I2>),
     /// uint2 values, one per byte.
     U2(SharedArray<U2>),
+    /// UTF-8 strings.
+    String(SharedArray<Str>),
 }
 
-/// A Rust element type that a [`Tensor`] can hold.
-pub trait Element: Copy + Send + Sync + PartialEq + fmt::Debug + 'static {
+/// One element of a string tensor: immutable UTF-8 text behind a shared
+/// handle, so that copying elements (Gather, Expand, Concat, …) never
+/// copies the text.
+pub type Str = Arc<str>;
+
+/// A Rust type whose values a [`Tensor`] holds: every [`Element`], and
+/// [`Str`]. What the ops that only move elements (Reshape, Gather,
+/// Concat, …) need.
+pub trait Item: Clone + Send + Sync + PartialEq + fmt::Debug + 'static {
     /// The matching dtype.
     const DTYPE: DType;
     /// Wraps a shared array in the matching variant (no copy).
@@ -310,10 +327,6 @@ pub trait Element: Copy + Send + Sync + PartialEq + fmt::Debug + 'static {
     fn shared(tensor: &Tensor) -> Option<&SharedArray<Self>>;
     /// Takes the shared array if the tensor holds this type (no copy).
     fn unwrap_shared(tensor: Tensor) -> Result<SharedArray<Self>, Tensor>;
-    /// Decodes one element from little-endian bytes (`bytes.len() == DTYPE.size()`).
-    fn from_le(bytes: &[u8]) -> Self;
-    /// Appends the element's little-endian bytes.
-    fn write_le(self, out: &mut Vec<u8>);
 
     /// Wraps an array in the matching variant (no copy of the elements).
     fn wrap(array: ArrayD<Self>) -> Tensor {
@@ -330,9 +343,19 @@ pub trait Element: Copy + Send + Sync + PartialEq + fmt::Debug + 'static {
     }
 }
 
-macro_rules! element {
-    ($ty:ty, $variant:ident, $from:expr, $to:expr) => {
-        impl Element for $ty {
+/// A fixed-size, `Copy` element type: every dtype but string. What ops
+/// that compute, and the raw little-endian file format, need.
+pub trait Element: Item + Copy {
+    /// Decodes one element from little-endian bytes (`bytes.len() == DTYPE.size()`).
+    fn from_le(bytes: &[u8]) -> Self;
+    /// Appends the element's little-endian bytes.
+    fn write_le(self, out: &mut Vec<u8>);
+}
+
+/// Implements [`Item`] for a type held in `Tensor::$variant`.
+macro_rules! item {
+    ($ty:ty, $variant:ident) => {
+        impl Item for $ty {
             const DTYPE: DType = DType::$variant;
             fn wrap_shared(array: SharedArray<Self>) -> Tensor {
                 Tensor::$variant(array)
@@ -349,6 +372,16 @@ macro_rules! element {
                     other => Err(other),
                 }
             }
+        }
+    };
+}
+
+item!(Str, String);
+
+macro_rules! element {
+    ($ty:ty, $variant:ident, $from:expr, $to:expr) => {
+        item!($ty, $variant);
+        impl Element for $ty {
             fn from_le(bytes: &[u8]) -> Self {
                 let mut buf = [0u8; std::mem::size_of::<$ty>()];
                 buf.copy_from_slice(bytes);
@@ -418,13 +451,49 @@ macro_rules! dispatch {
             $crate::Tensor::U4($array) => $body,
             $crate::Tensor::I2($array) => $body,
             $crate::Tensor::U2($array) => $body,
+            $crate::Tensor::String($array) => $body,
+        }
+    };
+}
+
+/// [`dispatch!`] for the fixed-size dtypes (every [`Element`]): the body
+/// may copy elements and use their bytes; a string tensor is bound to
+/// `$other` and goes to `$fallback`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! dispatch_fixed {
+    ($tensor:expr, $array:ident => $body:expr, $other:ident => $fallback:expr) => {
+        match $tensor {
+            $crate::Tensor::F32($array) => $body,
+            $crate::Tensor::F64($array) => $body,
+            $crate::Tensor::F16($array) => $body,
+            $crate::Tensor::BF16($array) => $body,
+            $crate::Tensor::I8($array) => $body,
+            $crate::Tensor::I16($array) => $body,
+            $crate::Tensor::I32($array) => $body,
+            $crate::Tensor::I64($array) => $body,
+            $crate::Tensor::U8($array) => $body,
+            $crate::Tensor::U16($array) => $body,
+            $crate::Tensor::U32($array) => $body,
+            $crate::Tensor::U64($array) => $body,
+            $crate::Tensor::Bool($array) => $body,
+            $crate::Tensor::F8E4M3FN($array) => $body,
+            $crate::Tensor::F8E4M3FNUZ($array) => $body,
+            $crate::Tensor::F8E5M2($array) => $body,
+            $crate::Tensor::F8E5M2FNUZ($array) => $body,
+            $crate::Tensor::F4E2M1($array) => $body,
+            $crate::Tensor::I4($array) => $body,
+            $crate::Tensor::U4($array) => $body,
+            $crate::Tensor::I2($array) => $body,
+            $crate::Tensor::U2($array) => $body,
+            $other @ $crate::Tensor::String(_) => $fallback,
         }
     };
 }
 
 /// [`dispatch!`] for the dtypes ops compute with ([`DType::ALL`]): the body
 /// may use bounds the storage types lack; a tensor of a
-/// [`DType::LOW_PRECISION`] type is bound to `$other` and goes to
+/// [`DType::LOW_PRECISION`] type or string is bound to `$other` and goes to
 /// `$fallback` (usually an [`crate::OpError::UnsupportedDtype`]).
 #[macro_export]
 #[doc(hidden)]
@@ -449,8 +518,8 @@ macro_rules! dispatch_numeric {
     };
 }
 
-/// The pattern of the [`DType::LOW_PRECISION`] storage types, for the
-/// refusing arm of a `match` on a [`DType`] that lists the others.
+/// The pattern of the [`DType::LOW_PRECISION`] storage types, for a
+/// `match` that handles string in an arm of its own.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! low_precision {
@@ -464,6 +533,17 @@ macro_rules! low_precision {
             | $crate::tensor::DType::U4
             | $crate::tensor::DType::I2
             | $crate::tensor::DType::U2
+    };
+}
+
+/// The pattern of the dtypes that ops do not compute with: the
+/// [`DType::LOW_PRECISION`] storage types and [`DType::String`]. For the
+/// refusing arm of a `match` on a [`DType`] that lists the others.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! storage_only {
+    () => {
+        $crate::low_precision!() | $crate::tensor::DType::String
     };
 }
 
@@ -516,9 +596,9 @@ impl Tensor {
         dispatch!(self, array => Tensor::from(array.to_owned()))
     }
 
-    /// A tensor of zeros (false for bool).
+    /// A tensor of zeros (false for bool, empty strings for string).
     pub fn zeros(dtype: DType, shape: &[usize]) -> Tensor {
-        fn zeros<T: Element + Default>(shape: &[usize]) -> Tensor {
+        fn zeros<T: Item + Default>(shape: &[usize]) -> Tensor {
             T::wrap(ArrayD::from_elem(IxDyn(shape), T::default()))
         }
         match dtype {
@@ -544,6 +624,7 @@ impl Tensor {
             DType::U4 => zeros::<U4>(shape),
             DType::I2 => zeros::<I2>(shape),
             DType::U2 => zeros::<U2>(shape),
+            DType::String => zeros::<Str>(shape),
         }
     }
 
@@ -590,19 +671,31 @@ impl Tensor {
 
     /// The elements in logical (row-major) order as little-endian bytes
     /// (bool as one byte, 0 or 1; the storage types one byte each, the 4-
-    /// and 2-bit ones unpacked, their code in the low bits).
+    /// and 2-bit ones unpacked, their code in the low bits; a string as its
+    /// byte length, a little-endian u64, then its UTF-8 bytes). Two tensors
+    /// of one dtype and shape hold the same elements exactly when their
+    /// bytes are equal.
     pub fn to_le_bytes(&self) -> Vec<u8> {
-        dispatch!(self, array => {
+        if let Tensor::String(array) = self {
+            let mut out = Vec::new();
+            for text in array.iter() {
+                out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+                out.extend_from_slice(text.as_bytes());
+            }
+            return out;
+        }
+        dispatch_fixed!(self, array => {
             let mut out = Vec::with_capacity(self.n_bytes());
             for &value in array.iter() {
                 value.write_le(&mut out);
             }
             out
-        })
+        }, _string => Vec::new())
     }
 
     /// Every element converted to f64 (for comparison and printing); bool
-    /// is 0 or 1, and 64-bit integers beyond 2^53 round.
+    /// is 0 or 1, 64-bit integers beyond 2^53 round, and a string reads as
+    /// the number it spells, as Cast reads it (NaN when it spells none).
     pub fn to_f64_vec(&self) -> Vec<f64> {
         match self {
             Tensor::F32(array) => array.iter().map(|&v| f64::from(v)).collect(),
@@ -627,11 +720,12 @@ impl Tensor {
             Tensor::U4(array) => array.iter().map(|v| f64::from(v.0)).collect(),
             Tensor::I2(array) => array.iter().map(|v| f64::from(v.0)).collect(),
             Tensor::U2(array) => array.iter().map(|v| f64::from(v.0)).collect(),
+            Tensor::String(array) => array.iter().map(|text| text.trim().parse().unwrap_or(f64::NAN)).collect(),
         }
     }
 }
 
-fn element_dtype<T: Element>(_: &SharedArray<T>) -> DType {
+fn element_dtype<T: Item>(_: &SharedArray<T>) -> DType {
     T::DTYPE
 }
 
@@ -650,13 +744,13 @@ impl<'a> From<&'a Tensor> for std::borrow::Cow<'a, Tensor> {
     }
 }
 
-impl<T: Element, D: ndarray::Dimension> From<ndarray::Array<T, D>> for Tensor {
+impl<T: Item, D: ndarray::Dimension> From<ndarray::Array<T, D>> for Tensor {
     fn from(array: ndarray::Array<T, D>) -> Self {
         T::wrap(array.into_dyn())
     }
 }
 
-impl<T: Element> From<SharedArray<T>> for Tensor {
+impl<T: Item> From<SharedArray<T>> for Tensor {
     fn from(array: SharedArray<T>) -> Self {
         T::wrap_shared(array)
     }
@@ -703,6 +797,7 @@ pub(crate) fn from_le_bytes(dtype: DType, shape: &[usize], bytes: &[u8]) -> Resu
         DType::U4 => build::<U4>(shape, bytes),
         DType::I2 => build::<I2>(shape, bytes),
         DType::U2 => build::<U2>(shape, bytes),
+        DType::String => Err("a string tensor has no fixed-size raw bytes".to_string()),
     }
 }
 
