@@ -58,4 +58,4 @@ pub use ndarray;
 /// The rayon onnxi runs its kernels on, for [`ModelBuilder::pool`].
 pub use rayon;
 pub use runtime::interp::{NodeTime, Outputs, Profile, Session};
-pub use tensor::{DType, Element, Tensor};
+pub use tensor::{DType, Element, Item, Str, Tensor};

@@ -84,7 +84,7 @@ fn write_npy(dir: &Path, name: &str, tensor: &onnxi::Tensor) -> String {
 #[test]
 fn broken_input_exits_1_with_a_message_naming_the_cause() {
     let dir = tempfile::tempdir().unwrap();
-    let unknown = write_model(dir.path(), "unsupported.onnx", &single_op("StringNormalizer", vec![], &[D::N(3)], 20));
+    let unknown = write_model(dir.path(), "unsupported.onnx", &single_op("TfIdfVectorizer", vec![], &[D::N(3)], 20));
     let relu = write_model(dir.path(), "relu.onnx", &single_op("Relu", vec![], &[D::N(3)], 14));
     let truncated = dir.path().join("truncated.onnx");
     std::fs::write(&truncated, &bytes(&single_op("Relu", vec![], &[D::N(3)], 14))[..20]).unwrap();
@@ -95,7 +95,7 @@ fn broken_input_exits_1_with_a_message_naming_the_cause() {
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
             vec!["run".into(), unknown.clone(), "-i".into(), format!("x={good}")],
-            "unsupported op \"StringNormalizer\" in domain \"\" (opset 20)",
+            "unsupported op \"TfIdfVectorizer\" in domain \"\" (opset 20)",
         ),
         // Without -i, run uses random inputs; with some -i, a missing one fails.
         (vec!["run".into(), two_input_model(dir.path()), "-i".into(), format!("a={good}")], "missing input \"b\""),
@@ -138,7 +138,7 @@ fn inspect_lists_graph_and_what_cannot_run() {
     let unknown = write_model(
         dir.path(),
         "unsupported.onnx",
-        &single_op("StringNormalizer", vec![], &[D::P("batch"), D::N(3)], 20),
+        &single_op("TfIdfVectorizer", vec![], &[D::P("batch"), D::N(3)], 20),
     );
     let output = onnxi(&["inspect", &unknown, "--json"]);
     assert_eq!(output.status.code(), Some(0));
@@ -155,8 +155,8 @@ fn inspect_lists_graph_and_what_cannot_run() {
 fn inspect_lists_supported_ops_once_and_check_fails_on_an_unrunnable_model() {
     let dir = tempfile::tempdir().unwrap();
     let nodes = vec![
-        node("StringNormalizer", "g1", &["x"], &["a"], vec![]),
-        node("StringNormalizer", "g2", &["a"], &["b"], vec![]),
+        node("TfIdfVectorizer", "g1", &["x"], &["a"], vec![]),
+        node("TfIdfVectorizer", "g2", &["a"], &["b"], vec![]),
         node("Erf", "e", &["b"], &["y"], vec![]),
     ];
     let g = graph(nodes, vec![value_info("x", FLOAT, Some(&[D::N(3)]))], &["y"]);
@@ -167,7 +167,7 @@ fn inspect_lists_supported_ops_once_and_check_fails_on_an_unrunnable_model() {
     // " Softmax," and not "Softmax": LogSoftmax is in the list too.
     assert_eq!(text.matches(" Softmax,").count(), 1, "{text}");
     assert!(text.contains("onnxi supports: Abs, Add, "), "{text}");
-    assert!(text.contains("UNSUPPORTED: node \"g2\": unsupported op \"StringNormalizer\""), "{text}");
+    assert!(text.contains("UNSUPPORTED: node \"g2\": unsupported op \"TfIdfVectorizer\""), "{text}");
     let output = onnxi(&["inspect", &path, "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(String::from_utf8_lossy(&output.stdout).matches(" Softmax,").count(), 1);

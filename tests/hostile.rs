@@ -509,9 +509,9 @@ fn corpus() -> Vec<Case> {
         ),
         load_case(
             "unknown_op",
-            bytes(&single_op("StringNormalizer", vec![], &[D::N(3)], 20)),
-            |err| matches!(err, Error::Load { source: LoadError::UnsupportedOp { op_type, .. }, .. } if op_type == "StringNormalizer"),
-            &["\"the_node\"", "\"StringNormalizer\""],
+            bytes(&single_op("TfIdfVectorizer", vec![], &[D::N(3)], 20)),
+            |err| matches!(err, Error::Load { source: LoadError::UnsupportedOp { op_type, .. }, .. } if op_type == "TfIdfVectorizer"),
+            &["\"the_node\"", "\"TfIdfVectorizer\""],
         ),
         load_case(
             "unknown_domain",
@@ -669,8 +669,8 @@ fn corpus() -> Vec<Case> {
             &["\"the_node\"", "\"slope\""],
         ),
         load_case(
-            "cast_to_string",
-            bytes(&single_op("Cast", vec![attr_i("to", 8)], &[D::N(3)], 13)),
+            "cast_to_complex64",
+            bytes(&single_op("Cast", vec![attr_i("to", 14)], &[D::N(3)], 13)),
             |err| matches!(err, Error::Load { source: LoadError::Attribute { attr, .. }, .. } if attr == "to"),
             &["\"the_node\"", "\"to\""],
         ),
@@ -682,10 +682,16 @@ fn corpus() -> Vec<Case> {
         ),
         // --- Graph inputs ---
         load_case(
-            "input_of_string_type",
-            bytes(&single_op_typed("Relu", vec![], &[D::N(3)], 14, 8)),
+            "input_of_complex_type",
+            bytes(&single_op_typed("Relu", vec![], &[D::N(3)], 14, 14)),
             |err| matches!(err, Error::Load { source: LoadError::BadInput { input, .. }, .. } if input == "x"),
-            &["\"x\"", "string"],
+            &["\"x\"", "COMPLEX64"],
+        ),
+        load_case(
+            "relu_of_a_string_input",
+            bytes(&single_op_typed("Relu", vec![], &[D::N(3)], 14, 8)),
+            |err| matches!(err, Error::Load { source: LoadError::InputType { op_type, .. }, .. } if op_type == "Relu"),
+            &["\"the_node\"", "Relu", "string"],
         ),
         load_case(
             "input_without_a_type",
@@ -762,10 +768,10 @@ fn corpus() -> Vec<Case> {
             &["\"w\"", "300"],
         ),
         load_case(
-            "initializer_of_string_type",
-            bytes(&relu_of(TensorProto { data_type: Some(8), string_data: vec![b"a".to_vec()], ..f32_tensor(&[1]) })),
+            "initializer_of_complex_type",
+            bytes(&relu_of(TensorProto { data_type: Some(14), float_data: vec![1.0, 0.0], ..f32_tensor(&[1]) })),
             |err| matches!(err, Error::Load { source: LoadError::Tensor { name, .. }, .. } if name == "w"),
-            &["\"w\"", "string"],
+            &["\"w\"", "COMPLEX64"],
         ),
         load_case(
             "initializer_of_rank_65",

@@ -26,7 +26,7 @@ use crate::graph::attrs::Attrs;
 use crate::graph::model::Dim;
 use crate::graph::shapes::{InferInput, ValueType};
 use crate::ops::reduce::Num;
-use crate::tensor::{DType, Tensor};
+use crate::tensor::{DType, Item, Tensor};
 
 /// Registers ConstantOfShape and Range.
 pub fn register(reg: &mut Registry) {
@@ -82,9 +82,14 @@ pub fn constant_of_shape(value: &Tensor, shape: &[i64], ctx: &ExecCtx<'_>) -> Re
     let shape = sizes("ConstantOfShape", "shape", shape)?;
     ctx.checked_elems("ConstantOfShape", value.dtype(), &shape)?;
     dispatch!(value, array => match array.iter().next() {
-        Some(fill) => Ok(Tensor::from(ArrayD::from_elem(IxDyn(&shape), fill.clone()))),
+        Some(fill) => Ok(filled(&shape, fill)),
         None => Err(OpError::Invalid { op: "ConstantOfShape", reason: "value holds no element".into() }),
     })
+}
+
+/// A tensor of `shape` with every element `value`.
+fn filled<T: Item>(shape: &[usize], value: &T) -> Tensor {
+    Tensor::from(ArrayD::from_elem(IxDyn(shape), value.clone()))
 }
 
 impl Op for ConstantOfShape {

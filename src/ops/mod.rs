@@ -37,6 +37,7 @@ pub mod shape;
 pub mod slice;
 pub mod softmax;
 pub mod split;
+pub mod strings;
 pub mod transpose;
 pub mod values;
 pub mod variadic;
@@ -360,6 +361,7 @@ impl Registry {
             transpose::register(&mut reg);
             shape::register(&mut reg);
             split::register(&mut reg);
+            strings::register(&mut reg);
             reduce::register(&mut reg);
             log_softmax::register(&mut reg);
             variadic::register(&mut reg);

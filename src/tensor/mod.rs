@@ -632,7 +632,7 @@ impl Tensor {
     ///
     /// # Errors
     /// [`Error::WrongDtype`] when the tensor holds another type.
-    pub fn view<T: Element>(&self) -> Result<ArrayViewD<'_, T>, Error> {
+    pub fn view<T: Item>(&self) -> Result<ArrayViewD<'_, T>, Error> {
         T::view(self).ok_or(Error::WrongDtype { expected: T::DTYPE, actual: self.dtype() })
     }
 
@@ -657,7 +657,7 @@ impl Tensor {
     ///
     /// # Errors
     /// [`Error::WrongDtype`] when the tensor holds another type.
-    pub fn into_array<T: Element>(self) -> Result<ArrayD<T>, Error> {
+    pub fn into_array<T: Item>(self) -> Result<ArrayD<T>, Error> {
         T::unwrap(self).map_err(|other| Error::WrongDtype { expected: T::DTYPE, actual: other.dtype() })
     }
 
@@ -665,7 +665,7 @@ impl Tensor {
     ///
     /// # Errors
     /// [`Error::WrongDtype`] when the tensor holds another type.
-    pub fn into_shared<T: Element>(self) -> Result<SharedArray<T>, Error> {
+    pub fn into_shared<T: Item>(self) -> Result<SharedArray<T>, Error> {
         T::unwrap_shared(self).map_err(|other| Error::WrongDtype { expected: T::DTYPE, actual: other.dtype() })
     }
 

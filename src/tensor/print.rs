@@ -77,8 +77,9 @@ fn shortest_texts(tensor: &Tensor) -> Vec<String> {
     }
 }
 
-/// Integers in full (not through f64, which would round 64-bit values), and
-/// bools as numpy spells them. numpy pads `True` to the width of `False`
+/// Integers in full (not through f64, which would round 64-bit values),
+/// bools as numpy spells them, and text quoted as numpy's `repr` quotes it
+/// (`'a'`, Python escapes). numpy pads `True` to the width of `False`
 /// in arrays that hold both; like the integers here, they are not padded.
 fn exact_texts(tensor: &Tensor) -> Vec<String> {
     match tensor {
@@ -91,8 +92,34 @@ fn exact_texts(tensor: &Tensor) -> Vec<String> {
         Tensor::U16(array) => array.iter().map(ToString::to_string).collect(),
         Tensor::U32(array) => array.iter().map(ToString::to_string).collect(),
         Tensor::U64(array) => array.iter().map(ToString::to_string).collect(),
+        Tensor::String(array) => array.iter().map(|text| quoted(text)).collect(),
         floats => floats.to_f64_vec().iter().map(|v| format!("{v}")).collect(),
     }
+}
+
+/// Text as Python's `repr` writes it: single quotes unless the text holds
+/// one and no double quote, backslash escapes for the quote, `\\`, `\n`,
+/// `\r`, `\t` and other control characters.
+fn quoted(text: &str) -> String {
+    let quote = if text.contains('\'') && !text.contains('"') { '"' } else { '\'' };
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push(quote);
+    for ch in text.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            ch if ch == quote => {
+                out.push('\\');
+                out.push(ch);
+            }
+            ch if ch.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(ch))),
+            ch => out.push(ch),
+        }
+    }
+    out.push(quote);
+    out
 }
 
 fn nest(array: ArrayViewD<'_, String>, summarize: bool, depth: usize) -> String {
@@ -151,5 +178,14 @@ mod tests {
         assert_eq!(format_tensor(&wide), "[-9223372036854775808, 255]");
         let small = Tensor::from(ndarray::array![255u8, 0, 7].into_dyn());
         assert_eq!(format_tensor(&small), "[255, 0, 7]");
+    }
+
+    #[test]
+    fn text_prints_quoted_as_python_repr() {
+        use crate::tensor::Str;
+        // Python: repr("it's") == "\"it's\"", repr("a\tb") == "'a\\tb'".
+        let texts = ["abc", "it's", "a\tb", "中", "q'\""].map(Str::from);
+        let tensor = Tensor::from(ndarray::Array1::from_iter(texts).into_dyn());
+        assert_eq!(format_tensor(&tensor), r#"['abc', "it's", 'a\tb', '中', 'q\'"']"#);
     }
 }
