@@ -41,13 +41,11 @@ pub(crate) fn canonical_domain(domain: &str) -> &str {
     if domain == "ai.onnx" { "" } else { domain }
 }
 
-/// Reads the model's default-domain opsets.
+/// Reads the model's opset imports. A model need not import the default
+/// domain when none of its nodes use it (an `ai.onnx.ml`-only model);
+/// [`resolve_op`] refuses a default-domain node without the import.
 pub(crate) fn model_opsets(proto: &ModelProto) -> Result<Opsets, LoadError> {
-    let opsets = Opsets::from_imports(proto.opset_import.iter().map(|opset| (opset.domain(), opset.version())))?;
-    if opsets.get("").is_none() {
-        return Err(LoadError::NoDefaultOpset);
-    }
-    Ok(opsets)
+    Opsets::from_imports(proto.opset_import.iter().map(|opset| (opset.domain(), opset.version())))
 }
 
 /// Display name of a node: its name, or its position when unnamed.
@@ -67,6 +65,9 @@ pub(crate) fn resolve_op(
 ) -> Result<(Box<dyn Op>, i64), LoadError> {
     let domain = canonical_domain(proto.domain());
     let op_type = proto.op_type();
+    if domain.is_empty() && opsets.get("").is_none() {
+        return Err(LoadError::NoDefaultOpset);
+    }
     let opset = opsets.get(domain).ok_or_else(|| LoadError::UnknownDomain {
         node: label.to_string(),
         op_type: op_type.to_string(),

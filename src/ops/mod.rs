@@ -25,6 +25,7 @@ pub mod identity;
 pub mod log_softmax;
 pub mod logical;
 pub mod matmul;
+pub mod ml;
 pub mod normalization;
 pub mod pad;
 pub mod pool;
@@ -362,6 +363,7 @@ impl Registry {
             shape::register(&mut reg);
             split::register(&mut reg);
             strings::register(&mut reg);
+            ml::register(&mut reg);
             reduce::register(&mut reg);
             log_softmax::register(&mut reg);
             variadic::register(&mut reg);
