@@ -230,6 +230,8 @@ fn ordered_bits(tensor: &Tensor) -> Vec<i64> {
         Tensor::F8E5M2(array) => array.iter().map(|v| order(u64::from(v.0), 1 << 7)).collect(),
         Tensor::F8E5M2FNUZ(array) => array.iter().map(|v| order(u64::from(v.0), 1 << 7)).collect(),
         Tensor::F4E2M1(array) => array.iter().map(|v| order(u64::from(v.0), 1 << 3)).collect(),
+        // Unsigned powers of two: the code is the order.
+        Tensor::F8E8M0(array) => array.iter().map(|v| i64::from(v.0)).collect(),
         Tensor::I4(array) => array.iter().map(|v| i64::from(v.0)).collect(),
         Tensor::U4(array) => array.iter().map(|v| i64::from(v.0)).collect(),
         Tensor::I2(array) => array.iter().map(|v| i64::from(v.0)).collect(),

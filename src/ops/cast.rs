@@ -9,10 +9,9 @@
 //! | 19    | float8 types; `saturate` (float8 targets only)              |
 //! | 21    | int4, uint4                                                  |
 //! | 23    | float4e2m1                                                   |
-//! | 24    | float8e8m0 and `round_mode` (for it only): not held by onnxi |
+//! | 24    | float8e8m0 and `round_mode` (for it only)                    |
 //! | 25    | int2, uint2                                                  |
 //!
-//! string (every version) and float8e8m0 are refused at load.
 //!
 //! The conversions follow the rules the Cast schema states (opset 21+),
 //! which earlier opsets left implicit:
@@ -50,8 +49,9 @@ use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
 use crate::graph::shapes::{InferInput, ValueType};
 use crate::runtime::buffers::{BufferPool, output_shared};
+use crate::tensor::small::E8M0Rounding;
 use crate::tensor::{DType, Element, SharedArray, Str, Tensor, onnx_type_name};
-use crate::tensor::{F4E2M1, F8E4M3FN, F8E4M3FNUZ, F8E5M2, F8E5M2FNUZ, I2, I4, U2, U4};
+use crate::tensor::{F4E2M1, F8E4M3FN, F8E4M3FNUZ, F8E5M2, F8E5M2FNUZ, F8E8M0, I2, I4, U2, U4};
 
 /// Registers Cast.
 pub fn register(reg: &mut Registry) {
@@ -69,9 +69,24 @@ pub(crate) fn cast_types(version: i64) -> &'static [DType] {
 pub struct Cast {
     /// The target element type.
     pub to: DType,
+    /// `saturate` and `round_mode` (float8 targets only).
+    pub rounding: Rounding,
+}
+
+/// Cast's attributes for the float8 targets: `saturate` (opset 19+) and
+/// `round_mode` (opset 24+, float8e8m0 only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rounding {
     /// Whether an out-of-range value saturates to the largest finite float8
-    /// (the default) or becomes inf/NaN; float8 targets only.
+    /// (the default) or becomes inf/NaN.
     pub saturate: bool,
+    /// How a float8e8m0 target rounds (default up).
+    pub e8m0: E8M0Rounding,
+}
+
+impl Rounding {
+    /// Cast's defaults: saturating, float8e8m0 rounding up.
+    pub const DEFAULT: Rounding = Rounding { saturate: true, e8m0: E8M0Rounding::Up };
 }
 
 /// The `to` strings of Cast-1 (`TensorProto.DataType` names).
@@ -94,7 +109,7 @@ const LEGACY_NAMES: [(&str, DType); 13] = [
 impl Cast {
     /// Reads `to` (a string at opset 1, an int later), `saturate` (opset
     /// 19+, default 1) and `round_mode` (opset 24+, which only affects
-    /// float8e8m0 targets, which onnxi lacks).
+    /// float8e8m0 targets).
     ///
     /// # Errors
     /// A missing `to`, or a target type onnxi does not hold.
@@ -113,22 +128,23 @@ impl Cast {
                 attrs.error("to", format!("target type {} is not supported by onnxi", onnx_type_name(code32)))
             })?
         };
-        let saturate = read_saturate(attrs, version)?;
-        Ok(Cast { to, saturate })
+        let rounding = read_rounding(attrs, version)?;
+        Ok(Cast { to, rounding })
     }
 }
 
-/// Reads `saturate` (opset 19+, default true) and checks `round_mode`
-/// (opset 24+), which only affects float8e8m0 targets.
-pub(crate) fn read_saturate(attrs: &mut Attrs<'_>, version: i64) -> Result<bool, LoadError> {
+/// Reads `saturate` (opset 19+, default true) and `round_mode` (opset
+/// 24+, default `up`), which only affects float8e8m0 targets.
+pub(crate) fn read_rounding(attrs: &mut Attrs<'_>, version: i64) -> Result<Rounding, LoadError> {
     let saturate = if version >= 19 { attrs.i64("saturate")?.unwrap_or(1) } else { 1 };
-    if version >= 24
-        && let Some(mode) = attrs.string("round_mode")?
-        && !matches!(mode.as_str(), "up" | "down" | "nearest")
-    {
-        return Err(attrs.error("round_mode", format!("must be up, down or nearest, not {mode:?}")));
-    }
-    Ok(saturate != 0)
+    let mode = if version >= 24 { attrs.string("round_mode")? } else { None };
+    let e8m0 = match mode.as_deref() {
+        None | Some("up") => E8M0Rounding::Up,
+        Some("down") => E8M0Rounding::Down,
+        Some("nearest") => E8M0Rounding::Nearest,
+        Some(mode) => return Err(attrs.error("round_mode", format!("must be up, down or nearest, not {mode:?}"))),
+    };
+    Ok(Rounding { saturate: saturate != 0, e8m0 })
 }
 
 impl Op for Cast {
@@ -143,7 +159,7 @@ impl Op for Cast {
             // A lent input is shared, not copied.
             return Ok(x.into_owned());
         }
-        cast_with(&x, self.to, self.saturate, ctx.pool)
+        cast_with(&x, self.to, self.rounding, ctx.pool)
     }
 }
 
@@ -154,7 +170,7 @@ impl Op for Cast {
 /// Only from a string tensor: an element that spells no number of the
 /// target type (named, with its text).
 pub fn cast(x: &Tensor, to: DType) -> Result<Tensor, OpError> {
-    cast_with(x, to, true, None)
+    cast_with(x, to, Rounding::DEFAULT, None)
 }
 
 /// [`cast`] with Cast's `saturate` attribute: false makes an out-of-range
@@ -163,10 +179,19 @@ pub fn cast(x: &Tensor, to: DType) -> Result<Tensor, OpError> {
 /// # Errors
 /// As [`cast`].
 pub fn cast_saturate(x: &Tensor, to: DType, saturate: bool) -> Result<Tensor, OpError> {
-    cast_with(x, to, saturate, None)
+    cast_with(x, to, Rounding { saturate, ..Rounding::DEFAULT }, None)
 }
 
-fn cast_with(x: &Tensor, to: DType, saturate: bool, pool: Option<&BufferPool>) -> Result<Tensor, OpError> {
+/// [`cast`] with both of Cast's float8 attributes (`saturate`, and
+/// `round_mode` for float8e8m0).
+///
+/// # Errors
+/// As [`cast`].
+pub fn cast_rounding(x: &Tensor, to: DType, rounding: Rounding) -> Result<Tensor, OpError> {
+    cast_with(x, to, rounding, None)
+}
+
+fn cast_with(x: &Tensor, to: DType, saturate: Rounding, pool: Option<&BufferPool>) -> Result<Tensor, OpError> {
     if x.dtype() == to {
         return Ok(x.clone());
     }
@@ -253,6 +278,10 @@ macro_rules! by_target {
                 type $D = F4E2M1;
                 $body
             }
+            DType::F8E8M0 => {
+                type $D = F8E8M0;
+                $body
+            }
             DType::I4 => {
                 type $D = I4;
                 $body
@@ -274,7 +303,7 @@ macro_rules! by_target {
     };
 }
 
-fn cast_from<S: Scalar>(array: &SharedArray<S>, to: DType, sat: bool, pool: Option<&BufferPool>) -> Tensor {
+fn cast_from<S: Scalar>(array: &SharedArray<S>, to: DType, sat: Rounding, pool: Option<&BufferPool>) -> Tensor {
     by_target!(to, D => convert_all::<S, D>(array, sat, pool), string => to_strings(array))
 }
 
@@ -304,7 +333,7 @@ fn spelled(text: &str) -> Option<Spelled> {
 /// (then Cast's int rule: the low bits), other numbers through their
 /// nearest f64 (then Cast's float rule; float32 targets parse directly, so
 /// they round once).
-fn from_strings(texts: &SharedArray<Str>, to: DType, saturate: bool) -> Result<Tensor, OpError> {
+fn from_strings(texts: &SharedArray<Str>, to: DType, saturate: Rounding) -> Result<Tensor, OpError> {
     let not_a_number = |index: usize, text: &str| OpError::Invalid {
         op: "Cast",
         reason: format!(
@@ -329,7 +358,7 @@ fn from_strings(texts: &SharedArray<Str>, to: DType, saturate: bool) -> Result<T
         .enumerate()
         .map(|(index, text)| spelled(text).ok_or_else(|| not_a_number(index, text)))
         .collect::<Result<Vec<_>, _>>()?;
-    fn convert_spelled<D: Scalar>(shape: &[usize], numbers: &[Spelled], saturate: bool) -> Result<Tensor, OpError> {
+    fn convert_spelled<D: Scalar>(shape: &[usize], numbers: &[Spelled], saturate: Rounding) -> Result<Tensor, OpError> {
         let values = numbers
             .iter()
             .map(|&number| match number {
@@ -385,7 +414,7 @@ fn float_text(value: f64, double: bool) -> String {
     }
 }
 
-fn convert_all<S: Scalar, D: Scalar>(array: &SharedArray<S>, saturate: bool, pool: Option<&BufferPool>) -> Tensor {
+fn convert_all<S: Scalar, D: Scalar>(array: &SharedArray<S>, saturate: Rounding, pool: Option<&BufferPool>) -> Tensor {
     let mut out = output_shared::<D>(pool, array.shape());
     Zip::from(&mut out).and(array).for_each(|out, &value| *out = convert::<S, D>(value, saturate));
     Tensor::from(out)
@@ -394,7 +423,7 @@ fn convert_all<S: Scalar, D: Scalar>(array: &SharedArray<S>, saturate: bool, poo
 /// One element from `S` to `D`: a float goes through its exact f64 value,
 /// an integer or bool through its exact i128 value (the branch is decided
 /// per type pair at compile time).
-fn convert<S: Scalar, D: Scalar>(value: S, saturate: bool) -> D {
+fn convert<S: Scalar, D: Scalar>(value: S, saturate: Rounding) -> D {
     if S::IS_FLOAT {
         D::from_float_saturating(value.to_f64(), saturate)
     } else {
@@ -414,13 +443,13 @@ trait Scalar: Element + Default {
     fn from_float(value: f64) -> Self;
     /// From an integer value, by the int → this type rule.
     fn from_int(value: i128) -> Self;
-    /// From a float value with Cast's `saturate` (which only float8
-    /// targets heed).
-    fn from_float_saturating(value: f64, _saturate: bool) -> Self {
+    /// From a float value with Cast's `saturate` and `round_mode` (which
+    /// only float8 targets heed).
+    fn from_float_saturating(value: f64, _rounding: Rounding) -> Self {
         Self::from_float(value)
     }
-    /// From an integer value with Cast's `saturate`.
-    fn from_int_saturating(value: i128, _saturate: bool) -> Self {
+    /// From an integer value with Cast's `saturate` and `round_mode`.
+    fn from_int_saturating(value: i128, _rounding: Rounding) -> Self {
         Self::from_int(value)
     }
     /// The value as Cast writes it into a string: integers and bool in
@@ -449,14 +478,36 @@ macro_rules! small_float_scalar {
             fn from_int(value: i128) -> Self {
                 <$ty>::from_f64(value as f64, true)
             }
-            fn from_float_saturating(value: f64, saturate: bool) -> Self {
-                <$ty>::from_f64(value, saturate)
+            fn from_float_saturating(value: f64, rounding: Rounding) -> Self {
+                <$ty>::from_f64(value, rounding.saturate)
             }
-            fn from_int_saturating(value: i128, saturate: bool) -> Self {
-                <$ty>::from_f64(value as f64, saturate)
+            fn from_int_saturating(value: i128, rounding: Rounding) -> Self {
+                <$ty>::from_f64(value as f64, rounding.saturate)
             }
         }
     )*};
+}
+
+impl Scalar for F8E8M0 {
+    const IS_FLOAT: bool = true;
+    fn to_f64(self) -> f64 {
+        F8E8M0::to_f64(self)
+    }
+    fn to_i128(self) -> i128 {
+        F8E8M0::to_f64(self) as i128
+    }
+    fn from_float(value: f64) -> Self {
+        F8E8M0::from_f64(value, true, E8M0Rounding::Up)
+    }
+    fn from_int(value: i128) -> Self {
+        F8E8M0::from_f64(value as f64, true, E8M0Rounding::Up)
+    }
+    fn from_float_saturating(value: f64, rounding: Rounding) -> Self {
+        F8E8M0::from_f64(value, rounding.saturate, rounding.e8m0)
+    }
+    fn from_int_saturating(value: i128, rounding: Rounding) -> Self {
+        F8E8M0::from_f64(value as f64, rounding.saturate, rounding.e8m0)
+    }
 }
 
 small_float_scalar!(F8E4M3FN, F8E4M3FNUZ, F8E5M2, F8E5M2FNUZ, F4E2M1);
@@ -680,6 +731,25 @@ mod tests {
         let int_range = |bits: u32, signed: bool| {
             if signed { (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1) } else { (0, (1i128 << bits) - 1) }
         };
+        if to == DType::F8E8M0 {
+            // Through float32, sign dropped; a power of two rounded up
+            // (the default `round_mode`), saturating at 2^127; zero and
+            // float32 subnormals at the bottom (2^-127, or 2^-126 when
+            // not zero, rounded up).
+            let magnitude = match value {
+                Exact::Float(v) => f64::from((v as f32).abs()),
+                Exact::Int(v) => f64::from((v as f64 as f32).abs()),
+            };
+            if !magnitude.is_finite() {
+                return Ok(f64::NAN);
+            }
+            if magnitude < 2f64.powi(-126) {
+                return Ok(if magnitude == 0.0 { 2f64.powi(-127) } else { 2f64.powi(-126) });
+            }
+            let exponent = ((magnitude.to_bits() >> 52) & 0x7ff) as i32 - 1023;
+            let up = if magnitude > 2f64.powi(exponent) { exponent + 1 } else { exponent };
+            return Ok(2f64.powi(up.min(127)));
+        }
         // The storage floats (saturating, as `cast` does): (significand
         // bits, smallest normal exponent, max, unsigned zero).
         let small_float = match to {
@@ -904,6 +974,7 @@ mod tests {
             DType::U4 => floats(&[0.0, 1.0, 8.0, 15.0], |v| U4(v as u8)),
             DType::I2 => floats(&[-2.0, -1.0, 0.0, 1.0], |v| I2(v as i8)),
             DType::U2 => floats(&[0.0, 1.0, 2.0, 3.0], |v| U2(v as u8)),
+            DType::F8E8M0 => floats(&[0.0, 1.0, 126.0, 127.0, 128.0, 200.0, 254.0, 255.0], |v| F8E8M0(v as u8)),
             DType::String => Tensor::from(ndarray::array![Str::from("1.5"), Str::from("-2")].into_dyn()),
         }
     }

@@ -3,10 +3,10 @@
 //!
 //! Versions (`onnx.defs.get_schema`, onnx 1.23.2): 15; 19 adds `saturate`
 //! and the float8 types, 21 int4 and uint4, 23 float4e2m1, 24 float8e8m0
-//! (which onnxi lacks) and `round_mode` (for it only), 25 int2 and uint2.
-//! `saturate` works as in Cast (float8 targets only). string is refused.
+//! and `round_mode` (for it only), 25 int2 and uint2. `saturate` and
+//! `round_mode` work as in Cast; string converts as in Cast.
 
-use super::cast::{cast_saturate, cast_types, read_saturate};
+use super::cast::{Rounding, cast_rounding, cast_types, read_rounding};
 use super::{ExecCtx, Inputs, Op, Registry, required};
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
@@ -21,8 +21,8 @@ pub fn register(reg: &mut Registry) {
 /// CastLike: `Cast(input, to = dtype(target_type), saturate)`.
 #[derive(Debug)]
 pub struct CastLike {
-    /// Cast's `saturate` (float8 targets only; default true).
-    pub saturate: bool,
+    /// Cast's `saturate` and `round_mode` (float8 targets only).
+    pub rounding: Rounding,
 }
 
 impl CastLike {
@@ -31,7 +31,7 @@ impl CastLike {
     /// # Errors
     /// A wrongly typed attribute, or an unknown `round_mode`.
     pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
-        Ok(CastLike { saturate: read_saturate(attrs, version)? })
+        Ok(CastLike { rounding: read_rounding(attrs, version)? })
     }
 }
 
@@ -56,7 +56,7 @@ impl Op for CastLike {
             // A lent input is shared, not copied.
             return Ok(x.into_owned());
         }
-        cast_saturate(&x, target.dtype(), self.saturate)
+        cast_rounding(&x, target.dtype(), self.rounding)
     }
 }
 
@@ -76,7 +76,7 @@ mod tests {
         let par = Parallel::serial();
         let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
         let mut inputs: Vec<_> = inputs.into_iter().map(|t| Some(Cow::Owned(t))).collect();
-        CastLike { saturate: true }.run(&mut inputs, &ctx)
+        CastLike { rounding: Rounding::DEFAULT }.run(&mut inputs, &ctx)
     }
 
     fn t<T: Element>(shape: &[usize], values: Vec<T>) -> Tensor {
@@ -107,8 +107,9 @@ mod tests {
     fn a_missing_input_names_the_op() {
         let par = Parallel::serial();
         let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
-        let err =
-            CastLike { saturate: true }.run(&mut [Some(Cow::Owned(t(&[1], vec![1.0f32]))), None], &ctx).unwrap_err();
+        let err = CastLike { rounding: Rounding::DEFAULT }
+            .run(&mut [Some(Cow::Owned(t(&[1], vec![1.0f32]))), None], &ctx)
+            .unwrap_err();
         assert!(err.to_string().contains("CastLike"), "{err}");
     }
 }

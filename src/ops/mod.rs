@@ -535,10 +535,10 @@ pub(crate) const ALL_BUT_BF16_AND_STRING: &[DType] = &[
 ];
 
 /// String, then [`DType::EVERY`] in the order ONNX added them.
-static STRING_THEN_EVERY: [DType; 23] = {
-    let mut every = [DType::String; 23];
+static STRING_THEN_EVERY: [DType; 24] = {
+    let mut every = [DType::String; 24];
     let mut index = 1;
-    while index < 23 {
+    while index < 24 {
         every[index] = DType::EVERY[index - 1];
         index += 1;
     }
@@ -548,13 +548,14 @@ static STRING_THEN_EVERY: [DType; 23] = {
 /// The element types of the ops that only move or convert elements
 /// (Identity, Reshape, Transpose, Gather, Concat, Where, Cast, …) at a
 /// schema version: string and every number and bool, bfloat16 from 13,
-/// float8 from 19, int4 and uint4 from 21, float4e2m1 from 23, int2 and
-/// uint2 from 25. An op whose schema stopped before one of those versions
+/// float8 from 19, int4 and uint4 from 21, float4e2m1 from 23, float8e8m0
+/// from 24, int2 and uint2 from 25. An op whose schema stopped before one of those versions
 /// never reaches its types.
 pub(crate) fn moved_types(version: i64) -> &'static [DType] {
     match version {
         25.. => &STRING_THEN_EVERY,
-        23..=24 => &STRING_THEN_EVERY[..21],
+        24 => &STRING_THEN_EVERY[..22],
+        23 => &STRING_THEN_EVERY[..21],
         21..=22 => &STRING_THEN_EVERY[..20],
         19..=20 => &STRING_THEN_EVERY[..18],
         13..=18 => &STRING_THEN_EVERY[..14],

@@ -17,7 +17,7 @@ use half::{bf16, f16};
 use ndarray::{ArcArray, ArrayD, ArrayViewD, IxDyn};
 
 use crate::error::Error;
-pub use small::{F4E2M1, F8E4M3FN, F8E4M3FNUZ, F8E5M2, F8E5M2FNUZ, I2, I4, U2, U4};
+pub use small::{F4E2M1, F8E4M3FN, F8E4M3FNUZ, F8E5M2, F8E5M2FNUZ, F8E8M0, I2, I4, U2, U4};
 
 /// The shared, copy-on-write n-dimensional array a [`Tensor`] holds.
 pub type SharedArray<T> = ArcArray<T, IxDyn>;
@@ -66,6 +66,9 @@ pub enum DType {
     I4,
     /// float4 e2m1 (ONNX 23), a storage type.
     F4E2M1,
+    /// float8 e8m0 (ONNX 24), a storage type: a power of two (see
+    /// [`small::F8E8M0`]).
+    F8E8M0,
     /// uint2 (ONNX 25), a storage type: four per byte in a file.
     U2,
     /// int2 (ONNX 26), a storage type.
@@ -80,8 +83,8 @@ impl DType {
     /// The low-precision storage types (see [`small`]): only Cast,
     /// CastLike and Identity take them, so they are not in [`DType::ALL`].
     /// In the order ONNX added them: float8 (opset 19), uint4 and int4
-    /// (21), float4e2m1 (23), uint2 and int2 (25).
-    pub const LOW_PRECISION: [DType; 9] = [
+    /// (21), float4e2m1 (23), float8e8m0 (24), uint2 and int2 (25).
+    pub const LOW_PRECISION: [DType; 10] = [
         DType::F8E4M3FN,
         DType::F8E4M3FNUZ,
         DType::F8E5M2,
@@ -89,15 +92,16 @@ impl DType {
         DType::U4,
         DType::I4,
         DType::F4E2M1,
+        DType::F8E8M0,
         DType::U2,
         DType::I2,
     ];
 
     /// [`DType::ALL`] then [`DType::LOW_PRECISION`]: every dtype onnxi holds.
-    pub const EVERY: [DType; 22] = {
-        let mut every = [DType::F32; 22];
+    pub const EVERY: [DType; 23] = {
+        let mut every = [DType::F32; 23];
         let mut index = 0;
-        while index < 22 {
+        while index < 23 {
             every[index] = if index < 13 { DType::ALL[index] } else { DType::LOW_PRECISION[index - 13] };
             index += 1;
         }
@@ -146,6 +150,7 @@ impl DType {
             DType::U4 => 21,
             DType::I4 => 22,
             DType::F4E2M1 => 23,
+            DType::F8E8M0 => 24,
             DType::U2 => 25,
             DType::I2 => 26,
             DType::String => 8,
@@ -163,7 +168,7 @@ impl DType {
         match self {
             DType::String => std::mem::size_of::<Str>(),
             DType::I8 | DType::U8 | DType::Bool => 1,
-            DType::F8E4M3FN | DType::F8E4M3FNUZ | DType::F8E5M2 | DType::F8E5M2FNUZ => 1,
+            DType::F8E4M3FN | DType::F8E4M3FNUZ | DType::F8E5M2 | DType::F8E5M2FNUZ | DType::F8E8M0 => 1,
             DType::F4E2M1 | DType::I4 | DType::U4 | DType::I2 | DType::U2 => 1,
             DType::F16 | DType::BF16 | DType::I16 | DType::U16 => 2,
             DType::F32 | DType::I32 | DType::U32 => 4,
@@ -196,9 +201,12 @@ impl DType {
         DType::LOW_PRECISION.contains(&self)
     }
 
-    /// True for float8 and float4e2m1.
+    /// True for float8 (e8m0 too) and float4e2m1.
     pub fn is_small_float(self) -> bool {
-        matches!(self, DType::F8E4M3FN | DType::F8E4M3FNUZ | DType::F8E5M2 | DType::F8E5M2FNUZ | DType::F4E2M1)
+        matches!(
+            self,
+            DType::F8E4M3FN | DType::F8E4M3FNUZ | DType::F8E5M2 | DType::F8E5M2FNUZ | DType::F4E2M1 | DType::F8E8M0
+        )
     }
 
     /// True for the floating-point types that ops compute with (float8 and
@@ -228,6 +236,7 @@ impl DType {
             DType::F8E5M2 => "float8e5m2",
             DType::F8E5M2FNUZ => "float8e5m2fnuz",
             DType::F4E2M1 => "float4e2m1",
+            DType::F8E8M0 => "float8e8m0",
             DType::I4 => "int4",
             DType::U4 => "uint4",
             DType::I2 => "int2",
@@ -298,6 +307,8 @@ pub enum Tensor {
     F8E5M2FNUZ(SharedArray<F8E5M2FNUZ>),
     /// float4e2m1 codes, one per byte.
     F4E2M1(SharedArray<F4E2M1>),
+    /// float8e8m0 codes.
+    F8E8M0(SharedArray<F8E8M0>),
     /// int4 values, one per byte.
     I4(SharedArray<I4>),
     /// uint4 values, one per byte.
@@ -416,6 +427,7 @@ element!(F8E4M3FNUZ, F8E4M3FNUZ, |[byte]: [u8; 1]| F8E4M3FNUZ(byte), |value: F8E
 element!(F8E5M2, F8E5M2, |[byte]: [u8; 1]| F8E5M2(byte), |value: F8E5M2| [value.0]);
 element!(F8E5M2FNUZ, F8E5M2FNUZ, |[byte]: [u8; 1]| F8E5M2FNUZ(byte), |value: F8E5M2FNUZ| [value.0]);
 element!(F4E2M1, F4E2M1, |[byte]: [u8; 1]| F4E2M1(byte & 0xf), |value: F4E2M1| [value.0]);
+element!(F8E8M0, F8E8M0, |[byte]: [u8; 1]| F8E8M0(byte), |value: F8E8M0| [value.0]);
 element!(I4, I4, |[byte]: [u8; 1]| I4::from_code(byte), |value: I4| [value.code()]);
 element!(U4, U4, |[byte]: [u8; 1]| U4::from_code(byte), |value: U4| [value.code()]);
 element!(I2, I2, |[byte]: [u8; 1]| I2::from_code(byte), |value: I2| [value.code()]);
@@ -447,6 +459,7 @@ macro_rules! dispatch {
             $crate::Tensor::F8E5M2($array) => $body,
             $crate::Tensor::F8E5M2FNUZ($array) => $body,
             $crate::Tensor::F4E2M1($array) => $body,
+            $crate::Tensor::F8E8M0($array) => $body,
             $crate::Tensor::I4($array) => $body,
             $crate::Tensor::U4($array) => $body,
             $crate::Tensor::I2($array) => $body,
@@ -482,6 +495,7 @@ macro_rules! dispatch_fixed {
             $crate::Tensor::F8E5M2($array) => $body,
             $crate::Tensor::F8E5M2FNUZ($array) => $body,
             $crate::Tensor::F4E2M1($array) => $body,
+            $crate::Tensor::F8E8M0($array) => $body,
             $crate::Tensor::I4($array) => $body,
             $crate::Tensor::U4($array) => $body,
             $crate::Tensor::I2($array) => $body,
@@ -529,6 +543,7 @@ macro_rules! low_precision {
             | $crate::tensor::DType::F8E5M2
             | $crate::tensor::DType::F8E5M2FNUZ
             | $crate::tensor::DType::F4E2M1
+            | $crate::tensor::DType::F8E8M0
             | $crate::tensor::DType::I4
             | $crate::tensor::DType::U4
             | $crate::tensor::DType::I2
@@ -620,6 +635,7 @@ impl Tensor {
             DType::F8E5M2 => zeros::<F8E5M2>(shape),
             DType::F8E5M2FNUZ => zeros::<F8E5M2FNUZ>(shape),
             DType::F4E2M1 => zeros::<F4E2M1>(shape),
+            DType::F8E8M0 => zeros::<F8E8M0>(shape),
             DType::I4 => zeros::<I4>(shape),
             DType::U4 => zeros::<U4>(shape),
             DType::I2 => zeros::<I2>(shape),
@@ -716,6 +732,7 @@ impl Tensor {
             Tensor::F8E5M2(array) => array.iter().map(|v| v.to_f64()).collect(),
             Tensor::F8E5M2FNUZ(array) => array.iter().map(|v| v.to_f64()).collect(),
             Tensor::F4E2M1(array) => array.iter().map(|v| v.to_f64()).collect(),
+            Tensor::F8E8M0(array) => array.iter().map(|v| v.to_f64()).collect(),
             Tensor::I4(array) => array.iter().map(|v| f64::from(v.0)).collect(),
             Tensor::U4(array) => array.iter().map(|v| f64::from(v.0)).collect(),
             Tensor::I2(array) => array.iter().map(|v| f64::from(v.0)).collect(),
@@ -793,6 +810,7 @@ pub(crate) fn from_le_bytes(dtype: DType, shape: &[usize], bytes: &[u8]) -> Resu
         DType::F8E5M2 => build::<F8E5M2>(shape, bytes),
         DType::F8E5M2FNUZ => build::<F8E5M2FNUZ>(shape, bytes),
         DType::F4E2M1 => build::<F4E2M1>(shape, bytes),
+        DType::F8E8M0 => build::<F8E8M0>(shape, bytes),
         DType::I4 => build::<I4>(shape, bytes),
         DType::U4 => build::<U4>(shape, bytes),
         DType::I2 => build::<I2>(shape, bytes),

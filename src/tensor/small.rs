@@ -1,9 +1,11 @@
-//! The low-precision *storage* types of ONNX: four float8 formats, float4
-//! (e2m1), and the 4- and 2-bit integers. onnxi holds each element in one
-//! byte (the 4- and 2-bit types are unpacked when a tensor is read and
-//! packed again when one is written), and only Cast, CastLike and Identity
-//! compute with them; every other op refuses them as it refuses any dtype
-//! outside its schema.
+//! The low-precision *storage* types of ONNX: five float8 formats (the
+//! fifth, e8m0, is a bare exponent: [`F8E8M0`]), float4 (e2m1), and the 4-
+//! and 2-bit integers. onnxi holds each element in one byte (the 4- and
+//! 2-bit types are unpacked when a tensor is read and packed again when one
+//! is written). Cast and CastLike convert them, the ops that only move
+//! elements (Identity, Reshape, Transpose, …) carry them from the opset
+//! whose schema lists them, and every other op refuses them as it refuses
+//! any dtype outside its schema.
 //!
 //! The float formats ([`MiniFloat`]) follow the ONNX spec
 //! (<https://onnx.ai/onnx/technical/float8.html>,
@@ -213,6 +215,72 @@ small_float!(F8E4M3FNUZ, E4M3FNUZ, "A float8e4m3fnuz value (its 8-bit code).");
 small_float!(F8E5M2, E5M2, "A float8e5m2 value (its 8-bit code).");
 small_float!(F8E5M2FNUZ, E5M2FNUZ, "A float8e5m2fnuz value (its 8-bit code).");
 small_float!(F4E2M1, E2M1, "A float4e2m1 value (its code in the low 4 bits).");
+
+/// How a conversion to float8e8m0 rounds (Cast's `round_mode`, opset 24+).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum E8M0Rounding {
+    /// Away from zero (the default).
+    #[default]
+    Up,
+    /// Toward zero.
+    Down,
+    /// To nearest, ties away from zero.
+    Nearest,
+}
+
+/// A float8e8m0 value (its 8-bit code): an exponent only, `2^(code - 127)`
+/// for codes 0 to 254, and NaN for 255; no sign, no zero, no inf. The
+/// scale type of the OCP Microscaling formats.
+///
+/// A conversion to it follows the ONNX reference (`onnx.numpy_helper.
+/// to_float8e8m0`), which the official test data holds: the value is first
+/// rounded to float32, whose exponent field becomes the code, rounded by
+/// the mantissa bits per [`E8M0Rounding`] (never past 254 when saturating;
+/// a carry past 254 gives NaN otherwise). The sign is ignored (negative
+/// inputs are undefined in the spec), ±0 and float32 subnormals give code 0
+/// (`2^-127`), and NaN and ±inf give NaN.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+#[repr(transparent)]
+pub struct F8E8M0(pub u8);
+
+impl F8E8M0 {
+    /// The exact value (NaN for code 255).
+    pub fn to_f64(self) -> f64 {
+        if self.0 == 0xff { f64::NAN } else { (f64::from(self.0) - 127.0).exp2() }
+    }
+
+    /// `value` (through float32) as float8e8m0, by the reference's rules
+    /// (see the type).
+    pub fn from_f64(value: f64, saturate: bool, rounding: E8M0Rounding) -> Self {
+        let bits = (value as f32).to_bits();
+        let exponent = (bits >> 23) & 0xff;
+        if exponent == 0xff {
+            return F8E8M0(0xff);
+        }
+        let mantissa = bits & 0x7f_ffff;
+        let round_up = match rounding {
+            E8M0Rounding::Down => false,
+            E8M0Rounding::Up => mantissa != 0,
+            E8M0Rounding::Nearest => {
+                // The reference's guard/round/sticky rule, with "lsb" the
+                // test `exponent > 0`.
+                let guard = bits & 0x40_0000 != 0;
+                let round = bits & 0x20_0000 != 0;
+                let sticky = bits & 0x1f_ffff != 0;
+                guard && (round || sticky || exponent > 0)
+            }
+        };
+        let saturated = saturate && exponent == 0xfe;
+        let code = exponent + u32::from(round_up && !saturated);
+        F8E8M0(u8::try_from(code).unwrap_or(0xff))
+    }
+}
+
+impl fmt::Debug for F8E8M0 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_f64())
+    }
+}
 
 macro_rules! small_int {
     ($name:ident, $repr:ty, $bits:expr, $signed:expr, $doc:literal) => {
@@ -425,5 +493,36 @@ mod tests {
         assert_eq!(pack([1u8, 2, 3, 0, 1].into_iter(), 2), [0b0011_1001, 0b01]);
         assert_eq!(unpack(&[0x21, 0x03], 3, 4), [1, 2, 3]);
         assert_eq!(unpack(&[0b0011_1001, 0b01], 5, 2), [1, 2, 3, 0, 1]);
+    }
+
+    #[test]
+    fn float8e8m0_follows_the_reference_rounding() {
+        use super::{E8M0Rounding as R, F8E8M0};
+        // Every code's value: 2^(code - 127), 255 NaN.
+        assert_eq!(F8E8M0(127).to_f64(), 1.0);
+        assert_eq!(F8E8M0(0).to_f64(), 2f64.powi(-127));
+        assert_eq!(F8E8M0(254).to_f64(), 2f64.powi(127));
+        assert!(F8E8M0(255).to_f64().is_nan());
+        // Powers of two are exact in every mode.
+        for code in 1..=254u8 {
+            let value = F8E8M0(code).to_f64();
+            for mode in [R::Up, R::Down, R::Nearest] {
+                assert_eq!(F8E8M0::from_f64(value, true, mode), F8E8M0(code), "{value} {mode:?}");
+            }
+        }
+        // 3 = 1.5 * 2^1: up 4, down 2, nearest 4 (a tie away from zero);
+        // 2.5 = 1.25 * 2^1: up 4, down 2, nearest 2.
+        let code = |v: f64, mode| F8E8M0::from_f64(v, true, mode).0;
+        assert_eq!([code(3.0, R::Up), code(3.0, R::Down), code(3.0, R::Nearest)], [129, 128, 129]);
+        assert_eq!([code(2.5, R::Up), code(2.5, R::Down), code(2.5, R::Nearest)], [129, 128, 128]);
+        // Saturation at 2^127; without it the carry gives NaN.
+        assert_eq!(code(3.0e38, R::Up), 254);
+        assert_eq!(F8E8M0::from_f64(3.0e38, false, R::Up).0, 255);
+        // 2^-127 (code 0) is a float32 subnormal: the reference reads its
+        // exponent field (0) and rounds by its mantissa bits.
+        let bottom = F8E8M0(0).to_f64();
+        assert_eq!([code(bottom, R::Up), code(bottom, R::Down), code(bottom, R::Nearest)], [1, 0, 0]);
+        // Specials: NaN and inf give NaN, zero code 0.
+        assert_eq!([code(f64::NAN, R::Up), code(f64::INFINITY, R::Up), code(0.0, R::Up)], [255, 255, 0]);
     }
 }
