@@ -13,6 +13,7 @@ pub mod concat;
 pub mod constant;
 pub mod conv;
 pub mod conv_transpose;
+pub mod depth_space;
 pub mod dropout;
 pub mod einsum;
 pub mod elementwise;
@@ -26,6 +27,7 @@ pub mod log_softmax;
 pub mod logical;
 pub mod matmul;
 pub mod normalization;
+pub mod one_hot;
 pub mod pad;
 pub mod pool;
 pub mod reduce;
@@ -33,6 +35,8 @@ pub mod resize;
 pub mod rms_normalization;
 pub mod rnn;
 pub mod rotary_embedding;
+pub mod scatter;
+pub mod select;
 pub mod shape;
 pub mod slice;
 pub mod softmax;
@@ -385,6 +389,10 @@ impl Registry {
             attention::register(&mut reg);
             rms_normalization::register(&mut reg);
             rotary_embedding::register(&mut reg);
+            scatter::register(&mut reg);
+            depth_space::register(&mut reg);
+            select::register(&mut reg);
+            one_hot::register(&mut reg);
             reg
         })
     }
@@ -558,6 +566,15 @@ pub(crate) fn moved_types(version: i64) -> &'static [DType] {
         13..=18 => &STRING_THEN_EVERY[..14],
         _ => ALL_BUT_BF16_AND_STRING,
     }
+}
+
+/// The element types of the ops that move elements but whose schemas keep
+/// the list of opset 9 (every number, bool and string; never the float8,
+/// 4-bit or 2-bit storage types): [`moved_types`] of opset 11, with
+/// bfloat16 from the version `bf16_since` on (ScatterND, OneHot, Compress,
+/// DepthToSpace, …).
+pub(crate) fn classic_moved_types(version: i64, bf16_since: i64) -> &'static [DType] {
+    if version >= bf16_since { moved_types(13) } else { moved_types(11) }
 }
 
 /// The support table printed by `onnxi ops` and kept in the README:
