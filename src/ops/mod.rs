@@ -32,6 +32,7 @@ pub mod pad;
 pub mod pool;
 pub mod reduce;
 pub mod resize;
+pub mod reverse_sequence;
 pub mod rms_normalization;
 pub mod rnn;
 pub mod rotary_embedding;
@@ -43,6 +44,7 @@ pub mod softmax;
 pub mod split;
 pub mod strings;
 pub mod transpose;
+pub mod unique;
 pub mod values;
 pub mod variadic;
 
@@ -393,6 +395,8 @@ impl Registry {
             depth_space::register(&mut reg);
             select::register(&mut reg);
             one_hot::register(&mut reg);
+            reverse_sequence::register(&mut reg);
+            unique::register(&mut reg);
             reg
         })
     }
