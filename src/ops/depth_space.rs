@@ -136,8 +136,11 @@ impl DepthSpace {
             Direction::DepthToSpace if c % area != 0 => {
                 Err(format!("channels {c} must be a multiple of blocksize² = {area}"))
             }
-            // The output has as many elements as the input.
-            Direction::DepthToSpace => Ok([n, c / area, h * b, w * b]),
+            Direction::DepthToSpace => {
+                // Only an empty input (no channels) can overflow here.
+                let grow = |size: usize| size.checked_mul(b).ok_or_else(|| format!("{size} × {b} overflows"));
+                Ok([n, c / area, grow(h)?, grow(w)?])
+            }
         }
     }
 }
