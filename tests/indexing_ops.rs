@@ -137,3 +137,30 @@ fn reductions_newer_than_the_opset_fail_the_load() {
     assert!(load("ScatterND", "max", 18).is_ok());
     assert!(err_text(load("Scatter", "add", 10)).contains("reduction"));
 }
+
+/// A type the op's schema lacks at the model's opset fails the load, not
+/// the first run: bfloat16 reaches EyeLike at 22, OneHot's values at 28.
+#[test]
+fn types_newer_than_the_opset_fail_the_load() {
+    const BFLOAT16: i32 = 16;
+    let eye = |opset| {
+        let nodes = vec![node("EyeLike", "eye", &["x"], &["y"], vec![])];
+        Model::from_bytes(&bytes(&model(
+            graph(nodes, vec![value_info("x", BFLOAT16, Some(&[D::N(2), D::N(2)]))], &["y"]),
+            opset,
+        )))
+    };
+    assert!(err_text(eye(21)).contains("EyeLike: unsupported dtype bfloat16"));
+    assert!(eye(22).is_ok());
+    let one_hot = |opset| {
+        let nodes = vec![node("OneHot", "hot", &["i", "d", "v"], &["y"], vec![])];
+        let inputs = vec![
+            value_info("i", INT64, Some(&[D::N(2)])),
+            value_info("d", INT64, Some(&[])),
+            value_info("v", BFLOAT16, Some(&[D::N(2)])),
+        ];
+        Model::from_bytes(&bytes(&model(graph(nodes, inputs, &["y"]), opset)))
+    };
+    assert!(err_text(one_hot(27)).contains("OneHot: unsupported dtype bfloat16"));
+    assert!(one_hot(28).is_ok());
+}

@@ -21,7 +21,7 @@
 
 use ndarray::{ArrayViewD, IxDyn};
 
-use super::{ExecCtx, Inputs, Op, Registry, check_dtype, required};
+use super::{ExecCtx, Inputs, Op, Registry, check_dtype, check_input_type, required};
 use crate::dispatch;
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
@@ -183,6 +183,10 @@ pub fn depth_space(op: &DepthSpace, x: &Tensor) -> Result<Tensor, OpError> {
 }
 
 impl Op for DepthSpace {
+    fn check_types(&self, inputs: &[InferInput<'_>]) -> Result<(), OpError> {
+        check_input_type(self.name(), inputs, 0, self.dtypes)
+    }
+
     fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
         let Some(ty) = inputs.first().and_then(|input| input.ty) else {
             return Vec::new();

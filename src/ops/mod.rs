@@ -454,6 +454,20 @@ pub(crate) fn check_dtype(op: &'static str, dtype: DType, allowed: &[DType]) -> 
     if allowed.contains(&dtype) { Ok(()) } else { Err(OpError::UnsupportedDtype { op, dtype }) }
 }
 
+/// The load-time form of [`check_dtype`] for input `index`: refuses its
+/// inferred or declared type when known and outside `allowed`.
+pub(crate) fn check_input_type(
+    op: &'static str,
+    inputs: &[InferInput<'_>],
+    index: usize,
+    allowed: &[DType],
+) -> Result<(), OpError> {
+    match inputs.get(index).and_then(|input| input.ty) {
+        Some(ty) => check_dtype(op, ty.dtype, allowed),
+        None => Ok(()),
+    }
+}
+
 /// Turns a possibly negative axis into an index in `0..rank`.
 pub(crate) fn normalize_axis(op: &'static str, axis: i64, rank: usize) -> Result<usize, OpError> {
     let rank_i = i64::try_from(rank).unwrap_or(i64::MAX);

@@ -23,7 +23,9 @@
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use super::values::by_dtype;
-use super::{ALL_BUT_BF16, ExecCtx, Inputs, NUMBERS, Op, Registry, check_dtype, normalize_axis, required};
+use super::{
+    ALL_BUT_BF16, ExecCtx, Inputs, NUMBERS, Op, Registry, check_dtype, check_input_type, normalize_axis, required,
+};
 use crate::dispatch;
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
@@ -172,6 +174,10 @@ pub fn one_hot(
 }
 
 impl Op for OneHot {
+    fn check_types(&self, inputs: &[InferInput<'_>]) -> Result<(), OpError> {
+        check_input_type("OneHot", inputs, 2, self.dtypes)
+    }
+
     fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
         3..=3
     }
@@ -262,6 +268,10 @@ pub fn eye_like(dtype: DType, rows: usize, cols: usize, k: i64, ctx: &ExecCtx<'_
 }
 
 impl Op for EyeLike {
+    fn check_types(&self, inputs: &[InferInput<'_>]) -> Result<(), OpError> {
+        check_input_type("EyeLike", inputs, 0, self.dtypes)
+    }
+
     fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
         let Some(ty) = inputs.first().and_then(|input| input.ty) else {
             return Vec::new();

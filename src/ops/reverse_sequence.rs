@@ -15,7 +15,7 @@
 
 use ndarray::{ArrayViewD, Axis};
 
-use super::{ExecCtx, Inputs, Op, Registry, check_dtype, required};
+use super::{ExecCtx, Inputs, Op, Registry, check_dtype, check_input_type, required};
 use crate::dispatch;
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
@@ -122,6 +122,10 @@ pub fn reverse_sequence(
 }
 
 impl Op for ReverseSequence {
+    fn check_types(&self, inputs: &[InferInput<'_>]) -> Result<(), OpError> {
+        check_input_type("ReverseSequence", inputs, 0, self.dtypes)
+    }
+
     fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
         2..=2
     }

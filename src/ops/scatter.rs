@@ -41,7 +41,7 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use super::gather::{index_values, resolve};
 use super::values::by_dtype;
-use super::{ExecCtx, Inputs, Op, Registry, check_dtype, normalize_axis, required};
+use super::{ExecCtx, Inputs, Op, Registry, check_dtype, check_input_type, normalize_axis, required};
 use crate::dispatch;
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
@@ -306,6 +306,11 @@ pub fn scatter_nd(data: Tensor, indices: &Tensor, updates: &Tensor, reduction: R
 }
 
 impl Op for ScatterND {
+    fn check_types(&self, inputs: &[InferInput<'_>]) -> Result<(), OpError> {
+        check_input_type("ScatterND", inputs, 0, self.dtypes)?;
+        check_input_type("ScatterND", inputs, 2, self.dtypes)
+    }
+
     fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
         3..=3
     }
@@ -409,6 +414,11 @@ pub fn scatter_elements(
 }
 
 impl Op for ScatterElements {
+    fn check_types(&self, inputs: &[InferInput<'_>]) -> Result<(), OpError> {
+        check_input_type(self.name, inputs, 0, self.dtypes)?;
+        check_input_type(self.name, inputs, 2, self.dtypes)
+    }
+
     fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
         3..=3
     }
@@ -517,6 +527,10 @@ pub fn gather_nd(data: &Tensor, indices: &Tensor, batch_dims: i64, ctx: &ExecCtx
 }
 
 impl Op for GatherND {
+    fn check_types(&self, inputs: &[InferInput<'_>]) -> Result<(), OpError> {
+        check_input_type("GatherND", inputs, 0, self.dtypes)
+    }
+
     fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
         2..=2
     }

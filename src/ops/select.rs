@@ -23,7 +23,7 @@
 use ndarray::{ArrayD, IxDyn};
 
 use super::gather::gather;
-use super::{ExecCtx, Inputs, Op, Registry, check_dtype, normalize_axis, required};
+use super::{ExecCtx, Inputs, Op, Registry, check_dtype, check_input_type, normalize_axis, required};
 use crate::dispatch;
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
@@ -116,6 +116,10 @@ pub fn compress(input: &Tensor, condition: &Tensor, axis: Option<i64>, ctx: &Exe
 }
 
 impl Op for Compress {
+    fn check_types(&self, inputs: &[InferInput<'_>]) -> Result<(), OpError> {
+        check_input_type("Compress", inputs, 0, self.dtypes)
+    }
+
     fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
         2..=2
     }
@@ -194,6 +198,10 @@ pub fn non_zero(x: &Tensor, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
 }
 
 impl Op for NonZero {
+    fn check_types(&self, inputs: &[InferInput<'_>]) -> Result<(), OpError> {
+        check_input_type("NonZero", inputs, 0, self.dtypes)
+    }
+
     fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
         let rank = inputs.first().and_then(|input| input.ty).and_then(|ty| ty.dims.as_ref()).map(Vec::len);
         let dims = rank.map(|rank| vec![Dim::Fixed(rank), Dim::Any]);

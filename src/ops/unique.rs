@@ -22,7 +22,9 @@ use std::cmp::Ordering;
 
 use super::gather::gather;
 use super::values::by_dtype;
-use super::{ExecCtx, Inputs, Op, OutputSet, Registry, check_dtype, first_output, normalize_axis, required};
+use super::{
+    ExecCtx, Inputs, Op, OutputSet, Registry, check_dtype, check_input_type, first_output, normalize_axis, required,
+};
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
 use crate::graph::model::Dim;
@@ -175,6 +177,10 @@ fn flattened<T: Item>(array: &crate::tensor::SharedArray<T>) -> Tensor {
 }
 
 impl Op for Unique {
+    fn check_types(&self, inputs: &[InferInput<'_>]) -> Result<(), OpError> {
+        check_input_type("Unique", inputs, 0, self.dtypes)
+    }
+
     fn n_outputs(&self) -> std::ops::RangeInclusive<usize> {
         1..=4
     }
