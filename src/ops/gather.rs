@@ -37,7 +37,7 @@ fn gather_dtypes(version: i64) -> &'static [DType] {
 }
 
 /// The indices as int64, whatever their integer type.
-fn index_values(op: &'static str, indices: &Tensor) -> Result<ArrayD<i64>, OpError> {
+pub(crate) fn index_values(op: &'static str, indices: &Tensor) -> Result<ArrayD<i64>, OpError> {
     match indices {
         Tensor::I64(array) => Ok(array.to_owned()),
         Tensor::I32(array) => Ok(array.mapv(i64::from)),
@@ -46,7 +46,7 @@ fn index_values(op: &'static str, indices: &Tensor) -> Result<ArrayD<i64>, OpErr
 }
 
 /// `index` resolved against a dimension of `dim` (negative counts from the end).
-fn resolve(op: &'static str, index: i64, dim: usize, axis: usize) -> Result<usize, OpError> {
+pub(crate) fn resolve(op: &'static str, index: i64, dim: usize, axis: usize) -> Result<usize, OpError> {
     let dim_i = i64::try_from(dim).unwrap_or(i64::MAX);
     let resolved = if index < 0 { index.checked_add(dim_i) } else { Some(index) };
     match resolved {

@@ -13,6 +13,7 @@ pub mod concat;
 pub mod constant;
 pub mod conv;
 pub mod conv_transpose;
+pub mod depth_space;
 pub mod dropout;
 pub mod einsum;
 pub mod elementwise;
@@ -27,19 +28,24 @@ pub mod logical;
 pub mod matmul;
 pub mod ml;
 pub mod normalization;
+pub mod one_hot;
 pub mod pad;
 pub mod pool;
 pub mod reduce;
 pub mod resize;
+pub mod reverse_sequence;
 pub mod rms_normalization;
 pub mod rnn;
 pub mod rotary_embedding;
+pub mod scatter;
+pub mod select;
 pub mod shape;
 pub mod slice;
 pub mod softmax;
 pub mod split;
 pub mod strings;
 pub mod transpose;
+pub mod unique;
 pub mod values;
 pub mod variadic;
 
@@ -387,6 +393,12 @@ impl Registry {
             attention::register(&mut reg);
             rms_normalization::register(&mut reg);
             rotary_embedding::register(&mut reg);
+            scatter::register(&mut reg);
+            depth_space::register(&mut reg);
+            select::register(&mut reg);
+            one_hot::register(&mut reg);
+            reverse_sequence::register(&mut reg);
+            unique::register(&mut reg);
             reg
         })
     }
@@ -442,6 +454,20 @@ pub(crate) fn required<'a>(
 /// Refuses a dtype outside `allowed`.
 pub(crate) fn check_dtype(op: &'static str, dtype: DType, allowed: &[DType]) -> Result<(), OpError> {
     if allowed.contains(&dtype) { Ok(()) } else { Err(OpError::UnsupportedDtype { op, dtype }) }
+}
+
+/// The load-time form of [`check_dtype`] for input `index`: refuses its
+/// inferred or declared type when known and outside `allowed`.
+pub(crate) fn check_input_type(
+    op: &'static str,
+    inputs: &[InferInput<'_>],
+    index: usize,
+    allowed: &[DType],
+) -> Result<(), OpError> {
+    match inputs.get(index).and_then(|input| input.ty) {
+        Some(ty) => check_dtype(op, ty.dtype, allowed),
+        None => Ok(()),
+    }
 }
 
 /// Turns a possibly negative axis into an index in `0..rank`.
@@ -561,6 +587,15 @@ pub(crate) fn moved_types(version: i64) -> &'static [DType] {
         13..=18 => &STRING_THEN_EVERY[..14],
         _ => ALL_BUT_BF16_AND_STRING,
     }
+}
+
+/// The element types of the ops that move elements but whose schemas keep
+/// the list of opset 9 (every number, bool and string; never the float8,
+/// 4-bit or 2-bit storage types): [`moved_types`] of opset 11, with
+/// bfloat16 from the version `bf16_since` on (ScatterND, OneHot, Compress,
+/// DepthToSpace, …).
+pub(crate) fn classic_moved_types(version: i64, bf16_since: i64) -> &'static [DType] {
+    if version >= bf16_since { moved_types(13) } else { moved_types(11) }
 }
 
 /// The support table printed by `onnxi ops` and kept in the README:
