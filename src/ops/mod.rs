@@ -24,6 +24,7 @@ pub mod generate;
 pub mod identity;
 pub mod log_softmax;
 pub mod logical;
+pub mod loss;
 pub mod matmul;
 pub mod normalization;
 pub mod pad;
@@ -385,6 +386,7 @@ impl Registry {
             attention::register(&mut reg);
             rms_normalization::register(&mut reg);
             rotary_embedding::register(&mut reg);
+            loss::register(&mut reg);
             reg
         })
     }
