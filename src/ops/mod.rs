@@ -40,6 +40,7 @@ pub mod softmax;
 pub mod split;
 pub mod strings;
 pub mod transpose;
+pub mod trilu;
 pub mod values;
 pub mod variadic;
 
@@ -387,6 +388,7 @@ impl Registry {
             rms_normalization::register(&mut reg);
             rotary_embedding::register(&mut reg);
             loss::register(&mut reg);
+            trilu::register(&mut reg);
             reg
         })
     }
