@@ -25,6 +25,7 @@ pub mod identity;
 pub mod log_softmax;
 pub mod logical;
 pub mod loss;
+pub mod lp;
 pub mod matmul;
 pub mod normalization;
 pub mod pad;
@@ -389,6 +390,7 @@ impl Registry {
             rotary_embedding::register(&mut reg);
             loss::register(&mut reg);
             trilu::register(&mut reg);
+            lp::register(&mut reg);
             reg
         })
     }
