@@ -25,6 +25,8 @@ pub mod generate;
 pub mod identity;
 pub mod log_softmax;
 pub mod logical;
+pub mod loss;
+pub mod lp;
 pub mod matmul;
 pub mod ml;
 pub mod normalization;
@@ -45,6 +47,7 @@ pub mod softmax;
 pub mod split;
 pub mod strings;
 pub mod transpose;
+pub mod trilu;
 pub mod unique;
 pub mod values;
 pub mod variadic;
@@ -399,6 +402,9 @@ impl Registry {
             one_hot::register(&mut reg);
             reverse_sequence::register(&mut reg);
             unique::register(&mut reg);
+            loss::register(&mut reg);
+            trilu::register(&mut reg);
+            lp::register(&mut reg);
             reg
         })
     }
