@@ -39,6 +39,7 @@ pub mod softmax;
 pub mod split;
 pub mod strings;
 pub mod transpose;
+pub mod trig;
 pub mod values;
 pub mod variadic;
 
@@ -385,6 +386,7 @@ impl Registry {
             attention::register(&mut reg);
             rms_normalization::register(&mut reg);
             rotary_embedding::register(&mut reg);
+            trig::register(&mut reg);
             reg
         })
     }
