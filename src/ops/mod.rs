@@ -18,6 +18,7 @@ pub mod einsum;
 pub mod elementwise;
 pub mod epilogue;
 pub mod expand;
+pub mod float_class;
 pub mod gather;
 pub mod gemm;
 pub mod generate;
@@ -387,6 +388,7 @@ impl Registry {
             rms_normalization::register(&mut reg);
             rotary_embedding::register(&mut reg);
             trig::register(&mut reg);
+            float_class::register(&mut reg);
             reg
         })
     }
