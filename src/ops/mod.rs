@@ -6,6 +6,7 @@ pub mod activation;
 pub mod argminmax;
 pub mod attention;
 pub mod binary;
+pub mod bitwise;
 pub mod cast;
 pub mod cast_like;
 pub mod compare;
@@ -389,6 +390,7 @@ impl Registry {
             rotary_embedding::register(&mut reg);
             trig::register(&mut reg);
             float_class::register(&mut reg);
+            bitwise::register(&mut reg);
             reg
         })
     }
