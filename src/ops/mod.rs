@@ -14,6 +14,7 @@ pub mod concat;
 pub mod constant;
 pub mod conv;
 pub mod conv_transpose;
+pub mod cumulative;
 pub mod dropout;
 pub mod einsum;
 pub mod elementwise;
@@ -391,6 +392,7 @@ impl Registry {
             trig::register(&mut reg);
             float_class::register(&mut reg);
             bitwise::register(&mut reg);
+            cumulative::register(&mut reg);
             reg
         })
     }
