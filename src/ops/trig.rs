@@ -21,8 +21,9 @@
 //! (`atanh(±1) = ±inf`), and the sign of zero is kept where the function
 //! is odd (`sin(-0) = -0`), as C and numpy give.
 //!
-//! Speed is secondary here: each lane is one scalar float64 call, about
-//! ten times slower than a vectorised float32 polynomial would be.
+//! Speed is secondary here: each lane is one scalar float64 call (stored
+//! from the vector, computed, loaded back), not a vectorised float32
+//! polynomial like the activations' kernels.
 
 use super::Registry;
 use super::elementwise::{ElementwiseOp, Register, Visit, floats_bf16_from};
