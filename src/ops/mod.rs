@@ -6,6 +6,7 @@ pub mod activation;
 pub mod argminmax;
 pub mod attention;
 pub mod binary;
+pub mod bitwise;
 pub mod cast;
 pub mod cast_like;
 pub mod compare;
@@ -13,12 +14,14 @@ pub mod concat;
 pub mod constant;
 pub mod conv;
 pub mod conv_transpose;
+pub mod cumulative;
 pub mod depth_space;
 pub mod dropout;
 pub mod einsum;
 pub mod elementwise;
 pub mod epilogue;
 pub mod expand;
+pub mod float_class;
 pub mod gather;
 pub mod gemm;
 pub mod generate;
@@ -47,6 +50,7 @@ pub mod softmax;
 pub mod split;
 pub mod strings;
 pub mod transpose;
+pub mod trig;
 pub mod trilu;
 pub mod unique;
 pub mod values;
@@ -405,6 +409,10 @@ impl Registry {
             loss::register(&mut reg);
             trilu::register(&mut reg);
             lp::register(&mut reg);
+            trig::register(&mut reg);
+            float_class::register(&mut reg);
+            bitwise::register(&mut reg);
+            cumulative::register(&mut reg);
             reg
         })
     }

@@ -123,6 +123,23 @@ pub fn reference(op: &str, attrs: Attrs, x: f64) -> Option<f64> {
                 0.0
             }
         }
+        // The float math of `ops::trig`, from std (the kernels use the
+        // libm crate) and, for the hyperbolic functions, from exp and ln.
+        "Sin" => x.sin(),
+        "Cos" => x.cos(),
+        "Tan" => x.tan(),
+        "Asin" => x.asin(),
+        "Acos" => x.acos(),
+        "Atan" => x.atan(),
+        "Sinh" => (x.exp() - (-x).exp()) / 2.0,
+        "Cosh" => (x.exp() + (-x).exp()) / 2.0,
+        // Odd: computed on |x|, where x + √(x² + 1) does not cancel.
+        "Asinh" => (x.abs() + (x * x + 1.0).sqrt()).ln().copysign(x),
+        "Acosh" => (x + (x * x - 1.0).sqrt()).ln(),
+        "Atanh" => 0.5 * ((1.0 + x) / (1.0 - x)).ln(),
+        "Ceil" => x.ceil(),
+        "Floor" => x.floor(),
+        "Round" => x.round_ties_even(),
         _ => return None,
     })
 }
@@ -144,8 +161,8 @@ pub fn row_reference(op: &str, row: &[f64]) -> Option<Vec<f64>> {
 
 const NONE: &[Attrs] = &[&[]];
 
-/// Every op `onnxi plot` draws, in the order of the activation
-/// declarations, then the row ops.
+/// Every op `onnxi plot` draws, in the order of the elementwise
+/// declarations (activations, then float math), then the row ops.
 pub const SPECS: &[Spec] = &[
     Spec { name: "Relu", formula: "max(x, 0)", kind: Kind::Elementwise, variants: NONE },
     Spec {
@@ -211,6 +228,20 @@ pub const SPECS: &[Spec] = &[
         variants: &[&[("alpha", 1.0)], &[("alpha", 0.5)], &[("alpha", 2.0)]],
     },
     Spec { name: "Sign", formula: "−1 if x < 0, 0 if x = 0, 1 if x > 0", kind: Kind::Elementwise, variants: NONE },
+    Spec { name: "Sin", formula: "sin(x)", kind: Kind::Elementwise, variants: NONE },
+    Spec { name: "Cos", formula: "cos(x)", kind: Kind::Elementwise, variants: NONE },
+    Spec { name: "Tan", formula: "tan(x)", kind: Kind::Elementwise, variants: NONE },
+    Spec { name: "Asin", formula: "arcsin(x)", kind: Kind::Elementwise, variants: NONE },
+    Spec { name: "Acos", formula: "arccos(x)", kind: Kind::Elementwise, variants: NONE },
+    Spec { name: "Atan", formula: "arctan(x)", kind: Kind::Elementwise, variants: NONE },
+    Spec { name: "Sinh", formula: "(exp(x) − exp(−x)) / 2", kind: Kind::Elementwise, variants: NONE },
+    Spec { name: "Cosh", formula: "(exp(x) + exp(−x)) / 2", kind: Kind::Elementwise, variants: NONE },
+    Spec { name: "Asinh", formula: "ln(x + √(x² + 1))", kind: Kind::Elementwise, variants: NONE },
+    Spec { name: "Acosh", formula: "ln(x + √(x² − 1))", kind: Kind::Elementwise, variants: NONE },
+    Spec { name: "Atanh", formula: "ln((1 + x) / (1 − x)) / 2", kind: Kind::Elementwise, variants: NONE },
+    Spec { name: "Ceil", formula: "⌈x⌉", kind: Kind::Elementwise, variants: NONE },
+    Spec { name: "Floor", formula: "⌊x⌋", kind: Kind::Elementwise, variants: NONE },
+    Spec { name: "Round", formula: "nearest integer, halves to even", kind: Kind::Elementwise, variants: NONE },
     Spec { name: "Softmax", formula: "exp(xᵢ) / Σ exp(xⱼ)", kind: Kind::Row, variants: NONE },
     Spec { name: "LogSoftmax", formula: "xᵢ − ln Σ exp(xⱼ)", kind: Kind::Row, variants: NONE },
     Spec { name: "Hardmax", formula: "1 at the first maximum, else 0", kind: Kind::Row, variants: NONE },

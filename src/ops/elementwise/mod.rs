@@ -498,6 +498,7 @@ impl Visit for Collect {
 pub fn declared() -> Vec<Box<dyn Declared>> {
     let mut all = Collect(Vec::new());
     super::activation::each_declared(&mut all);
+    super::trig::each_declared(&mut all);
     all.0
 }
 
