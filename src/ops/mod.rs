@@ -51,6 +51,7 @@ pub mod trilu;
 pub mod unique;
 pub mod values;
 pub mod variadic;
+pub mod windows;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -405,6 +406,7 @@ impl Registry {
             loss::register(&mut reg);
             trilu::register(&mut reg);
             lp::register(&mut reg);
+            windows::register(&mut reg);
             reg
         })
     }
