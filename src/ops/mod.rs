@@ -14,6 +14,7 @@ pub mod constant;
 pub mod conv;
 pub mod conv_transpose;
 pub mod depth_space;
+pub mod dft;
 pub mod dropout;
 pub mod einsum;
 pub mod elementwise;
@@ -407,6 +408,7 @@ impl Registry {
             trilu::register(&mut reg);
             lp::register(&mut reg);
             windows::register(&mut reg);
+            dft::register(&mut reg);
             reg
         })
     }
