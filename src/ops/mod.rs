@@ -28,6 +28,7 @@ pub mod log_softmax;
 pub mod logical;
 pub mod loss;
 pub mod lp;
+pub mod lp_pool;
 pub mod matmul;
 pub mod ml;
 pub mod normalization;
@@ -409,6 +410,7 @@ impl Registry {
             lp::register(&mut reg);
             windows::register(&mut reg);
             dft::register(&mut reg);
+            lp_pool::register(&mut reg);
             reg
         })
     }
