@@ -8,6 +8,7 @@ pub mod attention;
 pub mod binary;
 pub mod cast;
 pub mod cast_like;
+pub mod center_crop_pad;
 pub mod compare;
 pub mod concat;
 pub mod constant;
@@ -411,6 +412,7 @@ impl Registry {
             windows::register(&mut reg);
             dft::register(&mut reg);
             lp_pool::register(&mut reg);
+            center_crop_pad::register(&mut reg);
             reg
         })
     }
