@@ -9,6 +9,7 @@ pub mod binary;
 pub mod cast;
 pub mod cast_like;
 pub mod center_crop_pad;
+pub mod col2im;
 pub mod compare;
 pub mod concat;
 pub mod constant;
@@ -413,6 +414,7 @@ impl Registry {
             dft::register(&mut reg);
             lp_pool::register(&mut reg);
             center_crop_pad::register(&mut reg);
+            col2im::register(&mut reg);
             reg
         })
     }
