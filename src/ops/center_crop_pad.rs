@@ -34,6 +34,9 @@ fn center_crop_pad_types(version: i64) -> &'static [DType] {
     classic_moved_types(version, 13)
 }
 
+/// Per axis, `(input start, output start, length)` of the copied block.
+type Block = (usize, usize, usize);
+
 /// CenterCropPad.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CenterCropPad {
@@ -52,7 +55,7 @@ impl CenterCropPad {
 
     /// The output shape and, per axis, `(input start, output start, length)`
     /// of the copied block.
-    fn plan(&self, input: &[usize], targets: &[usize]) -> Result<(Vec<usize>, Vec<(usize, usize, usize)>), OpError> {
+    fn plan(&self, input: &[usize], targets: &[usize]) -> Result<(Vec<usize>, Vec<Block>), OpError> {
         const OP: &str = "CenterCropPad";
         let rank = input.len();
         let axes: Vec<usize> = match &self.axes {
@@ -83,7 +86,7 @@ impl CenterCropPad {
 }
 
 /// Copies the block of `array` into a default-filled array of `shape`.
-fn crop_pad<T: Item + Default>(array: &SharedArray<T>, shape: &[usize], blocks: &[(usize, usize, usize)]) -> Tensor {
+fn crop_pad<T: Item + Default>(array: &SharedArray<T>, shape: &[usize], blocks: &[Block]) -> Tensor {
     let mut out = ArrayD::from_elem(IxDyn(shape), T::default());
     let source = array.slice_each_axis(|axis| {
         Slice::from(blocks[axis.axis.index()].0..blocks[axis.axis.index()].0 + blocks[axis.axis.index()].2)

@@ -191,9 +191,8 @@ impl Transform {
         if self.inverse && self.onesided {
             // The Hermitian extension of the first n/2 + 1 bins.
             let half = n / 2 + 1;
-            for k in 0..half.min(input.len()) {
-                buffer[k] = input[k];
-            }
+            let used = half.min(input.len());
+            buffer[..used].copy_from_slice(&input[..used]);
             for k in half..n {
                 buffer[k] = buffer[n - k].conj();
             }
@@ -413,19 +412,18 @@ impl Stft {
     }
 }
 
-/// STFT of `signal` (row-major `[batch, len, components]`) with `window`
-/// (`frame_length` real values): float64 row-major
-/// `[batch, frames, bins, 2]`.
+/// STFT of `signal` (row-major, `[batch, len, components]` =
+/// `signal_shape`) with `window` (`frame_length` real values): float64
+/// row-major `[batch, frames, bins, 2]`.
 pub fn stft(
     signal: &[f64],
-    batch: usize,
-    len: usize,
-    components: usize,
+    signal_shape: [usize; 3],
     window: &[f64],
     frame_step: usize,
     frames: usize,
     onesided: bool,
 ) -> Vec<f64> {
+    let [batch, len, components] = signal_shape;
     let frame_length = window.len();
     let transform = Transform { length: frame_length, inverse: false, onesided };
     let bins = transform.out_len();
@@ -526,7 +524,7 @@ impl Op for Stft {
         let dtype = signal.dtype();
         let data: Vec<f64> = float_array(OP, &signal)?.iter().copied().collect();
         drop(signal);
-        let values = stft(&data, batch, len, c, &window, frame_step, frames, self.onesided);
+        let values = stft(&data, [batch, len, c], &window, frame_step, frames, self.onesided);
         let array = ArrayD::from_shape_vec(IxDyn(&out_shape), values)
             .map_err(|err| OpError::Invalid { op: OP, reason: err.to_string() })?;
         Ok(float_tensor(dtype, array))
@@ -606,7 +604,7 @@ mod tests {
     fn stft_frames_are_windowed_dfts() {
         let data: Vec<f64> = (0..10).map(|t| t as f64).collect();
         let window = [0.5, 1.0, 0.5, 0.25];
-        let out = stft(&data, 1, 10, 1, &window, 3, 3, false);
+        let out = stft(&data, [1, 10, 1], &window, 3, 3, false);
         assert_eq!(out.len(), 3 * 4 * 2);
         for f in 0..3 {
             let frame: Vec<Complex> = (0..4).map(|t| Complex::new(data[f * 3 + t] * window[t], 0.0)).collect();
