@@ -600,6 +600,40 @@ mod tests {
         assert_eq!(out, [3.0, 0.0, 30.0, 0.0, -1.0, 0.0, -10.0, 0.0]);
     }
 
+    fn run_dft(op: &Dft, x: Tensor, length: Option<i64>, axis: Option<i64>) -> Result<Tensor, OpError> {
+        let par = crate::kernels::Parallel::serial();
+        let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: 1 << 30 };
+        let scalar = |v: i64| std::borrow::Cow::Owned(Tensor::from(ndarray::arr0(v)));
+        let mut inputs = [Some(std::borrow::Cow::Owned(x)), length.map(scalar), axis.map(scalar)];
+        op.run(&mut inputs, &ctx)
+    }
+
+    #[test]
+    fn dft_op_reads_its_axis_and_length_and_refuses_bad_ones() {
+        let x = Tensor::from(ArrayD::from_shape_vec(IxDyn(&[1, 4, 1]), vec![1.0f32, 2.0, 3.0, 4.0]).unwrap());
+        // Opset 20: the axis input defaults to -2 (axis 1 here).
+        let op20 = Dft { axis: None, inverse: false, onesided: true };
+        let out = run_dft(&op20, x.clone(), None, None).unwrap();
+        assert_eq!(out.shape(), [1, 3, 2]);
+        assert_eq!(out.to_f64_vec(), [10.0, 0.0, -2.0, 2.0, -2.0, 0.0]);
+        // dft_length 2 crops to [1, 2]: bins 3 and -1.
+        let out = run_dft(&op20, x.clone(), Some(2), Some(1)).unwrap();
+        assert_eq!(out.to_f64_vec(), [3.0, 0.0, -1.0, 0.0]);
+        // The real/imaginary axis is no transform axis, nor one out of range.
+        for axis in [-1, 2, 3, -4] {
+            assert!(run_dft(&op20, x.clone(), None, Some(axis)).is_err(), "axis {axis}");
+        }
+        assert!(run_dft(&op20, x.clone(), Some(0), None).is_err());
+        // Opset 17: the attribute; a length-1 axis transforms to itself.
+        let op17 = Dft { axis: Some(0), inverse: false, onesided: false };
+        let out = run_dft(&op17, x.clone(), None, None).unwrap();
+        assert_eq!(out.to_f64_vec(), [1.0, 0.0, 2.0, 0.0, 3.0, 0.0, 4.0, 0.0]);
+        // A last axis other than 1 or 2, and an absurd length, are refused.
+        assert!(run_dft(&op20, Tensor::from(ArrayD::<f32>::zeros(IxDyn(&[2, 3]))), None, None).is_err());
+        let err = run_dft(&op20, x, Some(1 << 40), None).unwrap_err();
+        assert!(err.to_string().contains("size limit"), "{err}");
+    }
+
     #[test]
     fn stft_frames_are_windowed_dfts() {
         let data: Vec<f64> = (0..10).map(|t| t as f64).collect();
