@@ -109,12 +109,12 @@ impl Window {
         Window::from_node(attrs, "HannWindow", [0.5, 0.5, 0.0])
     }
 
-    /// HammingWindow: `25/46 - 21/46·cos(2πn/N)`.
+    /// HammingWindow: `25/46 - (1 - 25/46)·cos(2πn/N)`.
     ///
     /// # Errors
     /// `periodic` other than 0 or 1, or an `output_datatype` outside the schema.
     pub fn hamming(attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
-        Window::from_node(attrs, "HammingWindow", [25.0 / 46.0, 21.0 / 46.0, 0.0])
+        Window::from_node(attrs, "HammingWindow", [25.0 / 46.0, 1.0 - 25.0 / 46.0, 0.0])
     }
 
     /// BlackmanWindow: `0.42 - 0.5·cos(2πn/N) + 0.08·cos(4πn/N)`.
@@ -135,7 +135,10 @@ pub fn cosine_window(size: usize, periodic: bool, [a0, a1, a2]: [f64; 3]) -> Vec
     (0..size)
         .map(|n| {
             let angle = std::f64::consts::TAU * n as f64 / denominator;
-            a0 - a1 * angle.cos() + a2 * (2.0 * angle).cos()
+            // The ONNX reference's order: an exact peak of 1 (the Blackman
+            // centre, 0.5 + 0.08 + 0.42) stays 1 and truncates to 1 in an
+            // integer output, where `0.42 + 0.5 + 0.08` would give 0.99….
+            (a2 * (2.0 * angle).cos() - a1 * angle.cos()) + a0
         })
         .collect()
 }
@@ -321,7 +324,7 @@ mod tests {
         let pi = std::f64::consts::PI;
         for (periodic, n_den) in [(true, 10.0), (false, 9.0)] {
             let hann = cosine_window(10, periodic, [0.5, 0.5, 0.0]);
-            let hamming = cosine_window(10, periodic, [25.0 / 46.0, 21.0 / 46.0, 0.0]);
+            let hamming = cosine_window(10, periodic, [25.0 / 46.0, 1.0 - 25.0 / 46.0, 0.0]);
             let blackman = cosine_window(10, periodic, [0.42, 0.5, 0.08]);
             for n in 0..10 {
                 let x = n as f64;
@@ -345,6 +348,9 @@ mod tests {
         // An integer output truncates: only the peak reaches 1.
         let ints = Window { dtype: DType::I64, ..hann.clone() };
         assert_eq!(run_window(&ints, Tensor::from(arr0(5i64))).unwrap().to_f64_vec(), [0.0, 0.0, 1.0, 0.0, 0.0]);
+        // The symmetric Blackman peak is exactly 1, so it truncates to 1.
+        let blackman = Window { name: "BlackmanWindow", coefficients: [0.42, 0.5, 0.08], ..ints.clone() };
+        assert_eq!(run_window(&blackman, Tensor::from(arr0(9i32))).unwrap().to_f64_vec()[4], 1.0);
         assert!(run_window(&hann, Tensor::from(arr0(0i64))).unwrap().is_empty());
         let err = run_window(&hann, Tensor::from(arr0(-3i64))).unwrap_err();
         assert!(err.to_string().contains("negative"), "{err}");
