@@ -9,6 +9,8 @@ pub mod binary;
 pub mod bitwise;
 pub mod cast;
 pub mod cast_like;
+pub mod center_crop_pad;
+pub mod col2im;
 pub mod compare;
 pub mod concat;
 pub mod constant;
@@ -16,6 +18,7 @@ pub mod conv;
 pub mod conv_transpose;
 pub mod cumulative;
 pub mod depth_space;
+pub mod dft;
 pub mod dropout;
 pub mod einsum;
 pub mod elementwise;
@@ -30,6 +33,7 @@ pub mod log_softmax;
 pub mod logical;
 pub mod loss;
 pub mod lp;
+pub mod lp_pool;
 pub mod matmul;
 pub mod ml;
 pub mod normalization;
@@ -55,6 +59,7 @@ pub mod trilu;
 pub mod unique;
 pub mod values;
 pub mod variadic;
+pub mod windows;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -413,6 +418,11 @@ impl Registry {
             float_class::register(&mut reg);
             bitwise::register(&mut reg);
             cumulative::register(&mut reg);
+            windows::register(&mut reg);
+            dft::register(&mut reg);
+            lp_pool::register(&mut reg);
+            center_crop_pad::register(&mut reg);
+            col2im::register(&mut reg);
             reg
         })
     }
