@@ -33,6 +33,7 @@ pub mod normalization;
 pub mod one_hot;
 pub mod pad;
 pub mod pool;
+pub mod quantize;
 pub mod reduce;
 pub mod resize;
 pub mod reverse_sequence;
@@ -405,6 +406,7 @@ impl Registry {
             loss::register(&mut reg);
             trilu::register(&mut reg);
             lp::register(&mut reg);
+            quantize::register(&mut reg);
             reg
         })
     }
