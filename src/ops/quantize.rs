@@ -2,7 +2,8 @@
 //! of a float tensor into a small integer or float type, and back.
 //!
 //! Spec: <https://onnx.ai/onnx/operators/onnx__QuantizeLinear.html>,
-//! <https://onnx.ai/onnx/operators/onnx__DequantizeLinear.html>
+//! <https://onnx.ai/onnx/operators/onnx__DequantizeLinear.html>,
+//! <https://onnx.ai/onnx/operators/onnx__DynamicQuantizeLinear.html>
 //!
 //! | opset | change                                                               |
 //! |-------|----------------------------------------------------------------------|
@@ -34,15 +35,27 @@
 //! with one value per index of `axis` (per axis), or, with `block_size`
 //! > 0, a tensor of x's rank whose `axis` dimension is
 //! `ceil(x.shape[axis] / block_size)` and whose other dimensions are x's
-//! (blocked). Conversions into the storage types go through
+//! (blocked).
+//!
+//! DynamicQuantizeLinear (opset 11, float32 to uint8) finds the scale
+//! `(max(0, max(x)) - min(0, min(x))) / 255` (1/255 when that range is
+//! empty) and the zero point `round(clamp(-min(0, min(x)) / scale, 0,
+//! 255))`, all in float32 as the reference computes them, then quantizes
+//! as QuantizeLinear does. An empty `x` or one holding NaN has no range
+//! and is an error.
+//!
+//! Conversions into the storage types go through
 //! [`crate::ops::cast`], so they share its exact rules.
 
 use ndarray::{ArrayD, IxDyn};
 
 use super::cast::{cast, cast_saturate};
-use super::{ExecCtx, Inputs, Op, Registry, check_dtype, check_input_type, normalize_axis, required};
+use super::{
+    ExecCtx, Inputs, Op, OutputSet, Registry, check_dtype, check_input_type, first_output, normalize_axis, required,
+};
 use crate::error::{LoadError, OpError};
 use crate::graph::attrs::Attrs;
+use crate::graph::model::Dim;
 use crate::graph::shapes::{InferInput, ValueType};
 use crate::tensor::{DType, Tensor, onnx_type_name};
 
@@ -50,6 +63,7 @@ use crate::tensor::{DType, Tensor, onnx_type_name};
 pub fn register(reg: &mut Registry) {
     reg.add("", "QuantizeLinear", &[10, 13, 19, 21, 23, 24, 25], quantize_input_types, Quantize::from_node);
     reg.add("", "DequantizeLinear", &[10, 13, 19, 21, 23, 24, 25], dequantize_input_types, Dequantize::from_node);
+    reg.add("", "DynamicQuantizeLinear", &[11], |_| &[DType::F32], DynamicQuantize::from_node);
 }
 
 /// QuantizeLinear's `x` types (T1) at a version.
@@ -522,6 +536,83 @@ impl Op for Dequantize {
     }
 }
 
+/// DynamicQuantizeLinear: no attributes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DynamicQuantize;
+
+impl DynamicQuantize {
+    /// DynamicQuantizeLinear has no attributes.
+    ///
+    /// # Errors
+    /// None (unknown attributes fail the load elsewhere).
+    pub fn from_node(_attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(DynamicQuantize)
+    }
+}
+
+/// DynamicQuantizeLinear's scale and zero point for `x`, in float32.
+fn dynamic_range(x: &[f32]) -> Result<(f32, f32), OpError> {
+    if x.is_empty() || x.iter().any(|value| value.is_nan()) {
+        return Err(OpError::Invalid {
+            op: "DynamicQuantizeLinear",
+            reason: "x is empty or holds NaN, so it has no range to quantize".into(),
+        });
+    }
+    let max = x.iter().fold(0f32, |acc, &value| acc.max(value));
+    let min = x.iter().fold(0f32, |acc, &value| acc.min(value));
+    let scale = if max == min { 1.0 } else { max - min } / 255.0;
+    let zero_point = (0.0 - min / scale).clamp(0.0, 255.0).round_ties_even();
+    Ok((scale, zero_point))
+}
+
+impl Op for DynamicQuantize {
+    fn n_outputs(&self) -> std::ops::RangeInclusive<usize> {
+        3..=3
+    }
+
+    fn infer(&self, inputs: &[InferInput<'_>], n_outputs: usize) -> Vec<Option<ValueType>> {
+        let dims = inputs.first().and_then(|input| input.ty).and_then(|ty| ty.dims.clone());
+        let scalar = |dtype| Some(ValueType { dtype, dims: Some(Vec::<Dim>::new()) });
+        [Some(ValueType { dtype: DType::U8, dims }), scalar(DType::F32), scalar(DType::U8)]
+            .into_iter()
+            .take(n_outputs)
+            .collect()
+    }
+
+    fn check_types(&self, inputs: &[InferInput<'_>]) -> Result<(), OpError> {
+        check_input_type("DynamicQuantizeLinear", inputs, 0, &[DType::F32])
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        first_output(self, inputs, ctx, "DynamicQuantizeLinear")
+    }
+
+    fn run_outputs(
+        &self,
+        inputs: &mut Inputs<'_>,
+        _ctx: &ExecCtx<'_>,
+        outputs: &mut OutputSet<'_>,
+    ) -> Result<(), OpError> {
+        const OP: &str = "DynamicQuantizeLinear";
+        let x = required(inputs, 0, OP)?;
+        let Tensor::F32(array) = x.as_ref() else {
+            return Err(OpError::UnsupportedDtype { op: OP, dtype: x.dtype() });
+        };
+        let values: Vec<f32> = array.iter().copied().collect();
+        let (scale, zero_point) = dynamic_range(&values)?;
+        let quantized: Vec<u8> = values
+            .iter()
+            .map(|&value| ((value / scale).round_ties_even() + zero_point).clamp(0.0, 255.0) as u8)
+            .collect();
+        let y = ArrayD::from_shape_vec(IxDyn(x.shape()), quantized)
+            .map_err(|err| OpError::Invalid { op: OP, reason: err.to_string() })?;
+        outputs.set(0, Tensor::from(y));
+        outputs.set(1, Tensor::from(ndarray::arr0(scale).into_dyn()));
+        outputs.set(2, Tensor::from(ndarray::arr0(zero_point as u8).into_dyn()));
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;
@@ -651,5 +742,24 @@ mod tests {
         let op = Quantize { output_dtype: Some(DType::I8), ..quantize(1, 0) };
         let zp = Tensor::from(array![0u8, 0, 0, 0].into_dyn());
         assert!(run_op(&op, vec![Some(x), Some(scale), Some(zp)]).is_err());
+    }
+
+    /// The ONNX spec's example (test_dynamicquantizelinear): range
+    /// [-3, 2], scale 5/255, zero point round(3 / scale) = 153.
+    #[test]
+    fn dynamic_quantization_finds_scale_and_zero_point() {
+        let x = Tensor::from(array![0f32, 2.0, -3.0, -2.5, 1.34, 0.5].into_dyn());
+        let par = Parallel::serial();
+        let ctx = ExecCtx { par: &par, pool: None, max_tensor_bytes: u64::MAX };
+        let mut values = vec![None, None, None];
+        let wanted = [true, true, true];
+        let mut outputs = OutputSet::new(&mut values, &wanted);
+        DynamicQuantize.run_outputs(&mut [Some(Cow::Owned(x))], &ctx, &mut outputs).unwrap();
+        let scale = 5f32 / 255.0;
+        assert_eq!(values[0], Some(Tensor::from(array![153u8, 255, 0, 26, 221, 179].into_dyn())));
+        assert_eq!(values[1], Some(Tensor::from(arr0(scale).into_dyn())));
+        assert_eq!(values[2], Some(Tensor::from(arr0(153u8).into_dyn())));
+        let nan = Tensor::from(array![f32::NAN].into_dyn());
+        assert!(DynamicQuantize.run(&mut [Some(Cow::Owned(nan))], &ctx).is_err());
     }
 }
