@@ -33,6 +33,7 @@ pub mod normalization;
 pub mod one_hot;
 pub mod pad;
 pub mod pool;
+pub mod qlinear;
 pub mod quantize;
 pub mod reduce;
 pub mod resize;
@@ -407,6 +408,7 @@ impl Registry {
             trilu::register(&mut reg);
             lp::register(&mut reg);
             quantize::register(&mut reg);
+            qlinear::register(&mut reg);
             reg
         })
     }

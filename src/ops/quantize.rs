@@ -32,8 +32,8 @@
 //!
 //! The scale (and the zero point, which has the scale's shape) is one of:
 //! a single value (per tensor, any rank with one element), a 1-D tensor
-//! with one value per index of `axis` (per axis), or, with `block_size`
-//! > 0, a tensor of x's rank whose `axis` dimension is
+//! with one value per index of `axis` (per axis), or, with a positive
+//! `block_size`, a tensor of x's rank whose `axis` dimension is
 //! `ceil(x.shape[axis] / block_size)` and whose other dimensions are x's
 //! (blocked).
 //!
@@ -201,10 +201,7 @@ enum LayoutKind {
     /// One scale per index of the axis.
     PerAxis,
     /// Blocks of this many indices along the axis, `n_blocks` of them.
-    Blocked {
-        block_size: usize,
-        n_blocks: usize,
-    },
+    Blocked { block_size: usize, n_blocks: usize },
 }
 
 impl Layout {
@@ -237,7 +234,11 @@ impl Layout {
         let block_size = usize::try_from(block_size).unwrap_or(usize::MAX);
         let n_blocks = axis_len.div_ceil(block_size);
         let fits = scale_shape.len() == x_shape.len()
-            && scale_shape.iter().zip(x_shape).enumerate().all(|(i, (&s, &x))| if i == axis { s == n_blocks } else { s == x });
+            && scale_shape
+                .iter()
+                .zip(x_shape)
+                .enumerate()
+                .all(|(i, (&s, &x))| if i == axis { s == n_blocks } else { s == x });
         if !fits {
             return Err(OpError::Invalid {
                 op,
@@ -273,7 +274,11 @@ fn check_zero_point(op: &'static str, zero_point: &Tensor, scale: &Tensor) -> Re
     } else {
         Err(OpError::Invalid {
             op,
-            reason: format!("zero point of shape {:?} differs from the scale's {:?}", zero_point.shape(), scale.shape()),
+            reason: format!(
+                "zero point of shape {:?} differs from the scale's {:?}",
+                zero_point.shape(),
+                scale.shape()
+            ),
         })
     }
 }
@@ -315,8 +320,11 @@ impl Quantize {
     pub fn from_node(attrs: &mut Attrs<'_>, version: i64) -> Result<Self, LoadError> {
         let axis = if version >= 13 { attrs.i64("axis")?.unwrap_or(1) } else { 1 };
         let saturate = if version >= 19 { attrs.i64("saturate")?.unwrap_or(1) != 0 } else { true };
-        let (block_size, output_dtype) =
-            if version >= 21 { (attrs.i64("block_size")?.unwrap_or(0), read_dtype(attrs, "output_dtype")?) } else { (0, None) };
+        let (block_size, output_dtype) = if version >= 21 {
+            (attrs.i64("block_size")?.unwrap_or(0), read_dtype(attrs, "output_dtype")?)
+        } else {
+            (0, None)
+        };
         if block_size < 0 {
             return Err(attrs.error("block_size", format!("must not be negative, got {block_size}")));
         }
@@ -703,7 +711,11 @@ mod tests {
         let zp = ArrayD::from_shape_fn(IxDyn(&[2, 3, 3]), |i| (i[1] + i[2]) as i8 - 2);
         let y = run_op(
             &dequantize(-2, 2),
-            vec![Some(Tensor::from(q.clone())), Some(Tensor::from(block_scales.clone())), Some(Tensor::from(zp.clone()))],
+            vec![
+                Some(Tensor::from(q.clone())),
+                Some(Tensor::from(block_scales.clone())),
+                Some(Tensor::from(zp.clone())),
+            ],
         )
         .unwrap();
         let expected = ArrayD::from_shape_fn(IxDyn(&shape), |i| {
