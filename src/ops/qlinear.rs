@@ -1,13 +1,27 @@
-//! The quantized matrix products: MatMulInteger and QLinearMatMul.
+//! The quantized matrix products and convolutions: MatMulInteger,
+//! QLinearMatMul, ConvInteger and QLinearConv.
 //!
 //! Spec: <https://onnx.ai/onnx/operators/onnx__MatMulInteger.html>,
-//! <https://onnx.ai/onnx/operators/onnx__QLinearMatMul.html>
+//! <https://onnx.ai/onnx/operators/onnx__QLinearMatMul.html>,
+//! <https://onnx.ai/onnx/operators/onnx__ConvInteger.html>,
+//! <https://onnx.ai/onnx/operators/onnx__QLinearConv.html>
 //!
 //! | op            | opset | change                                                 |
 //! |---------------|-------|--------------------------------------------------------|
 //! | MatMulInteger | 10    | first version: int8/uint8 in, int32 out                |
 //! | QLinearMatMul | 10    | first version: int8/uint8, float32 scales              |
 //! | QLinearMatMul | 21    | float16/bfloat16 scales; float8 types (not held here)  |
+//! | ConvInteger   | 10    | first version: Conv's attributes, int32 out            |
+//! | QLinearConv   | 10    | first version: float32 scales, optional int32 bias     |
+//!
+//! ConvInteger and QLinearConv subtract the zero points (x's one value,
+//! w's one value or one per output channel) and run Conv's float64 kernel
+//! on the differences, which is exact for these integer sums (far below
+//! 2^53); padding pads the differences with zeros, as the reference does.
+//! ConvInteger returns the int32 sums; QLinearConv adds the int32 bias,
+//! multiplies by `x_scale * w_scale / y_scale` (float32, per output
+//! channel when `w_scale` is), adds `y_zero_point`, clamps and rounds half
+//! to even into `y_zero_point`'s type.
 //!
 //! Both subtract the zero points from the operands and multiply them as
 //! MatMul does (numpy batching and 1-D rules), through MatMul's int64
@@ -28,6 +42,7 @@ use std::borrow::Cow;
 use half::{bf16, f16};
 use ndarray::{ArrayD, IxDyn};
 
+use super::conv::Conv;
 use super::matmul::MatMul;
 use super::{ExecCtx, Inputs, Op, Registry, check_dtype, check_input_type, required};
 use crate::error::{LoadError, OpError};
@@ -39,6 +54,8 @@ use crate::tensor::{DType, Tensor};
 pub fn register(reg: &mut Registry) {
     reg.add("", "MatMulInteger", &[10], |_| EIGHT_BIT, MatMulInteger::from_node);
     reg.add("", "QLinearMatMul", &[10, 21], |_| EIGHT_BIT, QLinearMatMul::from_node);
+    reg.add("", "ConvInteger", &[10], |_| EIGHT_BIT, ConvInteger::from_node);
+    reg.add("", "QLinearConv", &[10], |_| EIGHT_BIT, QLinearConv::from_node);
 }
 
 /// The 8-bit integer types both ops take.
@@ -268,6 +285,210 @@ impl Op for QLinearMatMul {
     }
 }
 
+/// `x - zero_point` as float64 (exact: at most 9-bit integers), the zero
+/// point one value or, with `per_channel`, one per index of x's first axis
+/// (a weight's output channels).
+fn centred_f64(
+    op: &'static str,
+    x: &Tensor,
+    zero_point: Option<&Tensor>,
+    per_channel: bool,
+) -> Result<Tensor, OpError> {
+    check_dtype(op, x.dtype(), EIGHT_BIT)?;
+    let values = x.to_f64_vec();
+    let shifted = match zero_point {
+        None => values,
+        Some(zp) => {
+            if zp.dtype() != x.dtype() {
+                return Err(OpError::Invalid {
+                    op,
+                    reason: format!("zero point is {} but its operand is {}", zp.dtype(), x.dtype()),
+                });
+            }
+            let channels = x.shape().first().copied().unwrap_or(1);
+            let lines = if per_channel && zp.len() != 1 { channels } else { 1 };
+            let zps = per_line(op, "a zero point", zp.to_f64_vec(), lines)?;
+            let per = (x.len() / channels.max(1)).max(1);
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, &value)| value - zps.get(if lines == 1 { 0 } else { i / per }).copied().unwrap_or(0.0))
+                .collect()
+        }
+    };
+    let array = ArrayD::from_shape_vec(IxDyn(x.shape()), shifted)
+        .map_err(|err| OpError::Invalid { op, reason: err.to_string() })?;
+    Ok(Tensor::from(array))
+}
+
+/// Conv (its float64 kernel, exact on these integers) of the centred
+/// operands, plus an int32 bias.
+fn integer_conv(
+    op: &'static str,
+    conv: &Conv,
+    x: Tensor,
+    w: Tensor,
+    bias: Option<&Tensor>,
+    ctx: &ExecCtx<'_>,
+) -> Result<Tensor, OpError> {
+    let bias = match bias {
+        Some(bias) => {
+            check_dtype(op, bias.dtype(), &[DType::I32])?;
+            Some(Cow::Owned(super::cast::cast(bias, DType::F64)?))
+        }
+        None => None,
+    };
+    let mut inputs = [Some(Cow::Owned(x)), Some(Cow::Owned(w)), bias];
+    conv.run(&mut inputs, ctx).map_err(|err| OpError::Invalid { op, reason: err.to_string() })
+}
+
+/// ConvInteger: Conv's attributes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvInteger {
+    conv: Conv,
+}
+
+impl ConvInteger {
+    /// Reads Conv's attributes (`auto_pad`, `dilations`, `group`,
+    /// `kernel_shape`, `pads`, `strides`).
+    ///
+    /// # Errors
+    /// As Conv's.
+    pub fn from_node(attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(ConvInteger { conv: Conv::from_node(attrs, 11)? })
+    }
+}
+
+impl Op for ConvInteger {
+    fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
+        2..=4
+    }
+
+    fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
+        let dims =
+            self.conv.infer(&inputs[..inputs.len().min(2)], 1).into_iter().next().flatten().and_then(|ty| ty.dims);
+        vec![Some(ValueType { dtype: DType::I32, dims })]
+    }
+
+    fn check_types(&self, inputs: &[InferInput<'_>]) -> Result<(), OpError> {
+        for index in 0..4 {
+            check_input_type("ConvInteger", inputs, index, EIGHT_BIT)?;
+        }
+        Ok(())
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        const OP: &str = "ConvInteger";
+        let x = required(inputs, 0, OP)?;
+        let w = required(inputs, 1, OP)?;
+        let x_zp = inputs.get_mut(2).and_then(Option::take);
+        let w_zp = inputs.get_mut(3).and_then(Option::take);
+        let x = centred_f64(OP, &x, x_zp.as_deref(), false)?;
+        let w = centred_f64(OP, &w, w_zp.as_deref(), true)?;
+        let sums = integer_conv(OP, &self.conv, x, w, None, ctx)?;
+        let values: Option<Vec<i32>> = sums
+            .to_f64_vec()
+            .iter()
+            .map(|&sum| if sum.abs() <= f64::from(i32::MAX) { Some(sum as i32) } else { None })
+            .collect();
+        let values = values.ok_or(OpError::Invalid { op: OP, reason: "a sum of products overflows int32".into() })?;
+        let array = ArrayD::from_shape_vec(IxDyn(sums.shape()), values)
+            .map_err(|err| OpError::Invalid { op: OP, reason: err.to_string() })?;
+        Ok(Tensor::from(array))
+    }
+}
+
+/// QLinearConv: Conv's attributes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QLinearConv {
+    conv: Conv,
+}
+
+impl QLinearConv {
+    /// Reads Conv's attributes.
+    ///
+    /// # Errors
+    /// As Conv's.
+    pub fn from_node(attrs: &mut Attrs<'_>, _version: i64) -> Result<Self, LoadError> {
+        Ok(QLinearConv { conv: Conv::from_node(attrs, 11)? })
+    }
+}
+
+impl Op for QLinearConv {
+    fn n_inputs(&self) -> std::ops::RangeInclusive<usize> {
+        8..=9
+    }
+
+    fn infer(&self, inputs: &[InferInput<'_>], _n_outputs: usize) -> Vec<Option<ValueType>> {
+        let operands: Vec<InferInput<'_>> = [0, 3].iter().filter_map(|&index| inputs.get(index).cloned()).collect();
+        let dims = self.conv.infer(&operands, 1).into_iter().next().flatten().and_then(|ty| ty.dims);
+        let dtype = inputs.get(7).and_then(|input| input.ty).map(|ty| ty.dtype);
+        vec![dtype.map(|dtype| ValueType { dtype, dims })]
+    }
+
+    fn check_types(&self, inputs: &[InferInput<'_>]) -> Result<(), OpError> {
+        const OP: &str = "QLinearConv";
+        for index in [0, 2, 3, 5, 7] {
+            check_input_type(OP, inputs, index, EIGHT_BIT)?;
+        }
+        for index in [1, 4, 6] {
+            check_input_type(OP, inputs, index, &[DType::F32])?;
+        }
+        check_input_type(OP, inputs, 8, &[DType::I32])
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>, ctx: &ExecCtx<'_>) -> Result<Tensor, OpError> {
+        const OP: &str = "QLinearConv";
+        let x = required(inputs, 0, OP)?;
+        let x_scale = required(inputs, 1, OP)?;
+        let x_zp = required(inputs, 2, OP)?;
+        let w = required(inputs, 3, OP)?;
+        let w_scale = required(inputs, 4, OP)?;
+        let w_zp = required(inputs, 5, OP)?;
+        let y_scale = required(inputs, 6, OP)?;
+        let y_zp = required(inputs, 7, OP)?;
+        let bias = inputs.get_mut(8).and_then(Option::take);
+        for scale in [&x_scale, &w_scale, &y_scale] {
+            check_dtype(OP, scale.dtype(), &[DType::F32])?;
+        }
+        check_dtype(OP, y_zp.dtype(), EIGHT_BIT)?;
+        if x_scale.len() != 1 || x_zp.len() != 1 || y_scale.len() != 1 || y_zp.len() != 1 {
+            return Err(OpError::Invalid {
+                op: OP,
+                reason: "x_scale, x_zero_point, y_scale and y_zero_point must be one value each".into(),
+            });
+        }
+        let channels = w.shape().first().copied().unwrap_or(1);
+        let w_scales = per_line(OP, "w_scale", w_scale.to_f64_vec(), if w_scale.len() == 1 { 1 } else { channels })?;
+        let xc = centred_f64(OP, &x, Some(&x_zp), false)?;
+        let wc = centred_f64(OP, &w, Some(&w_zp), true)?;
+        let sums = integer_conv(OP, &self.conv, xc, wc, bias.as_deref(), ctx)?;
+        let x_scale = x_scale.to_f64_vec()[0];
+        let y_scale = y_scale.to_f64_vec()[0];
+        let y_zero = y_zp.to_f64_vec()[0];
+        let (low, high) = if y_zp.dtype() == DType::I8 { (-128.0, 127.0) } else { (0.0, 255.0) };
+        // Output channel of each element: axis 1 of [N, M, spatial...].
+        let shape = sums.shape().to_vec();
+        let spatial: usize = shape.iter().skip(2).product();
+        let out_channels = shape.get(1).copied().unwrap_or(1).max(1);
+        let values: Vec<f64> = sums
+            .to_f64_vec()
+            .iter()
+            .enumerate()
+            .map(|(i, &sum)| {
+                let channel = (i / spatial.max(1)) % out_channels;
+                let w_scale = w_scales.get(if w_scales.len() == 1 { 0 } else { channel }).copied().unwrap_or(1.0);
+                // The reference's float32 multiplier, then float64.
+                let multiplier = f64::from(((x_scale * w_scale) as f32 as f64 / y_scale) as f32);
+                (sum * multiplier + y_zero).clamp(low, high).round_ties_even()
+            })
+            .collect();
+        let array = ArrayD::from_shape_vec(IxDyn(&shape), values)
+            .map_err(|err| OpError::Invalid { op: OP, reason: err.to_string() })?;
+        super::cast::cast(&Tensor::from(array), y_zp.dtype())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use ndarray::{Array2, ArrayD, IxDyn, arr0, array};
@@ -338,6 +559,76 @@ mod tests {
         let want = ArrayD::from_shape_fn(IxDyn(&[3]), |j| {
             let sum: f64 = (0..5).map(|k| (f64::from(a[k]) - 1.0) * (f64::from(b[[k, j[0]]]) + 2.0)).sum();
             (sum * multiplier + 10.0).round_ties_even().clamp(-128.0, 127.0) as i8
+        });
+        assert_eq!(got, Tensor::from(want));
+    }
+
+    fn conv_1d(pads: usize) -> Conv {
+        use crate::ops::conv::{AutoPad, WindowAttrs};
+        Conv {
+            window: WindowAttrs {
+                auto_pad: AutoPad::NotSet,
+                kernel_shape: None,
+                strides: None,
+                dilations: None,
+                pads: Some(vec![pads, pads]),
+            },
+            group: 1,
+            dtypes: crate::ops::FLOATS,
+            epilogue: None,
+        }
+    }
+
+    /// A 1-D convolution with per-output-channel weight zero points and
+    /// scales and a padded border, against the sums written out here
+    /// (padding contributes zero after the zero point is subtracted).
+    #[test]
+    fn integer_convolutions_match_the_definition() {
+        let x = array![[[7u8, 200, 13, 0, 255]]];
+        let w = array![[[1u8, 2, 3]], [[250u8, 9, 100]]];
+        let (x_zp, w_zp) = (5u8, [2u8, 100]);
+        // Output [1, 2, 5] with one zero of padding on each side.
+        let sums = ArrayD::from_shape_fn(IxDyn(&[1, 2, 5]), |i| {
+            (0..3)
+                .map(|k| {
+                    let pos = i[2] as i64 + k as i64 - 1;
+                    let xv =
+                        if (0..5).contains(&pos) { i32::from(x[[0, 0, pos as usize]]) - i32::from(x_zp) } else { 0 };
+                    xv * (i32::from(w[[i[1], 0, k]]) - i32::from(w_zp[i[1]]))
+                })
+                .sum::<i32>()
+        });
+        let op = ConvInteger { conv: conv_1d(1) };
+        let got = run_op(
+            &op,
+            vec![
+                Tensor::from(x.clone().into_dyn()),
+                Tensor::from(w.clone().into_dyn()),
+                Tensor::from(arr0(x_zp).into_dyn()),
+                Tensor::from(array![w_zp[0], w_zp[1]].into_dyn()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(got, Tensor::from(sums.clone()));
+        let (x_scale, w_scales, y_scale) = (0.5f32, [0.25f32, 0.125], 4f32);
+        let got = run_op(
+            &QLinearConv { conv: conv_1d(1) },
+            vec![
+                Tensor::from(x.into_dyn()),
+                Tensor::from(arr0(x_scale).into_dyn()),
+                Tensor::from(arr0(x_zp).into_dyn()),
+                Tensor::from(w.into_dyn()),
+                Tensor::from(array![w_scales[0], w_scales[1]].into_dyn()),
+                Tensor::from(array![w_zp[0], w_zp[1]].into_dyn()),
+                Tensor::from(arr0(y_scale).into_dyn()),
+                Tensor::from(arr0(128u8).into_dyn()),
+            ],
+        )
+        .unwrap();
+        let want = sums.mapv(|_| 0u8);
+        let want = ArrayD::from_shape_fn(want.raw_dim(), |i| {
+            let multiplier = f64::from(x_scale * w_scales[i[1]] / y_scale);
+            (f64::from(sums[[0, i[1], i[2]]]) * multiplier + 128.0).round_ties_even().clamp(0.0, 255.0) as u8
         });
         assert_eq!(got, Tensor::from(want));
     }
