@@ -40,6 +40,8 @@ pub mod normalization;
 pub mod one_hot;
 pub mod pad;
 pub mod pool;
+pub mod qlinear;
+pub mod quantize;
 pub mod reduce;
 pub mod resize;
 pub mod reverse_sequence;
@@ -423,6 +425,8 @@ impl Registry {
             lp_pool::register(&mut reg);
             center_crop_pad::register(&mut reg);
             col2im::register(&mut reg);
+            quantize::register(&mut reg);
+            qlinear::register(&mut reg);
             reg
         })
     }
