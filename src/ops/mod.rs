@@ -572,21 +572,15 @@ pub(crate) const ALL_BUT_BF16: &[DType] = &[
 
 /// [`ALL_BUT_BF16`] and string: what the schemas of the ops that only
 /// move elements list before opset 13.
-pub(crate) const ALL_BUT_BF16_AND_STRING: &[DType] = &[
-    DType::String,
-    DType::F32,
-    DType::F64,
-    DType::F16,
-    DType::I8,
-    DType::I16,
-    DType::I32,
-    DType::I64,
-    DType::U8,
-    DType::U16,
-    DType::U32,
-    DType::U64,
-    DType::Bool,
-];
+pub(crate) const ALL_BUT_BF16_AND_STRING: &[DType] = &{
+    let mut out = [DType::String; 13];
+    let mut index = 0;
+    while index < ALL_BUT_BF16.len() {
+        out[index + 1] = ALL_BUT_BF16[index];
+        index += 1;
+    }
+    out
+};
 
 /// String, then [`DType::EVERY`] in the order ONNX added them.
 static STRING_THEN_EVERY: [DType; 24] = {

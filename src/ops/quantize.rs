@@ -84,50 +84,46 @@ fn quantize_scale_types(version: i64) -> &'static [DType] {
 /// The quantized types (QuantizeLinear's outputs, DequantizeLinear's
 /// inputs but int32) at a version.
 fn quantized_types(version: i64) -> &'static [DType] {
-    const ALL: &[DType] = &[
-        DType::I8,
-        DType::U8,
-        DType::F8E4M3FN,
-        DType::F8E4M3FNUZ,
-        DType::F8E5M2,
-        DType::F8E5M2FNUZ,
-        DType::I16,
-        DType::U16,
-        DType::U4,
-        DType::I4,
-        DType::F4E2M1,
-        DType::U2,
-        DType::I2,
-    ];
     match version {
-        25.. => ALL,
-        23..=24 => &ALL[..11],
-        21..=22 => &ALL[..10],
-        19..=20 => &ALL[..6],
-        _ => &ALL[..2],
+        25.. => QUANTIZED,
+        23..=24 => &QUANTIZED[..11],
+        21..=22 => &QUANTIZED[..10],
+        19..=20 => &QUANTIZED[..6],
+        _ => &QUANTIZED[..2],
     }
 }
 
+/// Every quantized type, in the order the schemas added them.
+const QUANTIZED: &[DType] = &[
+    DType::I8,
+    DType::U8,
+    DType::F8E4M3FN,
+    DType::F8E4M3FNUZ,
+    DType::F8E5M2,
+    DType::F8E5M2FNUZ,
+    DType::I16,
+    DType::U16,
+    DType::U4,
+    DType::I4,
+    DType::F4E2M1,
+    DType::U2,
+    DType::I2,
+];
+
 /// DequantizeLinear's `x` types at a version: the quantized types and int32.
 fn dequantize_input_types(version: i64) -> &'static [DType] {
-    const ALL: &[DType] = &[
-        DType::I8,
-        DType::U8,
-        DType::I32,
-        DType::F8E4M3FN,
-        DType::F8E4M3FNUZ,
-        DType::F8E5M2,
-        DType::F8E5M2FNUZ,
-        DType::I16,
-        DType::U16,
-        DType::U4,
-        DType::I4,
-        DType::F4E2M1,
-        DType::U2,
-        DType::I2,
-    ];
+    /// [`QUANTIZED`] with int32 after the 8-bit types.
+    const ALL: [DType; 14] = {
+        let mut out = [DType::I32; 14];
+        let mut index = 0;
+        while index < QUANTIZED.len() {
+            out[if index < 2 { index } else { index + 1 }] = QUANTIZED[index];
+            index += 1;
+        }
+        out
+    };
     match version {
-        25.. => ALL,
+        25.. => &ALL,
         23..=24 => &ALL[..12],
         21..=22 => &ALL[..11],
         19..=20 => &ALL[..7],
